@@ -1,0 +1,44 @@
+// esbuild plugins shared by the dist build, the test harness and the benches.
+// - `*.wgsl` imports become strings (loader "text").
+// - `kvcompress:wasm/<name>` imports become the bytes of build/wasm/<name>.<variant>.wasm,
+//   embedded in the bundle (base64 → Uint8Array), so no bundle ever fetches its own wasm.
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** @param {"debug" | "release"} variant */
+export function wasmPlugin(variant) {
+  return {
+    name: "kvcompress-wasm",
+    setup(build) {
+      build.onResolve({ filter: /^kvcompress:wasm\// }, (args) => ({
+        path: path.join(repoRoot, "build", "wasm", `${args.path.slice("kvcompress:wasm/".length)}.${variant}.wasm`),
+        namespace: "kvc-wasm",
+      }));
+      build.onLoad({ filter: /.*/, namespace: "kvc-wasm" }, async (args) => {
+        let bytes;
+        try {
+          bytes = await readFile(args.path);
+        } catch {
+          return { errors: [{ text: `missing ${path.relative(repoRoot, args.path)}: run "npm run build:wasm" first` }] };
+        }
+        return { contents: bytes, loader: "binary", watchFiles: [args.path] };
+      });
+    },
+  };
+}
+
+/** Options every bundle shares. */
+export function commonOptions(variant) {
+  return {
+    bundle: true,
+    format: "esm",
+    target: "es2022",
+    loader: { ".wgsl": "text" },
+    plugins: [wasmPlugin(variant)],
+    logLevel: "warning",
+    legalComments: "none",
+  };
+}

@@ -1,0 +1,128 @@
+// The test harness: bundles every test/**/*.test.ts into one ESM file per runtime and runs it in
+// Node (Dawn on SwiftShader), Deno (lavapipe, else SwiftShader) and headless Chromium
+// (SwiftShader, driven by playwright-core, pages served from http://127.0.0.1).
+//
+//   node scripts/run-tests.mjs [--runtime node|deno|chromium|all] [--filter SUBSTRING]
+//
+// Prints one line per runtime, "node: N passed, N failed", then "N passed, N failed", and exits
+// non-zero on any failure or on a runtime that ran no test.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import * as esbuild from "esbuild";
+import { buildWasm } from "./build-wasm.mjs";
+import { commonOptions, repoRoot } from "./esbuild-plugins.mjs";
+import { runInChromium } from "./chromium.mjs";
+
+const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
+const LAVAPIPE_ICD = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
+const RUNTIME_TIMEOUT_MS = 20 * 60 * 1000;
+
+const args = process.argv.slice(2);
+const opt = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const runtimes = (opt("--runtime", "all") === "all" ? "node,deno,chromium" : opt("--runtime")).split(",");
+const filter = opt("--filter", "");
+
+function findTests(dir) {
+  const out = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...findTests(p));
+    else if (entry.name.endsWith(".test.ts")) out.push(p);
+  }
+  return out.sort();
+}
+
+async function bundle(runtime, files) {
+  const outDir = path.join(repoRoot, "build", "test");
+  mkdirSync(outDir, { recursive: true });
+  const entry = path.join(outDir, `entry.${runtime}.ts`);
+  const lines = files.map((f) => {
+    const rel = path.relative(repoRoot, f);
+    return `  [${JSON.stringify(rel)}, () => import(${JSON.stringify(f)})],`;
+  });
+  writeFileSync(entry, [
+    `import { runAll } from ${JSON.stringify(path.join(repoRoot, "test/harness/runner.ts"))};`,
+    `const result = await runAll([`, ...lines, `]);`,
+    `const line = "__KVC_RESULT__ " + JSON.stringify({ passed: result.passed, failed: result.failed });`,
+    `console.log(line);`,
+    `(globalThis as any).__kvcResult = result;`,
+    runtime === "node" ? `process.exit(result.failed > 0 ? 1 : 0);` : "",
+    runtime === "deno" ? `(globalThis as any).Deno.exit(result.failed > 0 ? 1 : 0);` : "",
+  ].join("\n"));
+  const outfile = path.join(outDir, `tests.${runtime}.mjs`);
+  await esbuild.build({
+    ...commonOptions("debug"),
+    entryPoints: [entry],
+    outfile,
+    platform: runtime === "node" ? "node" : "browser",
+    external: ["webgpu", "node:*"],
+    sourcemap: "inline",
+    // uvu reads process.env only behind typeof checks; keep colour codes out of logs.
+    define: runtime === "node" ? {} : { "process.env.NODE_ENV": '"test"' },
+  });
+  return outfile;
+}
+
+function runProcess(cmd, cmdArgs, env) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, cmdArgs, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      process.stdout.write(d);
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), RUNTIME_TIMEOUT_MS);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ out, code, signal });
+    });
+  });
+}
+
+function parseResult(out, code, signal) {
+  const m = /__KVC_RESULT__ (\{.*\})/.exec(out);
+  if (!m) return { passed: 0, failed: 1, note: `crashed before reporting (exit ${code ?? signal})` };
+  const r = JSON.parse(m[1]);
+  if (code !== 0 && r.failed === 0) return { ...r, failed: 1, note: `exited ${code ?? signal} after reporting` };
+  return r;
+}
+
+async function runRuntime(runtime, file) {
+  const xdg = path.join(repoRoot, "build", "xdg");
+  mkdirSync(xdg, { recursive: true });
+  const baseEnv = { FORCE_COLOR: "0", NO_COLOR: "1", XDG_RUNTIME_DIR: xdg };
+  if (runtime === "node") {
+    const { out, code, signal } = await runProcess(process.execPath, [file], { ...baseEnv, VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? SWIFTSHADER_ICD });
+    return parseResult(out, code, signal);
+  }
+  if (runtime === "deno") {
+    const deno = path.join(repoRoot, "node_modules", ".bin", "deno");
+    const icd = process.env.KVC_DENO_ICD ?? (existsSync(LAVAPIPE_ICD) ? LAVAPIPE_ICD : SWIFTSHADER_ICD);
+    const { out, code, signal } = await runProcess(deno, ["run", "-A", "--no-config", "--no-lock", file], { ...baseEnv, VK_ICD_FILENAMES: icd, DENO_NO_UPDATE_CHECK: "1" });
+    return parseResult(out, code, signal);
+  }
+  if (runtime === "chromium") return runInChromium(file, RUNTIME_TIMEOUT_MS);
+  throw new Error(`unknown runtime ${runtime}`);
+}
+
+const files = findTests(path.join(repoRoot, "test")).filter((f) => path.relative(repoRoot, f).includes(filter));
+buildWasm(["debug"]);
+const lines = [];
+let passed = 0, failed = 0, empty = false;
+for (const runtime of runtimes) {
+  console.log(`\n=== ${runtime}: ${files.length} test files`);
+  const file = await bundle(runtime, files);
+  const r = await runRuntime(runtime, file);
+  passed += r.passed;
+  failed += r.failed;
+  if (r.passed + r.failed === 0) empty = true;
+  lines.push(`${runtime}: ${r.passed} passed, ${r.failed} failed${r.note ? ` (${r.note})` : ""}${r.passed + r.failed === 0 ? " (ran no test)" : ""}`);
+}
+console.log("");
+for (const line of lines) console.log(line);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed > 0 || empty ? 1 : 0);

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# `npm test`: set up, then run every test suite in Node, Deno and headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+node scripts/typecheck.mjs
+exec node scripts/run-tests.mjs "$@"

@@ -1,0 +1,2 @@
+// deno entry point: the same API as sdk/index.ts.
+export * from "./index";

@@ -1,0 +1,15 @@
+// Build-time assets. The esbuild plugin in scripts/esbuild-plugins.mjs embeds both kinds into
+// every bundle, so the SDK never reads its own wasm or shaders from a path (issue 2).
+
+/** WGSL source text of a kernel file. */
+declare module "*.wgsl" {
+  const source: string;
+  export default source;
+}
+
+/** Compiled AssemblyScript module bytes: `kvcompress:wasm/control` or `kvcompress:wasm/cpu`.
+ *  Tests get the debug build (assertions on); dist bundles get the release build. */
+declare module "kvcompress:wasm/*" {
+  const bytes: Uint8Array;
+  export default bytes;
+}

@@ -1,0 +1,52 @@
+// Runs the uvu suites queued by the test files of one bundle and reports exact counts.
+// uvu's own exec() prints totals but returns nothing; this loop keeps the numbers, so the
+// harness can print "node: N passed, N failed" and fail a runtime that ran no test.
+import { runtime } from "./env";
+
+type SuiteRun = () => Promise<[string | true, number, number, number]>;
+type TestFile = readonly [name: string, load: () => Promise<unknown>];
+
+export interface RunResult { runtime: string; passed: number; failed: number; errors: string[] }
+
+export async function runAll(files: readonly TestFile[]): Promise<RunResult> {
+  const g = globalThis as unknown as { UVU_QUEUE: unknown[][]; UVU_INDEX: number; UVU_DEFER: number };
+  g.UVU_DEFER = 1;
+  g.UVU_QUEUE = [];
+  const result: RunResult = { runtime, passed: 0, failed: 0, errors: [] };
+  for (let i = 0; i < files.length; i++) {
+    const [name, load] = files[i];
+    g.UVU_INDEX = i;
+    g.UVU_QUEUE[i] = [name];
+    try {
+      await load();
+    } catch (err) {
+      result.failed++;
+      result.errors.push(`${name}: failed to load: ${(err as Error).stack ?? err}`);
+    }
+  }
+  for (const group of g.UVU_QUEUE) {
+    const name = group[0] as string;
+    log(`\n${name}`);
+    for (const run of group.slice(1) as SuiteRun[]) {
+      try {
+        const [errs, passed, , total] = await run();
+        result.passed += passed;
+        result.failed += total - passed;
+        if (errs !== true) result.errors.push(stripAnsi(errs));
+      } catch (err) {
+        result.failed++;
+        result.errors.push(`${name}: suite crashed: ${(err as Error).stack ?? err}`);
+      }
+    }
+  }
+  for (const e of result.errors) log(`\n${e}`);
+  return result;
+}
+
+function stripAnsi(s: string): string {
+  return s.replace(/\u001b\[[0-9;]*m/g, "");
+}
+
+function log(line: string): void {
+  console.log(stripAnsi(line));
+}
