@@ -61,3 +61,50 @@ export class WasmMemoryLimitError extends KvCompressError {
     super(`wasm linear memory: need ${bytesNeeded} bytes, the limit is ${bytesLimit} bytes`);
   }
 }
+
+// ---- model loading (src/model/). Every message names the file, and the tensor where one is
+// involved, so a user with a broken download knows what to re-fetch. A loader never returns a
+// model built from bytes it could not validate.
+
+/** A model file is corrupt, truncated or not in the expected format. */
+export class ModelFormatError extends KvCompressError {
+  /** File as the source names it, e.g. `models/x/model-00001-of-00002.safetensors`. */
+  readonly fileName: string;
+  /** Tensor involved, when the problem is in one tensor. */
+  readonly tensorName: string | undefined;
+
+  constructor(fileName: string, detail: string, tensorName?: string) {
+    super(`${tensorName === undefined ? fileName : `${fileName}, tensor "${tensorName}"`}: ${detail}`);
+    this.fileName = fileName;
+    this.tensorName = tensorName;
+  }
+}
+
+/** A tensor exists but its shape is not the one the config implies. */
+export class TensorShapeError extends ModelFormatError {
+  constructor(fileName: string, tensorName: string, readonly expectedShape: readonly number[], readonly actualShape: readonly number[]) {
+    super(fileName, `shape [${actualShape.join(", ")}], expected [${expectedShape.join(", ")}]`, tensorName);
+  }
+}
+
+/** A tensor the architecture needs is in no weight file. */
+export class MissingTensorError extends ModelFormatError {
+  constructor(fileName: string, tensorName: string) {
+    super(fileName, "tensor not found", tensorName);
+  }
+}
+
+/** The model config asks for something the runner does not implement (an unknown model_type…). */
+export class UnsupportedModelError extends KvCompressError {
+  constructor(readonly fileName: string, readonly field: string, detail: string) {
+    super(`${fileName}: ${field} ${detail}`);
+  }
+}
+
+/** A model file could not be read at all (missing path, HTTP error, file not passed in). */
+export class ModelSourceError extends KvCompressError {
+  /** `notFound`: the file does not exist (ENOENT, HTTP 404, not in the map passed in). */
+  constructor(readonly fileName: string, detail: string, readonly notFound: boolean) {
+    super(`${fileName}: ${detail}`);
+  }
+}

@@ -1,0 +1,209 @@
+// Where model files come from. Loaders only ever ask a ModelSource for a file by name, so the
+// same loader works on a Node/Deno file system, over HTTP, or on bytes a browser page already
+// holds. Nothing here imports `node:` modules statically: the file-system source reaches
+// `node:fs/promises` through a dynamic import with a computed specifier, so bundlers leave it
+// out of browser builds and it is only evaluated when a path source is actually used.
+
+import { ModelSourceError } from "../errors";
+
+/** Called as bytes arrive. `totalBytes` is 0 when the size is not known in advance. */
+export type ProgressCallback = (loadedBytes: number, totalBytes: number, fileName: string) => void;
+
+/** A read-only set of model files addressed by name (`config.json`, `model.safetensors`, ...). */
+export interface ModelSource {
+  /** A directory, URL or `"memory"`: only used to make messages point at the right place. */
+  readonly location: string;
+  /**
+   * Reads one whole file.
+   * @throws ModelSourceError — `notFound` is true when the file does not exist.
+   */
+  read(fileName: string, onProgress?: ProgressCallback): Promise<Uint8Array>;
+}
+
+/** Reads an optional file (e.g. a sharded checkpoint's index): `null` when it does not exist. */
+export async function readOptional(
+  source: ModelSource,
+  fileName: string,
+  onProgress?: ProgressCallback,
+): Promise<Uint8Array | null> {
+  try {
+    return await source.read(fileName, onProgress);
+  } catch (err) {
+    if (err instanceof ModelSourceError && err.notFound) return null;
+    throw err;
+  }
+}
+
+/** Label for error messages: the file as the user would find it (`dir/model.safetensors`). */
+export function fileLabel(source: ModelSource, fileName: string): string {
+  if (source.location === "" || source.location === "memory") return fileName;
+  return source.location.endsWith("/") ? source.location + fileName : `${source.location}/${fileName}`;
+}
+
+/**
+ * Files the caller already holds (browsers: from `<input type=file>`, IndexedDB, a fetch of
+ * their own). Keys are file names as the loader asks for them.
+ */
+export function sourceFromFiles(
+  files: ReadonlyMap<string, Uint8Array | ArrayBuffer> | Readonly<Record<string, Uint8Array | ArrayBuffer>>,
+): ModelSource {
+  const fileMap = files instanceof Map ? files : new Map(Object.entries(files));
+  return {
+    location: "memory",
+    async read(fileName, onProgress) {
+      const data = fileMap.get(fileName);
+      if (data === undefined) throw new ModelSourceError(fileName, "not among the files passed in", true);
+      const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+      onProgress?.(bytes.byteLength, bytes.byteLength, fileName);
+      return bytes;
+    },
+  };
+}
+
+/** Wraps any async reader (a test harness, a cache layer). Throw ModelSourceError for misses. */
+export function sourceFromReader(
+  location: string,
+  readFile: (fileName: string) => Promise<Uint8Array>,
+): ModelSource {
+  return {
+    location,
+    async read(fileName, onProgress) {
+      const bytes = await readFile(fileName);
+      onProgress?.(bytes.byteLength, bytes.byteLength, fileName);
+      return bytes;
+    },
+  };
+}
+
+/**
+ * Files under a base URL, fetched with streamed progress. `fetchImpl` defaults to global fetch
+ * (Node ≥ 18, Deno, browsers, edge runtimes all have one).
+ */
+export function sourceFromUrl(baseUrl: string, fetchImpl: typeof fetch = globalThis.fetch): ModelSource {
+  const base = baseUrl.endsWith("/") ? baseUrl : baseUrl + "/";
+  return {
+    location: base.slice(0, -1),
+    async read(fileName, onProgress) {
+      const url = base + fileName;
+      let response: Response;
+      try {
+        response = await fetchImpl(url);
+      } catch (err) {
+        throw new ModelSourceError(url, `fetch failed: ${(err as Error).message}`, false);
+      }
+      if (!response.ok) {
+        throw new ModelSourceError(url, `HTTP ${response.status} ${response.statusText}`, response.status === 404);
+      }
+      return readBodyWithProgress(response, url, fileName, onProgress);
+    },
+  };
+}
+
+async function readBodyWithProgress(
+  response: Response,
+  url: string,
+  fileName: string,
+  onProgress?: ProgressCallback,
+): Promise<Uint8Array> {
+  // Content-Length is the encoded size; with compression on the wire it can differ from the
+  // body we read, so it only sizes the progress bar and never the result.
+  const totalBytes = Number(response.headers.get("content-length") ?? 0) || 0;
+  if (response.body === null) {
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    onProgress?.(bytes.byteLength, bytes.byteLength, fileName);
+    return bytes;
+  }
+  const chunks: Uint8Array[] = [];
+  let loadedBytes = 0;
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      loadedBytes += value.byteLength;
+      onProgress?.(loadedBytes, totalBytes, fileName);
+    }
+  } catch (err) {
+    throw new ModelSourceError(url, `download interrupted after ${loadedBytes} bytes: ${(err as Error).message}`, false);
+  }
+  const bytes = new Uint8Array(loadedBytes);
+  let offsetBytes = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offsetBytes);
+    offsetBytes += chunk.byteLength;
+  }
+  return bytes;
+}
+
+interface FsFileHandle {
+  stat(): Promise<{ size: number }>;
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
+}
+interface FsPromises {
+  open(path: string, flags: "r"): Promise<FsFileHandle>;
+}
+
+type ReadFileWithProgress = (path: string, onBytes: (loadedBytes: number, totalBytes: number) => void) => Promise<Uint8Array>;
+
+/** Chunk size for file-system reads: big enough to be fast, small enough for a smooth progress bar. */
+const FS_CHUNK_BYTES = 16 << 20;
+
+/**
+ * Files in a directory (Node, Deno, Bun), read in chunks with progress. `readFile` may be
+ * injected (sandboxes, tests); otherwise `node:fs/promises` is imported lazily on first read.
+ */
+export function sourceFromPath(
+  dir: string,
+  readFile?: (path: string) => Promise<Uint8Array>,
+): ModelSource {
+  const location = dir.endsWith("/") ? dir.slice(0, -1) : dir;
+  let fsRead: ReadFileWithProgress | undefined = readFile && (async (path, onBytes) => {
+    const bytes = await readFile(path);
+    onBytes(bytes.byteLength, bytes.byteLength);
+    return bytes;
+  });
+  return {
+    location,
+    async read(fileName, onProgress) {
+      const path = `${location}/${fileName}`;
+      fsRead ??= await importFsReader(path);
+      try {
+        return await fsRead(path, (loadedBytes, totalBytes) => onProgress?.(loadedBytes, totalBytes, fileName));
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        throw new ModelSourceError(path, (err as Error).message, code === "ENOENT" || code === "NotFound");
+      }
+    },
+  };
+}
+
+async function importFsReader(path: string): Promise<ReadFileWithProgress> {
+  // A computed specifier keeps bundlers from trying to resolve (or polyfill) node:fs for the web.
+  const specifier = ["node", "fs/promises"].join(":");
+  let fs: FsPromises;
+  try {
+    fs = (await import(/* @vite-ignore */ specifier)) as FsPromises;
+  } catch {
+    throw new ModelSourceError(path, "no file system in this runtime; pass a URL or the file bytes instead", false);
+  }
+  return async (p, onBytes) => {
+    const file = await fs.open(p, "r");
+    try {
+      const totalBytes = (await file.stat()).size;
+      const bytes = new Uint8Array(totalBytes); // a plain Uint8Array, never a Node Buffer
+      let loadedBytes = 0;
+      while (loadedBytes < totalBytes) {
+        const { bytesRead } = await file.read(bytes, loadedBytes, Math.min(FS_CHUNK_BYTES, totalBytes - loadedBytes), loadedBytes);
+        if (bytesRead === 0) throw new Error(`file shrank while reading: ${loadedBytes} of ${totalBytes} bytes`);
+        loadedBytes += bytesRead;
+        onBytes(loadedBytes, totalBytes);
+      }
+      if (totalBytes === 0) onBytes(0, 0);
+      return bytes;
+    } finally {
+      await file.close();
+    }
+  };
+}
