@@ -21,7 +21,7 @@ const targets = [
   { entry: "sdk/browser.ts", out: "kvcompress.browser.js", platform: "browser" },
   { entry: "sdk/node.ts", out: "kvcompress.node.js", platform: "node" },
   { entry: "sdk/deno.ts", out: "kvcompress.deno.js", platform: "browser" },
-  { entry: "src/cli/main.ts", out: "cli.mjs", platform: "node" },
+  { entry: "sdk/cli/main.ts", out: "cli.mjs", platform: "node" },
 ];
 for (const t of targets) {
   if (!existsSync(path.join(repoRoot, t.entry))) continue;

@@ -76,7 +76,7 @@ async function findGpu(): Promise<GPU | undefined> {
   if (!proc?.versions?.node) return undefined;
   // Dawn reads VK_ICD_FILENAMES when it creates its instance. With no GPU driver on Linux,
   // fall back to SwiftShader if Debian's chromium package put it there.
-  if (proc.platform === "linux" && !proc.env.VK_ICD_FILENAMES && !proc.env.VK_DRIVER_FILES && !hasVulkanGpuDriver(proc)) {
+  if (proc.platform === "linux" && !proc.env.VK_ICD_FILENAMES && !proc.env.VK_DRIVER_FILES && !hasVulkanGpuDriver(proc as { getBuiltinModule?: (name: string) => unknown })) {
     proc.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
   }
   const moduleName = "webgpu"; // a variable keeps bundlers from inlining the native addon

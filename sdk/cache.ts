@@ -1,0 +1,67 @@
+// The one factory of the public API: config → a KvCache on WebGPU or on the CPU backend.
+import controlWasm from "kvcompress:wasm/control";
+import cpuWasm from "kvcompress:wasm/cpu";
+import { KvCache } from "../src/cache";
+import { blockBytes, defineConfig, type KvCacheConfig, type KvCacheConfigInput } from "../src/config";
+import { ControlPlane } from "../src/control";
+import { createCpuBackend } from "../src/cpu/backend";
+import { DeviceLostError, NoGpuAdapterError } from "../src/errors";
+import { createGpuBackend } from "../src/gpu/backend";
+import { requestGpuDevice } from "./device";
+
+/** Options of {@link createKvCache}. */
+export interface CreateKvCacheOptions {
+  /** "gpu" (WebGPU), "cpu" (WebAssembly SIMD), or "auto": the GPU when an adapter exists, else the CPU. @default "auto" */
+  backend?: "auto" | "gpu" | "cpu";
+  /** Run on this device instead of finding one (bring your own device). */
+  device?: GPUDevice;
+}
+
+/**
+ * Creates a compressed paged KV cache. The pool is allocated once, up front.
+ *
+ * @param config - model shape, block size, storage, capacity, maxSeqs and policy; validated and frozen.
+ * @param options - backend choice and an optional device of your own.
+ * @returns a ready KvCache.
+ * @throws {ConfigError} naming the first bad field, its value and its bound.
+ * @throws {NoGpuAdapterError} when backend is "gpu" and no adapter exists.
+ * @throws {LimitTooLowError} when the adapter cannot bind what the config needs.
+ * @example
+ * ```ts
+ * import { createKvCache, PRESETS } from "kvcompress";
+ * const cache = await createKvCache({
+ *   ...PRESETS["llama-3.2-1b"], capacityTokens: 8192, maxContextTokens: 8192,
+ *   policy: { name: "kvcompress", ratio: 4 },
+ * });
+ * const seq = cache.addSequence();
+ * ```
+ */
+export async function createKvCache(config: KvCacheConfigInput, options: CreateKvCacheOptions = {}): Promise<KvCache> {
+  const cfg = defineConfig(config);
+  const want = options.device ? "gpu" : options.backend ?? "auto";
+  if (want === "cpu") return createOnCpu(cfg);
+  let handle;
+  try {
+    handle = await requestGpuDevice({ device: options.device });
+  } catch (err) {
+    if (want === "auto" && err instanceof NoGpuAdapterError) return createOnCpu(cfg);
+    throw err;
+  }
+  const control = await ControlPlane.create(controlWasm, controlConfig(cfg));
+  let lost: DeviceLostError | undefined;
+  handle.device.lost.then((info) => { lost = new DeviceLostError(info.reason, info.message); });
+  const backend = await createGpuBackend(handle.device, handle.adapterName, cfg, control);
+  return new KvCache(cfg, control, backend, () => lost);
+}
+
+async function createOnCpu(cfg: KvCacheConfig): Promise<KvCache> {
+  const { control, backend } = await createCpuBackend(cpuWasm, cfg, controlConfig(cfg));
+  return new KvCache(cfg, control, backend, () => undefined);
+}
+
+function controlConfig(cfg: KvCacheConfig) {
+  return {
+    numLayers: cfg.numLayers, numKvHeads: cfg.numKvHeads, blockSize: cfg.blockSize, numBlocks: cfg.numBlocks,
+    maxSeqs: cfg.maxSeqs, maxBlocksPerHead: cfg.maxBlocksPerHead, bytesPerBlock: blockBytes(cfg),
+  };
+}

@@ -1,0 +1,62 @@
+// `kvcompress eval`: quality under compression (DESIGN.md §5) — every policy against the full
+// cache on a real model and text, with a progress bar, JSON, and a Markdown + SVG report.
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { createProgressBar, stderrSink } from "../../src/cli/progress";
+import { EVAL_USAGE, parseEvalArgs } from "../../src/eval/args";
+import { createModelWindowRunner } from "../../src/eval/modelRunner";
+import { writeReport } from "../../src/eval/report";
+import { runEval, type EvalResult } from "../../src/eval/run";
+import { loadModel } from "../../src/model/index";
+import { createKvCache } from "../cache";
+import { resolveModel } from "./models";
+import { loadProgress } from "./output";
+
+/** Block size of eval caches: 8 gives the budgets of small prefixes a finer grain than 16. */
+const EVAL_BLOCK_SIZE = 8;
+
+/** Runs an evaluation in-process (the CLI and the tests share it). */
+export async function evaluate(argv: readonly string[], onLine?: (s: string) => void): Promise<EvalResult | null> {
+  const a = parseEvalArgs(argv);
+  if (a.help) {
+    onLine?.(EVAL_USAGE + "\n");
+    return null;
+  }
+  const resolved = await resolveModel(a.model, a.json ? undefined : loadProgress(() => {}, true));
+  const { model, tokenizer } = await loadModel(resolved.source, { llama2c: resolved.llama2c });
+  const text = await readFile(a.text, "utf8");
+  const tokenIds = tokenizer.encode(text, { bos: false });
+  const c = model.config;
+  const runner = createModelWindowRunner(model, (policy, maxContextTokens) => createKvCache({
+    numLayers: c.numLayers, numQHeads: c.numQHeads, numKvHeads: c.numKvHeads, headSize: c.headSize,
+    blockSize: EVAL_BLOCK_SIZE, storage: "f32", maxSeqs: 1, maxContextTokens, capacityTokens: maxContextTokens, policy,
+  }, { backend: a.backend }), { protectedWindow: a.protectedWindow });
+  const bar = createProgressBar({ ...stderrSink(), label: "eval", unit: "tokens" });
+  try {
+    const result = await runEval({
+      model: resolved.name, text: path.basename(a.text), tokenIds, bosId: tokenizer.bosId,
+      windowTokens: a.windowTokens, prefixTokens: a.prefixTokens, numWindows: a.numWindows,
+      policies: a.policies, ratios: a.ratios, mode: a.mode,
+    }, runner, (p) => bar.update(p.tokensDone, { total: p.tokensTotal, detail: `window ${p.windowsDone}/${p.numWindows} ${p.step}` }));
+    bar.finish();
+    if (a.outDir) {
+      await mkdir(a.outDir, { recursive: true });
+      await writeReport(a.outDir, result, (p, t) => writeFile(p, t));
+    }
+    return result;
+  } finally {
+    runner.destroy();
+  }
+}
+
+export async function runEvalCommand(argv: readonly string[], io: { out: (s: string) => void; err: (s: string) => void }): Promise<void> {
+  const result = await evaluate(argv, io.out);
+  if (!result) return;
+  if (argv.includes("--json")) {
+    const { model, text, windows, tokens, results } = result;
+    io.out(JSON.stringify({ model, text, windows, tokens, results }) + "\n");
+  } else {
+    const { markdownReport } = await import("../../src/eval/report");
+    io.out(markdownReport(result) + "\n");
+  }
+}

@@ -1,0 +1,107 @@
+// `kvcompress generate`: load a model, run a prompt through the compressed cache, stream the
+// text to stdout and a summary (or one JSON object) at the end.
+import { readFile } from "node:fs/promises";
+import { loadModel } from "../../src/model/index";
+import { generate } from "../../src/model/generate";
+import { CachedSequence } from "../../src/runner/sequence";
+import { createKvCache } from "../cache";
+import type { PolicyInput, PolicyName } from "../../src/policies";
+import { CliUsageError, parseFlags, usage, type FlagSpec } from "./args";
+import { resolveModel } from "./models";
+import { loadProgress } from "./output";
+
+export const GENERATE_FLAGS = {
+  model: { type: "string", help: "model directory, URL or id (default stories260K)" },
+  prompt: { type: "string", help: "prompt text (required unless --prompt-file)" },
+  "prompt-file": { type: "string", help: "read the prompt from this file" },
+  "max-tokens": { type: "int", help: "tokens to generate (default 128)" },
+  temperature: { type: "number", help: "0 = greedy (default 0)" },
+  "top-p": { type: "number", help: "nucleus mass in (0, 1] (default 0.9)" },
+  seed: { type: "int", help: "sampling seed (default 0)" },
+  policy: { type: "string", help: "full|streamingllm|h2o|snapkv|pyramidkv|kvcompress (default kvcompress)" },
+  ratio: { type: "number", help: "keep about promptTokens/ratio KVs per head (default 4)" },
+  "max-cache-tokens": { type: "int", help: "keep at most this many KVs per head instead of --ratio" },
+  "protected-window": { type: "int", help: "recent positions never evicted (default 8)" },
+  continual: { type: "boolean", help: "keep the budget while decoding too" },
+  backend: { type: "string", help: "gpu|cpu (default: gpu when an adapter exists)" },
+  storage: { type: "string", help: "f16|f32 KV storage (default f32)" },
+  json: { type: "boolean", help: "print one JSON object instead of text" },
+  help: { type: "boolean", help: "show this help" },
+} satisfies Record<string, FlagSpec>;
+
+export async function runGenerate(argv: readonly string[], io: { out: (s: string) => void; err: (s: string) => void }): Promise<void> {
+  const f = parseFlags(argv, GENERATE_FLAGS);
+  if (f.help) return io.out(usage("generate", GENERATE_FLAGS) + "\n");
+  const prompt = f["prompt-file"] !== undefined ? await readFile(f["prompt-file"], "utf8") : f.prompt;
+  if (prompt === undefined) throw new CliUsageError("--prompt TEXT (or --prompt-file FILE) is required");
+  const policy = policyFromFlags(f);
+  const backend = f.backend ?? "auto";
+  if (!["auto", "gpu", "cpu"].includes(backend)) throw new CliUsageError(`--backend must be gpu or cpu, got ${JSON.stringify(backend)}`);
+  const maxTokens = f["max-tokens"] ?? 128;
+  if (maxTokens < 0) throw new CliUsageError(`--max-tokens must be ≥ 0, got ${maxTokens}`);
+
+  const progress = loadProgress(io.err, !f.json);
+  const resolved = await resolveModel(f.model, progress);
+  const loaded = await loadModel(resolved.source, { onProgress: progress, llama2c: resolved.llama2c });
+  progress.done?.();
+  const { model, tokenizer } = loaded;
+  const promptIds = tokenizer.encode(prompt);
+  const c = model.config;
+  const maxContextTokens = c.maxSeqLen;
+  if (promptIds.length + maxTokens > maxContextTokens) throw new CliUsageError(`prompt (${promptIds.length} tokens) + --max-tokens (${maxTokens}) exceeds the model's context of ${maxContextTokens} tokens`);
+  const storage = f.storage ?? "f32";
+  if (storage !== "f32" && storage !== "f16") throw new CliUsageError(`--storage must be f16 or f32, got ${JSON.stringify(storage)}`);
+  const cache = await createKvCache({
+    numLayers: c.numLayers, numQHeads: c.numQHeads, numKvHeads: c.numKvHeads, headSize: c.headSize,
+    storage, maxSeqs: 1, maxContextTokens, capacityTokens: maxContextTokens, policy,
+  }, { backend: backend as "auto" | "gpu" | "cpu" });
+  try {
+    const decoder = tokenizer.createStreamDecoder();
+    const seq = new CachedSequence(cache, cache.addSequence());
+    const result = await generate(model, seq, promptIds, {
+      maxNewTokens: maxTokens, temperature: f.temperature ?? 0, topP: f["top-p"] ?? 0.9, seed: f.seed ?? 0, stopIds: [tokenizer.eosId],
+      onToken: (id) => { if (!f.json) io.out(decoder.push(id)); },
+    });
+    const numGenerated = result.ids.length - promptIds.length;
+    const text = tokenizer.decode(result.ids.slice(promptIds.length));
+    const seqStats = cache.stats().sequences.find((s) => s.seqId === seq.seqId)!;
+    const kv = {
+      policy: policy.name,
+      keptPerHead: Array.from({ length: c.numLayers }, (_, l) => Array.from(seqStats.keptPerHead.subarray(l * c.numKvHeads, (l + 1) * c.numKvHeads))),
+      blocksInUse: seqStats.blocksInUse, bytesInUse: seqStats.bytesInUse, bytesUncompressed: seqStats.bytesUncompressed,
+      achievedRatio: seqStats.achievedRatio, passes: seqStats.passes, evictedKvs: seqStats.evictedKvs,
+    };
+    const decodeTokensPerSecond = numGenerated > 1 && result.decodeMs > 0 ? (numGenerated - 1) / (result.decodeMs / 1000) : 0;
+    if (f.json) {
+      io.out(JSON.stringify({
+        model: resolved.name, backend: cache.backendKind, adapter: cache.adapterName, promptTokens: promptIds.length, ids: result.ids, text,
+        timings: { prefillMs: result.prefillMs, decodeMs: result.decodeMs, decodeTokensPerSecond }, kv,
+      }) + "\n");
+    } else {
+      io.out(decoder.flush() + "\n");
+      io.err(`\n[${cache.backendKind}: ${cache.adapterName}] prefill ${promptIds.length} tokens in ${result.prefillMs.toFixed(1)} ms ` +
+        `(${(promptIds.length / (result.prefillMs / 1000)).toFixed(1)} tok/s), decode ${decodeTokensPerSecond.toFixed(1)} tok/s\n` +
+        `KV ${policy.name}: ${fmtBytes(kv.bytesInUse)} in use vs ${fmtBytes(kv.bytesUncompressed)} uncompressed, ` +
+        `achieved ratio ${kv.achievedRatio.toFixed(2)}x, ${kv.passes} compression pass(es), ${kv.evictedKvs} KVs evicted\n`);
+    }
+  } finally {
+    cache.destroy();
+  }
+}
+
+function policyFromFlags(f: { policy?: string; ratio?: number; "max-cache-tokens"?: number; "protected-window"?: number; continual?: boolean }): PolicyInput {
+  const name = (f.policy ?? "kvcompress") as PolicyName;
+  if (f.ratio !== undefined && f["max-cache-tokens"] !== undefined) throw new CliUsageError("give --ratio or --max-cache-tokens, not both");
+  if (f.ratio !== undefined && !(f.ratio >= 1)) throw new CliUsageError(`--ratio must be ≥ 1, got ${f.ratio}`);
+  if (f["max-cache-tokens"] !== undefined && f["max-cache-tokens"] < 1) throw new CliUsageError(`--max-cache-tokens must be ≥ 1, got ${f["max-cache-tokens"]}`);
+  const budget = name === "full" ? {} : f["max-cache-tokens"] !== undefined ? { maxTokensPerHead: f["max-cache-tokens"] } : { ratio: f.ratio ?? 4 };
+  return {
+    name, ...budget,
+    ...(f["protected-window"] !== undefined ? { protectedWindow: f["protected-window"] } : {}),
+    ...(f.continual ? { trigger: "continual" as const } : {}),
+  };
+}
+
+function fmtBytes(n: number): string {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
+}

@@ -1,0 +1,49 @@
+// The data-parallel half of the cache, as the cache sees it. Two implementations: WebGPU
+// (src/gpu/backend.ts, WGSL kernels) and WebAssembly SIMD (src/cpu/backend.ts). Both work on
+// the block layout of docs/CONTRACTS.md and read block tables and lengths that the control
+// plane owns; the cache calls syncTables() after every control-plane change.
+
+/** Scoring settings of one attention call (docs/CONTRACTS.md, "Metric accumulation"). */
+export interface MetricSettings {
+  /** 0 none, 1 L1 (p), 2 L2 (p²). */
+  readonly mode: 0 | 1 | 2;
+  /** Prefill: the last `obsWindow` queries score keys; 0 = all of them. */
+  readonly obsWindow: number;
+  /** Prefill: max-pool width along key order (1 = none). */
+  readonly poolWidth: number;
+}
+
+/** Protection of one compression pass (positions never evicted). */
+export interface Protection {
+  readonly protectedWindow: number;
+  readonly sinks: number;
+}
+
+export interface KvBackend {
+  readonly kind: "gpu" | "cpu";
+  /** The adapter (GPU) or "wasm-simd" (CPU). */
+  readonly adapterName: string;
+  /** Makes the backend's copy of blockTables / ctxLens / seqLens current for these sequences. */
+  syncTables(seqIds: readonly number[]): void;
+  /** Writes K (after RoPE) and V of the newest `numNew` tokens of one sequence into layer
+   *  `layer`: k, v f32 [numNew, numKvHeads, headSize]. Their slots were reserved already. */
+  append(layer: number, seqId: number, numNew: number, k: Float32Array, v: Float32Array): void;
+  /** Decode attention for one new query per sequence: q f32 [numSeqs, numQHeads, headSize] →
+   *  out f32 [numSeqs, numQHeads, headSize]; adds the metric (mode 0 skips it). */
+  decodeAttention(layer: number, seqIds: readonly number[], q: Float32Array, metricMode: 0 | 1 | 2): Promise<Float32Array>;
+  /** Causal attention of the newest `numQ` tokens of one sequence against its cached KVs:
+   *  q f32 [numQ, numQHeads, headSize] → out, same shape; adds the prefill metric. */
+  prefillAttention(layer: number, seqId: number, q: Float32Array, numQ: number, metric: MetricSettings): Promise<Float32Array>;
+  /** Chunk keys of a pass over `seqIds` (k sequences): f32 [numLayers, k, numKvHeads, maxBlocksPerHead]
+   *  written into `out` (+∞ padded). */
+  chunkKeys(seqIds: readonly number[], protection: Protection, out: Float32Array): Promise<void>;
+  /** Ascending logical indices of each head's `counts[row]` lowest KVs (same order as
+   *  chunkKeys), CSR: offsets u32 [rows + 1] and idx u32, written into the given views. */
+  evictedIndices(seqIds: readonly number[], protection: Protection, counts: Int32Array, offsets: Uint32Array, idx: Uint32Array): Promise<void>;
+  /** Executes (dstSlot, srcSlot) moves: key, value, metric and position together. */
+  executeMoves(moves: Uint32Array, numMoves: number): void;
+  /** Copies out every slot's position and metric of one head (tests and stats). */
+  readHead(layer: number, seqId: number, kvHead: number): Promise<{ positions: Uint32Array; metrics: Float32Array }>;
+  /** Releases every buffer / memory region. */
+  destroy(): void;
+}

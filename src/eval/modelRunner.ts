@@ -1,0 +1,81 @@
+// The real WindowRunner: a Llama model whose attention goes through a KvCache (GPU or CPU),
+// following DESIGN.md §5 step by step. One cache per (policy, ratio, mode), reused across
+// windows: each window is one sequence, removed when the window ends.
+import type { KvCache } from "../cache";
+import type { LlamaModel } from "../model/llama";
+import type { PolicyInput } from "../policies";
+import { CachedSequence } from "../runner/sequence";
+import type { PolicyRun, WindowRunner } from "./run";
+
+/** Makes a cache for the model with the given policy (the caller picks backend and storage). */
+export type CacheFactory = (policy: PolicyInput, maxContextTokens: number) => Promise<KvCache>;
+
+/** Turns an eval policy name (with its ablations) and a per-head budget into a PolicyInput. */
+export function evalPolicyInput(name: string, maxTokensPerHead: number, mode: "once" | "continual", protectedWindow?: number): PolicyInput {
+  const pw = protectedWindow !== undefined ? { protectedWindow } : {};
+  const trigger = mode === "continual" ? "continual" as const : "prefill" as const;
+  const base = { maxTokensPerHead, trigger, ...pw };
+  switch (name) {
+    case "full": return { name: "full" };
+    case "kvcompress-l1": return { name: "kvcompress", metric: "l1", ...base };
+    case "kvcompress-perhead": return { name: "kvcompress", groupReduce: "max", ...base };
+    case "kvcompress-perlayer": return { name: "kvcompress", ranking: "layer", ...base };
+    case "streamingllm": case "h2o": case "snapkv": case "pyramidkv": case "kvcompress":
+      return { name, ...base };
+    default: throw new Error(`unknown eval policy ${name}`);
+  }
+}
+
+export function createModelWindowRunner(model: LlamaModel, makeCache: CacheFactory, opts: { protectedWindow?: number } = {}): WindowRunner & { destroy(): void } {
+  const caches = new Map<string, KvCache>();
+  const c = model.config;
+  async function cacheFor(key: string, policy: PolicyInput, windowTokens: number): Promise<KvCache> {
+    let cache = caches.get(key);
+    if (!cache) {
+      cache = await makeCache(policy, windowTokens);
+      caches.set(key, cache);
+    }
+    return cache;
+  }
+  function keptCounts(cache: KvCache, seqId: number): { kept: number; perHead: number[][] } {
+    const s = cache.stats().sequences.find((x) => x.seqId === seqId)!;
+    const perHead = Array.from({ length: c.numLayers }, (_, l) => Array.from(s.keptPerHead.subarray(l * c.numKvHeads, (l + 1) * c.numKvHeads)));
+    return { kept: s.keptKvs, perHead };
+  }
+  return {
+    async runFull(window, prefix) {
+      const cache = await cacheFor("full", { name: "full" }, window.length);
+      const seq = new CachedSequence(cache, cache.addSequence());
+      try {
+        // Tokens 0..T−2 in one pass; rows P−1..T−2 predict tokens P..T−1.
+        const logits = await model.forward(Array.from(window.subarray(0, window.length - 1)), seq, { allLogits: true });
+        const rows: Float32Array[] = [];
+        for (let t = prefix - 1; t < window.length - 1; t++) rows.push(logits.slice(t * c.vocabSize, (t + 1) * c.vocabSize));
+        return rows;
+      } finally {
+        cache.removeSequence(seq.seqId);
+      }
+    },
+    async runPolicy(window, prefix, policy, ratio, mode): Promise<PolicyRun> {
+      // R keeps 1/R of the P prefix KVs per head; R = 1 keeps all of them (no eviction at all).
+      const maxTokensPerHead = Math.max(1, Math.round(prefix / ratio));
+      const input = ratio <= 1 ? { name: "full" as const } : evalPolicyInput(policy, maxTokensPerHead, mode, opts.protectedWindow);
+      const cache = await cacheFor(`${policy}@${ratio}/${mode}`, input, window.length);
+      const seq = new CachedSequence(cache, cache.addSequence());
+      try {
+        const rows: Float32Array[] = [await model.forward(Array.from(window.subarray(0, prefix)), seq)];
+        let counted = keptCounts(cache, seq.seqId);
+        for (let t = prefix; t < window.length - 1; t++) rows.push(await model.forward([window[t]], seq));
+        if (mode === "continual") counted = keptCounts(cache, seq.seqId);
+        const totalTokens = mode === "continual" ? window.length - 1 : prefix;
+        return { logits: rows, keptPrefixKvs: counted.kept, totalPrefixKvs: totalTokens * c.numLayers * c.numKvHeads, keptPerHead: counted.perHead };
+      } finally {
+        cache.removeSequence(seq.seqId);
+      }
+    },
+    destroy() {
+      for (const cache of caches.values()) cache.destroy();
+      caches.clear();
+    },
+  };
+}
