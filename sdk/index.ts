@@ -1,6 +1,29 @@
 // The public API of kvcompress: explicit named exports only (STYLE L9). src/ never imports sdk/.
+
+// ── the cache ──
+export { createKvCache } from "./cache";
+export type { CreateKvCacheOptions } from "./cache";
+export { KvCache } from "../src/cache";
+export type { CacheStats, SequenceStats, PassReport } from "../src/cache";
+export { defineConfig, blockBytes, uncompressedBytes } from "../src/config";
+export type { KvCacheConfig, KvCacheConfigInput, KvStorage } from "../src/config";
+export { definePolicy, POLICY_NAMES } from "../src/policies";
+export type { PolicyInput, PolicyConfig, PolicyName, MetricKind, Ranking, Trigger, GroupReduce, Budget } from "../src/policies";
+export { PRESETS } from "../src/presets";
+export type { ModelShape, PresetName } from "../src/presets";
+
+// ── devices ──
 export { requestGpuDevice } from "./device";
 export type { GpuDeviceHandle, RequestGpuDeviceOptions } from "./device";
+
+// ── running models on the cache ──
+export { CachedSequence } from "../src/runner/sequence";
+export { loadModel, sourceFromFiles, sourceFromPath, sourceFromUrl, sourceFromReader, LlamaModel } from "../src/model/index";
+export type { LoadedModel, ModelSource, ModelTokenizer, ProgressCallback, AttentionCache, LlamaConfig } from "../src/model/index";
+export { generate } from "../src/model/generate";
+export type { GenerateOptions, GenerateResult } from "../src/model/generate";
+
+// ── errors ──
 export {
   KvCompressError,
   ConfigError,
@@ -11,4 +34,9 @@ export {
   ShaderCompileError,
   DeviceLostError,
   WasmMemoryLimitError,
+  ModelFormatError,
+  TensorShapeError,
+  MissingTensorError,
+  UnsupportedModelError,
+  ModelSourceError,
 } from "../src/errors";

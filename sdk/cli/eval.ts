@@ -37,7 +37,7 @@ export async function evaluate(argv: readonly string[], onLine?: (s: string) => 
       model: resolved.name, text: path.basename(a.text), tokenIds, bosId: tokenizer.bosId,
       windowTokens: a.windowTokens, prefixTokens: a.prefixTokens, numWindows: a.numWindows,
       policies: a.policies, ratios: a.ratios, mode: a.mode,
-    }, runner, (p) => bar.update(p.tokensDone, { total: p.tokensTotal, detail: `window ${p.windowsDone}/${p.numWindows} ${p.step}` }));
+    }, runner, (p) => bar.update(p.tokensDone, { total: p.tokensTotal, detail: p.step }));
     bar.finish();
     if (a.outDir) {
       await mkdir(a.outDir, { recursive: true });

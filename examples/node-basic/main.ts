@@ -1,0 +1,20 @@
+// Node: WebGPU through the `webgpu` package (Dawn), or the CPU backend when there is no adapter.
+// Generates with stories260K on the compressed cache and prints tokens/s and the compression.
+//   node --import ... examples/node-basic/main.ts <dir with stories260K.bin and tok512.bin>
+import { CachedSequence, createKvCache, generate, loadModel, sourceFromPath } from "kvcompress";
+
+const dir = process.argv[2] ?? "../shared/models/stories260K";
+const { model, tokenizer } = await loadModel(sourceFromPath(dir), { llama2c: { checkpoint: "stories260K.bin", tokenizer: "tok512.bin" } });
+const c = model.config;
+const cache = await createKvCache({
+  numLayers: c.numLayers, numQHeads: c.numQHeads, numKvHeads: c.numKvHeads, headSize: c.headSize,
+  capacityTokens: c.maxSeqLen, maxContextTokens: c.maxSeqLen, policy: { name: "kvcompress", ratio: 4 },
+});
+const prompt = tokenizer.encode("Once upon a time, there was a little dog named Max. Max loved to run in the park and play with his red ball.");
+const seq = new CachedSequence(cache, cache.addSequence());
+const out = await generate(model, seq, prompt, { maxNewTokens: 64 });
+const s = cache.stats().sequences[0];
+console.log(tokenizer.decode(out.ids.slice(prompt.length)));
+console.log(`${cache.backendKind} (${cache.adapterName}): ${(63 / (out.decodeMs / 1000)).toFixed(1)} tok/s, ` +
+  `${s.bytesInUse} B of KV in use vs ${s.bytesUncompressed} B uncompressed (${s.achievedRatio.toFixed(2)}x)`);
+cache.destroy();
