@@ -1,0 +1,162 @@
+// schedule.ts — which blocks each head gives up (DESIGN.md 2.4). Pure: reads chunkKeys,
+// ctxLens, passSeqIds/passBudgets/layerCaps; writes evictBlocks e and evictCounts n.
+//
+// Input chunkKeys f32[layer, k, kvHead, maxBlocksPerHead]: for a head of ctxLen c, blocks
+// nb = ceil(c/b) and last-block fill a = c − (nb−1)·b, key j = sorted[j·b + a − 1] (0-based),
+// non-decreasing in j, +∞ once protected KVs would be lost. Entries j ≥ nb are ignored.
+//
+// TIE-BREAK (CONTRACTS.md): equal key → lower layer, then lower kvHead, then lower j — the flat
+// [layer, seq, kvHead, block] order. Keys are ≥ 0, so their f32 bits compare as u32; any bit
+// pattern ≥ +∞ (+∞, NaN, or a negative number's sign bit) is "never take".
+//
+// Method: instead of sorting ~L·H·nb keys, find the E-th smallest key T by bisection on the
+// u32 bit pattern (≤ 31 rounds × L·H binary searches), then every head takes its keys < T and
+// the keys == T go to heads in flat order. Same result as a stable sort, O(L·H·log nb·31).
+
+import {
+  numKvHeads, blockSize, maxBlocksPerHead, chunkKeysPtr, evictBlocksPtr, evictCountsPtr,
+  passSeqIdsPtr, passBudgetsPtr, layerCapsPtr, scratchPtr, headRow, ctxLenAt, blocksFor,
+  numLayers,
+} from "./layout";
+import { capBlocks, layerBudget } from "./budget";
+
+const INF_BITS: u32 = 0x7F800000;
+const E_KEYS_UNSORTED = "chunk keys must be non-decreasing within a head";
+
+@inline function keysPtr(passIdx: i32, k: i32, layer: i32, kvHead: i32): usize {
+  return chunkKeysPtr + ((<usize>((layer * k + passIdx) * numKvHeads + kvHead) * <usize>maxBlocksPerHead) << 2);
+}
+
+/** Count of keys[0..nb) whose bits are ≤ t (keys non-decreasing → binary search). */
+@inline function countAtMost(keys: usize, nb: i32, t: u32): i32 {
+  let lo = 0, hi = nb;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (load<u32>(keys + (<usize>mid << 2)) <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Writes e and n = (e−1)·b + a for pass head (layer, passIdx, kvHead).
+ *  Worked example (b=4): c = 10 → nb = 3, a = 2; e = 2 → n = 1·4 + 2 = 6, leaving 4 KVs. */
+@inline function writeEvict(passIdx: i32, k: i32, layer: i32, kvHead: i32, ctxLen: i32, e: i32): void {
+  const at = <usize>((layer * k + passIdx) * numKvHeads + kvHead) << 2;
+  const a = ctxLen - (blocksFor(ctxLen) - 1) * blockSize;
+  store<i32>(evictBlocksPtr + at, e);
+  store<i32>(evictCountsPtr + at, e == 0 ? 0 : (e - 1) * blockSize + a);
+}
+
+/** Ranks the candidate blocks of layers [layerFrom, layerTo) of pass sequence passIdx together
+ *  and takes the `budget` smallest finite keys. Returns the blocks taken (< budget only when
+ *  protection stops it, DESIGN.md 2.4 step 4). scratch: [head] → (nb, finiteCount). */
+function rankAndTake(passIdx: i32, k: i32, layerFrom: i32, layerTo: i32, budget: i32): i32 {
+  const seqId = load<i32>(passSeqIdsPtr + (<usize>passIdx << 2));
+  let numFinite = 0;
+  for (let l = layerFrom; l < layerTo; l++) {
+    for (let h = 0; h < numKvHeads; h++) {
+      const nb = blocksFor(ctxLenAt(headRow(l, seqId, h)));
+      const keys = keysPtr(passIdx, k, l, h);
+      if (DEBUG) {
+        for (let j = 1; j < nb; j++) {
+          assert(load<u32>(keys + (<usize>j << 2)) >= load<u32>(keys + (<usize>(j - 1) << 2)), E_KEYS_UNSORTED);
+        }
+      }
+      const finite = countAtMost(keys, nb, INF_BITS - 1);
+      const s = scratchPtr + (<usize>((l - layerFrom) * numKvHeads + h) << 3);
+      store<i32>(s, nb);
+      store<i32>(s + 4, finite);
+      numFinite += finite;
+    }
+  }
+  let take = budget < numFinite ? budget : numFinite;
+  if (take < 0) take = 0;
+  // Smallest bit pattern T with count(≤ T) ≥ take; with take == numFinite every finite key goes.
+  let lo: u32 = 0, hi: u32 = INF_BITS - 1;
+  if (take > 0 && take < numFinite) {
+    while (lo < hi) {
+      const mid = lo + ((hi - lo) >>> 1);
+      let count = 0;
+      for (let l = layerFrom; l < layerTo && count < take; l++) {
+        for (let h = 0; h < numKvHeads; h++) {
+          const s = scratchPtr + (<usize>((l - layerFrom) * numKvHeads + h) << 3);
+          count += countAtMost(keysPtr(passIdx, k, l, h), load<i32>(s + 4), mid);
+        }
+      }
+      if (count >= take) hi = mid;
+      else lo = mid + 1;
+    }
+  }
+  const threshold = lo; // T
+  // Keys < T are all taken; `left` of the keys == T go to heads in flat (layer, kvHead) order.
+  let left = take;
+  if (take > 0 && take < numFinite) {
+    for (let l = layerFrom; l < layerTo; l++) {
+      for (let h = 0; h < numKvHeads; h++) {
+        const s = scratchPtr + (<usize>((l - layerFrom) * numKvHeads + h) << 3);
+        left -= threshold == 0 ? 0 : countAtMost(keysPtr(passIdx, k, l, h), load<i32>(s + 4), threshold - 1);
+      }
+    }
+  }
+  for (let l = layerFrom; l < layerTo; l++) {
+    for (let h = 0; h < numKvHeads; h++) {
+      const s = scratchPtr + (<usize>((l - layerFrom) * numKvHeads + h) << 3);
+      const finite = load<i32>(s + 4);
+      let e = 0;
+      if (take == numFinite) {
+        e = finite;
+      } else if (take > 0) {
+        const keys = keysPtr(passIdx, k, l, h);
+        const less = threshold == 0 ? 0 : countAtMost(keys, finite, threshold - 1);
+        const equal = countAtMost(keys, finite, threshold) - less;
+        const extra = equal < left ? equal : left;
+        left -= extra;
+        e = less + extra;
+      }
+      writeEvict(passIdx, k, l, h, ctxLenAt(headRow(l, seqId, h)), e);
+    }
+  }
+  return take;
+}
+
+/** kvcompress: every (layer, kvHead) of a sequence competes for its E = passBudgets[i].
+ *  Each of the k pass sequences is ranked alone. Returns blocks scheduled over the pass. */
+export function scheduleKvCompress(k: i32): i32 {
+  let total = 0;
+  for (let i = 0; i < k; i++) {
+    total += rankAndTake(i, k, 0, numLayers, load<i32>(passBudgetsPtr + (<usize>i << 2)));
+  }
+  return total;
+}
+
+/** Ablation: heads compete only within their layer, for E_l = layerBudget (layerCaps). */
+export function scheduleByLayer(k: i32): i32 {
+  let total = 0;
+  for (let i = 0; i < k; i++) {
+    const seqId = load<i32>(passSeqIdsPtr + (<usize>i << 2));
+    for (let l = 0; l < numLayers; l++) total += rankAndTake(i, k, l, l + 1, layerBudget(seqId, l));
+  }
+  return total;
+}
+
+/** Uniform policies (snapkv, h2o, pyramidkv, streamingllm): each head of layer l keeps
+ *  ceil(layerCaps[l] / b) blocks, so e = blocks − that, capped by its finite keys. */
+export function scheduleUniform(k: i32): i32 {
+  let total = 0;
+  for (let i = 0; i < k; i++) {
+    const seqId = load<i32>(passSeqIdsPtr + (<usize>i << 2));
+    for (let l = 0; l < numLayers; l++) {
+      const keep = capBlocks(load<i32>(layerCapsPtr + (<usize>l << 2)));
+      for (let h = 0; h < numKvHeads; h++) {
+        const ctxLen = ctxLenAt(headRow(l, seqId, h));
+        const nb = blocksFor(ctxLen);
+        const finite = countAtMost(keysPtr(i, k, l, h), nb, INF_BITS - 1);
+        let e = nb > keep ? nb - keep : 0;
+        if (e > finite) e = finite;
+        writeEvict(i, k, l, h, ctxLen, e);
+        total += e;
+      }
+    }
+  }
+  return total;
+}

@@ -1,0 +1,364 @@
+// control.ts — the TypeScript face of control.wasm (assembly/). The wasm owns the block pool,
+// the per-head block tables and lengths, budgets, the schedule and the compaction plan; this
+// class validates arguments (misuse → named error), and hands out typed-array views onto the
+// wasm memory so the GPU side uploads tables and plans with queue.writeBuffer, no JS copy.
+// Capacity shortfalls are return values (false / −1 / action fields), never exceptions.
+
+import { ConfigError, InvalidArgumentError, WasmMemoryLimitError } from "./errors";
+import { makeAbort, WasmMemoryViews, type F32View, type I32View, type U32View } from "./control/wasmMemory";
+import type { ControlExports } from "./control/exports";
+import { validateControlConfig, type ControlPlaneConfig } from "./control/config";
+
+export type { ControlPlaneConfig } from "./control/config";
+export type { F32View, I32View, U32View } from "./control/wasmMemory";
+
+/** Answer of canAdmit(): `ok` is the verdict; the numbers say why. */
+export interface AdmissionCheck {
+  ok: boolean;
+  blocksNeeded: number; // ceil(P / b) · numLayers · numKvHeads (a prompt arrives uncompressed)
+  blocksFree: number;
+  hasSeqSlot: boolean;
+  /** false when the prompt could not fit even in an empty pool (or a table row). */
+  everFits: boolean;
+}
+
+/** What to do before the next decode step (DESIGN.md 2.4, continual compression). */
+export interface PressureDecision {
+  action: "none" | "compress" | "preempt";
+  blocksNeeded: number;
+  blocksFree: number;
+  /** Sequences to compress (oldest first) and each one's own E; also left in passSeqIds/passBudgets. */
+  compress: { seqIds: number[]; budgets: number[] };
+  /** Sequences to preempt, newest first (preempt happens before compress). */
+  preempt: number[];
+}
+
+export interface ControlStats {
+  freeBlocks: number;
+  blocksInUse: number;
+  /** [maxSeqs] blocks held per sequence slot (0 for free slots); a copy. */
+  blocksPerSeq: Int32Array;
+  bytesInUse: number;
+  /** Bytes the same tokens would take uncompressed: ceil(seqLen/b) blocks per (layer, kvHead). */
+  bytesUncompressed: number;
+}
+
+export class ControlPlane {
+  readonly config: Readonly<ControlPlaneConfig>;
+  private readonly mem: WasmMemoryViews;
+  private passK = 0;
+
+  private constructor(private readonly wasm: ControlExports, config: Readonly<ControlPlaneConfig>) {
+    this.config = config;
+    this.mem = new WasmMemoryViews(wasm.memory, wasm.layoutOffsets());
+  }
+
+  /** Instantiates control.wasm from its bytes (never a path) and sizes the pool.
+   *  @throws ConfigError for a bad field, WasmMemoryLimitError when the layout does not fit. */
+  static async create(wasmBytes: Uint8Array, cfg: ControlPlaneConfig): Promise<ControlPlane> {
+    const config = validateControlConfig(cfg);
+    let memory: WebAssembly.Memory | undefined;
+    const { instance } = await WebAssembly.instantiate(wasmBytes as BufferSource, { env: { abort: makeAbort(() => memory) } });
+    const wasm = instance.exports as unknown as ControlExports;
+    memory = wasm.memory;
+    return ControlPlane.initialized(wasm, config);
+  }
+
+  /** Same as create(), synchronously (fine for this small module; browsers cap sync compiles). */
+  static createSync(wasmBytes: Uint8Array, cfg: ControlPlaneConfig): ControlPlane {
+    const config = validateControlConfig(cfg);
+    let memory: WebAssembly.Memory | undefined;
+    const module = new WebAssembly.Module(wasmBytes as BufferSource);
+    const instance = new WebAssembly.Instance(module, { env: { abort: makeAbort(() => memory) } });
+    const wasm = instance.exports as unknown as ControlExports;
+    memory = wasm.memory;
+    return ControlPlane.initialized(wasm, config);
+  }
+
+  private static initialized(wasm: ControlExports, c: Readonly<ControlPlaneConfig>): ControlPlane {
+    const rc = wasm.init(c.numLayers, c.numKvHeads, c.blockSize, c.numBlocks, c.maxSeqs, c.maxBlocksPerHead);
+    if (rc === -2) throw new ConfigError("config", "every size must be a positive integer");
+    if (rc === -1) throw new WasmMemoryLimitError(estimateLayoutBytes(c), 2 ** 32 - 2 ** 16);
+    return new ControlPlane(wasm, c);
+  }
+
+  // ── views onto wasm memory (shapes in [layer, seq, kvHead, block] order) ──
+
+  /** i32 [numLayers, maxSeqs, numKvHeads, maxBlocksPerHead]; −1 where unused. */
+  get blockTables(): I32View {
+    const c = this.config;
+    return this.mem.view<I32View>(Int32Array, "blockTables", c.numLayers * c.maxSeqs * c.numKvHeads * c.maxBlocksPerHead);
+  }
+  /** i32 [numLayers, maxSeqs, numKvHeads]: KVs held per head (also the per-head stats). */
+  get ctxLens(): I32View {
+    return this.mem.view<I32View>(Int32Array, "ctxLens", this.numRows(this.config.maxSeqs));
+  }
+  /** i32 [maxSeqs]: tokens appended per sequence (positions 0..seqLen−1). */
+  get seqLens(): I32View {
+    return this.mem.view<I32View>(Int32Array, "seqLens", this.config.maxSeqs);
+  }
+  /** i32 [numLayers]: tokens per head allowed in each layer (scheduleByLayer/Uniform read it). */
+  get layerCaps(): I32View {
+    return this.mem.view<I32View>(Int32Array, "layerCaps", this.config.numLayers);
+  }
+  /** f32 [numLayers, k, numKvHeads, maxBlocksPerHead]: chunk keys input for a pass of k seqs. */
+  chunkKeys(k: number): F32View {
+    this.checkPassSize(k);
+    return this.mem.view<F32View>(Float32Array, "chunkKeys", this.numRows(k) * this.config.maxBlocksPerHead);
+  }
+  /** i32 [numLayers, k, numKvHeads]: blocks to free per head (schedule output). */
+  evictBlocks(k = this.passK): I32View {
+    return this.mem.view<I32View>(Int32Array, "evictBlocks", this.numRows(k));
+  }
+  /** i32 [numLayers, k, numKvHeads]: KVs to evict per head, n = (e − 1)·b + a. */
+  evictCounts(k = this.passK): I32View {
+    return this.mem.view<I32View>(Int32Array, "evictCounts", this.numRows(k));
+  }
+  /** u32 [numLayers·k·numKvHeads + 1]: CSR offsets into evictedIdx (planMoves input). */
+  evictedOffsets(k = this.passK): U32View {
+    return this.mem.view<U32View>(Uint32Array, "evictedOffsets", this.numRows(k) + 1);
+  }
+  /** u32 [numBlocks·b]: ascending evicted logical indices per head, CSR (planMoves input). */
+  get evictedIdx(): U32View {
+    return this.mem.view<U32View>(Uint32Array, "evictedIdx", this.config.numBlocks * this.config.blockSize);
+  }
+  /** u32 [numLayers·k·numKvHeads + 1]: CSR offsets into moves, counted in pairs. */
+  moveOffsets(k = this.passK): U32View {
+    return this.mem.view<U32View>(Uint32Array, "moveOffsets", this.numRows(k) + 1);
+  }
+  /** u32 [numMoves, 2]: (dstSlot, srcSlot) pairs of the last planMoves(). */
+  moves(numMoves: number): U32View {
+    return this.mem.view<U32View>(Uint32Array, "moves", 2 * numMoves);
+  }
+  /** i32 [numFreed]: blocks released by the last planMoves(), [layer, k, kvHead] then table order. */
+  freedBlocks(): I32View {
+    return this.mem.view<I32View>(Int32Array, "freedBlocks", this.wasm.lastNumFreed());
+  }
+  /** Byte offset of each region in wasm memory (the same header the views use). */
+  regionOffset(region: Parameters<WasmMemoryViews["offsetOf"]>[0]): number {
+    return this.mem.offsetOf(region);
+  }
+  get memory(): WebAssembly.Memory {
+    return this.wasm.memory;
+  }
+
+  // ── sequences and the pool ──
+
+  /** Takes a sequence slot. Returns its seqId, or −1 when maxSeqs are in use. */
+  addSequence(): number {
+    return this.wasm.addSequence();
+  }
+  /** Releases every block of the sequence and its slot. @throws InvalidArgumentError */
+  removeSequence(seqId: number): void {
+    this.checkSeq(seqId);
+    this.wasm.removeSequence(seqId);
+  }
+  /** Appends numTokens slots to every (layer, kvHead) of the sequence, all-or-nothing.
+   *  false: the pool is short and nothing changed. @throws InvalidArgumentError when a head
+   *  would pass maxBlocksPerHead (the context the tables were sized for). */
+  reserve(seqId: number, numTokens: number): boolean {
+    this.checkSeq(seqId);
+    checkCount("numTokens", numTokens);
+    const rc = this.wasm.reserve(seqId, numTokens);
+    if (rc === -3) {
+      const maxCtx = this.config.maxBlocksPerHead * this.config.blockSize;
+      throw new InvalidArgumentError("numTokens", numTokens, `a head may hold at most maxBlocksPerHead·blockSize = ${maxCtx} KVs`);
+    }
+    return rc >= 0;
+  }
+  /** Blocks reserve(seqId, numTokens) would take. */
+  blocksToReserve(seqId: number, numTokens: number): number {
+    this.checkSeq(seqId);
+    checkCount("numTokens", numTokens);
+    return this.wasm.blocksToReserve(seqId, numTokens);
+  }
+  /** Drops the last numTailBlocks blocks of one head and the KVs in them (ctxLen becomes
+   *  (blocks − e)·b). @throws InvalidArgumentError */
+  freeTailBlocks(seqId: number, layer: number, kvHead: number, numTailBlocks: number): void {
+    this.checkHead(seqId, layer, kvHead);
+    const held = Math.ceil(this.ctxLens[this.rowOf(layer, seqId, kvHead)] / this.config.blockSize);
+    checkIndex("numTailBlocks", numTailBlocks, held + 1);
+    this.wasm.freeTailBlocks(seqId, layer, kvHead, numTailBlocks);
+  }
+  get numFreeBlocks(): number {
+    return this.wasm.numFreeBlocks();
+  }
+  /** Free block ids in the order they will be handed out (FIFO; released blocks go last). */
+  freeBlockIds(): number[] {
+    const ring = this.mem.view<I32View>(Int32Array, "freeRing", this.config.numBlocks);
+    const head = this.wasm.freeRingHead();
+    const ids: number[] = [];
+    for (let i = 0; i < this.wasm.numFreeBlocks(); i++) ids.push(ring[(head + i) % ring.length]);
+    return ids;
+  }
+  isActive(seqId: number): boolean {
+    return Number.isInteger(seqId) && this.wasm.isActive(seqId) === 1;
+  }
+  /** Flat index into ctxLens / blockTables rows: (layer · maxSeqs + seqId) · numKvHeads + kvHead. */
+  rowOf(layer: number, seqId: number, kvHead: number): number {
+    return (layer * this.config.maxSeqs + seqId) * this.config.numKvHeads + kvHead;
+  }
+
+  // ── budgets (DESIGN.md 2.4) ──
+
+  /** Max-tokens mode: E = max(0, allocated − ceil(C/b)·L·H) blocks for this sequence. */
+  budgetMaxTokens(seqId: number, capTokens: number): number {
+    this.checkSeq(seqId);
+    checkCount("capTokens", capTokens);
+    return this.wasm.budgetMaxTokens(seqId, capTokens);
+  }
+  /** Ratio mode: C = max(minTokens, floor_b(P/R − 1)) tokens per head, R to 1/1000.
+   *  The achieved ratio is P / C at most (less when protection stops the schedule). */
+  capTokensForRatio(promptTokens: number, ratio: number, minTokens = 128): number {
+    checkCount("promptTokens", promptTokens);
+    checkCount("minTokens", minTokens);
+    const ratioMilli = Math.round(ratio * 1000);
+    if (!(ratioMilli >= 1000 && ratioMilli <= 2 ** 31 - 1)) throw new InvalidArgumentError("ratio", ratio, "a number ≥ 1");
+    return this.wasm.capTokensForRatio(promptTokens, ratioMilli, minTokens);
+  }
+  /** Ratio-mode budget of one sequence; promptTokens defaults to its seqLen. */
+  budgetRatio(seqId: number, ratio: number, minTokens = 128, promptTokens?: number): { capTokens: number; blocks: number } {
+    this.checkSeq(seqId);
+    const capTokens = this.capTokensForRatio(promptTokens ?? this.seqLens[seqId], ratio, minTokens);
+    return { capTokens, blocks: this.wasm.budgetMaxTokens(seqId, capTokens) };
+  }
+  /** Sets every layer's cap to capTokens; returns the layerCaps view. */
+  uniformLayerCaps(capTokens: number): I32View {
+    checkCount("capTokens", capTokens);
+    this.wasm.uniformLayerCaps(capTokens);
+    return this.layerCaps;
+  }
+  /** PyramidKV caps decreasing with depth (beta = 20 as in PyramidKV); returns layerCaps. */
+  pyramidLayerCaps(capTokens: number, beta = 20): I32View {
+    checkCount("capTokens", capTokens);
+    if (!Number.isInteger(beta) || beta < 1) throw new InvalidArgumentError("beta", beta, "an integer ≥ 1");
+    this.wasm.pyramidLayerCaps(capTokens, beta);
+    return this.layerCaps;
+  }
+  /** Most blocks a pass can free from this sequence with the window and sinks protected. */
+  maxFreeableBlocks(seqId: number, protectedWindow: number, sinks = 0): number {
+    this.checkSeq(seqId);
+    return this.wasm.seqMaxFreeable(seqId, protectedWindow, sinks);
+  }
+
+  // ── schedule and plan: a pass over k sequences; write chunkKeys(k) first ──
+
+  /** Sets the pass (k = seqIds.length) that chunkKeys(k), the schedule and planMoves() use;
+   *  budgets (E per sequence) only for scheduleKvCompress. Checks everything before writing.
+   *  @throws InvalidArgumentError for an inactive or repeated seqId or a bad budget. */
+  setPass(seqIds: readonly number[], budgets?: readonly number[]): void {
+    this.checkPassSize(seqIds.length);
+    seqIds.forEach((s, i) => {
+      this.checkSeq(s);
+      if (seqIds.indexOf(s) !== i) throw new InvalidArgumentError(`seqIds[${i}]`, s, "distinct sequence ids");
+    });
+    if (budgets !== undefined) {
+      if (budgets.length !== seqIds.length) throw new InvalidArgumentError("budgets.length", budgets.length, `= seqIds.length (${seqIds.length})`);
+      budgets.forEach((e, i) => checkCount(`budgets[${i}]`, e));
+      this.mem.view<I32View>(Int32Array, "passBudgets", this.config.maxSeqs).set(budgets);
+    }
+    this.mem.view<I32View>(Int32Array, "passSeqIds", this.config.maxSeqs).set(seqIds);
+    this.passK = seqIds.length;
+  }
+  /** kvcompress: all (layer, kvHead) of each sequence rank together for that sequence's own
+   *  E (budgets[i] for seqIds[i]). Returns blocks scheduled; read evictBlocks()/evictCounts(). */
+  scheduleKvCompress(seqIds: readonly number[], budgets: readonly number[]): number {
+    this.setPass(seqIds, budgets);
+    return this.wasm.scheduleKvCompress(seqIds.length);
+  }
+  /** Ablation: heads rank only within their layer, for that layer's share of layerCaps. */
+  scheduleByLayer(seqIds: readonly number[]): number {
+    this.setPass(seqIds);
+    return this.wasm.scheduleByLayer(seqIds.length);
+  }
+  /** Uniform policies: each head of layer l keeps ceil(layerCaps[l] / b) blocks. */
+  scheduleUniform(seqIds: readonly number[]): number {
+    this.setPass(seqIds);
+    return this.wasm.scheduleUniform(seqIds.length);
+  }
+  /** Plans the moves of the current pass from evictedOffsets()/evictedIdx, then applies
+   *  ctxLen −= n and frees the tail blocks. @throws InvalidArgumentError on a bad CSR. */
+  planMoves(): { numMoves: number; numFreed: number } {
+    const rc = this.wasm.planMoves(this.passK);
+    if (rc === -1) throw new InvalidArgumentError("passSeqIds", this.passK, "a pass of distinct active sequences; schedule first");
+    if (rc === -2) {
+      const head = this.wasm.lastBadHead();
+      throw new InvalidArgumentError(`evictedIdx[head ${head}]`, this.evictedOffsets()[head], "ascending indices < ctxLen, offsets non-decreasing");
+    }
+    return { numMoves: rc, numFreed: this.wasm.lastNumFreed() };
+  }
+
+  // ── admission, pressure, stats ──
+
+  canAdmit(promptTokens: number): AdmissionCheck {
+    checkCount("promptTokens", promptTokens);
+    const c = this.config;
+    const blocksNeeded = Math.ceil(promptTokens / c.blockSize) * c.numLayers * c.numKvHeads; // f64: no i32 overflow
+    const blocksFree = this.wasm.numFreeBlocks();
+    let hasSeqSlot = false;
+    for (let s = 0; s < c.maxSeqs && !hasSeqSlot; s++) hasSeqSlot = this.wasm.isActive(s) === 0;
+    const everFits = blocksNeeded <= c.numBlocks && promptTokens <= c.maxBlocksPerHead * c.blockSize;
+    return { ok: hasSeqSlot && everFits && blocksNeeded <= blocksFree, blocksNeeded, blocksFree, hasSeqSlot, everFits };
+  }
+  /** Decides compress / preempt for the next decode step, each sequence to its own budget. */
+  pressurePlan(capTokens: number, protectedWindow = 32, sinks = 0): PressureDecision {
+    checkCount("capTokens", capTokens);
+    checkCount("protectedWindow", protectedWindow);
+    checkCount("sinks", sinks);
+    const rc = this.wasm.pressurePlan(capTokens, protectedWindow, sinks);
+    const nc = this.wasm.numToCompress(), np = this.wasm.numToPreempt();
+    const S = this.config.maxSeqs;
+    return {
+      action: rc === 0 ? "none" : rc === 1 ? "compress" : "preempt",
+      blocksNeeded: this.wasm.pressureNeeded(),
+      blocksFree: this.wasm.pressureFree(),
+      compress: {
+        seqIds: Array.from(this.mem.view<I32View>(Int32Array, "passSeqIds", S).subarray(0, nc)),
+        budgets: Array.from(this.mem.view<I32View>(Int32Array, "passBudgets", S).subarray(0, nc)),
+      },
+      preempt: Array.from(this.mem.view<I32View>(Int32Array, "preemptIds", S).subarray(0, np)),
+    };
+  }
+  stats(): ControlStats {
+    const blocksInUse = this.wasm.computeSeqBlocks();
+    const bpb = this.config.bytesPerBlock;
+    return {
+      freeBlocks: this.wasm.numFreeBlocks(),
+      blocksInUse,
+      blocksPerSeq: this.mem.view<I32View>(Int32Array, "seqBlocks", this.config.maxSeqs).slice(),
+      bytesInUse: blocksInUse * bpb,
+      bytesUncompressed: this.wasm.uncompressedBlocks() * bpb,
+    };
+  }
+
+  // ── argument checks (misuse → InvalidArgumentError with the bound) ──
+
+  private checkPassSize(k: number): void {
+    checkIndex("k", k, this.config.maxSeqs + 1);
+  }
+  private checkSeq(seqId: number): void {
+    if (!this.isActive(seqId)) throw new InvalidArgumentError("seqId", seqId, `an active sequence id in [0, ${this.config.maxSeqs})`);
+  }
+  private checkHead(seqId: number, layer: number, kvHead: number): void {
+    this.checkSeq(seqId);
+    checkIndex("layer", layer, this.config.numLayers);
+    checkIndex("kvHead", kvHead, this.config.numKvHeads);
+  }
+  private numRows(k: number): number {
+    return this.config.numLayers * k * this.config.numKvHeads;
+  }
+}
+
+function checkIndex(field: string, value: number, end: number): void {
+  if (!Number.isInteger(value) || value < 0 || value >= end) throw new InvalidArgumentError(field, value, `an integer in [0, ${end})`);
+}
+function checkCount(field: string, value: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) throw new InvalidArgumentError(field, value, "an integer in [0, 2^31)");
+}
+
+/** Bytes of the layout (for the error message only; the wasm computes the real one). */
+function estimateLayoutBytes(c: ControlPlaneConfig): number {
+  const rows = c.numLayers * c.maxSeqs * c.numKvHeads;
+  return 4 * (2 * rows * c.maxBlocksPerHead + 6 * rows + 7 * c.maxSeqs + c.numBlocks * (3 + 3 * c.blockSize) + c.numLayers * (1 + 4 * c.numKvHeads));
+}
+

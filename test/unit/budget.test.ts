@@ -1,0 +1,136 @@
+// Budgets (DESIGN.md 2.4), admission, the compress-or-preempt decision, stats and the
+// memory views. Every expected number is worked by hand in the comment beside it.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import controlWasm from "kvcompress:wasm/control";
+import { ControlPlane, type ControlPlaneConfig } from "../../src/control";
+import { InvalidArgumentError } from "../../src/errors";
+
+const plane = (over: Partial<ControlPlaneConfig> = {}) =>
+  ControlPlane.createSync(controlWasm, { numLayers: 2, numKvHeads: 2, blockSize: 4, numBlocks: 40, maxSeqs: 3, maxBlocksPerHead: 8, bytesPerBlock: 100, ...over });
+
+const budget = suite("budgets");
+
+budget("max-tokens mode: E = allocated − ceil(C/b)·L·H, partial blocks count whole", () => {
+  const cp = plane();
+  const s = cp.addSequence();
+  cp.reserve(s, 10); // 3 blocks in each of 2·2 heads = 12
+  assert.is(cp.budgetMaxTokens(s, 0), 12);
+  assert.is(cp.budgetMaxTokens(s, 5), 4); // ceil(5/4) = 2 per head → 8 allowed
+  assert.is(cp.budgetMaxTokens(s, 8), 4);
+  assert.is(cp.budgetMaxTokens(s, 9), 0); // 3 per head → 12 allowed
+  assert.is(cp.budgetMaxTokens(s, 1000), 0);
+  assert.is(cp.budgetMaxTokens(s, 2 ** 31 - 1), 0); // "no limit" must not overflow to a huge E
+});
+
+budget("ratio mode: C = max(minTokens, floor_b(P/R − 1))", () => {
+  const cp = plane({ blockSize: 16 });
+  assert.is(cp.capTokensForRatio(6000, 64, 128), 128); // 93.75 − 1 → 92 → 80 → floor 128 (≈ 47×)
+  assert.is(cp.capTokensForRatio(6000, 8, 128), 736); // 750 − 1 = 749 → 736
+  assert.is(cp.capTokensForRatio(100, 1, 0), 96); // 99 → 96
+  assert.is(cp.capTokensForRatio(300, 1.5, 0), 192); // 200 − 1 = 199 → 192
+  assert.is(cp.capTokensForRatio(10, 64, 0), 0); // 0.15 − 1 < 0 → 0
+  assert.throws(() => cp.capTokensForRatio(100, 0.5), (e: unknown) => e instanceof InvalidArgumentError);
+  const s = cp.addSequence();
+  cp.reserve(s, 100); // 7 blocks per head, 28 in all; P = seqLen = 100
+  // R = 2: 50 − 1 = 49 → 48 → 3 blocks per head → E = 28 − 12 = 16
+  assert.equal(cp.budgetRatio(s, 2, 0), { capTokens: 48, blocks: 16 });
+});
+
+budget("pyramid caps: min = C/β, max = 2C − min, step = (max − min)/(L − 1)", () => {
+  const cp = plane({ numLayers: 4 });
+  // C = 100, β = 20: min 5, max 195, step floor(190/3) = 63 → 195 132 69 6
+  assert.equal(Array.from(cp.pyramidLayerCaps(100, 20)), [195, 132, 69, 6]);
+  assert.equal(Array.from(cp.uniformLayerCaps(7)), [7, 7, 7, 7]);
+  // C = 2^31 − 1, β = 1: min = max = C → every layer C (no i32 overflow in 2C)
+  assert.equal(Array.from(cp.pyramidLayerCaps(2 ** 31 - 1, 1)), [2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1]);
+});
+
+budget("maxFreeableBlocks: blocks − ceil(protected/b) per head", () => {
+  const cp = plane();
+  const s = cp.addSequence();
+  cp.reserve(s, 10); // 3 blocks per head
+  assert.is(cp.maxFreeableBlocks(s, 0), 12);
+  assert.is(cp.maxFreeableBlocks(s, 3), 8); // 3 protected → 1 block kept per head
+  assert.is(cp.maxFreeableBlocks(s, 3, 2), 4); // 5 protected → 2 kept per head
+  assert.is(cp.maxFreeableBlocks(s, 32), 0);
+});
+
+budget.run();
+
+const admit = suite("admission and pressure");
+
+admit("canAdmit: ceil(P/b)·L·H blocks, with the numbers", () => {
+  const cp = plane({ numBlocks: 20 });
+  assert.equal(cp.canAdmit(10), { ok: true, blocksNeeded: 12, blocksFree: 20, hasSeqSlot: true, everFits: true });
+  assert.equal(cp.canAdmit(21), { ok: false, blocksNeeded: 24, blocksFree: 20, hasSeqSlot: true, everFits: false });
+  const s = cp.addSequence();
+  cp.reserve(s, 12); // 12 blocks taken, 8 free
+  assert.equal(cp.canAdmit(9), { ok: false, blocksNeeded: 12, blocksFree: 8, hasSeqSlot: true, everFits: true });
+});
+
+/** s0 holds 12 tokens (3 blocks/head), s1 8 (2/head), s2 4 (1/head): 12 blocks, pool full. */
+function fullPool() {
+  const cp = plane({ numLayers: 1, numBlocks: 12 });
+  const ids = [cp.addSequence(), cp.addSequence(), cp.addSequence()];
+  cp.reserve(ids[0], 12);
+  cp.reserve(ids[1], 8);
+  cp.reserve(ids[2], 4);
+  return cp;
+}
+
+admit("pressure: nothing to do while blocks are free", () => {
+  const cp = plane();
+  const s = cp.addSequence();
+  cp.reserve(s, 4);
+  assert.equal(cp.pressurePlan(4, 0), { action: "none", blocksNeeded: 4, blocksFree: 36, compress: { seqIds: [], budgets: [] }, preempt: [] });
+});
+
+admit("pressure: compress oldest first, each to its own budget", () => {
+  const cp = fullPool();
+  // Every head's last block is full → the step needs 6 blocks, 0 free.
+  // C = 4, window 4: s0 E = 6 − 2 = 4 (freeable 2/head → 4); s1 E = 4 − 2 = 2; s2 E = 0.
+  // s0 brings free to 4 < 6, s1 to 6 → stop.
+  assert.equal(cp.pressurePlan(4, 4), { action: "compress", blocksNeeded: 6, blocksFree: 0, compress: { seqIds: [0, 1], budgets: [4, 2] }, preempt: [] });
+});
+
+admit("pressure: preempt the newest when compression cannot free enough", () => {
+  const cp = fullPool();
+  // C = 8: gains s0 2, s1 0, s2 0 → 2 < 6. Preempt s2: free 2, need 4, 2 + 2 ≥ 4.
+  // Then compress s0 (E = 2): free 4 ≥ 4.
+  assert.equal(cp.pressurePlan(8, 4), { action: "preempt", blocksNeeded: 6, blocksFree: 0, compress: { seqIds: [0], budgets: [2] }, preempt: [2] });
+  // Window 12 protects everything: preempt s2 (free 2, need 4), then s1 (free 6, need 2).
+  assert.equal(cp.pressurePlan(0, 12), { action: "preempt", blocksNeeded: 6, blocksFree: 0, compress: { seqIds: [], budgets: [] }, preempt: [2, 1] });
+});
+
+admit.run();
+
+const stats = suite("stats and views");
+
+stats("bytes in use vs uncompressed", () => {
+  const cp = plane({ numLayers: 1 });
+  const s = cp.addSequence();
+  cp.reserve(s, 10); // 3 blocks × 2 heads
+  cp.freeTailBlocks(s, 0, 0, 2); // head 0 keeps 1 block
+  const st = cp.stats();
+  assert.is(st.blocksInUse, 4);
+  assert.is(st.freeBlocks, 36);
+  assert.equal(Array.from(st.blocksPerSeq), [4, 0, 0]);
+  assert.is(st.bytesInUse, 400);
+  assert.is(st.bytesUncompressed, 600); // seqLen 10 → 3 blocks per head
+});
+
+stats("views survive memory growth (detached buffers are replaced)", () => {
+  const cp = plane();
+  const s = cp.addSequence();
+  cp.reserve(s, 5);
+  const old = cp.blockTables;
+  cp.memory.grow(1);
+  assert.is(old.length, 0); // the old view is detached
+  const fresh = cp.blockTables;
+  assert.is(fresh.length, 2 * 3 * 2 * 8);
+  assert.equal(Array.from(fresh.subarray(0, 3)), [0, 1, -1]);
+  assert.is(cp.ctxLens[0], 5);
+});
+
+stats.run();
