@@ -1,0 +1,39 @@
+// decode_metric.wgsl — add each KV's decode metric: the group sum of p (L1) or p² (L2), with p
+// from the FINAL softmax max and sum (DESIGN.md §2.2; CONTRACTS.md "Metric accumulation").
+// Runs after decode_reduce.wgsl; skipped entirely when metricMode = 0.
+// Sources: common/pool.wgsl, common/batch.wgsl, this file.
+// Bindings (group 0):
+//   4 headTables storage rw  (common/pool.wgsl)
+//   5 slotMeta   storage rw  (common/pool.wgsl) — metrics updated in place
+//   6 batch      uniform     args0 = (layer, numSeqs, metricMode, maxCtx)
+//                            args1 = (scoresOffset, finalOffset, _, _); seqs[k] = (seqId, batchIdx, _, _)
+//   7 scratch    storage r   array<f32> raw scores and final (max, sum) (paged_attention_decode.wgsl)
+// Overrides: pool.wgsl's, GROUP_SIZE, WG_SIZE.
+// Dispatch: (ceil(maxCtxInBatch / WG_SIZE), numSeqs · NUM_KV_HEADS); one invocation per KV.
+// Invariant: one writer per slot (slots of a head are distinct); p = e^(s − M) / L.
+// Roofline: reads 4·r + 8 B, writes 4 B per KV.
+
+override GROUP_SIZE: u32;
+override WG_SIZE: u32;
+
+@group(0) @binding(7) var<storage, read> scratch: array<f32>;
+
+@compute @workgroup_size(WG_SIZE)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let k = wid.y / NUM_KV_HEADS;
+  let kvHead = wid.y % NUM_KV_HEADS;
+  if (k >= batch.args0.y) { return; }
+  let i = wid.x * WG_SIZE + lid;
+  let hIdx = headIdx(batch.args0.x, batch.seqs[k].x, kvHead);
+  if (i >= ctxLenOf(hIdx)) { return; }
+  let numQHeads = NUM_KV_HEADS * GROUP_SIZE;
+  let qh0 = batch.seqs[k].y * numQHeads + kvHead * GROUP_SIZE;
+  var add = 0.0;
+  for (var g = 0u; g < GROUP_SIZE; g++) {
+    let fin = batch.args1.y + 2u * (qh0 + g);
+    let p = exp(scratch[batch.args1.x + (qh0 + g) * batch.args0.w + i] - scratch[fin]) / scratch[fin + 1u];
+    add += select(p, p * p, batch.args0.z == 2u);
+  }
+  let slot = slotOf(hIdx, i);
+  setMetric(slot, metricOf(slot) + add);
+}

@@ -1,0 +1,44 @@
+// order_gather.wgsl — first step of the score ordering (DESIGN.md §2.4; CONTRACTS.md
+// "Ordering and tie-breaks"): lay out every (layer, seq-of-pass, kvHead) head as one segment of
+// segLen (a power of two) sort elements, key = (score bits, position), payload = logical index.
+// Protected KVs (position ≥ seqLen − protectedWindow or < sinks) score +inf; padding sorts last.
+// Sources: common/pool.wgsl, common/batch.wgsl, this file.
+// Bindings (group 0):
+//   4 headTables storage rw  (common/pool.wgsl)
+//   5 slotMeta   storage rw  (common/pool.wgsl) — metrics and positions read
+//   6 batch      uniform     args0 = (numSeqs k, segLen, protectedWindow, sinks); seqs[s] = (seqId, seqLen, _, _)
+//   7 sortBuf    storage rw  array<vec4u> [numLayers, k, NUM_KV_HEADS, segLen] of
+//                            (f32 bits of score, position, logicalIdx, 0); padding = (~0, ~0, ~0, 0)
+// Overrides: pool.wgsl's, WG_SIZE.
+// Dispatch: ceil(NUM_LAYERS · k · NUM_KV_HEADS · segLen / WG_SIZE) workgroups (2-D grid).
+// Invariant: scores are ≥ 0, so u32 order of the f32 bits is the f32 order (+inf = 0x7f800000).
+// Roofline: 12 B read (table, metric, position), 16 B written per element.
+
+override WG_SIZE: u32;
+
+@group(0) @binding(7) var<storage, read_write> sortBuf: array<vec4u>;
+
+@compute @workgroup_size(WG_SIZE)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
+        @builtin(num_workgroups) nwg: vec3u) {
+  let numSeqs = batch.args0.x;
+  let segLen = batch.args0.y;
+  let e = linearWorkgroup(wid, nwg) * WG_SIZE + lid;
+  if (e >= NUM_LAYERS * numSeqs * NUM_KV_HEADS * segLen) { return; }
+  let seg = e / segLen;
+  let i = e % segLen;
+  let kvHead = seg % NUM_KV_HEADS;
+  let s = (seg / NUM_KV_HEADS) % numSeqs;
+  let layer = seg / NUM_KV_HEADS / numSeqs;
+  let seq = batch.seqs[s];
+  let hIdx = headIdx(layer, seq.x, kvHead);
+  if (i >= ctxLenOf(hIdx)) {
+    sortBuf[e] = vec4u(0xffffffffu, 0xffffffffu, 0xffffffffu, 0u);
+    return;
+  }
+  let slot = slotOf(hIdx, i);
+  let pos = positionOf(slot);
+  let protectedPos = pos + batch.args0.z >= seq.y || pos < batch.args0.w;
+  let bits = select(bitcast<u32>(metricOf(slot)), 0x7f800000u, protectedPos);
+  sortBuf[e] = vec4u(bits, pos, i, 0u);
+}

@@ -1,0 +1,54 @@
+// prefill_metric_scores.wgsl — per query head, s_h[i] = Σ over the last obsWindow queries of
+// the chunk (all of them when obsWindow = 0) of p (L1) or p² (L2), p = exp(q·k_i·scale − lse_q), causal by position
+// (DESIGN.md §2.2; CONTRACTS.md "Metric accumulation"). prefill_metric_pool.wgsl pools and adds.
+// Sources: common/pool.wgsl, common/batch.wgsl, common/kv_{f32,f16}.wgsl, this file.
+// Bindings (group 0):
+//   0..3 kvShard*   storage rw  (common/kv_*.wgsl)
+//   4    headTables storage rw  (common/pool.wgsl)
+//   5    slotMeta   storage rw  (common/pool.wgsl) — positions read
+//   6    batch      uniform     args0 = (layer, numSeqs, obsWindow, metricMode)
+//                               args1 = (lseOffset, scoresOffset, maxCtx, _); seqs[k] as in prefill
+//   7    queries    storage r   array<vec4f> [numTokens, numQHeads, HEAD_SIZE / 4]
+//   8    work       storage rw  array<f32>: lse [numTokens, numQHeads] at lseOffset (read),
+//                               s_h [k, numQHeads, maxCtx] at scoresOffset (written)
+// Overrides: pool.wgsl's, HEAD_SIZE (≤ 128), BLOCKS_PER_SHARD, GROUP_SIZE, WG_SIZE.
+// Dispatch: (ceil(maxCtxInBatch / WG_SIZE), numSeqs · numQHeads); invocation = one key of one
+//   query head; it keeps its key in registers and loops over the window's queries.
+// Roofline: d·(2|4) B per key and 4·d·obsWindow FLOPs per (key, query head).
+
+override GROUP_SIZE: u32;
+override WG_SIZE: u32;
+
+const MAX_CHUNKS: u32 = 32u;
+
+@group(0) @binding(7) var<storage, read> queries: array<vec4f>;
+@group(0) @binding(8) var<storage, read_write> work: array<f32>;
+
+@compute @workgroup_size(WG_SIZE)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let numQHeads = NUM_KV_HEADS * GROUP_SIZE;
+  let k = wid.y / numQHeads;
+  let qh = wid.y % numQHeads;
+  if (k >= batch.args0.y) { return; }
+  let s = batch.seqs[k];
+  let hIdx = headIdx(batch.args0.x, s.x, qh / GROUP_SIZE);
+  let i = wid.x * WG_SIZE + lid;
+  if (i >= ctxLenOf(hIdx)) { return; }
+  let C = HEAD_SIZE / 4u;
+  let slot = slotOf(hIdx, i);
+  let pos = positionOf(slot);
+  var key: array<vec4f, MAX_CHUNKS>;
+  for (var c = 0u; c < C; c++) { key[c] = kvLoad4(slot, 0u, c); }
+  let scale = inverseSqrt(f32(HEAD_SIZE));
+  let first = select(s.z - min(s.z, batch.args0.z), 0u, batch.args0.z == 0u);
+  var acc = 0.0;
+  for (var t = first; t < s.z; t++) {
+    if (pos > s.w + t) { continue; }
+    let row = (s.y + t) * numQHeads + qh;
+    var sc = 0.0;
+    for (var c = 0u; c < C; c++) { sc += dot(key[c], queries[row * C + c]); }
+    let p = exp(sc * scale - work[batch.args1.x + row]);
+    acc += select(p, p * p, batch.args0.w == 2u);
+  }
+  work[batch.args1.y + (k * numQHeads + qh) * batch.args1.z + i] = acc;
+}

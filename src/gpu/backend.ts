@@ -1,0 +1,239 @@
+// backend.ts — the KvBackend (src/backend.ts) on WebGPU: the WGSL kernels of issue 4 over the
+// GPU pool (src/gpu/pool.ts). The control plane (wasm) owns block tables and lengths; the GPU
+// holds mirrors that syncTables() uploads. This is the typed-array convenience path: each call
+// stages its inputs, encodes, submits; only the calls that return data await the GPU.
+
+import type { KvBackend, MetricSettings, Protection } from "../backend";
+import type { KvCacheConfig } from "../config";
+import type { ControlPlane } from "../control";
+import type { KernelDims } from "../layout";
+import { type GpuKvPool, createGpuKvPool } from "./pool";
+import { maxBindingBytes } from "./dispatch";
+import { type AppendKvKernel, createAppendKv } from "../kernels/appendKv";
+import { type DecodeAttention, createDecodeAttention, decodeScratchBytes } from "../kernels/decodeAttention";
+import { type PrefillAttention, createPrefillAttention } from "../kernels/prefillAttention";
+import { type ScoreOrdering, createScoreOrdering, orderingBytesPerSeq } from "../kernels/scoreOrdering";
+import { type CacheMoveExecutor, createCacheMoveExecutor } from "../kernels/executeCacheMoves";
+import { MAX_BATCH_SEQS } from "../layout";
+
+/** Builds the pool and every pipeline up front, so OOM and shader errors surface here (STYLE L3). */
+export async function createGpuBackend(device: GPUDevice, adapterName: string, cfg: KvCacheConfig, control: ControlPlane,
+  /** Force smaller sequence groups (tests); default: as many as one scratch binding holds. */
+  groups: { batchSeqs?: number; passSeqs?: number } = {}): Promise<GpuBackend> {
+  const dims: KernelDims = {
+    numLayers: cfg.numLayers, maxSeqs: cfg.maxSeqs, numKvHeads: cfg.numKvHeads, numQHeads: cfg.numQHeads,
+    headSize: cfg.headSize, blockSize: cfg.blockSize, numBlocks: cfg.numBlocks,
+    maxBlocksPerHead: cfg.maxBlocksPerHead, dtype: cfg.storage,
+  };
+  const pool = createGpuKvPool(device, dims);
+  // Scratch must fit one binding: big configs decode and order in groups of sequences.
+  const limit = maxBindingBytes(device);
+  let batchSeqs = groups.batchSeqs ?? cfg.maxSeqs;
+  while (batchSeqs > 1 && decodeScratchBytes(dims, batchSeqs) > limit) batchSeqs = Math.ceil(batchSeqs / 2);
+  const passSeqs = groups.passSeqs ?? Math.max(1, Math.min(cfg.maxSeqs, MAX_BATCH_SEQS, Math.floor(limit / orderingBytesPerSeq(dims))));
+  try {
+    const [append, decode, prefill, ordering, moves] = await Promise.all([
+      createAppendKv(device, pool),
+      createDecodeAttention(device, pool, { maxBatchSeqs: batchSeqs }),
+      createPrefillAttention(device, pool),
+      createScoreOrdering(device, pool, { maxSeqsPerPass: passSeqs }),
+      createCacheMoveExecutor(device, pool),
+    ]);
+    return new GpuBackend(device, adapterName, control, pool, { append, decode, prefill, ordering, moves }, batchSeqs, passSeqs);
+  } catch (e) {
+    pool.destroy();
+    throw e;
+  }
+}
+
+interface Kernels {
+  append: AppendKvKernel; decode: DecodeAttention; prefill: PrefillAttention; ordering: ScoreOrdering; moves: CacheMoveExecutor;
+}
+
+export class GpuBackend implements KvBackend {
+  readonly kind = "gpu" as const;
+  private readonly staging = new Map<string, GPUBuffer>();
+  /** Key of the pass whose sorted segments the ordering scratch holds. */
+  private lastPass = "";
+
+  constructor(readonly device: GPUDevice, readonly adapterName: string, private readonly control: ControlPlane,
+    readonly pool: GpuKvPool, private readonly k: Kernels,
+    /** Sequences per decode dispatch group and per ordering group (scratch-bound, see createGpuBackend). */
+    readonly batchSeqs: number, readonly passSeqs: number) {}
+
+  syncTables(seqIds: readonly number[]): void {
+    const d = this.pool.dims, ctx = this.control.ctxLens, tables = this.control.blockTables;
+    const q = this.device.queue, H = d.numKvHeads, M = d.maxBlocksPerHead;
+    for (const s of seqIds) for (let l = 0; l < d.numLayers; l++) {
+      const row = (l * d.maxSeqs + s) * H;
+      q.writeBuffer(this.pool.headTables, 4 * row, ctx, row, H);
+      q.writeBuffer(this.pool.headTables, this.pool.blockTablesOffsetBytes + 4 * row * M, tables, row * M, H * M);
+    }
+  }
+
+  append(layer: number, seqId: number, numNew: number, k: Float32Array, v: Float32Array): void {
+    if (numNew === 0) return;
+    const seqLen = this.control.seqLens[seqId];
+    const kb = this.upload("k", k), vb = this.upload("v", v);
+    this.run((pass) => this.k.append.encode(pass, {
+      layer, newKeys: kb, newValues: vb, seqs: [{ seqId, tokenStart: 0, numNew, firstPos: seqLen - numNew }],
+    }));
+  }
+
+  async decodeAttention(layer: number, seqIds: readonly number[], q: Float32Array, metricMode: 0 | 1 | 2): Promise<Float32Array> {
+    const rowFloats = this.pool.dims.numQHeads * this.pool.dims.headSize;
+    const rb = this.readback(q.byteLength);
+    for (let g = 0; g < seqIds.length; g += this.batchSeqs) {
+      const group = seqIds.slice(g, g + this.batchSeqs);
+      const qb = this.upload("q", q.subarray(g * rowFloats, (g + group.length) * rowFloats));
+      const out = this.buffer("out", 4 * group.length * rowFloats);
+      const enc = this.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      this.k.decode.encode(pass, { layer, seqIds: group, queries: qb, out, metricMode });
+      pass.end();
+      enc.copyBufferToBuffer(out, 0, rb, 4 * g * rowFloats, 4 * group.length * rowFloats);
+      this.device.queue.submit([enc.finish()]);
+    }
+    return new Float32Array(await this.mapped(rb, q.byteLength));
+  }
+
+  async prefillAttention(layer: number, seqId: number, q: Float32Array, numQ: number, metric: MetricSettings): Promise<Float32Array> {
+    const seqLen = this.control.seqLens[seqId];
+    const qb = this.upload("q", q), out = this.buffer("prefill-out", this.k.prefill.outBytes(numQ, 1));
+    this.run((pass) => this.k.prefill.encode(pass, {
+      layer, numTokens: numQ, queries: qb, out, metricMode: metric.mode, obsWindow: metric.obsWindow, poolWidth: metric.poolWidth,
+      seqs: [{ seqId, tokenStart: 0, numNew: numQ, firstPos: seqLen - numQ }],
+    }));
+    return new Float32Array(await this.read(out, 0, q.byteLength));
+  }
+
+  async chunkKeys(seqIds: readonly number[], protection: Protection, out: Float32Array): Promise<void> {
+    const { numLayers: L, numKvHeads: H, maxBlocksPerHead: M } = this.pool.dims;
+    for (let g = 0; g < seqIds.length; g += this.passSeqs) {
+      const group = seqIds.slice(g, g + this.passSeqs);
+      const ck = this.sort(group, protection);
+      const keys = new Float32Array(await this.read(ck, 0, 4 * L * group.length * H * M));
+      // [L, group, H, M] → the rows of [L, k, H, M].
+      for (let l = 0; l < L; l++) for (let j = 0; j < group.length; j++) {
+        const src = (l * group.length + j) * H * M;
+        out.set(keys.subarray(src, src + H * M), (l * seqIds.length + g + j) * H * M);
+      }
+    }
+  }
+
+  async evictedIndices(seqIds: readonly number[], protection: Protection, counts: Int32Array, offsets: Uint32Array, idx: Uint32Array): Promise<void> {
+    const { numLayers: L, numKvHeads: H } = this.pool.dims;
+    const k = seqIds.length;
+    offsets[0] = 0;
+    for (let i = 0; i < counts.length; i++) offsets[i + 1] = offsets[i] + Math.max(0, counts[i]);
+    if (offsets[counts.length] === 0) return;
+    for (let g = 0; g < k; g += this.passSeqs) {
+      const group = seqIds.slice(g, g + this.passSeqs), kg = group.length;
+      // Rows of this group, in the group's own [L, kg, H] order → global rows of [L, k, H].
+      const rows: number[] = [];
+      for (let l = 0; l < L; l++) for (let j = 0; j < kg; j++) for (let h = 0; h < H; h++) rows.push((l * k + g + j) * H + h);
+      const gCounts = Int32Array.from(rows, (r) => Math.max(0, counts[r]));
+      const gOffsets = new Uint32Array(rows.length + 1);
+      rows.forEach((_, i) => { gOffsets[i + 1] = gOffsets[i] + gCounts[i]; });
+      const total = gOffsets[rows.length];
+      if (total === 0) continue;
+      if (this.lastPass !== passKey(group, protection)) this.sort(group, protection);
+      const cb = this.upload("counts", gCounts), ob = this.upload("offsets", gOffsets);
+      const ib = this.buffer("evicted", 4 * total);
+      this.run((pass) => this.k.ordering.encodeEvicted(pass, { evictCounts: cb, evictedOffsets: ob, evictedIdx: ib }));
+      const got = new Uint32Array(await this.read(ib, 0, 4 * total));
+      rows.forEach((r, i) => idx.set(got.subarray(gOffsets[i], gOffsets[i + 1]), offsets[r]));
+    }
+  }
+
+  executeMoves(moves: Uint32Array, numMoves: number): void {
+    if (numMoves === 0) return;
+    const mb = this.upload("moves", moves.subarray(0, 2 * numMoves));
+    this.run((pass) => this.k.moves.encode(pass, { moves: mb, numMoves }));
+  }
+
+  async readHead(layer: number, seqId: number, kvHead: number): Promise<{ positions: Uint32Array; metrics: Float32Array }> {
+    const d = this.pool.dims, b = d.blockSize;
+    const row = (layer * d.maxSeqs + seqId) * d.numKvHeads + kvHead;
+    const ctx = this.control.ctxLens[row];
+    const table = this.control.blockTables.subarray(row * d.maxBlocksPerHead, (row + 1) * d.maxBlocksPerHead);
+    const meta = await this.read(this.pool.slotMeta, 0, this.pool.slotMeta.size);
+    const met = new Float32Array(meta, 0, d.numBlocks * b), pos = new Uint32Array(meta, this.pool.positionsOffsetBytes, d.numBlocks * b);
+    const positions = new Uint32Array(ctx), metrics = new Float32Array(ctx);
+    for (let i = 0; i < ctx; i++) {
+      const slot = table[Math.floor(i / b)] * b + (i % b);
+      positions[i] = pos[slot];
+      metrics[i] = met[slot];
+    }
+    return { positions, metrics };
+  }
+
+  destroy(): void {
+    for (const kernel of Object.values(this.k)) kernel.destroy();
+    for (const b of this.staging.values()) b.destroy();
+    this.staging.clear();
+    this.pool.destroy();
+  }
+
+  /** Gathers and sorts the pass's heads; returns the chunk-keys buffer (not yet read). */
+  private sort(seqIds: readonly number[], protection: Protection): GPUBuffer {
+    const d = this.pool.dims;
+    const ck = this.buffer("chunkKeys", 4 * d.numLayers * seqIds.length * d.numKvHeads * d.maxBlocksPerHead);
+    const seqLens = seqIds.map((s) => this.control.seqLens[s]);
+    this.run((pass) => this.k.ordering.encodeSort(pass, { seqIds, seqLens, ...protection, chunkKeys: ck }));
+    this.lastPass = passKey(seqIds, protection);
+    return ck;
+  }
+
+  private run(record: (pass: GPUComputePassEncoder) => void): void {
+    const enc = this.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    record(pass);
+    pass.end();
+    this.device.queue.submit([enc.finish()]);
+  }
+
+  /** A reusable staging buffer of at least `bytes` (grown by replacement; old contents dropped). */
+  private buffer(name: string, bytes: number): GPUBuffer {
+    const need = Math.max(16, Math.ceil(bytes / 16) * 16);
+    let b = this.staging.get(name);
+    if (!b || b.size < need) {
+      b?.destroy();
+      // GPUBufferUsage is read at call time: in Node the globals appear only once `webgpu` is loaded.
+      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+      b = this.device.createBuffer({ label: `gpu-backend-${name}`, size: need, usage });
+      this.staging.set(name, b);
+    }
+    return b;
+  }
+
+  private upload(name: string, data: Float32Array | Int32Array | Uint32Array): GPUBuffer {
+    const b = this.buffer(name, data.byteLength);
+    this.device.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, data.byteLength);
+    return b;
+  }
+
+  private readback(bytes: number): GPUBuffer {
+    return this.device.createBuffer({ size: Math.max(4, Math.ceil(bytes / 4) * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  }
+
+  /** Maps a readback buffer after the work submitted so far, copies `bytes` out, destroys it. */
+  private async mapped(rb: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    await rb.mapAsync(GPUMapMode.READ);
+    const out = rb.getMappedRange().slice(0, bytes);
+    rb.destroy();
+    return out;
+  }
+
+  private async read(src: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
+    const rb = this.readback(bytes);
+    const enc = this.device.createCommandEncoder();
+    if (bytes > 0) enc.copyBufferToBuffer(src, offset, rb, 0, Math.ceil(bytes / 4) * 4);
+    this.device.queue.submit([enc.finish()]);
+    return this.mapped(rb, bytes);
+  }
+}
+
+function passKey(seqIds: readonly number[], p: Protection): string {
+  return `${seqIds.join(",")}|${p.protectedWindow}|${p.sinks}`;
+}

@@ -1,0 +1,51 @@
+// src/kernels/appendKv.ts — host wrapper of shaders/append_kv.wgsl (STYLE L3: build once, encode only).
+
+import type { GpuKvPool } from "../gpu/pool";
+import { BatchRing, batchChunks } from "../gpu/dispatch";
+import { WG } from "../layout";
+import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
+import { bindGroup, buildKernel, encodeLinear } from "./build";
+
+/** One sequence's new rows; its tokens are rows [tokenStart, tokenStart + numNew) of newKeys/newValues. */
+export interface AppendSeq { seqId: number; tokenStart: number; numNew: number; firstPos: number }
+
+export interface AppendKvArgs {
+  layer: number;
+  seqs: readonly AppendSeq[];
+  /** f32 [numTokens, numKvHeads, headSize], keys after RoPE. */
+  newKeys: GPUBuffer;
+  /** f32 [numTokens, numKvHeads, headSize]. */
+  newValues: GPUBuffer;
+}
+
+export interface AppendKvKernel {
+  /** Records the append into `pass`. ctxLens/blockTables on the GPU must already include the rows. */
+  encode(pass: GPUComputePassEncoder, args: AppendKvArgs): void;
+  destroy(): void;
+}
+
+export async function createAppendKv(device: GPUDevice, pool: GpuKvPool): Promise<AppendKvKernel> {
+  const d = pool.dims;
+  const built = await buildKernel(device, {
+    file: "append_kv.wgsl",
+    sources: sourcesOf(KERNEL_FILES.appendKv(d.dtype)),
+    bindings: { 0: "storage", 1: "storage", 2: "storage", 3: "storage", 4: "storage", 5: "storage", 6: "batch", 7: "read-only-storage", 8: "read-only-storage" },
+    constants: KERNEL_CONSTANTS.appendKv(d, pool.blocksPerShard),
+  });
+  const ring = new BatchRing(device, 256, "append_kv-batch");
+  const chunks = d.headSize / 4;
+  return {
+    encode(pass, args) {
+      const group = bindGroup(device, built, { ...pool.poolBuffers(), 6: ring.buffer, 7: args.newKeys, 8: args.newValues });
+      for (const part of batchChunks(args.seqs)) {
+        const tokenBase = Math.min(...part.map((s) => s.tokenStart));
+        const tokenEnd = Math.max(...part.map((s) => s.tokenStart + s.numNew));
+        const numTokens = Math.max(0, tokenEnd - tokenBase);
+        const off = ring.write([args.layer, part.length, tokenBase, numTokens],
+          part.map((s) => [s.seqId, s.tokenStart, s.numNew, s.firstPos]));
+        encodeLinear(pass, built, group, off, Math.ceil((numTokens * d.numKvHeads * chunks) / WG.appendKv));
+      }
+    },
+    destroy() { ring.destroy(); },
+  };
+}

@@ -1,0 +1,96 @@
+// src/kernels/sources.ts — every WGSL file as text, and which files each kernel concatenates
+// (common helpers first, the kernel last; STYLE L1/L2: variants are files, never templates).
+
+import {
+  type KernelDims, type KvDtype, appendKvConstants, copyConstants, decodeConstants, decodeMetricConstants,
+  decodeReduceConstants, movesConstants, orderConstants, orderSortConstants, prefillConstants,
+  prefillMetricConstants, prefillPoolConstants,
+} from "../layout";
+import poolWgsl from "../../shaders/common/pool.wgsl";
+import batchWgsl from "../../shaders/common/batch.wgsl";
+import kvF32Wgsl from "../../shaders/common/kv_f32.wgsl";
+import kvF16Wgsl from "../../shaders/common/kv_f16.wgsl";
+import appendKvWgsl from "../../shaders/append_kv.wgsl";
+import decodeWgsl from "../../shaders/paged_attention_decode.wgsl";
+import decodeReduceWgsl from "../../shaders/decode_reduce.wgsl";
+import decodeMetricWgsl from "../../shaders/decode_metric.wgsl";
+import prefillWgsl from "../../shaders/paged_attention_prefill.wgsl";
+import prefillScoresWgsl from "../../shaders/prefill_metric_scores.wgsl";
+import prefillPoolWgsl from "../../shaders/prefill_metric_pool.wgsl";
+import orderGatherWgsl from "../../shaders/order_gather.wgsl";
+import orderSortLocalWgsl from "../../shaders/order_sort_local.wgsl";
+import orderSortGlobalWgsl from "../../shaders/order_sort_global.wgsl";
+import orderChunkKeysWgsl from "../../shaders/order_chunk_keys.wgsl";
+import orderMarkWgsl from "../../shaders/order_mark_evicted.wgsl";
+import orderCompactWgsl from "../../shaders/order_compact_evicted.wgsl";
+import movesWgsl from "../../shaders/execute_cache_moves.wgsl";
+import copyWgsl from "../../shaders/copy_buffer.wgsl";
+
+export const WGSL: Readonly<Record<string, string>> = {
+  "common/pool.wgsl": poolWgsl,
+  "common/batch.wgsl": batchWgsl,
+  "common/kv_f32.wgsl": kvF32Wgsl,
+  "common/kv_f16.wgsl": kvF16Wgsl,
+  "append_kv.wgsl": appendKvWgsl,
+  "paged_attention_decode.wgsl": decodeWgsl,
+  "decode_reduce.wgsl": decodeReduceWgsl,
+  "decode_metric.wgsl": decodeMetricWgsl,
+  "paged_attention_prefill.wgsl": prefillWgsl,
+  "prefill_metric_scores.wgsl": prefillScoresWgsl,
+  "prefill_metric_pool.wgsl": prefillPoolWgsl,
+  "order_gather.wgsl": orderGatherWgsl,
+  "order_sort_local.wgsl": orderSortLocalWgsl,
+  "order_sort_global.wgsl": orderSortGlobalWgsl,
+  "order_chunk_keys.wgsl": orderChunkKeysWgsl,
+  "order_mark_evicted.wgsl": orderMarkWgsl,
+  "order_compact_evicted.wgsl": orderCompactWgsl,
+  "execute_cache_moves.wgsl": movesWgsl,
+  "copy_buffer.wgsl": copyWgsl,
+};
+
+const kvFile = (dtype: KvDtype) => (dtype === "f16" ? "common/kv_f16.wgsl" : "common/kv_f32.wgsl");
+const withKv = (dtype: KvDtype, file: string) => ["common/pool.wgsl", "common/batch.wgsl", kvFile(dtype), file];
+const withPool = (file: string) => ["common/pool.wgsl", "common/batch.wgsl", file];
+const withBatch = (file: string) => ["common/batch.wgsl", file];
+
+/** File lists per kernel, in concatenation order. */
+export const KERNEL_FILES = {
+  appendKv: (dtype: KvDtype) => withKv(dtype, "append_kv.wgsl"),
+  decode: (dtype: KvDtype) => withKv(dtype, "paged_attention_decode.wgsl"),
+  decodeReduce: () => withBatch("decode_reduce.wgsl"),
+  decodeMetric: () => withPool("decode_metric.wgsl"),
+  prefill: (dtype: KvDtype) => withKv(dtype, "paged_attention_prefill.wgsl"),
+  prefillScores: (dtype: KvDtype) => withKv(dtype, "prefill_metric_scores.wgsl"),
+  prefillPool: () => withPool("prefill_metric_pool.wgsl"),
+  orderGather: () => withPool("order_gather.wgsl"),
+  orderSortLocal: () => withBatch("order_sort_local.wgsl"),
+  orderSortGlobal: () => withBatch("order_sort_global.wgsl"),
+  orderChunkKeys: () => withPool("order_chunk_keys.wgsl"),
+  orderMark: () => withPool("order_mark_evicted.wgsl"),
+  orderCompact: () => withPool("order_compact_evicted.wgsl"),
+  moves: (dtype: KvDtype) => withKv(dtype, "execute_cache_moves.wgsl"),
+  copy: () => withBatch("copy_buffer.wgsl"),
+} as const;
+
+export const sourcesOf = (files: string[]) => files.map((f) => WGSL[f]);
+
+type ConstFn = (d: KernelDims, blocksPerShard: number) => Record<string, number>;
+
+/** The pipeline constants each kernel gets: wrappers and test/shaders/overrides.test.ts both use this. */
+export const KERNEL_CONSTANTS: Record<keyof typeof KERNEL_FILES, ConstFn> = {
+  appendKv: appendKvConstants,
+  decode: decodeConstants,
+  decodeReduce: (d) => decodeReduceConstants(d),
+  decodeMetric: (d) => decodeMetricConstants(d),
+  prefill: prefillConstants,
+  prefillScores: prefillMetricConstants,
+  prefillPool: (d) => prefillPoolConstants(d),
+  orderGather: (d) => orderConstants(d),
+  orderSortLocal: () => orderSortConstants(),
+  orderSortGlobal: () => orderSortConstants(),
+  orderChunkKeys: (d) => orderConstants(d),
+  orderMark: (d) => orderConstants(d),
+  orderCompact: (d) => orderConstants(d),
+  moves: movesConstants,
+  copy: () => copyConstants(),
+};

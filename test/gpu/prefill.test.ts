@@ -1,0 +1,78 @@
+// Paged prefill attention (causal by position) and the prefill metric vs refPrefill.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { createGpuKvPool } from "../../src/gpu/pool";
+import type { MetricMode } from "../../src/kernels/decodeAttention";
+import { createPrefillAttention } from "../../src/kernels/prefillAttention";
+import type { KvDtype } from "../../src/layout";
+import { makeRng, maxRelErr, randomPool, refPrefill } from "../reference/kernels";
+import { testDevice } from "../harness/env";
+import { freshSeed, kernelDims, nanBuffer, randomArray, readBuffer, readPool, runPass, storageBuffer, uploadPool } from "./helpers";
+
+const test = suite("gpu: paged prefill attention");
+
+interface Case {
+  dtype: KvDtype; d: number; b: number; H: number; r: number;
+  /** Per seq: [seqLen, numNew, ctxLen per kv head]; the chunk's queries are the last numNew positions. */
+  seqs: [number, number, number[]][];
+  mode: MetricMode; obsWindow: number; poolWidth?: number; contiguous?: boolean; maxBindingBlocks?: number;
+}
+
+async function check(c: Case): Promise<void> {
+  const device = await testDevice();
+  const seed = freshSeed();
+  const rng = makeRng(seed);
+  const S = c.seqs.length;
+  const maxLen = Math.max(1, ...c.seqs.flatMap((s) => s[2]));
+  const M = Math.ceil(maxLen / c.b) + 1;
+  const dims = { numLayers: 1, maxSeqs: S, numKvHeads: c.H, headSize: c.d, blockSize: c.b, numBlocks: S * c.H * M, maxBlocksPerHead: M };
+  const ref = randomPool(rng, {
+    dims, seqLens: c.seqs.map((s) => s[0]), ctxLenOf: (l, s, h) => c.seqs[s][2][h], contiguousPositions: c.contiguous,
+  });
+  if (c.dtype === "f16") ref.roundToF16();
+  const kd = kernelDims(dims, c.H * c.r, c.dtype);
+  const bb = 2 * c.b * c.d * (c.dtype === "f16" ? 2 : 4);
+  const gpu = createGpuKvPool(device, kd, { maxBindingBytes: c.maxBindingBlocks ? c.maxBindingBlocks * bb : undefined });
+  uploadPool(device, gpu, ref);
+  const seqIds = Array.from({ length: S }, (_, i) => S - 1 - i);
+  const tokenOffsets = [0];
+  for (const s of seqIds) tokenOffsets.push(tokenOffsets.at(-1)! + c.seqs[s][1]);
+  const numTokens = tokenOffsets.at(-1)!;
+  const qPos: number[] = [];
+  seqIds.forEach((s) => { for (let t = 0; t < c.seqs[s][1]; t++) qPos.push(c.seqs[s][0] - c.seqs[s][1] + t); });
+  const q = randomArray(rng, numTokens * kd.numQHeads * c.d);
+  const queries = storageBuffer(device, q);
+  const kernel = await createPrefillAttention(device, gpu);
+  const out = nanBuffer(device, kernel.outBytes(numTokens, S) / 4);
+  await runPass(device, (pass) => kernel.encode(pass, {
+    layer: 0, numTokens, queries, out, metricMode: c.mode, obsWindow: c.obsWindow, poolWidth: c.poolWidth,
+    seqs: seqIds.map((s, k) => ({ seqId: s, tokenStart: tokenOffsets[k], numNew: c.seqs[s][1], firstPos: c.seqs[s][0] - c.seqs[s][1] })),
+  }));
+  const got = new Float32Array(await readBuffer(device, out, 0, numTokens * kd.numQHeads * c.d * 4));
+  const want = refPrefill(ref, 0, seqIds, tokenOffsets, kd.numQHeads, q, qPos, c.mode, c.obsWindow, c.poolWidth ?? 7);
+  const tol = c.dtype === "f16" ? 2e-3 : 1e-5;
+  const tag = `seed=${seed} ${JSON.stringify(c)}`;
+  const e = maxRelErr(got, want);
+  assert.ok(e < tol, `out rel err ${e} ${tag}`);
+  const after = await readPool(device, gpu, ref);
+  const em = maxRelErr(after.metrics, ref.metrics);
+  assert.ok(em < tol, `metric rel err ${em} ${tag}`);
+  kernel.destroy(); gpu.destroy(); queries.destroy(); out.destroy();
+}
+
+test("f32 d=16 b=8 r=2, fresh prompts (contiguous), L2 window 8", () =>
+  check({ dtype: "f32", d: 16, b: 8, H: 2, r: 2, seqs: [[37, 37, [37, 37]], [5, 5, [5, 5]]], mode: 2, obsWindow: 8, contiguous: true }));
+test("f32 d=8 b=16 r=1, chunk over a compressed cache (scrambled positions), L1", () =>
+  check({ dtype: "f32", d: 8, b: 16, H: 3, r: 1, seqs: [[90, 20, [60, 1, 0]], [40, 1, [33, 40, 7]]], mode: 1, obsWindow: 32 }));
+test("f32 d=16 b=8 r=2, obsWindow 0 (all queries), poolWidth 1 (h2o-style)", () =>
+  check({ dtype: "f32", d: 16, b: 8, H: 2, r: 2, seqs: [[45, 45, [45, 45]], [30, 10, [20, 30]]], mode: 1, obsWindow: 0, poolWidth: 1 }));
+test("f32 d=16 b=8 r=1, poolWidth 3", () =>
+  check({ dtype: "f32", d: 16, b: 8, H: 1, r: 1, seqs: [[25, 25, [25]]], mode: 2, obsWindow: 4, poolWidth: 3, contiguous: true }));
+test("f32 d=64 b=32 r=4, 130-token prompt (3 query tiles), no metric", () =>
+  check({ dtype: "f32", d: 64, b: 32, H: 1, r: 4, seqs: [[130, 130, [130]]], mode: 0, obsWindow: 0, contiguous: true }));
+test("f16 d=128 b=16 r=2, L2 window 32", () =>
+  check({ dtype: "f16", d: 128, b: 16, H: 2, r: 2, seqs: [[70, 70, [70, 70]], [100, 12, [50, 81]]], mode: 2, obsWindow: 32, contiguous: false }));
+test("f32 pool over 4 shards (tiny binding limit)", () =>
+  check({ dtype: "f32", d: 16, b: 8, H: 2, r: 2, seqs: [[60, 60, [60, 60]], [30, 30, [30, 30]]], mode: 2, obsWindow: 8, contiguous: true, maxBindingBlocks: 10 }));
+
+test.run();
