@@ -1,0 +1,202 @@
+// End to end through the public API (issue 5), on both backends: the full policy equals plain
+// attention; kvcompress keeps exactly what the straight-loop reference schedule picks from the
+// same scores, attends over exactly those KVs, and returns blocks to the pool; each policy's
+// distinctive behaviour; capacity errors before any work is lost; two sequences in one pass.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { ConfigError, createKvCache, DeviceLostError, KvPoolExhaustedError, requestGpuDevice, type KvCache, type PolicyInput } from "../../sdk/index";
+import { freshSeed, rng, testDevice } from "../harness/env";
+import { chunkKeysOfHead, evictCountOf, evictionOrder, refScheduleKvCompress } from "../reference/schedule";
+import { SHAPE, attendOver, makeTokens, type Tokens } from "./helpers";
+
+const B = 8; // block size of these tests
+
+async function makeCache(backend: "gpu" | "cpu", policy: PolicyInput, capacityBlocks = 64, maxSeqs = 2): Promise<KvCache> {
+  const device = backend === "gpu" ? await testDevice() : undefined;
+  return createKvCache({ ...SHAPE, blockSize: B, storage: "f32", capacityBlocks, maxSeqs, maxContextTokens: 128, policy }, device ? { device } : { backend: "cpu" });
+}
+
+/** Prefill `t.numTokens` tokens of a new sequence; returns seqId and the outputs per layer. */
+async function prefill(cache: KvCache, t: Tokens, end = true): Promise<{ seq: number; outs: Float32Array[] }> {
+  const seq = cache.addSequence();
+  await cache.reserve(seq, t.numTokens);
+  const outs: Float32Array[] = [];
+  for (let l = 0; l < SHAPE.numLayers; l++) {
+    cache.append(l, seq, t.k[l], t.v[l]);
+    outs.push(await cache.attend(l, seq, t.q[l]));
+  }
+  if (end) await cache.endStep([seq]);
+  return { seq, outs };
+}
+
+function close(got: Float32Array, want: Float64Array | Float32Array, tol: number, what: string): void {
+  assert.is(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= tol * Math.max(1, Math.abs(want[i])))) assert.unreachable(`${what}[${i}]: got ${got[i]}, want ${want[i]}`);
+  }
+}
+
+for (const backend of ["gpu", "cpu"] as const) {
+  const t = suite(`sdk cache (${backend})`);
+
+  t("full: prefill + decode equal plain attention over every token", async () => {
+    const seed = freshSeed();
+    const tok = makeTokens(rng(seed), 21 + 5);
+    const cache = await makeCache(backend, { name: "full" });
+    try {
+      const pre = tok.slice(0, 21);
+      const { seq, outs } = await prefill(cache, pre);
+      for (let l = 0; l < SHAPE.numLayers; l++) close(outs[l], attendOver(tok, l, 0, 21, [...Array(21).keys()]), 1e-5, `seed ${seed} prefill layer ${l}`);
+      for (let step = 21; step < 26; step++) {
+        const one = tok.slice(step, step + 1);
+        await cache.reserve(seq, 1);
+        for (let l = 0; l < SHAPE.numLayers; l++) {
+          cache.append(l, seq, one.k[l], one.v[l]);
+          const out = await cache.attend(l, seq, one.q[l]);
+          close(out, attendOver(tok, l, step, step + 1, [...Array(step + 1).keys()]), 1e-5, `seed ${seed} decode ${step} layer ${l}`);
+        }
+        await cache.endStep([seq]);
+      }
+      assert.is(cache.stats().evictedKvs, 0);
+    } finally {
+      cache.destroy();
+    }
+  });
+
+  t("kvcompress keeps what the reference schedule picks, attends over exactly those, frees blocks", async () => {
+    const seed = freshSeed();
+    const P = 50, C = 16, W = 4;
+    const tok = makeTokens(rng(seed), P + 1, [0.2, 3]); // skewed: query heads of very different sharpness
+    // 2 layers × 2 KV heads × 7 blocks = 28 blocks for the prompt; 30 in the pool.
+    const cache = await makeCache(backend, { name: "kvcompress", maxTokensPerHead: C, protectedWindow: W }, 30);
+    try {
+      const { seq } = await prefill(cache, tok.slice(0, P), false);
+      // A second prompt does not fit while the first is uncompressed: refused, nothing lost.
+      const other = cache.addSequence();
+      await rejects(() => cache.reserve(other, 40), (e: unknown) => e instanceof KvPoolExhaustedError);
+      assert.is(cache.stats().sequences.find((s) => s.seqId === seq)!.keptKvs, P * SHAPE.numLayers * SHAPE.numKvHeads);
+      // The reference schedule from the scores the cache accumulated.
+      const heads: { positions: Uint32Array; metrics: Float32Array }[] = [];
+      for (let l = 0; l < SHAPE.numLayers; l++) for (let h = 0; h < SHAPE.numKvHeads; h++) heads.push(await cache.readHead(l, seq, h));
+      const ctxLens = [[P, P], [P, P]];
+      const keys = ctxLens.map((row, l) => row.map((_, h) => chunkKeysOfHead(toHead(heads[l * 2 + h]), P, W, 0, B, 16)));
+      const E = 28 - Math.ceil(C / B) * 4;
+      const e = refScheduleKvCompress({ ctxLens, keys }, B, E);
+      const expectedKept = heads.map((hd, i) => {
+        const n = evictCountOf(P, e[Math.floor(i / 2)][i % 2], B);
+        const gone = new Set(evictionOrder(toHead(hd), P, W, 0).slice(0, n).map((j) => hd.positions[j]));
+        return [...hd.positions].filter((p) => !gone.has(p)).sort((a, b) => a - b);
+      });
+      const freeBefore = cache.stats().freeBlocks;
+      await cache.endStep([seq]);
+      const stats = cache.stats();
+      assert.is(stats.freeBlocks - freeBefore, E, "freed exactly E blocks");
+      for (let i = 0; i < heads.length; i++) {
+        const kept = [...(await cache.readHead(Math.floor(i / 2), seq, i % 2)).positions].sort((a, b) => a - b);
+        assert.equal(kept, expectedKept[i], `seed ${seed}: head ${i} keeps what the reference picks`);
+      }
+      // Decode one token: attention over exactly the kept KVs and the new one.
+      await cache.reserve(seq, 1);
+      const one = tok.slice(P, P + 1);
+      for (let l = 0; l < SHAPE.numLayers; l++) {
+        cache.append(l, seq, one.k[l], one.v[l]);
+        const out = await cache.attend(l, seq, one.q[l]);
+        const perHead = [0, 1].map((h) => [...expectedKept[l * 2 + h], P]);
+        close(out, attendOver(tok, l, P, P + 1, perHead), 1e-5, `seed ${seed} decode over kept, layer ${l}`);
+      }
+      await cache.endStep([seq]);
+      // The freed blocks are real: the second prompt now fits.
+      await cache.reserve(other, 40);
+      assert.ok(cache.stats().sequences.find((s) => s.seqId === other)!.keptKvs === 40 * 4);
+    } finally {
+      cache.destroy();
+    }
+  });
+
+  t("policies: streamingllm keeps sinks + recent, uniform policies equal counts, kvcompress differs", async () => {
+    const seed = freshSeed();
+    const P = 48;
+    const tok = makeTokens(rng(seed), P, [0.1, 4]);
+    const run = async (policy: PolicyInput) => {
+      const cache = await makeCache(backend, policy);
+      try {
+        const { seq } = await prefill(cache, tok);
+        const s = cache.stats().sequences[0];
+        const positions = [];
+        for (let l = 0; l < SHAPE.numLayers; l++) for (let h = 0; h < SHAPE.numKvHeads; h++) positions.push([...(await cache.readHead(l, seq, h)).positions].sort((a, b) => a - b));
+        return { kept: Array.from(s.keptPerHead), positions, passes: s.passes };
+      } finally {
+        cache.destroy();
+      }
+    };
+    const sl = await run({ name: "streamingllm", maxTokensPerHead: 16, sinks: 2, protectedWindow: 4 });
+    const want = [0, 1, ...Array.from({ length: 14 }, (_, i) => P - 14 + i)];
+    for (const p of sl.positions) assert.equal(p, want, "streamingllm: sinks 0,1 and the 14 most recent");
+    for (const name of ["snapkv", "h2o"] as const) {
+      const r = await run({ name, maxTokensPerHead: 16 });
+      assert.ok(r.kept.every((n) => n === 16), `${name}: 16 per head, got ${r.kept}`);
+    }
+    const pyr = await run({ name: "pyramidkv", maxTokensPerHead: 24 });
+    assert.ok(pyr.kept[0] === pyr.kept[1] && pyr.kept[2] === pyr.kept[3] && pyr.kept[0] > pyr.kept[2], `pyramidkv: equal within a layer, decreasing with depth, got ${pyr.kept}`);
+    const kvc = await run({ name: "kvcompress", maxTokensPerHead: 16 });
+    assert.ok(new Set(kvc.kept).size > 1, `kvcompress: counts differ across heads on skewed scores, got ${kvc.kept}`);
+    assert.is(kvc.kept.reduce((a, b) => a + b, 0), 16 * 4, "kvcompress keeps the same total as the uniform policies");
+    assert.ok(kvc.passes === 1);
+  });
+
+  t("two sequences compressing in one pass each reach their own budget", async () => {
+    const seed = freshSeed();
+    const r = rng(seed);
+    const cache = await makeCache(backend, { name: "kvcompress", maxTokensPerHead: 16 }, 64, 2);
+    try {
+      const a = await prefill(cache, makeTokens(r, 50), false);
+      const b = await prefill(cache, makeTokens(r, 33), false);
+      await cache.endStep([a.seq, b.seq]); // one pass over both
+      const s = cache.stats();
+      for (const seq of s.sequences) assert.is(seq.blocksInUse, 2 * 4, `seed ${seed}: sequence ${seq.seqId} holds its own budget of 8 blocks`);
+      assert.is(s.passes, 1);
+    } finally {
+      cache.destroy();
+    }
+  });
+
+  t("bad config fields and misuse are named errors", async () => {
+    await rejects(() => createKvCache({ ...SHAPE, headSize: 10, capacityBlocks: 8 }), (e: unknown) => e instanceof ConfigError && /headSize/.test((e as Error).message));
+    await rejects(() => createKvCache({ ...SHAPE, capacityBlocks: 8, policy: { name: "kvcompress", ratio: 0 } }), (e: unknown) => e instanceof ConfigError && /ratio/.test((e as Error).message));
+    const cache = await makeCache(backend, { name: "full" });
+    try {
+      assert.throws(() => cache.append(0, 7, new Float32Array(1), new Float32Array(1)), /seqId/);
+    } finally {
+      cache.destroy();
+    }
+    assert.throws(() => cache.stats(), /destroyed/);
+  });
+
+  t.run();
+}
+
+const lost = suite("sdk cache: device loss");
+lost("a lost device surfaces as DeviceLostError on the next call", async () => {
+  const { device } = await requestGpuDevice();
+  const cache = await createKvCache({ ...SHAPE, capacityBlocks: 8, storage: "f32" }, { device });
+  device.destroy();
+  await device.lost;
+  await new Promise((r) => setTimeout(r, 0));
+  assert.throws(() => cache.addSequence(), (e: unknown) => e instanceof DeviceLostError);
+});
+lost.run();
+
+function toHead(h: { positions: Uint32Array; metrics: Float32Array }) {
+  return { scores: Array.from(h.metrics), positions: Array.from(h.positions) };
+}
+
+/** uvu has no assert.rejects: fails unless `fn` rejects with an error `check` accepts. */
+async function rejects(fn: () => Promise<unknown>, check: (e: unknown) => boolean): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    assert.ok(check(e), `rejected with an unexpected error: ${String(e)}`);
+    return;
+  }
+  assert.unreachable("expected a rejection");
+}
