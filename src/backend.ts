@@ -11,6 +11,8 @@ export interface MetricSettings {
   readonly obsWindow: number;
   /** Prefill: max-pool width along key order (1 = none). */
   readonly poolWidth: number;
+  /** How the r query heads of a group combine: sum (DESIGN.md 2.2, the default) or max (an ablation). */
+  readonly groupReduce?: "sum" | "max";
 }
 
 /** Protection of one compression pass (positions never evicted). */
@@ -30,7 +32,7 @@ export interface KvBackend {
   append(layer: number, seqId: number, numNew: number, k: Float32Array, v: Float32Array): void;
   /** Decode attention for one new query per sequence: q f32 [numSeqs, numQHeads, headSize] →
    *  out f32 [numSeqs, numQHeads, headSize]; adds the metric (mode 0 skips it). */
-  decodeAttention(layer: number, seqIds: readonly number[], q: Float32Array, metricMode: 0 | 1 | 2): Promise<Float32Array>;
+  decodeAttention(layer: number, seqIds: readonly number[], q: Float32Array, metricMode: 0 | 1 | 2, groupReduce?: "sum" | "max"): Promise<Float32Array>;
   /** Causal attention of the newest `numQ` tokens of one sequence against its cached KVs:
    *  q f32 [numQ, numQHeads, headSize] → out, same shape; adds the prefill metric. */
   prefillAttention(layer: number, seqId: number, q: Float32Array, numQ: number, metric: MetricSettings): Promise<Float32Array>;

@@ -142,8 +142,8 @@ export class KvCache {
     const c = this.config;
     if (q.length !== st.numNew * c.numQHeads * c.headSize) throw new InvalidArgumentError("q.length", q.length, `numTokens·numQHeads·headSize = ${st.numNew * c.numQHeads * c.headSize}`);
     const p = c.policy;
-    if (st.prefilling) return this.backend.prefillAttention(layer, seqId, q, st.numNew, { mode: metricModeOf(p.metric), obsWindow: p.obsWindow, poolWidth: p.poolWidth });
-    return this.backend.decodeAttention(layer, [seqId], q, p.decodeMetric ? metricModeOf(p.metric) : 0);
+    if (st.prefilling) return this.backend.prefillAttention(layer, seqId, q, st.numNew, { mode: metricModeOf(p.metric), obsWindow: p.obsWindow, poolWidth: p.poolWidth, groupReduce: p.groupReduce });
+    return this.backend.decodeAttention(layer, [seqId], q, p.decodeMetric ? metricModeOf(p.metric) : 0, p.groupReduce);
   }
 
   /** Decode attention for several sequences at once, one new token each.
@@ -154,7 +154,7 @@ export class KvCache {
     for (const s of seqIds) if (this.state(s).numNew !== 1 || this.state(s).prefilling) throw new InvalidArgumentError("seqIds", s, "decoding sequences with exactly one token reserved");
     const c = this.config;
     if (q.length !== seqIds.length * c.numQHeads * c.headSize) throw new InvalidArgumentError("q.length", q.length, `numSeqs·numQHeads·headSize = ${seqIds.length * c.numQHeads * c.headSize}`);
-    return this.backend.decodeAttention(layer, seqIds, q, c.policy.decodeMetric ? metricModeOf(c.policy.metric) : 0);
+    return this.backend.decodeAttention(layer, seqIds, q, c.policy.decodeMetric ? metricModeOf(c.policy.metric) : 0, c.policy.groupReduce);
   }
 
   /** Ends the step of these sequences after the last layer: a finished prefill is compressed

@@ -37,10 +37,16 @@ budget("ratio mode: C = max(minTokens, floor_b(P/R − 1))", () => {
   assert.equal(cp.budgetRatio(s, 2, 0), { capTokens: 48, blocks: 16 });
 });
 
-budget("pyramid caps: min = C/β, max = 2C − min, step = (max − min)/(L − 1)", () => {
+budget("pyramid caps: linear from 2C − C/β down to C/β, whole blocks, L·ceil(C/b) blocks in all", () => {
   const cp = plane({ numLayers: 4 });
-  // C = 100, β = 20: min 5, max 195, step floor(190/3) = 63 → 195 132 69 6
-  assert.equal(Array.from(cp.pyramidLayerCaps(100, 20)), [195, 132, 69, 6]);
+  // C = 100, b = 4, β = 20: min 5, max 195, step 63.33 → 195, 131.67, 68.33, 5 tokens
+  // = 48.75, 32.92, 17.08, 1.25 blocks → floors 48 32 17 1 (98 of 4·25 = 100); the 2 left go to
+  // the largest remainders, layer 1 (.92) then layer 0 (.75) → 49 33 17 1 blocks.
+  assert.equal(Array.from(cp.pyramidLayerCaps(100, 20)), [196, 132, 68, 4]);
+  const five = plane({ numLayers: 5, blockSize: 8 });
+  // C = 48, b = 8: 93.6 70.8 48 25.2 2.4 tokens = 11.7 8.85 6 3.15 0.3 blocks → 11 8 6 3 0,
+  // then +1 to layer 1 (.85) and layer 0 (.7): 12 9 6 3 0 = 30 = 5·6 blocks.
+  assert.equal(Array.from(five.pyramidLayerCaps(48, 20)), [96, 72, 48, 24, 0]);
   assert.equal(Array.from(cp.uniformLayerCaps(7)), [7, 7, 7, 7]);
   // C = 2^31 − 1, β = 1: min = max = C → every layer C (no i32 overflow in 2C)
   assert.equal(Array.from(cp.pyramidLayerCaps(2 ** 31 - 1, 1)), [2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1]);
