@@ -60,6 +60,8 @@ async function bundle(runtime, files) {
     outfile,
     platform: runtime === "node" ? "node" : "browser",
     external: ["webgpu", "node:*"],
+    // Examples import the package by name, as users do.
+    alias: { kvcompress: path.join(repoRoot, "sdk", "index.ts") },
     sourcemap: "inline",
     // uvu reads process.env only behind typeof checks; keep colour codes out of logs.
     define: runtime === "node" ? {} : { "process.env.NODE_ENV": '"test"' },

@@ -138,6 +138,11 @@ export class ControlPlane {
   regionOffset(region: Parameters<WasmMemoryViews["offsetOf"]>[0]): number {
     return this.mem.offsetOf(region);
   }
+  /** The module's exports. cpu.wasm is this control plane plus the CPU backend's kernels in
+   *  one instance, so the CPU backend reaches its kernels here (src/cpu/backend.ts). */
+  get instanceExports(): WebAssembly.Exports {
+    return this.wasm as unknown as WebAssembly.Exports;
+  }
   get memory(): WebAssembly.Memory {
     return this.wasm.memory;
   }

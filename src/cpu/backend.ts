@@ -19,9 +19,8 @@ export { CpuKvPool } from "./pool";
  */
 export async function createCpuBackend(cpuWasm: Uint8Array, cfg: KvCacheConfig, controlConfig: ControlPlaneConfig): Promise<{ control: ControlPlane; backend: CpuBackend }> {
   const control = await ControlPlane.create(cpuWasm, controlConfig);
-  // NOTE: ControlPlane keeps its exports private; cpu.wasm's are a superset of them.
-  // TODO(lead): a public ControlPlane accessor for the instance exports would remove this cast.
-  const wasm = (control as unknown as { wasm: CpuKernelExports }).wasm;
+  // cpu.wasm's exports are the control plane's plus the kernels'.
+  const wasm = control.instanceExports as unknown as CpuKernelExports;
   if (typeof wasm?.cpuPoolInit !== "function") throw new KvCompressError("createCpuBackend: the wasm bytes are not cpu.wasm (no cpuPoolInit export)");
   const pool = CpuKvPool.attach(wasm, {
     numLayers: cfg.numLayers, maxSeqs: cfg.maxSeqs, numKvHeads: cfg.numKvHeads, numQHeads: cfg.numQHeads,

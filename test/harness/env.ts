@@ -2,6 +2,8 @@
 // model/data files. The same bundle runs in Node, Deno and Chromium, so nothing here imports a
 // node: module statically.
 import { requestGpuDevice, type GpuDeviceHandle } from "../../sdk/device";
+import { ModelSourceError } from "../../src/errors";
+import { sourceFromReader, type ModelSource } from "../../src/model/source";
 
 export type Runtime = "node" | "deno" | "chromium";
 
@@ -68,4 +70,11 @@ export function rng(seed: number): () => number {
 /** A fresh seed per run (tests print it in failure messages). */
 export function freshSeed(): number {
   return (Math.random() * 2 ** 32) >>> 0;
+}
+
+/** A shared model directory as a ModelSource; a file it lacks reads as "not found". */
+export function sharedModelSource(id: string): ModelSource {
+  return sourceFromReader(`models/${id}`, (f) => readShared(`models/${id}/${f}`).catch((e: Error) => {
+    throw new ModelSourceError(f, e.message, true);
+  }));
 }

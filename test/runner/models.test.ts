@@ -3,8 +3,8 @@
 // window NLL to 1e-3; with kvcompress at ratio 4 generation runs past the compression.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { CachedSequence, createKvCache, generate, loadModel, ModelSourceError, sourceFromReader, type KvCache, type LoadedModel, type PolicyInput } from "../../sdk/index";
-import { readShared, readSharedText, testDevice } from "../harness/env";
+import { CachedSequence, createKvCache, generate, loadModel, type KvCache, type LoadedModel, type PolicyInput } from "../../sdk/index";
+import { readSharedText, sharedModelSource, testDevice } from "../harness/env";
 
 const MODELS = {
   stories260K: { llama2c: { checkpoint: "stories260K.bin", tokenizer: "tok512.bin" } },
@@ -13,9 +13,7 @@ const MODELS = {
 
 const loaded = new Map<string, Promise<LoadedModel>>();
 function model(id: keyof typeof MODELS): Promise<LoadedModel> {
-  // A file the model does not have (config.json of a llama2.c model) must read as "not found".
-  const read = (f: string) => readShared(`models/${id}/${f}`).catch((e: Error) => { throw new ModelSourceError(f, e.message, true); });
-  if (!loaded.has(id)) loaded.set(id, loadModel(sourceFromReader(`models/${id}`, read), { llama2c: MODELS[id].llama2c }));
+  if (!loaded.has(id)) loaded.set(id, loadModel(sharedModelSource(id), { llama2c: MODELS[id].llama2c }));
   return loaded.get(id)!;
 }
 
