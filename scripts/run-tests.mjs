@@ -51,7 +51,9 @@ async function bundle(runtime, files) {
     `console.log(line);`,
     `(globalThis as any).__kvcResult = result;`,
     runtime === "node" ? `process.exit(result.failed > 0 ? 1 : 0);` : "",
-    runtime === "deno" ? `(globalThis as any).Deno.exit(result.failed > 0 ? 1 : 0);` : "",
+    // Deno: set the exit code and let the event loop drain; Deno.exit() while wgpu objects
+    // from a second module instance (the dist bundle) were alive segfaulted in teardown.
+    runtime === "deno" ? `(globalThis as any).Deno.exitCode = result.failed > 0 ? 1 : 0;` : "",
   ].join("\n"));
   const outfile = path.join(outDir, `tests.${runtime}.mjs`);
   await esbuild.build({

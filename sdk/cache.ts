@@ -51,7 +51,9 @@ export async function createKvCache(config: KvCacheConfigInput, options: CreateK
   let lost: DeviceLostError | undefined;
   handle.device.lost.then((info) => { lost = new DeviceLostError(info.reason, info.message); });
   const backend = await createGpuBackend(handle.device, handle.adapterName, cfg, control);
-  return new KvCache(cfg, control, backend, () => lost);
+  // A device the SDK made is the cache's to destroy; a caller's device stays the caller's.
+  const owned = options.device ? undefined : handle.device;
+  return new KvCache(cfg, control, backend, () => lost, () => owned?.destroy());
 }
 
 async function createOnCpu(cfg: KvCacheConfig): Promise<KvCache> {

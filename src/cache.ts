@@ -66,7 +66,8 @@ export class KvCache {
   private destroyed = false;
 
   /** @internal Use createKvCache() from the SDK. */
-  constructor(readonly config: KvCacheConfig, private readonly control: ControlPlane, private readonly backend: KvBackend, private readonly lost: () => DeviceLostError | undefined) {}
+  constructor(readonly config: KvCacheConfig, private readonly control: ControlPlane, private readonly backend: KvBackend,
+    private readonly lost: () => DeviceLostError | undefined, private readonly onDestroy: () => void = () => {}) {}
 
   /** "gpu" or "cpu". */
   get backendKind(): "gpu" | "cpu" { return this.backend.kind; }
@@ -290,6 +291,7 @@ export class KvCache {
     if (this.destroyed) return;
     this.destroyed = true;
     this.backend.destroy();
+    this.onDestroy();
   }
 
   private check(): void {

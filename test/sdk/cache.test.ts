@@ -116,7 +116,7 @@ for (const backend of ["gpu", "cpu"] as const) {
   t("policies: streamingllm keeps sinks + recent, uniform policies equal counts, kvcompress differs", async () => {
     const seed = freshSeed();
     const P = 48;
-    const tok = makeTokens(rng(seed), P, [0.1, 4]);
+    const tok = makeTokens(rng(seed), P, [4, 4, 0.1, 0.1]) // layer 0: KV head 0 sharp, KV head 1 diffuse;
     const run = async (policy: PolicyInput) => {
       const cache = await makeCache(backend, policy);
       try {
