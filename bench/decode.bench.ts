@@ -14,8 +14,10 @@ import { BatchRing } from "../src/gpu/dispatch";
 import { WG, type DecodeTuning, type KernelDims } from "../src/layout";
 
 /** Kernel knob variants tried on a few shapes after the main table (one device call learns them all). */
-const SWEEP: Partial<DecodeTuning>[] = [{ maxSplitKeys: 512 }, { lanesPerKey: 1 }, { lanesPerKey: 4 }];
-const SWEEP_SHAPES: [number, number][] = [[32768, 16], [131072, 1]];
+const SWEEP: Partial<DecodeTuning>[] = [
+  { shardFastPath: false }, { hoistShardSwitch: true }, { wgSize: 128 }, { lanesPerKey: 1 }, { lanesPerKey: 4 }, { maxSplitKeys: 512 },
+];
+const SWEEP_SHAPES: [number, number][] = [[32768, 16], [131072, 1], [130048, 16], [4096, 16]];
 
 Object.assign(globalThis, globals);
 
@@ -25,6 +27,9 @@ const SMALL = !!process.env.BENCH_SMALL;
 const CTXS = SMALL ? [1024] : [4096, 32768, 131072];
 const SEQS = SMALL ? [1, 2] : [1, 16];
 const SAMPLES = SMALL ? 3 : 15;
+// BENCH_PLAIN_ONLY=1: the main table's plain decode only (no 4096-workgroup, metric or sweep runs),
+// to time an older build beside the current one in the same device call.
+const PLAIN_ONLY = !!process.env.BENCH_PLAIN_ONLY;
 const COPY_BYTES = SMALL ? 16 * 2 ** 20 : 512 * 2 ** 20;
 
 // Kept in a module variable: Dawn aborts if the GPU object is collected while its devices live
@@ -70,8 +75,8 @@ async function main(): Promise<void> {
     console.log(`decode ctx=${ctx} seqs=${numSeqs}: ${f(row.ms)} ms, ${f(row.gbPerS)} GB/s (${f(row.pctOfCopy)}% of copy); ` +
       `target 4096 wg: ${f(row.msWide)} ms; L2 metric: ${f(row.msMetric)} ms${row.error ? ` ERROR ${row.error}` : ""}`);
   }
-  if (!SMALL) {
-    console.log("\nsweep (ms; default = wg 256, maxSplitKeys 256, lanesPerKey 2):");
+  if (!SMALL && !PLAIN_ONLY) {
+    console.log("\nsweep (ms; default = wg 256, maxSplitKeys 256, lanesPerKey 2, shard fast path, no hoist):");
     for (const [ctx, numSeqs] of SWEEP_SHAPES) {
       try {
         const r = await benchDecode(device, timer, ctx, numSeqs, SWEEP);
@@ -191,6 +196,7 @@ async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs
     res.ms = await timer((pass) => { for (let i = 0; i < iters; i++) plain.encode(pass, { layer: 0, seqIds, queries, out, metricMode: 0 }); }, iters);
     res.gbPerS = kvBytes / (res.ms * 1e6);
     plain.destroy();
+    if (PLAIN_ONLY) { queries.destroy(); out.destroy(); return res; }
     if (sweep) {
       for (const [i, tuning] of sweep.entries()) {
         const v = await createDecodeAttention(device, pool, { maxBatchSeqs: numSeqs, withMetric: false, tuning });

@@ -1,4 +1,4 @@
-// decode_metric.wgsl — add each KV's decode metric: the group sum of p (L1) or p² (L2), with p
+// decode_metric.wgsl — add each KV's decode metric: the group sum (or max) of p (L1) or p² (L2), with p
 // from the FINAL softmax max and sum (DESIGN.md §2.2; CONTRACTS.md "Metric accumulation").
 // Runs after decode_reduce.wgsl; skipped entirely when metricMode = 0.
 // Sources: common/pool.wgsl, common/batch.wgsl, this file.
@@ -6,7 +6,8 @@
 //   4 headTables storage rw  (common/pool.wgsl)
 //   5 slotMeta   storage rw  (common/pool.wgsl) — metrics updated in place
 //   6 batch      uniform     args0 = (layer, numSeqs, metricMode, maxCtx)
-//                            args1 = (scoresOffset, finalOffset, _, _); seqs[k] = (seqId, batchIdx, _, _)
+//                            args1 = (scoresOffset, finalOffset, groupReduce, _); seqs[k] = (seqId, batchIdx, _, _)
+//                            groupReduce: 0 sum over the r query heads, 1 max (an ablation)
 //   7 scratch    storage r   array<f32> raw scores and final (max, sum) (paged_attention_decode.wgsl)
 // Overrides: pool.wgsl's, GROUP_SIZE, WG_SIZE.
 // Dispatch: (ceil(maxCtxInBatch / WG_SIZE), numSeqs · NUM_KV_HEADS); one invocation per KV.
@@ -32,7 +33,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   for (var g = 0u; g < GROUP_SIZE; g++) {
     let fin = batch.args1.y + 2u * (qh0 + g);
     let p = exp(scratch[batch.args1.x + (qh0 + g) * batch.args0.w + i] - scratch[fin]) / scratch[fin + 1u];
-    add += select(p, p * p, batch.args0.z == 2u);
+    let term = select(p, p * p, batch.args0.z == 2u);
+    add = select(add + term, max(add, term), batch.args1.z == 1u);
   }
   let slot = slotOf(hIdx, i);
   setMetric(slot, metricOf(slot) + add);

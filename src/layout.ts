@@ -103,15 +103,22 @@ export interface DecodeTuning {
   wgSize: number;
   maxSplitKeys: number;
   lanesPerKey: number;
+  /** Plain kvShard0 loads when the pool has one shard (SINGLE_SHARD override); false = always switch. */
+  shardFastPath: boolean;
+  /** Several shards: pick the shard once per key in the score pass (HOIST_SHARD); off: untimed with
+   *  the multi-shard pipeline as shipped (docs/bench/gpu.md v5). */
+  hoistShardSwitch: boolean;
 }
 
 export const DEFAULT_DECODE_TUNING: Readonly<DecodeTuning> = {
   wgSize: WG.decode, maxSplitKeys: DECODE_MAX_SPLIT_KEYS, lanesPerKey: DECODE_LANES_PER_KEY,
+  shardFastPath: true, hoistShardSwitch: false,
 };
 
 export const decodeConstants = (d: KernelDims, bps: number, t: DecodeTuning = DEFAULT_DECODE_TUNING): Consts => ({
   ...poolConstants(d), ...kvConstants(d, bps),
   GROUP_SIZE: groupSize(d), WG_SIZE: t.wgSize, MAX_SPLIT_KEYS: t.maxSplitKeys, LANES_PER_KEY: t.lanesPerKey,
+  SINGLE_SHARD: t.shardFastPath && d.numBlocks <= bps ? 1 : 0, HOIST_SHARD: t.hoistShardSwitch ? 1 : 0,
 });
 
 export const decodeReduceConstants = (d: KernelDims): Consts => ({

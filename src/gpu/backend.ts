@@ -80,7 +80,8 @@ export class GpuBackend implements KvBackend {
     }));
   }
 
-  async decodeAttention(layer: number, seqIds: readonly number[], q: Float32Array, metricMode: 0 | 1 | 2): Promise<Float32Array> {
+  async decodeAttention(layer: number, seqIds: readonly number[], q: Float32Array, metricMode: 0 | 1 | 2,
+    groupReduce: "sum" | "max" = "sum"): Promise<Float32Array> {
     const rowFloats = this.pool.dims.numQHeads * this.pool.dims.headSize;
     const rb = this.readback(q.byteLength);
     for (let g = 0; g < seqIds.length; g += this.batchSeqs) {
@@ -89,7 +90,7 @@ export class GpuBackend implements KvBackend {
       const out = this.buffer("out", 4 * group.length * rowFloats);
       const enc = this.device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      this.k.decode.encode(pass, { layer, seqIds: group, queries: qb, out, metricMode });
+      this.k.decode.encode(pass, { layer, seqIds: group, queries: qb, out, metricMode, groupReduce });
       pass.end();
       enc.copyBufferToBuffer(out, 0, rb, 4 * g * rowFloats, 4 * group.length * rowFloats);
       this.device.queue.submit([enc.finish()]);
@@ -102,6 +103,7 @@ export class GpuBackend implements KvBackend {
     const qb = this.upload("q", q), out = this.buffer("prefill-out", this.k.prefill.outBytes(numQ, 1));
     this.run((pass) => this.k.prefill.encode(pass, {
       layer, numTokens: numQ, queries: qb, out, metricMode: metric.mode, obsWindow: metric.obsWindow, poolWidth: metric.poolWidth,
+      groupReduce: metric.groupReduce,
       seqs: [{ seqId, tokenStart: 0, numNew: numQ, firstPos: seqLen - numQ }],
     }));
     return new Float32Array(await this.read(out, 0, q.byteLength));

@@ -12,6 +12,7 @@ import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
 import { bindGroup, buildKernel, encodeLinear } from "./build";
 
 export type MetricMode = 0 | 1 | 2;
+export type GroupReduce = "sum" | "max";
 
 export interface DecodeAttentionArgs {
   layer: number;
@@ -23,6 +24,8 @@ export interface DecodeAttentionArgs {
   out: GPUBuffer;
   /** 0 none, 1 L1 (+= Σ_group p), 2 L2 (+= Σ_group p²). */
   metricMode: MetricMode;
+  /** How the r query heads of a group combine (default "sum", DESIGN.md §2.2; "max" is an ablation). */
+  groupReduce?: GroupReduce;
   /** Upper bound on the ctxLen of these heads (default maxBlocksPerHead · b); sizes the split grid. */
   maxCtxLen?: number;
 }
@@ -70,7 +73,9 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
   const MSK = tune.maxSplitKeys;
   if (d.headSize > 4 * tune.wgSize) throw new RangeError(`headSize ${d.headSize} > ${4 * tune.wgSize}`);
   const quads = Math.ceil(r / 4);
-  const wgBytes = 16 * (quads * d.headSize + quads * MSK + tune.wgSize + d.headSize) + 4 * (MSK + 1);
+  if (tune.wgSize < 16) throw new RangeError(`decode wgSize ${tune.wgSize} < 16`);
+  const singleShard = decodeConstants(d, pool.blocksPerShard, tune).SINGLE_SHARD === 1;
+  const wgBytes = 16 * (quads * d.headSize + quads * MSK + (singleShard ? 4 : 1) * tune.wgSize + d.headSize) + 4 * (MSK + 1);
   if (wgBytes > device.limits.maxComputeWorkgroupStorageSize) {
     throw new LimitTooLowError("maxComputeWorkgroupStorageSize", wgBytes, device.limits.maxComputeWorkgroupStorageSize);
   }
@@ -139,7 +144,7 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
         const o2 = ring.write([part.length, maxSplits, mlOffset, finalOffset], seqs);
         encodeLinear(pass, reduce, gReduce, o2, part.length * numQHeads);
         if (args.metricMode !== 0) {
-          const o3 = ring.write([args.layer, part.length, args.metricMode, C, scoresOffset, finalOffset], seqs);
+          const o3 = ring.write([args.layer, part.length, args.metricMode, C, scoresOffset, finalOffset, args.groupReduce === "max" ? 1 : 0], seqs);
           pass.setPipeline(metric.pipeline);
           pass.setBindGroup(0, gMetric, [o3]);
           pass.dispatchWorkgroups(Math.max(1, Math.ceil(ctx / WG.decodeMetric)), part.length * d.numKvHeads);

@@ -6,7 +6,7 @@ import type { GpuKvPool } from "../gpu/pool";
 import { BatchRing, batchChunks } from "../gpu/dispatch";
 import { MAX_PREFILL_HEAD_SIZE, PREFILL_TILE_KEYS, WG, maxCtx } from "../layout";
 import { LimitTooLowError } from "../errors";
-import type { MetricMode } from "./decodeAttention";
+import type { GroupReduce, MetricMode } from "./decodeAttention";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
 import { bindGroup, buildKernel, encodeLinear } from "./build";
 
@@ -27,6 +27,8 @@ export interface PrefillAttentionArgs {
   obsWindow: number;
   /** Max-pool width along key order, odd (DESIGN.md §2.2: 7); 1 = no pooling. */
   poolWidth?: number;
+  /** How the r query heads of a group combine after pooling (default "sum"; "max" is an ablation). */
+  groupReduce?: GroupReduce;
 }
 
 export interface PrefillAttention {
@@ -82,7 +84,7 @@ export async function createPrefillAttention(device: GPUDevice, pool: GpuKvPool)
         pass.setPipeline(scores.pipeline);
         pass.setBindGroup(0, bindGroup(device, scores, bufs), [o2]);
         pass.dispatchWorkgroups(keyGroups, part.length * H);
-        const o3 = ring.write([args.layer, part.length, Math.floor((args.poolWidth ?? 7) / 2), 0, 0, sc, C], seqs);
+        const o3 = ring.write([args.layer, part.length, Math.floor((args.poolWidth ?? 7) / 2), args.groupReduce === "max" ? 1 : 0, 0, sc, C], seqs);
         pass.setPipeline(pooled.pipeline);
         pass.setBindGroup(0, bindGroup(device, pooled, { ...bufs, 7: args.out }), [o3]);
         pass.dispatchWorkgroups(keyGroups, part.length * d.numKvHeads);

@@ -2,7 +2,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createGpuKvPool } from "../../src/gpu/pool";
-import { createDecodeAttention, type MetricMode } from "../../src/kernels/decodeAttention";
+import { createDecodeAttention, type GroupReduce, type MetricMode } from "../../src/kernels/decodeAttention";
 import type { DecodeTuning, KvDtype } from "../../src/layout";
 import { makeRng, maxRelErr, randomPool, refDecode } from "../reference/kernels";
 import { testDevice } from "../harness/env";
@@ -10,7 +10,7 @@ import { freshSeed, kernelDims, nanBuffer, randomArray, readBuffer, readPool, ru
 
 const test = suite("gpu: paged decode attention");
 
-interface Case { dtype: KvDtype; d: number; b: number; H: number; r: number; lens: number[][]; mode: MetricMode; maxBindingBlocks?: number; tuning?: Partial<DecodeTuning> }
+interface Case { dtype: KvDtype; d: number; b: number; H: number; r: number; lens: number[][]; mode: MetricMode; maxBindingBlocks?: number; tuning?: Partial<DecodeTuning>; groupReduce?: GroupReduce }
 
 async function check(c: Case): Promise<void> {
   const device = await testDevice();
@@ -34,9 +34,9 @@ async function check(c: Case): Promise<void> {
   const queries = storageBuffer(device, q);
   const out = nanBuffer(device, q.length);
   const kernel = await createDecodeAttention(device, gpu, { maxBatchSeqs: numSeqs, targetWorkgroups: 64, tuning: c.tuning });
-  await runPass(device, (pass) => kernel.encode(pass, { layer, seqIds, queries, out, metricMode: c.mode }));
+  await runPass(device, (pass) => kernel.encode(pass, { layer, seqIds, queries, out, metricMode: c.mode, groupReduce: c.groupReduce }));
   const got = new Float32Array(await readBuffer(device, out));
-  const want = refDecode(ref, layer, seqIds, kd.numQHeads, q, c.mode);
+  const want = refDecode(ref, layer, seqIds, kd.numQHeads, q, c.mode, c.groupReduce);
   const tol = c.dtype === "f16" ? 2e-3 : 1e-5;
   const tag = `seed=${seed} ${JSON.stringify(c)}`;
   const eOut = maxRelErr(got, want);
@@ -71,5 +71,14 @@ test("f32 pool over 3 shards (tiny binding limit)", async () => {
   await check({ dtype: "f32", d: 16, b: 8, H: 2, r: 2, lens, mode: 2, maxBindingBlocks: 40 });
 });
 test("f16 pool over 4 shards", () => check({ dtype: "f16", d: 64, b: 16, H: 2, r: 2, lens: [[40, 70], [100, 2]], mode: 2, maxBindingBlocks: 24 }));
+test("shard paths: hoisted switch over 3 and 4 shards, no fast path on one shard", async () => {
+  await check({ dtype: "f32", d: 16, b: 8, H: 2, r: 2, lens: [[50, 20], [33, 9]], mode: 2, maxBindingBlocks: 40, tuning: { hoistShardSwitch: true } });
+  await check({ dtype: "f16", d: 64, b: 16, H: 2, r: 2, lens: [[40, 70], [100, 2]], mode: 1, maxBindingBlocks: 24, tuning: { hoistShardSwitch: true } });
+  await check({ dtype: "f16", d: 128, b: 16, H: 1, r: 4, lens: [[700]], mode: 2, tuning: { shardFastPath: false } });
+});
+test("groupReduce max: f32 d=16 b=8 r=4, L2, split 3 ways", () =>
+  check({ dtype: "f32", d: 16, b: 8, H: 2, r: 4, lens: [[600, 1], [37, 0]], mode: 2, groupReduce: "max" }));
+test("groupReduce max: f16 d=128 b=16 r=3 (padded quad), L1", () =>
+  check({ dtype: "f16", d: 128, b: 16, H: 2, r: 3, lens: [[290, 77]], mode: 1, groupReduce: "max" }));
 
 test.run();

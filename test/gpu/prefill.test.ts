@@ -2,7 +2,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createGpuKvPool } from "../../src/gpu/pool";
-import type { MetricMode } from "../../src/kernels/decodeAttention";
+import type { GroupReduce, MetricMode } from "../../src/kernels/decodeAttention";
 import { createPrefillAttention } from "../../src/kernels/prefillAttention";
 import type { KvDtype } from "../../src/layout";
 import { makeRng, maxRelErr, randomPool, refPrefill } from "../reference/kernels";
@@ -16,6 +16,7 @@ interface Case {
   /** Per seq: [seqLen, numNew, ctxLen per kv head]; the chunk's queries are the last numNew positions. */
   seqs: [number, number, number[]][];
   mode: MetricMode; obsWindow: number; poolWidth?: number; contiguous?: boolean; maxBindingBlocks?: number;
+  groupReduce?: GroupReduce;
 }
 
 async function check(c: Case): Promise<void> {
@@ -45,11 +46,11 @@ async function check(c: Case): Promise<void> {
   const kernel = await createPrefillAttention(device, gpu);
   const out = nanBuffer(device, kernel.outBytes(numTokens, S) / 4);
   await runPass(device, (pass) => kernel.encode(pass, {
-    layer: 0, numTokens, queries, out, metricMode: c.mode, obsWindow: c.obsWindow, poolWidth: c.poolWidth,
+    layer: 0, numTokens, queries, out, metricMode: c.mode, obsWindow: c.obsWindow, poolWidth: c.poolWidth, groupReduce: c.groupReduce,
     seqs: seqIds.map((s, k) => ({ seqId: s, tokenStart: tokenOffsets[k], numNew: c.seqs[s][1], firstPos: c.seqs[s][0] - c.seqs[s][1] })),
   }));
   const got = new Float32Array(await readBuffer(device, out, 0, numTokens * kd.numQHeads * c.d * 4));
-  const want = refPrefill(ref, 0, seqIds, tokenOffsets, kd.numQHeads, q, qPos, c.mode, c.obsWindow, c.poolWidth ?? 7);
+  const want = refPrefill(ref, 0, seqIds, tokenOffsets, kd.numQHeads, q, qPos, c.mode, c.obsWindow, c.poolWidth ?? 7, c.groupReduce);
   const tol = c.dtype === "f16" ? 2e-3 : 1e-5;
   const tag = `seed=${seed} ${JSON.stringify(c)}`;
   const e = maxRelErr(got, want);
@@ -74,5 +75,9 @@ test("f16 d=128 b=16 r=2, L2 window 32", () =>
   check({ dtype: "f16", d: 128, b: 16, H: 2, r: 2, seqs: [[70, 70, [70, 70]], [100, 12, [50, 81]]], mode: 2, obsWindow: 32, contiguous: false }));
 test("f32 pool over 4 shards (tiny binding limit)", () =>
   check({ dtype: "f32", d: 16, b: 8, H: 2, r: 2, seqs: [[60, 60, [60, 60]], [30, 30, [30, 30]]], mode: 2, obsWindow: 8, contiguous: true, maxBindingBlocks: 10 }));
+test("groupReduce max: f32 d=16 b=8 r=4, L2 window 8 (max over the group after pooling)", () =>
+  check({ dtype: "f32", d: 16, b: 8, H: 2, r: 4, seqs: [[41, 41, [41, 41]], [60, 9, [30, 55]]], mode: 2, obsWindow: 8, groupReduce: "max" }));
+test("groupReduce max: f16 d=64 b=16 r=3, L1 all queries, poolWidth 1", () =>
+  check({ dtype: "f16", d: 64, b: 16, H: 1, r: 3, seqs: [[50, 50, [50]]], mode: 1, obsWindow: 0, poolWidth: 1, contiguous: true, groupReduce: "max" }));
 
 test.run();

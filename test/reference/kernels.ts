@@ -195,13 +195,18 @@ export function refAppend(pool: RefPool, layer: number, seqIds: number[], tokenO
 
 // ---------------------------------------------------------------- decode
 
+/** How the r query heads of a group combine their metric terms (DESIGN.md §2.2; "max" is an ablation). */
+export type GroupReduce = "sum" | "max";
+const reduceGroup = (how: GroupReduce, acc: number, x: number): number => (how === "max" ? Math.max(acc, x) : acc + x);
+
 /**
  * Decode attention of one query per seq per query head on one layer, and metric accumulation.
  * queries: [k, numQHeads, d]; returns out [k, numQHeads, d] (zeros for an empty head).
- * metricMode 0 none, 1 L1 (+= Σ_group p), 2 L2 (+= Σ_group p²). Mutates pool.metrics.
+ * metricMode 0 none, 1 L1 (+= Σ_group p), 2 L2 (+= Σ_group p²); groupReduce "max" takes the max
+ * over the group instead of the sum. Mutates pool.metrics.
  */
 export function refDecode(pool: RefPool, layer: number, seqIds: number[], numQHeads: number,
-  queries: ArrayLike<number>, metricMode: 0 | 1 | 2): Float64Array {
+  queries: ArrayLike<number>, metricMode: 0 | 1 | 2, groupReduce: GroupReduce = "sum"): Float64Array {
   const { numKvHeads: H, headSize: d } = pool.dims;
   const r = numQHeads / H, scale = 1 / Math.sqrt(d);
   const out = new Float64Array(seqIds.length * numQHeads * d);
@@ -215,7 +220,7 @@ export function refDecode(pool: RefPool, layer: number, seqIds: number[], numQHe
         const p = softmax(slots.map((slot) => dot(queries, qOff, pool.keys, slot * d, d) * scale));
         for (let i = 0; i < c; i++) {
           for (let j = 0; j < d; j++) out[qOff + j] += p[i] * pool.values[slots[i] * d + j];
-          add[i] += metricMode === 2 ? p[i] * p[i] : p[i];
+          add[i] = reduceGroup(groupReduce, add[i], metricMode === 2 ? p[i] * p[i] : p[i]);
         }
       }
       if (metricMode !== 0) for (let i = 0; i < c; i++) pool.metrics[slots[i]] += add[i];
@@ -231,12 +236,12 @@ export function refDecode(pool: RefPool, layer: number, seqIds: number[], numQHe
  * position(i) ≤ queryPos(t). queries: [numTokens, numQHeads, d] CSR by tokenOffsets over
  * seqIds; queryPositions: [numTokens]. Metric (mode ≠ 0): only each seq's last `obsWindow`
  * tokens count (0 = all); per query head s_h[i] = Σ_q p (L1) or p² (L2); max-pool of width
- * `poolWidth` (odd, default 7: pad 3, clipped) along logical key order; group sum added to the
- * metric. Returns out [numTokens, numQHeads, d].
+ * `poolWidth` (odd, default 7: pad 3, clipped) along logical key order; group sum (or max, for
+ * groupReduce "max") added to the metric. Returns out [numTokens, numQHeads, d].
  */
 export function refPrefill(pool: RefPool, layer: number, seqIds: number[], tokenOffsets: number[],
   numQHeads: number, queries: ArrayLike<number>, queryPositions: ArrayLike<number>,
-  metricMode: 0 | 1 | 2, obsWindow: number, poolWidth = 7): Float64Array {
+  metricMode: 0 | 1 | 2, obsWindow: number, poolWidth = 7, groupReduce: GroupReduce = "sum"): Float64Array {
   const { numKvHeads: H, headSize: d } = pool.dims;
   const half = Math.floor(poolWidth / 2);
   const r = numQHeads / H, scale = 1 / Math.sqrt(d);
@@ -261,7 +266,7 @@ export function refPrefill(pool: RefPool, layer: number, seqIds: number[], token
         for (let i = 0; i < c; i++) {
           let m = 0;
           for (let w = Math.max(0, i - half); w <= Math.min(c - 1, i + half); w++) m = Math.max(m, acc[w]);
-          add[i] += m;
+          add[i] = reduceGroup(groupReduce, add[i], m);
         }
       }
       if (metricMode !== 0) for (let i = 0; i < c; i++) pool.metrics[slots[i]] += add[i];
