@@ -46,6 +46,14 @@ export interface KvBackend {
   executeMoves(moves: Uint32Array, numMoves: number): void;
   /** Copies out every slot's position and metric of one head (tests and stats). */
   readHead(layer: number, seqId: number, kvHead: number): Promise<{ positions: Uint32Array; metrics: Float32Array }>;
+  /** The GPU-buffer path (WebGPU backend only): encode into the caller's encoder, no submit,
+   *  no wait. Buffers are f32 with STORAGE usage, shaped as the typed-array methods'. */
+  readonly gpu?: {
+    readonly device: GPUDevice;
+    encodeAppend(encoder: GPUCommandEncoder, layer: number, seqId: number, numNew: number, k: GPUBuffer, v: GPUBuffer): void;
+    encodeDecode(encoder: GPUCommandEncoder, layer: number, seqIds: readonly number[], q: GPUBuffer, out: GPUBuffer, metricMode: 0 | 1 | 2, groupReduce?: "sum" | "max"): void;
+    encodePrefill(encoder: GPUCommandEncoder, layer: number, seqId: number, numQ: number, q: GPUBuffer, out: GPUBuffer, metric: MetricSettings): void;
+  };
   /** Releases every buffer / memory region. */
   destroy(): void;
 }

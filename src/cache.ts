@@ -158,6 +158,50 @@ export class KvCache {
     return this.backend.decodeAttention(layer, seqIds, q, c.policy.decodeMetric ? metricModeOf(c.policy.metric) : 0, c.policy.groupReduce);
   }
 
+  // ── the GPU-buffer path: inputs and outputs are GPUBuffers the caller owns (f32, STORAGE
+  // usage); these only ENCODE into the caller's command encoder and never wait on the GPU.
+  // The caller submits, in order. A wrapper encodes at most 256 dispatches per submit. ──
+
+  /** The device of a WebGPU cache (for creating the buffers below). @throws KvCompressError on the CPU backend. */
+  get device(): GPUDevice {
+    return this.gpuPath().device;
+  }
+
+  /** Encodes the append of this step's keys (after RoPE) and values for one layer.
+   *  @param k - GPUBuffer f32 [numTokens, numKvHeads, headSize]; v likewise. */
+  encodeAppend(encoder: GPUCommandEncoder, layer: number, seqId: number, k: GPUBuffer, v: GPUBuffer): void {
+    this.check();
+    const st = this.state(seqId);
+    this.checkLayer(layer);
+    const bytes = 4 * st.numNew * this.config.numKvHeads * this.config.headSize;
+    if (st.numNew === 0) throw new InvalidArgumentError("seqId", seqId, "a sequence with tokens reserved this step (call reserve first)");
+    if (k.size < bytes || v.size < bytes) throw new InvalidArgumentError("k.size / v.size", `${k.size} / ${v.size}`, `≥ numTokens·numKvHeads·headSize·4 = ${bytes} bytes`);
+    this.gpuPath().encodeAppend(encoder, layer, seqId, st.numNew, k, v);
+  }
+
+  /** Encodes attention of this step's queries: prefill of one sequence (seqIds of length 1 while
+   *  it is prefilling) or decode of several sequences, one token each.
+   *  @param q - GPUBuffer f32 [numTokens (prefill) or numSeqs (decode), numQHeads, headSize]; out the same shape. */
+  encodeAttention(encoder: GPUCommandEncoder, layer: number, seqIds: readonly number[], q: GPUBuffer, out: GPUBuffer): void {
+    this.check();
+    this.checkLayer(layer);
+    const c = this.config, p = c.policy;
+    const first = this.state(seqIds[0]);
+    const rows = first.prefilling ? first.numNew : seqIds.length;
+    if (first.prefilling && seqIds.length !== 1) throw new InvalidArgumentError("seqIds", seqIds.length, "one sequence per prefill");
+    if (!first.prefilling) for (const s of seqIds) if (this.state(s).numNew !== 1 || this.state(s).prefilling) throw new InvalidArgumentError("seqIds", s, "decoding sequences with exactly one token reserved");
+    const bytes = 4 * rows * c.numQHeads * c.headSize;
+    if (q.size < bytes || out.size < bytes) throw new InvalidArgumentError("q.size / out.size", `${q.size} / ${out.size}`, `≥ ${bytes} bytes`);
+    const gpu = this.gpuPath();
+    if (first.prefilling) gpu.encodePrefill(encoder, layer, seqIds[0], rows, q, out, { mode: metricModeOf(p.metric), obsWindow: p.obsWindow, poolWidth: p.poolWidth, groupReduce: p.groupReduce });
+    else gpu.encodeDecode(encoder, layer, seqIds, q, out, p.decodeMetric ? metricModeOf(p.metric) : 0, p.groupReduce);
+  }
+
+  private gpuPath(): NonNullable<KvBackend["gpu"]> {
+    if (!this.backend.gpu) throw new KvCompressError("the GPU-buffer path needs the WebGPU backend; this cache runs on the CPU backend (use append/attend with typed arrays)");
+    return this.backend.gpu;
+  }
+
   /** Ends the step of these sequences after the last layer: a finished prefill is compressed
    *  to the budget; with the continual trigger, so is a decoding sequence over its budget. */
   async endStep(seqIds: readonly number[]): Promise<PassReport | null> {

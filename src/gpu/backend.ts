@@ -52,6 +52,8 @@ interface Kernels {
 
 export class GpuBackend implements KvBackend {
   readonly kind = "gpu" as const;
+  /** The GPU-buffer path is this object itself (see KvBackend.gpu). */
+  get gpu(): this { return this; }
   private readonly staging = new Map<string, GPUBuffer>();
   /** Key of the pass whose sorted segments the ordering scratch holds. */
   private lastPass = "";
@@ -146,6 +148,52 @@ export class GpuBackend implements KvBackend {
       const got = new Uint32Array(await this.read(ib, 0, 4 * total));
       rows.forEach((r, i) => idx.set(got.subarray(gOffsets[i], gOffsets[i + 1]), offsets[r]));
     }
+  }
+
+  // ── the GPU-buffer path: encode into the caller's encoder, never submit, never wait ──
+
+  /** Append from GPUBuffers k, v f32 [numNew, numKvHeads, headSize] (STORAGE usage). */
+  encodeAppend(encoder: GPUCommandEncoder, layer: number, seqId: number, numNew: number, k: GPUBuffer, v: GPUBuffer): void {
+    if (numNew === 0) return;
+    const seqLen = this.control.seqLens[seqId];
+    const pass = encoder.beginComputePass();
+    this.k.append.encode(pass, { layer, newKeys: k, newValues: v, seqs: [{ seqId, tokenStart: 0, numNew, firstPos: seqLen - numNew }] });
+    pass.end();
+  }
+
+  /** Decode attention from q GPUBuffer [numSeqs, numQHeads, headSize] into out (same shape);
+   *  batches larger than one dispatch group go through staging copies inside the encoder. */
+  encodeDecode(encoder: GPUCommandEncoder, layer: number, seqIds: readonly number[], q: GPUBuffer, out: GPUBuffer, metricMode: 0 | 1 | 2, groupReduce: "sum" | "max" = "sum"): void {
+    const rowBytes = 4 * this.pool.dims.numQHeads * this.pool.dims.headSize;
+    if (seqIds.length <= this.batchSeqs) {
+      const pass = encoder.beginComputePass();
+      this.k.decode.encode(pass, { layer, seqIds, queries: q, out, metricMode, groupReduce });
+      pass.end();
+      return;
+    }
+    for (let g = 0; g < seqIds.length; g += this.batchSeqs) {
+      const group = seqIds.slice(g, g + this.batchSeqs), bytes = group.length * rowBytes;
+      const qs = this.buffer("enc-q", bytes), os = this.buffer("enc-out", bytes);
+      encoder.copyBufferToBuffer(q, g * rowBytes, qs, 0, bytes);
+      const pass = encoder.beginComputePass();
+      this.k.decode.encode(pass, { layer, seqIds: group, queries: qs, out: os, metricMode, groupReduce });
+      pass.end();
+      encoder.copyBufferToBuffer(os, 0, out, g * rowBytes, bytes);
+    }
+  }
+
+  /** Prefill attention of the newest numQ tokens from q GPUBuffer [numQ, numQHeads, headSize] into out. */
+  encodePrefill(encoder: GPUCommandEncoder, layer: number, seqId: number, numQ: number, q: GPUBuffer, out: GPUBuffer, metric: MetricSettings): void {
+    const seqLen = this.control.seqLens[seqId];
+    const bytes = 4 * numQ * this.pool.dims.numQHeads * this.pool.dims.headSize;
+    const scratch = this.buffer("enc-prefill-out", this.k.prefill.outBytes(numQ, 1));
+    const pass = encoder.beginComputePass();
+    this.k.prefill.encode(pass, {
+      layer, numTokens: numQ, queries: q, out: scratch, metricMode: metric.mode, obsWindow: metric.obsWindow, poolWidth: metric.poolWidth,
+      groupReduce: metric.groupReduce, seqs: [{ seqId, tokenStart: 0, numNew: numQ, firstPos: seqLen - numQ }],
+    });
+    pass.end();
+    encoder.copyBufferToBuffer(scratch, 0, out, 0, bytes);
   }
 
   executeMoves(moves: Uint32Array, numMoves: number): void {
