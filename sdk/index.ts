@@ -19,7 +19,10 @@ export type { GpuDeviceHandle, RequestGpuDeviceOptions } from "./device";
 // ── running models on the cache ──
 export { CachedSequence } from "../src/runner/sequence";
 export { loadModel, sourceFromFiles, sourceFromPath, sourceFromUrl, sourceFromReader, LlamaModel } from "../src/model/index";
-export type { LoadedModel, ModelSource, ModelTokenizer, ProgressCallback, AttentionCache, LlamaConfig } from "../src/model/index";
+export type {
+  LoadedModel, ModelSource, ModelTokenizer, ProgressCallback, AttentionCache, LlamaConfig, LlamaWeights, LlamaLayerWeights, Llama3RopeScaling,
+  RopeStyle, ModelFormat, StreamDecoder, LoadModelOptions, ForwardOptions,
+} from "../src/model/index";
 export { generate } from "../src/model/generate";
 export type { GenerateOptions, GenerateResult } from "../src/model/generate";
 

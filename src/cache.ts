@@ -58,6 +58,25 @@ interface SeqState {
   addedAt: number;
 }
 
+/**
+ * A compressed paged KV cache: per-(layer, KV head) block tables over one pool allocated up
+ * front, on WebGPU or the CPU backend. Create it with `createKvCache`.
+ *
+ * One step of one sequence: {@link KvCache.reserve} → per layer {@link KvCache.append} and
+ * {@link KvCache.attend} → {@link KvCache.endStep} (where the policy compresses). The
+ * GPU-buffer twins {@link KvCache.encodeAppend} / {@link KvCache.encodeAttention} encode into
+ * your command encoder instead.
+ *
+ * @example
+ * ```ts
+ * const cache = await createKvCache({ numLayers: 2, numQHeads: 8, numKvHeads: 4, headSize: 16,
+ *   capacityTokens: 512, policy: { name: "kvcompress", ratio: 4 } });
+ * const seq = cache.addSequence();
+ * await cache.reserve(seq, 3);
+ * cache.append(0, seq, new Float32Array(3 * 4 * 16), new Float32Array(3 * 4 * 16));
+ * const out = await cache.attend(0, seq, new Float32Array(3 * 8 * 16)); // [3, 8, 16]
+ * ```
+ */
 export class KvCache {
   private readonly seqs = new Map<number, SeqState>();
   private addCounter = 0;
@@ -123,7 +142,8 @@ export class KvCache {
   }
 
   /** Writes this step's keys (after RoPE) and values for one layer.
-   *  @param k - f32 [numTokens, numKvHeads, headSize] of the tokens just reserved. */
+   *  @param k - f32 [numTokens, numKvHeads, headSize] of the tokens just reserved; v likewise.
+   *  @throws InvalidArgumentError on a bad layer, seqId or length. */
   append(layer: number, seqId: number, k: Float32Array, v: Float32Array): void {
     this.check();
     const st = this.state(seqId);
@@ -134,8 +154,11 @@ export class KvCache {
     this.backend.append(layer, seqId, st.numNew, k, v);
   }
 
-  /** Attention of this step's queries of one sequence (causal; prefill or one decode token).
-   *  @param q - f32 [numTokens, numQHeads, headSize]. @returns f32 [numTokens, numQHeads, headSize]. */
+  /** Attention of this step's queries of one sequence (causal; prefill or one decode token),
+   *  adding the policy's metric to every KV it reads.
+   *  @param q - f32 [numTokens, numQHeads, headSize], after RoPE.
+   *  @returns f32 [numTokens, numQHeads, headSize].
+   *  @throws InvalidArgumentError on a bad layer, seqId or length; DeviceLostError after device loss. */
   async attend(layer: number, seqId: number, q: Float32Array): Promise<Float32Array> {
     this.check();
     const st = this.state(seqId);

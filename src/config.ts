@@ -68,8 +68,15 @@ function int(field: string, value: unknown, min: number, max = Number.MAX_SAFE_I
 }
 
 /**
- * Validates a config, fills defaults and freezes it.
+ * Validates a config, fills defaults and freezes it (createKvCache calls it for you).
+ * @param input - model shape, block size, storage, capacity (bytes, blocks or tokens), maxSeqs,
+ *   maxContextTokens and policy.
  * @throws {ConfigError} naming the first bad field, its value and its bound.
+ * @example
+ * ```ts
+ * const cfg = defineConfig({ numLayers: 16, numQHeads: 32, numKvHeads: 8, headSize: 64, capacityBytes: 256 << 20 });
+ * cfg.numBlocks; // blocks of 16 tokens of one (layer, KV head) that fit in 256 MiB of f16
+ * ```
  */
 export function defineConfig(input: KvCacheConfigInput): KvCacheConfig {
   if (input === null || typeof input !== "object") throw new ConfigError("config", `must be an object, got ${String(input)}`);

@@ -86,7 +86,12 @@ function nonNegInt(field: string, v: unknown): number {
 
 /**
  * Validates a policy and fills the paper's defaults.
+ * @param input - a name and a budget (maxTokensPerHead or ratio), plus any field to override.
  * @throws {ConfigError} on an unknown name, a missing budget, or a bad field.
+ * @example
+ * ```ts
+ * definePolicy({ name: "kvcompress", ratio: 8, protectedWindow: 32 }).metric; // "l2"
+ * ```
  */
 export function definePolicy(input: PolicyInput): PolicyConfig {
   if (!input || typeof input !== "object") throw new ConfigError("policy", `must be an object like { name: "kvcompress", ratio: 4 }, got ${String(input)}`);

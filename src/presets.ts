@@ -9,6 +9,13 @@ export interface ModelShape {
   readonly maxContextTokens: number;
 }
 
+/**
+ * Attention shapes of common models, to spread into a cache config.
+ * @example
+ * ```ts
+ * const cache = await createKvCache({ ...PRESETS["qwen2.5-0.5b"], capacityTokens: 32768, policy: { name: "snapkv", maxTokensPerHead: 1024 } });
+ * ```
+ */
 export const PRESETS = Object.freeze({
   "llama-3.2-1b": { numLayers: 16, numQHeads: 32, numKvHeads: 8, headSize: 64, maxContextTokens: 131072 },
   "llama-3.1-8b": { numLayers: 32, numQHeads: 32, numKvHeads: 8, headSize: 128, maxContextTokens: 131072 },

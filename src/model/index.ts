@@ -6,7 +6,7 @@ export { MissingTensorError, ModelFormatError, ModelSourceError, TensorShapeErro
 export { type HfLoadOptions, type HfModelConfig, SUPPORTED_MODEL_TYPES, loadHfModel, parseHfConfig } from "./hf";
 export { HfTokenizer } from "./hfTokenizer";
 export { type GenerateOptions, type GenerateResult, generate } from "./generate";
-export { type ForwardOptions, type LlamaConfig, type LlamaWeights, LlamaModel } from "./llama";
+export { type ForwardOptions, type LlamaConfig, type LlamaLayerWeights, type LlamaWeights, LlamaModel } from "./llama";
 export { type Llama2cFiles, loadLlama2cModel, parseLlama2cCheckpoint } from "./llama2c";
 export { Llama2cTokenizer } from "./llama2cTokenizer";
 export { type Llama3RopeScaling, type RopeStyle } from "./rope";

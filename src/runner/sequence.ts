@@ -4,6 +4,14 @@
 import type { KvCache, PassReport } from "../cache";
 import type { AttentionCache } from "../model/attention";
 
+/**
+ * One sequence of a KvCache as the model runner's AttentionCache.
+ * @example
+ * ```ts
+ * const seq = new CachedSequence(cache, cache.addSequence());
+ * const { ids } = await generate(model, seq, promptIds, { maxNewTokens: 64 });
+ * ```
+ */
 export class CachedSequence implements AttentionCache {
   private committed = 0;
   /** Compression passes that ran at the end of a step (prefill or continual). */
