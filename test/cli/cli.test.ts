@@ -131,5 +131,20 @@ if (runtime !== "chromium") {
     }
   });
 
+  t("info runs one kernel on the CPU backend; with no GPU driver, --backend gpu says what to install", async () => {
+    const ok = await cli(["info", "--backend", "cpu"]);
+    assert.is(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /backend: cpu/);
+    assert.match(ok.stdout, /max \|error\|/);
+    // Node's Dawn has only Vulkan here; Deno's wgpu falls back to OpenGL (llvmpipe), so an
+    // empty Vulkan driver list leaves Deno an adapter and says nothing there.
+    if (runtime === "node") {
+      const none = await cli(["info", "--backend", "gpu"], { VK_ICD_FILENAMES: "/nonexistent/icd.json", VK_DRIVER_FILES: undefined });
+      assert.ok(none.code !== 0, `exit ${none.code}`);
+      assert.match(none.stderr, /NoGpuAdapterError/);
+      assert.match(none.stderr, /apt-get install/);
+    }
+  });
+
   t.run();
 }
