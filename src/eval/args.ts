@@ -24,6 +24,8 @@ export const EVAL_POLICIES = {
   "kvcompress-l1": "kvcompress with the plain-sum (L1) metric instead of L2",
   "kvcompress-perhead": "kvcompress scoring per query head (max over the group) instead of the group sum",
   "kvcompress-perlayer": "kvcompress ranking heads within each layer (equal budget per layer) instead of globally",
+  "kvcompress-w32": "kvcompress with a 32-query observation window (the reference code's) instead of the paper's 8",
+  "kvcompress-wall": "kvcompress scored by every prompt query (as h2o is) instead of the last 8",
 } as const;
 
 export type EvalPolicy = keyof typeof EVAL_POLICIES;

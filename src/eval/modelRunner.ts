@@ -20,6 +20,8 @@ export function evalPolicyInput(name: string, maxTokensPerHead: number, mode: "o
     case "kvcompress-l1": return { name: "kvcompress", metric: "l1", ...base };
     case "kvcompress-perhead": return { name: "kvcompress", groupReduce: "max", ...base };
     case "kvcompress-perlayer": return { name: "kvcompress", ranking: "layer", ...base };
+    case "kvcompress-w32": return { name: "kvcompress", obsWindow: 32, ...base };
+    case "kvcompress-wall": return { name: "kvcompress", obsWindow: 0, ...base };
     case "streamingllm": case "h2o": case "snapkv": case "pyramidkv": case "kvcompress":
       return { name, ...base };
     default: throw new Error(`unknown eval policy ${name}`);
