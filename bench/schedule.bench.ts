@@ -5,18 +5,11 @@
 // prefilled sequence because planMoves mutates the tables.
 import controlWasm from "kvcompress:wasm/control";
 import { ControlPlane } from "../src/control";
+import { createRng as mulberry32 } from "../src/model/sample";
 
 const L = 32, H = 8, b = 16, T = 32 * 1024, M = T / b, W = 32, CAP = 4096;
 const PASSES = Number((globalThis as { process?: { argv: string[] } }).process?.argv[2] ?? 20);
 
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const cp = ControlPlane.createSync(controlWasm, { numLayers: L, numKvHeads: H, blockSize: b, numBlocks: L * H * M, maxSeqs: 1, maxBlocksPerHead: M, bytesPerBlock: 2 * b * 128 * 2 });
 const rng = mulberry32(1);

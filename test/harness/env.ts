@@ -55,17 +55,8 @@ export async function readSharedText(relPath: string): Promise<string> {
   return new TextDecoder().decode(await readShared(relPath));
 }
 
-/** A small seeded PRNG (mulberry32) so a failing random test can be replayed from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (mulberry32, the one sampling uses) so a failing random test can be replayed from its seed. */
+export { createRng as rng } from "../../src/model/sample";
 
 /** A fresh seed per run (tests print it in failure messages). */
 export function freshSeed(): number {

@@ -15,16 +15,7 @@ export interface PoolDims {
 }
 
 /** Deterministic PRNG (mulberry32); tests seed it freshly each run and print the seed. */
-export function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { createRng as makeRng } from "../../src/model/sample";
 
 /** Uniform in [-1, 1). */
 export const randSym = (rng: () => number) => rng() * 2 - 1;

@@ -6,15 +6,8 @@ import * as assert from "uvu/assert";
 import controlWasm from "kvcompress:wasm/control";
 import { ControlPlane } from "../../src/control";
 import { chunkKeysOfHead, evictionOrder, isProtected, type HeadKvs } from "../reference/schedule";
+import { createRng as mulberry32 } from "../../src/model/sample";
 
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const int = (rng: () => number, lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
 
 class World {

@@ -9,15 +9,8 @@ import {
   chunkKeysOfHead, evictCountOf, evictedIndicesOfHead, isProtected, refScheduleByLayer,
   refScheduleKvCompress, refScheduleUniform, type HeadKvs, type PassSeq,
 } from "../reference/schedule";
+import { createRng as mulberry32 } from "../../src/model/sample";
 
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const pick = <T>(rng: () => number, xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)];
 const int = (rng: () => number, lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
 
