@@ -52,9 +52,13 @@ const INSTALL_HINT =
 export async function requestGpuDevice(options: RequestGpuDeviceOptions = {}): Promise<GpuDeviceHandle> {
   if (options.device) return describeDevice(options.device, undefined);
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const gpu = await findGpu();
+  let gpu = await findGpu();
   if (!gpu) throw new NoGpuAdapterError(INSTALL_HINT);
-  const adapter = await withTimeout(gpu.requestAdapter({ powerPreference: options.powerPreference ?? "high-performance" }), timeoutMs, "requestAdapter");
+  const adapterOptions = { powerPreference: options.powerPreference ?? "high-performance" } as const;
+  let adapter = await withTimeout(gpu.requestAdapter(adapterOptions), timeoutMs, "requestAdapter");
+  // Node on a Linux box with no usable Vulkan GPU (Mesa's hardware drivers may be installed
+  // with no hardware behind them, and Dawn rejects lavapipe 22): retry on SwiftShader.
+  if (!adapter && (gpu = await swiftShaderGpu())) adapter = await withTimeout(gpu.requestAdapter(adapterOptions), timeoutMs, "requestAdapter");
   if (!adapter) throw new NoGpuAdapterError(INSTALL_HINT);
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const requiredLimits: Record<string, number> = {};
@@ -74,11 +78,6 @@ async function findGpu(): Promise<GPU | undefined> {
   if (nav?.gpu) return nav.gpu;
   const proc = (globalThis as { process?: { versions?: { node?: string }; platform?: string; env: Record<string, string | undefined> } }).process;
   if (!proc?.versions?.node) return undefined;
-  // Dawn reads VK_ICD_FILENAMES when it creates its instance. With no GPU driver on Linux,
-  // fall back to SwiftShader if Debian's chromium package put it there.
-  if (proc.platform === "linux" && !proc.env.VK_ICD_FILENAMES && !proc.env.VK_DRIVER_FILES && !hasVulkanGpuDriver(proc as { getBuiltinModule?: (name: string) => unknown })) {
-    proc.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
-  }
   const moduleName = "webgpu"; // a variable keeps bundlers from inlining the native addon
   let mod: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
   try {
@@ -98,19 +97,24 @@ async function findGpu(): Promise<GPU | undefined> {
 /** The process-wide Dawn instance in Node (see the note in findGpu). */
 let nodeGpu: GPU | undefined;
 
-/** True when a hardware Vulkan ICD manifest is installed (then Dawn needs no help). */
-function hasVulkanGpuDriver(proc: { getBuiltinModule?: (name: string) => unknown }): boolean {
-  const fs = proc.getBuiltinModule?.("node:fs") as { readdirSync(p: string): string[] } | undefined;
-  if (!fs) return true;
-  for (const dir of ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d"]) {
-    try {
-      if (fs.readdirSync(dir).some((f) => /nvidia|radeon|amd|intel/i.test(f) && !/hasvk|lvp/i.test(f))) return true;
-    } catch {
-      // directory absent
-    }
-  }
-  return false;
+/** A second Dawn instance on SwiftShader (Debian's chromium package), when Node runs on Linux,
+ *  the user chose no Vulkan driver, and SwiftShader is installed; else undefined. Dawn reads
+ *  VK_ICD_FILENAMES when an instance is created, so the variable is set before creating it. */
+async function swiftShaderGpu(): Promise<GPU | undefined> {
+  const proc = (globalThis as { process?: { versions?: { node?: string }; platform?: string; env: Record<string, string | undefined>; getBuiltinModule?: (n: string) => unknown } }).process;
+  if (!proc?.versions?.node || proc.platform !== "linux" || !nodeGpu || swiftShaderTried) return undefined;
+  swiftShaderTried = true;
+  if (proc.env.VK_ICD_FILENAMES || proc.env.VK_DRIVER_FILES) return undefined;
+  const fs = proc.getBuiltinModule?.("node:fs") as { existsSync(p: string): boolean } | undefined;
+  if (!fs?.existsSync(SWIFTSHADER_ICD)) return undefined;
+  proc.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  const moduleName = "webgpu";
+  const mod = (await import(/* @vite-ignore */ moduleName)) as { create: (flags: string[]) => GPU };
+  swiftShaderGpuInstance = mod.create([]); // kept for the process lifetime, like nodeGpu
+  return swiftShaderGpuInstance;
 }
+let swiftShaderTried = false;
+let swiftShaderGpuInstance: GPU | undefined;
 
 function describeDevice(device: GPUDevice, info: GPUAdapterInfo | undefined): GpuDeviceHandle {
   const adapterInfo = {

@@ -274,7 +274,8 @@ export class KvCache {
     const prot: Protection = { protectedWindow: this.config.policy.protectedWindow, sinks: this.config.policy.sinks };
     await this.backend.chunkKeys(ids, prot, this.control.chunkKeys(ids.length));
     schedule();
-    const counts = this.control.evictCounts(ids.length);
+    // A copy: the CPU backend may grow wasm memory below, which detaches views onto it.
+    const counts = this.control.evictCounts(ids.length).slice();
     let evicted = 0;
     for (const n of counts) evicted += n;
     if (evicted === 0) return { evictedKvs: 0, blocksFreed: 0 };
