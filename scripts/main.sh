@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm start`: the main job. Sets up, builds the CLI, and generates a story with stories260K on
-# the compressed cache (kvcompress policy, ratio 4), on the GPU when one exists, else on the
+# the compressed cache (kvcompress policy, ratio 4), on a hardware GPU when one exists, else on the
 # CPU backend. Extra arguments are passed to `kvcompress generate`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -12,6 +12,8 @@ export interface GpuDeviceHandle {
   readonly adapterInfo: { vendor: string; architecture: string; device: string; description: string };
   /** Optional features that were enabled on the device (`shader-f16`, `subgroups`, `timestamp-query`). */
   readonly features: readonly string[];
+  /** A software adapter (SwiftShader, lavapipe): WebGPU on the CPU. */
+  readonly isFallbackAdapter: boolean;
 }
 
 /** Options of {@link requestGpuDevice}. */
@@ -126,7 +128,8 @@ function describeDevice(device: GPUDevice, info: GPUAdapterInfo | undefined): Gp
   const parts = [adapterInfo.description || adapterInfo.device || adapterInfo.vendor || "caller's device"];
   if (adapterInfo.architecture) parts.push(`(${adapterInfo.architecture})`);
   if ((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter) parts.push("[fallback]");
-  return { device, adapterName: parts.join(" "), adapterInfo, features: [...device.features].map(String) };
+  const isFallbackAdapter = (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true;
+  return { device, adapterName: parts.join(" "), adapterInfo, features: [...device.features].map(String), isFallbackAdapter };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

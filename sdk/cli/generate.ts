@@ -23,7 +23,7 @@ export const GENERATE_FLAGS = {
   "max-cache-tokens": { type: "int", help: "keep at most this many KVs per head instead of --ratio" },
   "protected-window": { type: "int", help: "recent positions never evicted (default 8)" },
   continual: { type: "boolean", help: "keep the budget while decoding too" },
-  backend: { type: "string", help: "gpu|cpu (default: gpu when an adapter exists)" },
+  backend: { type: "string", help: "gpu|cpu (default: gpu on a hardware adapter, else cpu)" },
   storage: { type: "string", help: "f16|f32 KV storage (default f32)" },
   json: { type: "boolean", help: "print one JSON object instead of text" },
   help: { type: "boolean", help: "show this help" },

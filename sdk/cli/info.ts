@@ -5,7 +5,7 @@ import { createKvCache } from "../cache";
 import { CliUsageError, parseFlags, usage } from "./args";
 
 const FLAGS = {
-  backend: { type: "string", help: "gpu|cpu (default: gpu when an adapter exists)" },
+  backend: { type: "string", help: "gpu|cpu (default: gpu on a hardware adapter, else cpu)" },
   help: { type: "boolean", help: "show this help" },
 } as const;
 

@@ -30,7 +30,8 @@ export const EVAL_POLICIES = {
 
 export type EvalPolicy = keyof typeof EVAL_POLICIES;
 export type EvalMode = "once" | "continual";
-export type EvalBackend = "gpu" | "cpu";
+/** "auto": WebGPU on a hardware adapter, else the CPU backend (createKvCache's rule). */
+export type EvalBackend = "auto" | "gpu" | "cpu";
 
 /** Parsed `kvcompress eval` flags. */
 export interface EvalArgs {
@@ -67,12 +68,12 @@ export const EVAL_DEFAULTS = {
   policies: ["full", "streamingllm", "h2o", "snapkv", "pyramidkv", "kvcompress"] as EvalPolicy[],
   ratios: [2, 4, 8, 16],
   mode: "once" as EvalMode,
-  backend: "gpu" as EvalBackend,
+  backend: "auto" as EvalBackend,
 };
 
 export const EVAL_USAGE = `usage: kvcompress eval --model PATH|ID --text FILE [--window 512] [--prefix 384] [--windows 64]
          [--policies ${EVAL_DEFAULTS.policies.join(",")}] [--ratios 2,4,8,16]
-         [--mode once|continual] [--backend gpu|cpu] [--protected-window W] [--json] [--out DIR]
+         [--mode once|continual] [--backend auto|gpu|cpu] [--protected-window W] [--json] [--out DIR]
 policies: ${Object.keys(EVAL_POLICIES).join(", ")}`;
 
 const VALUE_FLAGS = ["--model", "--text", "--window", "--prefix", "--windows", "--policies", "--ratios", "--mode", "--backend", "--protected-window", "--out"] as const;
@@ -134,7 +135,7 @@ export function parseEvalArgs(argv: readonly string[]): EvalArgs {
     policies: parsePolicies(raw.get("--policies")),
     ratios: parseRatios(raw.get("--ratios")),
     mode: choice(raw, "--mode", ["once", "continual"] as const, EVAL_DEFAULTS.mode),
-    backend: choice(raw, "--backend", ["gpu", "cpu"] as const, EVAL_DEFAULTS.backend),
+    backend: choice(raw, "--backend", ["auto", "gpu", "cpu"] as const, EVAL_DEFAULTS.backend),
     protectedWindow: protectedRaw === undefined ? undefined : intFlag(raw, "--protected-window", 0, 0),
     json,
     outDir: raw.get("--out"),

@@ -31,7 +31,7 @@ t("defaults follow issue 8 and DESIGN.md §5", () => {
   assert.equal(a.policies, ["full", "streamingllm", "h2o", "snapkv", "pyramidkv", "kvcompress"]);
   assert.equal(a.ratios, [2, 4, 8, 16]);
   assert.is(a.mode, "once");
-  assert.is(a.backend, "gpu");
+  assert.is(a.backend, "auto");
   assert.is(a.json, false);
   assert.is(a.outDir, undefined);
   assert.is(a.protectedWindow, undefined);
@@ -95,7 +95,7 @@ t("missing required flags, missing values, unknown flags, bad choices", () => {
   usageError([...REQUIRED, "extra"], "extra", /unknown argument/);
   usageError([...REQUIRED, "--json=1"], "--json", /takes no value/);
   usageError([...REQUIRED, "--mode", "sometimes"], "--mode", /one of once, continual, got "sometimes"/);
-  usageError([...REQUIRED, "--backend", "tpu"], "--backend", /one of gpu, cpu/);
+  usageError([...REQUIRED, "--backend", "tpu"], "--backend", /one of auto, gpu, cpu/);
 });
 
 t.run();
