@@ -27,10 +27,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (e >= NUM_LAYERS * numSeqs * NUM_KV_HEADS * MAX_BLOCKS_PER_HEAD) { return; }
   let seg = e / MAX_BLOCKS_PER_HEAD;
   let j = e % MAX_BLOCKS_PER_HEAD;
-  let kvHead = seg % NUM_KV_HEADS;
-  let s = (seg / NUM_KV_HEADS) % numSeqs;
-  let layer = seg / NUM_KV_HEADS / numSeqs;
-  let c = ctxLenOf(headIdx(layer, batch.seqs[s].x, kvHead));
+  let c = ctxLenOf(passHeadIdx(seg, numSeqs));
   let numHeadBlocks = (c + BLOCK_SIZE - 1u) / BLOCK_SIZE;
   var key = 0x7f800000u; // +inf
   if (j < numHeadBlocks) {

@@ -29,10 +29,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let segLen = batch.args0.y;
   let seg = linearWorkgroup(wid, nwg);
   if (seg >= NUM_LAYERS * numSeqs * NUM_KV_HEADS) { return; }
-  let kvHead = seg % NUM_KV_HEADS;
-  let s = (seg / NUM_KV_HEADS) % numSeqs;
-  let layer = seg / NUM_KV_HEADS / numSeqs;
-  if (lid == 0u) { ctxShared = ctxLenOf(headIdx(layer, batch.seqs[s].x, kvHead)); }
+  if (lid == 0u) { ctxShared = ctxLenOf(passHeadIdx(seg, numSeqs)); }
   let ctxLen = workgroupUniformLoad(&ctxShared);
   var written = evictedOffsets[seg];
   for (var base = 0u; base < ctxLen; base += WG_SIZE) {

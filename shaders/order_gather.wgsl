@@ -27,11 +27,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (e >= NUM_LAYERS * numSeqs * NUM_KV_HEADS * segLen) { return; }
   let seg = e / segLen;
   let i = e % segLen;
-  let kvHead = seg % NUM_KV_HEADS;
-  let s = (seg / NUM_KV_HEADS) % numSeqs;
-  let layer = seg / NUM_KV_HEADS / numSeqs;
-  let seq = batch.seqs[s];
-  let hIdx = headIdx(layer, seq.x, kvHead);
+  let seq = batch.seqs[(seg / NUM_KV_HEADS) % numSeqs];
+  let hIdx = passHeadIdx(seg, numSeqs);
   if (i >= ctxLenOf(hIdx)) {
     sortBuf[e] = vec4u(0xffffffffu, 0xffffffffu, 0xffffffffu, 0u);
     return;

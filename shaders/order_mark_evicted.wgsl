@@ -27,10 +27,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (e >= NUM_LAYERS * numSeqs * NUM_KV_HEADS * segLen) { return; }
   let seg = e / segLen;
   let rank = e % segLen;
-  let kvHead = seg % NUM_KV_HEADS;
-  let s = (seg / NUM_KV_HEADS) % numSeqs;
-  let layer = seg / NUM_KV_HEADS / numSeqs;
-  if (rank >= ctxLenOf(headIdx(layer, batch.seqs[s].x, kvHead))) { return; }
+  if (rank >= ctxLenOf(passHeadIdx(seg, numSeqs))) { return; }
   let n = u32(max(evictCounts[seg], 0));
   flags[seg * segLen + sortBuf[e].z] = select(0u, 1u, rank < n);
 }
