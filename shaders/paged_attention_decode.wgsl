@@ -1,7 +1,10 @@
 // paged_attention_decode.wgsl — split-K (flash-decoding) partials of paged decode attention
 // (DESIGN.md §2.1, §3; CONTRACTS.md). One query per (sequence, query head); every KV head reads
-// its OWN block table and ctxLen; the r = GROUP_SIZE query heads of a group share each K/V load.
-// Sources: common/pool.wgsl, common/batch.wgsl, common/kv_{f32,f16}.wgsl, this file.
+// its OWN block table and ctxLen; the query heads of one quad of a group share each K/V load.
+// The portable kernel: where the `subgroups` feature fits a key's lanes, the host runs
+// paged_attention_decode_subgroup.wgsl instead (same contract; 2x faster on an H200).
+// Sources: common/pool.wgsl, common/batch.wgsl, common/kv_{f32,f16}.wgsl, common/decode_split.wgsl,
+//   this file.
 // Bindings (group 0):
 //   0..3 kvShard*   storage rw  (common/kv_*.wgsl)
 //   4    headTables storage rw  (common/pool.wgsl)
@@ -13,180 +16,246 @@
 //          [0, mlOffset)         partial acc  [B, numQHeads, maxSplits, HEAD_SIZE] (unnormalised)
 //          [mlOffset, …)         partial (max, sum) [B, numQHeads, maxSplits, 2]
 //          [scoresOffset, …)     raw scaled scores [B, numQHeads, maxCtx] (metricMode ≠ 0 only)
-// Overrides: pool.wgsl's, HEAD_SIZE, BLOCKS_PER_SHARD, GROUP_SIZE, WG_SIZE (power of 2, ≥ 16),
-//   MAX_SPLIT_KEYS (≥ splitKeys), LANES_PER_KEY (divides WG_SIZE), SINGLE_SHARD (1 when the
-//   pool has one shard: every load reads kvShard0 directly, no per-load shard switch),
-//   HOIST_SHARD (1: with several shards, choose the shard once per key in the score pass and
-//   loop inside each case; off by default: not timed together with the multi-shard pipeline's
-//   tree reductions, docs/bench/gpu.md v5).
-// Dispatch: numSeqs · NUM_KV_HEADS · maxSplits workgroups (2-D grid); workgroup = one split of
-//   splitKeys consecutive logical keys of one (seq, kvHead). Scores: LANES_PER_KEY invocations
-//   per key (coalesced chunks, partial dots summed in workgroup memory); values: invocation =
-//   (lane, chunk), one subgroup load covers a whole value row.
+// Overrides: pool.wgsl's, HEAD_SIZE, BLOCKS_PER_SHARD, GROUP_SIZE, WG_SIZE (a multiple of
+//   HEAD_SIZE / 4), MAX_SPLIT_KEYS (≥ splitKeys, a multiple of BLOCK_SIZE), KV_SHARDS (shards
+//   the pool uses, 1–4).
+// Dispatch: numSeqs · NUM_KV_HEADS · maxSplits · quads workgroups (2-D grid, quad fastest so the
+//   quads of one split run together and share its K/V through L2); workgroup = one quad of
+//   query heads × one split of splitKeys (a multiple of BLOCK_SIZE) consecutive logical keys of
+//   one (seq, kvHead).
+// Work: lane c of a key group owns chunk c (4 elements) of every key and value row: a key group
+//   of HEAD_SIZE / 4 lanes reads whole rows, so a subgroup's loads are contiguous. An iteration
+//   covers KEYS_PER_LANE keys per group; the loads of the NEXT iteration are issued before this
+//   one's arithmetic (register double-buffering), so every lane always has 2·KEYS_PER_LANE loads
+//   in flight. Per iteration: partial dots → workgroup memory, barrier; one lane per (key, head)
+//   sums its row, barrier; the iteration max, and p = e^(s − max) once per (key, head), barrier;
+//   every lane folds p·V of its keys into a flash-style running (max, sum, acc) in registers.
+//   One pass over K and V, no score array; the key groups' states meet at the end of the split.
+// Shards: a shard switch around a load makes the compiler wait for it at the switch's end, so
+//   loads never sit under a per-key switch. common/decode_split.wgsl groups the split's blocks
+//   by shard, and each shard's segment runs the whole iteration loop inside ONE case of a
+//   switch on the shard, loading from that shard's binding only.
 // Invariants: a split past ctxLen writes (max, sum) = (−FLT_MAX, 0) and no acc; decode_reduce
-//   gives splits with sum 0 weight 0. HEAD_SIZE ≤ 4·WG_SIZE (one chunk per invocation in the
-//   value pass). Query heads are handled in quads (vec4 lanes = 4 query heads; a missing head of
-//   the last quad has a zero query and is never written), so no private array is indexed
-//   dynamically, and the value pass issues 4 independent loads before using any (keys in flight).
-// Roofline: reads 2·d·(2|4) B per key once for all r query heads, writes ≤ 4·r B of raw score
-//   per key; FLOPs 4·r·d per key → bandwidth-bound (docs/bench/gpu.md).
+//   gives such splits weight 0. Keys past the split's end (and the prefetch past a group's end)
+//   load the group's first key (never garbage: NaN · 0 is NaN) and get score −FLT_MAX and
+//   probability 0. A query head past GROUP_SIZE in the last quad has a zero query and is never
+//   written. The first iteration of a split always holds a real key, so the running max is
+//   finite from then on.
+// Roofline: reads 2·d·(2|4) B per key once per quad (once in all when GROUP_SIZE ≤ 4), writes
+//   ≤ 4·r B of raw score per key (metric on) and (d + 2)·4 B per split and query head; FLOPs
+//   ≈ 4·min(r, 4)·d per key and quad → bandwidth-bound (docs/bench/gpu.md).
 
 override GROUP_SIZE: u32;
 override WG_SIZE: u32;
-override MAX_SPLIT_KEYS: u32;
-override LANES_PER_KEY: u32;
-override SINGLE_SHARD: u32;
-override HOIST_SHARD: u32;
+
+// Keys each lane loads per iteration: the 8 named fields of Fetched; sizes the workgroup arrays.
+const KEYS_PER_LANE: u32 = 8u;
 
 const NEG_BIG: f32 = -3.402823e38;
 
 @group(0) @binding(7) var<storage, read> queries: array<vec4f>;
 @group(0) @binding(8) var<storage, read_write> scratch: array<f32>;
 
-// [quad·4 + g][chunk]: the scaled queries, zero for the padding heads of the last quad.
-var<workgroup> qW: array<vec4f, (GROUP_SIZE + 3u) / 4u * HEAD_SIZE>;
-// [quad][key]: scores, then exp(s − max), of the quad's 4 query heads.
-var<workgroup> probs: array<vec4f, (GROUP_SIZE + 3u) / 4u * MAX_SPLIT_KEYS>;
-var<workgroup> slotsW: array<u32, MAX_SPLIT_KEYS>;
-// Scratch shared by the phases: partial dots of the score pass ([0, WG_SIZE)); the reductions of
-// the softmax statistics (tree: [0, WG_SIZE); two-level: then [WG_SIZE, WG_SIZE + 16)); with one
-// shard, the value accumulators of one quad per (g, lane, chunk) ([0, 4·lanes·C) ≤ 4·WG_SIZE).
-// The one-shard pipeline uses the two-level / flat reductions, the multi-shard one the tree /
-// per-lane ones: each pairing is the one measured on an H200 (docs/bench/gpu.md, v5).
-var<workgroup> part: array<vec4f, select(WG_SIZE, 4u * WG_SIZE, SINGLE_SHARD == 1u)>;
-// [g][chunk]: value accumulators of one quad, summed over lanes (multi-shard pipeline).
-var<workgroup> accW: array<vec4f, HEAD_SIZE>;
+// [key of the iteration, head] rows of partial dots, one float per lane of the key, in vec4s:
+// a row is rowVec4s() = ceil(C / 4) + 1 vec4 (one of padding, so the stores of consecutive lanes
+// and the vec4 reads of one row per lane are both free of bank conflicts). Components past C are
+// never written and stay 0 (workgroup memory starts zeroed).
+var<workgroup> part: array<vec4f, KEYS_PER_LANE * (WG_SIZE / (HEAD_SIZE / 4u)) * 4u * ((HEAD_SIZE / 4u + 3u) / 4u + 1u)>;
+// [key of the iteration]: its 4 scores (−FLT_MAX for a key past the end), then its 4 p.
+var<workgroup> scoresW: array<vec4f, KEYS_PER_LANE * WG_SIZE / (HEAD_SIZE / 4u)>;
+var<workgroup> probsW: array<vec4f, KEYS_PER_LANE * WG_SIZE / (HEAD_SIZE / 4u)>;
+// [group]: each key group's running sum at the end of the split.
+var<workgroup> sumsW: array<vec4f, WG_SIZE / (HEAD_SIZE / 4u)>;
+// [head, lane]: the key groups' accumulators at the end of the split.
+var<workgroup> accW: array<vec4f, 4u * WG_SIZE>;
 var<workgroup> ctxShared: u32;
 
-fn treeMax(v: vec4f, lid: u32) -> vec4f {
-  part[lid] = v;
-  workgroupBarrier();
-  for (var s = WG_SIZE / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { part[lid] = max(part[lid], part[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = part[0];
-  workgroupBarrier();
-  return r;
+// Per-invocation state, shared by the loop body (step) and main.
+var<private> q0: vec4f;
+var<private> q1: vec4f;
+var<private> q2: vec4f;
+var<private> q3: vec4f;
+var<private> m: vec4f;
+var<private> l: vec4f;
+var<private> a0: vec4f;
+var<private> a1: vec4f;
+var<private> a2: vec4f;
+var<private> a3: vec4f;
+
+// The 8 keys' packed K and V chunks of one iteration, as named fields rather than an array
+// indexed by a loop variable (such an index is clamped under WebGPU's robustness rules). On an
+// H200 the named fields timed the same as arrays (docs/bench/gpu.md v8): this is for
+// predictability, not speed.
+struct Fetched {
+  k0: KvChunk, k1: KvChunk, k2: KvChunk, k3: KvChunk, k4: KvChunk, k5: KvChunk, k6: KvChunk, k7: KvChunk,
+  v0: KvChunk, v1: KvChunk, v2: KvChunk, v3: KvChunk, v4: KvChunk, v5: KvChunk, v6: KvChunk, v7: KvChunk,
+}
+/** Chunk indices of the 8 keys of an iteration. */
+struct Idx8 { a: vec4u, b: vec4u }
+
+fn rowVec4s() -> u32 { return (HEAD_SIZE / 4u + 3u) / 4u + 1u; }
+
+/** Key j of this lane's group is segment key ci0 + j·G + g: consecutive groups read consecutive
+ *  keys, so a subgroup's loads of one j are contiguous within a block. */
+fn fetchIdx(sg: Seg, ci0: u32, g: u32, c: u32) -> Idx8 {
+  let G = WG_SIZE / (HEAD_SIZE / 4u);
+  return Idx8(
+    vec4u(chunkIdx(sg, ci0 + g, c), chunkIdx(sg, ci0 + G + g, c), chunkIdx(sg, ci0 + 2u * G + g, c), chunkIdx(sg, ci0 + 3u * G + g, c)),
+    vec4u(chunkIdx(sg, ci0 + 4u * G + g, c), chunkIdx(sg, ci0 + 5u * G + g, c), chunkIdx(sg, ci0 + 6u * G + g, c), chunkIdx(sg, ci0 + 7u * G + g, c)));
 }
 
-fn treeSum(v: vec4f, lid: u32) -> vec4f {
-  part[lid] = v;
-  workgroupBarrier();
-  for (var s = WG_SIZE / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { part[lid] = part[lid] + part[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = part[0];
-  workgroupBarrier();
-  return r;
+// One fetch per shard binding (the caller's switch picks one for a whole segment); all 16 loads
+// are issued here, none is used.
+fn fetch0(x: Idx8) -> Fetched {
+  let V = vec4u(BLOCK_SIZE * (HEAD_SIZE / 4u));
+  let a = x.a + V;
+  let b = x.b + V;
+  return Fetched(kvShard0[x.a.x], kvShard0[x.a.y], kvShard0[x.a.z], kvShard0[x.a.w], kvShard0[x.b.x], kvShard0[x.b.y], kvShard0[x.b.z], kvShard0[x.b.w],
+                 kvShard0[a.x], kvShard0[a.y], kvShard0[a.z], kvShard0[a.w], kvShard0[b.x], kvShard0[b.y], kvShard0[b.z], kvShard0[b.w]);
+}
+fn fetch1(x: Idx8) -> Fetched {
+  let V = vec4u(BLOCK_SIZE * (HEAD_SIZE / 4u));
+  let a = x.a + V;
+  let b = x.b + V;
+  return Fetched(kvShard1[x.a.x], kvShard1[x.a.y], kvShard1[x.a.z], kvShard1[x.a.w], kvShard1[x.b.x], kvShard1[x.b.y], kvShard1[x.b.z], kvShard1[x.b.w],
+                 kvShard1[a.x], kvShard1[a.y], kvShard1[a.z], kvShard1[a.w], kvShard1[b.x], kvShard1[b.y], kvShard1[b.z], kvShard1[b.w]);
+}
+fn fetch2(x: Idx8) -> Fetched {
+  let V = vec4u(BLOCK_SIZE * (HEAD_SIZE / 4u));
+  let a = x.a + V;
+  let b = x.b + V;
+  return Fetched(kvShard2[x.a.x], kvShard2[x.a.y], kvShard2[x.a.z], kvShard2[x.a.w], kvShard2[x.b.x], kvShard2[x.b.y], kvShard2[x.b.z], kvShard2[x.b.w],
+                 kvShard2[a.x], kvShard2[a.y], kvShard2[a.z], kvShard2[a.w], kvShard2[b.x], kvShard2[b.y], kvShard2[b.z], kvShard2[b.w]);
+}
+fn fetch3(x: Idx8) -> Fetched {
+  let V = vec4u(BLOCK_SIZE * (HEAD_SIZE / 4u));
+  let a = x.a + V;
+  let b = x.b + V;
+  return Fetched(kvShard3[x.a.x], kvShard3[x.a.y], kvShard3[x.a.z], kvShard3[x.a.w], kvShard3[x.b.x], kvShard3[x.b.y], kvShard3[x.b.z], kvShard3[x.b.w],
+                 kvShard3[a.x], kvShard3[a.y], kvShard3[a.z], kvShard3[a.w], kvShard3[b.x], kvShard3[b.y], kvShard3[b.z], kvShard3[b.w]);
 }
 
-fn quadCount() -> u32 { return (GROUP_SIZE + 3u) / 4u; }
-
-// Two barriers instead of log2(WG_SIZE) + 2: 16 invocations fold WG_SIZE / 16 values each into
-// [WG_SIZE, WG_SIZE + 16), then every invocation folds those 16. A following call may start at
-// once: its first writes go to [0, WG_SIZE), which nobody reads after this call's 2nd barrier.
-fn wgMax(v: vec4f, lid: u32) -> vec4f {
-  part[lid] = v;
-  workgroupBarrier();
-  if (lid < 16u) {
-    var m = part[lid];
-    for (var j = lid + 16u; j < WG_SIZE; j += 16u) { m = max(m, part[j]); }
-    part[WG_SIZE + lid] = m;
-  }
-  workgroupBarrier();
-  var r = vec4f(NEG_BIG);
-  for (var j = 0u; j < 16u; j++) { r = max(r, part[WG_SIZE + j]); }
-  return r;
-}
-
-fn wgSum(v: vec4f, lid: u32) -> vec4f {
-  part[lid] = v;
-  workgroupBarrier();
-  if (lid < 16u) {
-    var m = part[lid];
-    for (var j = lid + 16u; j < WG_SIZE; j += 16u) { m += part[j]; }
-    part[WG_SIZE + lid] = m;
-  }
-  workgroupBarrier();
-  var r = vec4f(0.0);
-  for (var j = 0u; j < 16u; j++) { r += part[WG_SIZE + j]; }
-  return r;
-}
-
-// Partial dots of one key with the quad's 4 scaled queries (qW offset q), over chunks sub,
-// sub + LANES_PER_KEY, …  One shard: plain loads the compiler can keep several of in flight.
-// Several: kvLoad4's switch per load, or (HOIST_SHARD) one switch per key around the loop.
-fn keyDots(slot: u32, sub: u32, q: u32) -> vec4f {
+/** Partial dots of key j (of this lane's group) with the quad's 4 queries → its rows of part. */
+fn storeDots(kc: KvChunk, j: u32, g: u32, c: u32) {
   let C = HEAD_SIZE / 4u;
-  var acc = vec4f(0.0);
-  if (SINGLE_SHARD == 0u && HOIST_SHARD == 0u) {
-    for (var c = sub; c < C; c += LANES_PER_KEY) {
-      let kv = kvLoad4(slot, 0u, c);
-      acc += vec4f(dot(kv, qW[q + c]), dot(kv, qW[q + C + c]), dot(kv, qW[q + 2u * C + c]), dot(kv, qW[q + 3u * C + c]));
-    }
-    return acc;
-  }
-  let shard = select(kvShardOf(slot), 0u, SINGLE_SHARD == 1u);
-  let base = kvChunkIdx(slot, 0u, 0u);
-  switch shard {
-    case 0u: {
-      for (var c = sub; c < C; c += LANES_PER_KEY) {
-        let kv = kvUnpack(kvShard0[base + c]);
-        acc += vec4f(dot(kv, qW[q + c]), dot(kv, qW[q + C + c]), dot(kv, qW[q + 2u * C + c]), dot(kv, qW[q + 3u * C + c]));
-      }
-    }
-    case 1u: {
-      for (var c = sub; c < C; c += LANES_PER_KEY) {
-        let kv = kvUnpack(kvShard1[base + c]);
-        acc += vec4f(dot(kv, qW[q + c]), dot(kv, qW[q + C + c]), dot(kv, qW[q + 2u * C + c]), dot(kv, qW[q + 3u * C + c]));
-      }
-    }
-    case 2u: {
-      for (var c = sub; c < C; c += LANES_PER_KEY) {
-        let kv = kvUnpack(kvShard2[base + c]);
-        acc += vec4f(dot(kv, qW[q + c]), dot(kv, qW[q + C + c]), dot(kv, qW[q + 2u * C + c]), dot(kv, qW[q + 3u * C + c]));
-      }
-    }
-    default: {
-      for (var c = sub; c < C; c += LANES_PER_KEY) {
-        let kv = kvUnpack(kvShard3[base + c]);
-        acc += vec4f(dot(kv, qW[q + c]), dot(kv, qW[q + C + c]), dot(kv, qW[q + 2u * C + c]), dot(kv, qW[q + 3u * C + c]));
-      }
-    }
-  }
-  return acc;
+  let kf = kvUnpack(kc);
+  let R = rowVec4s();
+  let at = (j * (WG_SIZE / C) + g) * 4u * R + c / 4u;
+  let e = c % 4u;
+  part[at][e] = dot(kf, q0);
+  part[at + R][e] = dot(kf, q1);
+  part[at + 2u * R][e] = dot(kf, q2);
+  part[at + 3u * R][e] = dot(kf, q3);
 }
 
-// Chunk c of the value in `slot`; with one shard a plain load (no switch).
-fn valueLoad(slot: u32, c: u32) -> vec4f {
-  if (SINGLE_SHARD == 1u) { return kvUnpack(kvShard0[kvChunkIdx(slot, 1u, c)]); }
-  return kvLoad4(slot, 1u, c);
+/** p·V of key j into the running sum and accumulators. */
+fn foldValue(vc: KvChunk, j: u32, g: u32) {
+  let p = probsW[j * (WG_SIZE / (HEAD_SIZE / 4u)) + g];
+  let vf = kvUnpack(vc);
+  l += p;
+  a0 += p.x * vf;
+  a1 += p.y * vf;
+  a2 += p.z * vf;
+  a3 += p.w * vf;
+}
+
+/** One iteration: keys ci0 + j·G + g of the segment, already loaded in `f`. */
+fn step(f: Fetched, sg: Seg, ci0: u32, lid: u32, g: u32, c: u32, heads: u32, qh0: u32) {
+  let C = HEAD_SIZE / 4u;
+  let G = WG_SIZE / C;
+  let KI = KEYS_PER_LANE * G;
+  storeDots(f.k0, 0u, g, c);
+  storeDots(f.k1, 1u, g, c);
+  storeDots(f.k2, 2u, g, c);
+  storeDots(f.k3, 3u, g, c);
+  storeDots(f.k4, 4u, g, c);
+  storeDots(f.k5, 5u, g, c);
+  storeDots(f.k6, 6u, g, c);
+  storeDots(f.k7, 7u, g, c);
+  workgroupBarrier();
+  // One lane per row t = (key of the iteration t / 4, head t % 4) sums it: vec4 reads into four
+  // independent sums, so the reads are not one long chain of dependent loads (under WebGPU's
+  // robustness rules the compiler does not batch them for us: 0.63 → 0.37 ms at 128K × 1 on an
+  // H200, docs/bench/gpu.md v9).
+  let R = rowVec4s();
+  for (var t = lid; t < 4u * KI; t += WG_SIZE) {
+    let base = t * R;
+    var sA = vec4f(0.0);
+    var sB = vec4f(0.0);
+    var sC = vec4f(0.0);
+    var sD = vec4f(0.0);
+    var v = 0u;
+    for (; v + 4u <= R - 1u; v += 4u) {
+      sA += part[base + v];
+      sB += part[base + v + 1u];
+      sC += part[base + v + 2u];
+      sD += part[base + v + 3u];
+    }
+    for (; v < R - 1u; v++) { sA += part[base + v]; }
+    let s4 = (sA + sB) + (sC + sD);
+    let s = (s4.x + s4.y) + (s4.z + s4.w);
+    let i = logicalKey(sg, ci0 + t / 4u);
+    let h = t % 4u;
+    if (i < sg.n) {
+      scoresW[t / 4u][h] = s;
+      if (batch.args1.x != 0u && h < heads) { scratch[batch.args1.y + (qh0 + h) * batch.args1.w + sg.start + i] = s; }
+    } else {
+      scoresW[t / 4u][h] = NEG_BIG;
+    }
+  }
+  workgroupBarrier();
+  // The iteration max (every lane alike, so the running max stays uniform), then p once per
+  // (key, head).
+  var mNew = m;
+  for (var key = 0u; key < KI; key += 4u) {   // KI = 8·G: four independent reads a step
+    mNew = max(mNew, max(max(scoresW[key], scoresW[key + 1u]), max(scoresW[key + 2u], scoresW[key + 3u])));
+  }
+  for (var t = lid; t < 4u * KI; t += WG_SIZE) {
+    let s = scoresW[t / 4u][t % 4u];
+    probsW[t / 4u][t % 4u] = select(0.0, exp(s - mNew[t % 4u]), s > NEG_BIG);
+  }
+  workgroupBarrier();
+  let alpha = exp(m - mNew);
+  l *= alpha;
+  a0 *= alpha.x;
+  a1 *= alpha.y;
+  a2 *= alpha.z;
+  a3 *= alpha.w;
+  foldValue(f.v0, 0u, g);
+  foldValue(f.v1, 1u, g);
+  foldValue(f.v2, 2u, g);
+  foldValue(f.v3, 3u, g);
+  foldValue(f.v4, 4u, g);
+  foldValue(f.v5, 5u, g);
+  foldValue(f.v6, 6u, g);
+  foldValue(f.v7, 7u, g);
+  m = mNew;
 }
 
 @compute @workgroup_size(WG_SIZE)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
         @builtin(num_workgroups) nwg: vec3u) {
+  let C = HEAD_SIZE / 4u;           // lanes per key = chunks per row
+  let G = WG_SIZE / C;              // key groups per workgroup
+  let KI = KEYS_PER_LANE * G;       // keys per iteration
+  let quads = (GROUP_SIZE + 3u) / 4u;
   let layer = batch.args0.x;
   let splitKeys = batch.args0.z;
   let maxSplits = batch.args0.w;
-  let metricMode = batch.args1.x;
-  let maxCtx = batch.args1.w;
   let wg = linearWorkgroup(wid, nwg);
-  let split = wg % maxSplits;
-  let kvHead = (wg / maxSplits) % NUM_KV_HEADS;
-  let k = wg / maxSplits / NUM_KV_HEADS;
+  let quad = wg % quads;
+  let split = (wg / quads) % maxSplits;
+  let kvHead = (wg / quads / maxSplits) % NUM_KV_HEADS;
+  let k = wg / quads / maxSplits / NUM_KV_HEADS;
   if (k >= batch.args0.y) { return; }
-  let bIdx = batch.seqs[k].y;
   let hIdx = headIdx(layer, batch.seqs[k].x, kvHead);
   if (lid == 0u) { ctxShared = ctxLenOf(hIdx); }
   let ctxLen = workgroupUniformLoad(&ctxShared);
-  let numQHeads = NUM_KV_HEADS * GROUP_SIZE;
-  let qh0 = bIdx * numQHeads + kvHead * GROUP_SIZE;
+  let qh0 = (batch.seqs[k].y * NUM_KV_HEADS + kvHead) * GROUP_SIZE + quad * 4u;
+  let heads = min(4u, GROUP_SIZE - quad * 4u);   // real query heads in this quad
   let start = split * splitKeys;
   if (start >= ctxLen) {
-    if (lid < GROUP_SIZE) {
+    if (lid < heads) {
       let ml = batch.args1.z + ((qh0 + lid) * maxSplits + split) * 2u;
       scratch[ml] = NEG_BIG;
       scratch[ml + 1u] = 0.0;
@@ -194,141 +263,72 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     return;
   }
   let n = min(splitKeys, ctxLen - start);
-  let C = HEAD_SIZE / 4u;
-  let scale = inverseSqrt(f32(HEAD_SIZE));
-  for (var e = lid; e < quadCount() * 4u * C; e += WG_SIZE) {
-    qW[e] = select(vec4f(0.0), queries[qh0 * C + e] * scale, e / C < GROUP_SIZE);
-  }
-  workgroupBarrier();
-
-  // Scores: LANES_PER_KEY invocations per key, each over chunks sub, sub + LANES_PER_KEY, …, so
-  // one subgroup load reads LANES_PER_KEY·8 (f16) or ·16 (f32) contiguous bytes per key.
-  // Slots first, so the score loop has no table lookup in its dependency chain.
-  for (var i = lid; i < n; i += WG_SIZE) { slotsW[i] = slotOf(hIdx, start + i); }
-  workgroupBarrier();
-  let keysPerIter = WG_SIZE / LANES_PER_KEY;
-  let sub = lid % LANES_PER_KEY;
-  for (var quad = 0u; quad < quadCount(); quad++) {
-    for (var i0 = 0u; i0 < n; i0 += keysPerIter) {
-      let i = i0 + lid / LANES_PER_KEY;
-      var acc = vec4f(0.0);
-      if (i < n) { acc = keyDots(slotsW[i], sub, quad * 4u * C); }
-      part[lid] = acc;
-      workgroupBarrier();
-      if (lid < keysPerIter && i0 + lid < n) {
-        var sc = vec4f(0.0);
-        for (var u = 0u; u < LANES_PER_KEY; u++) { sc += part[lid * LANES_PER_KEY + u]; }
-        probs[quad * MAX_SPLIT_KEYS + i0 + lid] = sc;
-        if (metricMode != 0u) {
-          for (var g = 0u; g < 4u && quad * 4u + g < GROUP_SIZE; g++) {
-            scratch[batch.args1.y + (qh0 + quad * 4u + g) * maxCtx + start + i0 + lid] = sc[g];
-          }
-        }
-      }
-      workgroupBarrier();
-    }
-  }
-
-  // Split-local softmax statistics of the quad's 4 heads at once; probs become exp(s − max).
-  for (var quad = 0u; quad < quadCount(); quad++) {
-    var m = vec4f(NEG_BIG);
-    for (var i = lid; i < n; i += WG_SIZE) { m = max(m, probs[quad * MAX_SPLIT_KEYS + i]); }
-    var mAll: vec4f;
-    if (SINGLE_SHARD == 1u) { mAll = wgMax(m, lid); } else { mAll = treeMax(m, lid); }
-    var l = vec4f(0.0);
-    for (var i = lid; i < n; i += WG_SIZE) {
-      let p = exp(probs[quad * MAX_SPLIT_KEYS + i] - mAll);
-      probs[quad * MAX_SPLIT_KEYS + i] = p;
-      l += p;
-    }
-    var lAll: vec4f;
-    if (SINGLE_SHARD == 1u) { lAll = wgSum(l, lid); } else { lAll = treeSum(l, lid); }
-    if (lid < 4u && quad * 4u + lid < GROUP_SIZE) {
-      let ml = batch.args1.z + ((qh0 + quad * 4u + lid) * maxSplits + split) * 2u;
-      scratch[ml] = mAll[lid];
-      scratch[ml + 1u] = lAll[lid];
-    }
-  }
-  workgroupBarrier();
-
-  // Values: invocation = (lane, chunk); a subgroup load covers a contiguous run of one value
-  // row; 4 keys are loaded before any is used (clamped indices, weight 0 past the end).
-  let lanes = max(1u, WG_SIZE / C);
-  let lane = lid / C;
+  let g = lid / C;
   let c = lid % C;
-  let isLane = lane < lanes;
-  for (var quad = 0u; quad < quadCount(); quad++) {
-    var a0 = vec4f(0.0);
-    var a1 = vec4f(0.0);
-    var a2 = vec4f(0.0);
-    var a3 = vec4f(0.0);
-    if (isLane) {
-      let pb = quad * MAX_SPLIT_KEYS;
-      for (var i = lane; i < n; i += 4u * lanes) {
-        let i1 = min(i + lanes, n - 1u);
-        let i2 = min(i + 2u * lanes, n - 1u);
-        let i3 = min(i + 3u * lanes, n - 1u);
-        let v0 = valueLoad(slotsW[i], c);
-        let v1 = valueLoad(slotsW[i1], c);
-        let v2 = valueLoad(slotsW[i2], c);
-        let v3 = valueLoad(slotsW[i3], c);
-        let p0 = probs[pb + i];
-        let p1 = select(vec4f(0.0), probs[pb + i1], i + lanes < n);
-        let p2 = select(vec4f(0.0), probs[pb + i2], i + 2u * lanes < n);
-        let p3 = select(vec4f(0.0), probs[pb + i3], i + 3u * lanes < n);
-        a0 += p0.x * v0 + p1.x * v1 + p2.x * v2 + p3.x * v3;
-        a1 += p0.y * v0 + p1.y * v1 + p2.y * v2 + p3.y * v3;
-        a2 += p0.z * v0 + p1.z * v1 + p2.z * v2 + p3.z * v3;
-        a3 += p0.w * v0 + p1.w * v1 + p2.w * v2 + p3.w * v3;
+
+  // This lane's chunk of the quad's 4 scaled queries (zero for heads past GROUP_SIZE).
+  let scale = inverseSqrt(f32(HEAD_SIZE));
+  q0 = queries[qh0 * C + c] * scale;
+  q1 = select(vec4f(0.0), queries[(qh0 + 1u) * C + c] * scale, heads > 1u);
+  q2 = select(vec4f(0.0), queries[(qh0 + 2u) * C + c] * scale, heads > 2u);
+  q3 = select(vec4f(0.0), queries[(qh0 + 3u) * C + c] * scale, heads > 3u);
+  m = vec4f(NEG_BIG);
+  l = vec4f(0.0);
+  a0 = vec4f(0.0);
+  a1 = vec4f(0.0);
+  a2 = vec4f(0.0);
+  a3 = vec4f(0.0);
+
+  gatherSplitBlocks(hIdx, start, n, lid);
+
+  for (var sh = 0u; sh < KV_SHARDS; sh++) {
+    let sg = segmentOf(sh, n, start);
+    if (sg.keys == 0u) { continue; }
+    // Each case loops over the whole segment; fetch(next) is issued before step(current).
+    switch sh {
+      case 0u: {
+        var cur = fetch0(fetchIdx(sg, 0u, g, c));
+        for (var ci0 = 0u; ci0 < sg.keys; ci0 += KI) { let nxt = fetch0(fetchIdx(sg, ci0 + KI, g, c)); step(cur, sg, ci0, lid, g, c, heads, qh0); cur = nxt; }
+      }
+      case 1u: {
+        var cur = fetch1(fetchIdx(sg, 0u, g, c));
+        for (var ci0 = 0u; ci0 < sg.keys; ci0 += KI) { let nxt = fetch1(fetchIdx(sg, ci0 + KI, g, c)); step(cur, sg, ci0, lid, g, c, heads, qh0); cur = nxt; }
+      }
+      case 2u: {
+        var cur = fetch2(fetchIdx(sg, 0u, g, c));
+        for (var ci0 = 0u; ci0 < sg.keys; ci0 += KI) { let nxt = fetch2(fetchIdx(sg, ci0 + KI, g, c)); step(cur, sg, ci0, lid, g, c, heads, qh0); cur = nxt; }
+      }
+      default: {
+        var cur = fetch3(fetchIdx(sg, 0u, g, c));
+        for (var ci0 = 0u; ci0 < sg.keys; ci0 += KI) { let nxt = fetch3(fetchIdx(sg, ci0 + KI, g, c)); step(cur, sg, ci0, lid, g, c, heads, qh0); cur = nxt; }
       }
     }
-    if (SINGLE_SHARD == 1u) {
-      // One barrier instead of one per lane: every (g, lane, chunk) partial goes to its own cell
-      // of part (4·lanes·C ≤ 4·WG_SIZE), then invocation e sums the lanes of (g, chunk) = e.
-      if (isLane) {
-        part[lane * C + c] = a0;
-        part[(lanes + lane) * C + c] = a1;
-        part[(2u * lanes + lane) * C + c] = a2;
-        part[(3u * lanes + lane) * C + c] = a3;
-      }
-      workgroupBarrier();
-      for (var e = lid; e < 4u * C; e += WG_SIZE) {
-        let g4 = e / C;
-        let cc = e % C;
-        let g = quad * 4u + g4;
-        if (g < GROUP_SIZE) {
-          var a = part[g4 * lanes * C + cc];
-          for (var ln = 1u; ln < lanes; ln++) { a += part[(g4 * lanes + ln) * C + cc]; }
-          let out = ((qh0 + g) * maxSplits + split) * HEAD_SIZE + cc * 4u;
-          scratch[out] = a.x;
-          scratch[out + 1u] = a.y;
-          scratch[out + 2u] = a.z;
-          scratch[out + 3u] = a.w;
-        }
-      }
-    } else {
-      for (var ln = 0u; ln < lanes; ln++) {
-        if (isLane && lane == ln) {
-          let first = ln == 0u;
-          accW[c] = select(accW[c], vec4f(0.0), first) + a0;
-          accW[C + c] = select(accW[C + c], vec4f(0.0), first) + a1;
-          accW[2u * C + c] = select(accW[2u * C + c], vec4f(0.0), first) + a2;
-          accW[3u * C + c] = select(accW[3u * C + c], vec4f(0.0), first) + a3;
-        }
-        workgroupBarrier();
-      }
-      for (var e = lid; e < 4u * C; e += WG_SIZE) {
-        let g = quad * 4u + e / C;
-        if (g < GROUP_SIZE) {
-          let out = ((qh0 + g) * maxSplits + split) * HEAD_SIZE + (e % C) * 4u;
-          let a = accW[e];
-          scratch[out] = a.x;
-          scratch[out + 1u] = a.y;
-          scratch[out + 2u] = a.z;
-          scratch[out + 3u] = a.w;
-        }
-      }
-    }
-    workgroupBarrier();
+  }
+
+  // The G key groups' states → one (max, sum, acc) for the split. Every lane holds the same
+  // running max, so the groups differ only in their sums and accumulators.
+  if (c == 0u) { sumsW[g] = l; }
+  accW[lid] = a0;
+  accW[WG_SIZE + lid] = a1;
+  accW[2u * WG_SIZE + lid] = a2;
+  accW[3u * WG_SIZE + lid] = a3;
+  workgroupBarrier();
+  for (var e = lid; e < heads * C; e += WG_SIZE) {
+    let h = e / C;
+    let cc = e % C;
+    var acc = vec4f(0.0);
+    for (var gg = 0u; gg < G; gg++) { acc += accW[h * WG_SIZE + gg * C + cc]; }
+    let out = ((qh0 + h) * maxSplits + split) * HEAD_SIZE + cc * 4u;
+    scratch[out] = acc.x;
+    scratch[out + 1u] = acc.y;
+    scratch[out + 2u] = acc.z;
+    scratch[out + 3u] = acc.w;
+  }
+  if (lid < heads) {
+    var lAll = 0.0;
+    for (var gg = 0u; gg < G; gg++) { lAll += sumsW[gg][lid]; }
+    let ml = batch.args1.z + ((qh0 + lid) * maxSplits + split) * 2u;
+    scratch[ml] = m[lid];
+    scratch[ml + 1u] = lAll;
   }
 }

@@ -25,7 +25,7 @@ export const MAX_KV_SHARDS = 4;
 export const MAX_BATCH_SEQS = 64;
 /** Bytes of the Batch uniform (2 vec4u of args + MAX_BATCH_SEQS vec4u). */
 export const BATCH_UNIFORM_BYTES = 32 + 16 * MAX_BATCH_SEQS;
-/** Most query heads per KV head the kernels accept (decode keeps them in registers in chunks of 8). */
+/** Most query heads per KV head the kernels accept (decode runs one workgroup per quad of 4). */
 export const MAX_GROUP_SIZE = 32;
 /** Prefill keeps one query and its accumulator in registers: head size cap for that kernel. */
 export const MAX_PREFILL_HEAD_SIZE = 128;
@@ -33,7 +33,8 @@ export const MAX_PREFILL_HEAD_SIZE = 128;
 /** Workgroup sizes, per kernel. */
 export const WG = {
   appendKv: 64,
-  decode: 256,
+  /** Target invocations of a decode workgroup (rounded to a whole number of key groups of d/4 lanes). */
+  decode: 32,
   decodeReduce: 128,
   decodeMetric: 128,
   prefill: 64,
@@ -43,13 +44,20 @@ export const WG = {
   copy: 256,
 } as const;
 
-/** Keys per decode split held in workgroup memory (the host picks splitKeys ≤ this). */
-export const DECODE_MAX_SPLIT_KEYS = 256;
-/** Most splits per head (decode_reduce keeps their weights in workgroup memory): with
- *  DECODE_MAX_SPLIT_KEYS keys a split, heads up to 256K tokens. */
+/** Most keys of one decode split (the host picks splitKeys ≤ this; sizes the split's block list). */
+export const DECODE_MAX_SPLIT_KEYS = 1024;
+/** Most splits per head (decode_reduce keeps their weights in workgroup memory): heads up to
+ *  DECODE_MAX_SPLITS · DECODE_MAX_SPLIT_KEYS = 1M tokens. */
 export const DECODE_MAX_SPLITS = 1024;
-/** Invocations sharing one key's dot product in the decode score pass (divides WG.decode). */
-export const DECODE_LANES_PER_KEY = 2;
+/** Most blocks of one decode split; mirrors `MAX_SPLIT_BLOCKS` in shaders/common/decode_split.wgsl
+ *  (a literal there: DECODE_MAX_SPLIT_KEYS over the smallest block size, 8). */
+export const DECODE_MAX_SPLIT_BLOCKS = 128;
+/** Keys each lane of the portable decode kernel loads per iteration; mirrors the WGSL
+ *  `const KEYS_PER_LANE` of shaders/paged_attention_decode.wgsl (8 named fields there). */
+export const DECODE_KEYS_PER_LANE = 8;
+/** Workgroups the decode split grid aims for: enough one-subgroup workgroups to fill a large GPU
+ *  (2048 beat 1024 and 4096 on an H200 for one sequence; docs/bench/gpu.md v10). */
+export const DECODE_TARGET_WORKGROUPS = 2048;
 /** Keys staged per prefill tile in workgroup memory (a WGSL `const`: it sizes a register array). */
 export const PREFILL_TILE_KEYS = 16;
 /** Elements sorted per workgroup in the fused local bitonic stages (2 per invocation). */
@@ -100,25 +108,48 @@ export const appendKvConstants = (d: KernelDims, bps: number): Consts => ({
 
 /** Numeric knobs of the decode kernel; the defaults are what the SDK uses (bench/ sweeps them). */
 export interface DecodeTuning {
+  /** Target invocations per workgroup; the kernel gets decodeWgSize / decodeSubgroupWgSize(d, this). */
   wgSize: number;
+  /** Most keys per split: a multiple of 32 in [32, DECODE_MAX_SPLIT_KEYS]. */
   maxSplitKeys: number;
-  lanesPerKey: number;
-  /** Plain kvShard0 loads when the pool has one shard (SINGLE_SHARD override); false = always switch. */
-  shardFastPath: boolean;
-  /** Several shards: pick the shard once per key in the score pass (HOIST_SHARD); off: untimed with
-   *  the multi-shard pipeline as shipped (docs/bench/gpu.md v5). */
-  hoistShardSwitch: boolean;
+  /** Use paged_attention_decode_subgroup.wgsl where the device allows it (decodeSubgroupFits). */
+  subgroups: boolean;
 }
 
 export const DEFAULT_DECODE_TUNING: Readonly<DecodeTuning> = {
-  wgSize: WG.decode, maxSplitKeys: DECODE_MAX_SPLIT_KEYS, lanesPerKey: DECODE_LANES_PER_KEY,
-  shardFastPath: true, hoistShardSwitch: false,
+  wgSize: WG.decode, maxSplitKeys: DECODE_MAX_SPLIT_KEYS, subgroups: true,
+};
+
+/** Lanes of one key in the subgroup decode kernel: each owns 2 chunks (8 elements) of a row. */
+export const decodeSubgroupLanesPerKey = (d: Pick<KernelDims, "headSize">) => d.headSize / 8;
+
+/** Whether paged_attention_decode_subgroup.wgsl can run: d a multiple of 8 and a key's lanes (a
+ *  power of two) within the adapter's smallest subgroup. */
+export const decodeSubgroupFits = (d: Pick<KernelDims, "headSize">, subgroupMinSize: number): boolean => {
+  const lanes = decodeSubgroupLanesPerKey(d);
+  return d.headSize % 8 === 0 && Number.isInteger(Math.log2(lanes)) && lanes <= subgroupMinSize;
+};
+
+/** Subgroup decode workgroup size: whole key groups of d/8 lanes. */
+export const decodeSubgroupWgSize = (d: Pick<KernelDims, "headSize">, target: number = WG.decode): number => {
+  const lanesPerKey = decodeSubgroupLanesPerKey(d);
+  return lanesPerKey * Math.max(1, Math.floor(target / lanesPerKey));
+};
+
+/** Decode workgroup size: whole key groups of d/4 lanes (one lane per 4-element chunk of a row). */
+export const decodeWgSize = (d: Pick<KernelDims, "headSize">, target: number = WG.decode): number => {
+  const lanesPerKey = d.headSize / 4;
+  return lanesPerKey * Math.max(1, Math.floor(target / lanesPerKey));
 };
 
 export const decodeConstants = (d: KernelDims, bps: number, t: DecodeTuning = DEFAULT_DECODE_TUNING): Consts => ({
   ...poolConstants(d), ...kvConstants(d, bps),
-  GROUP_SIZE: groupSize(d), WG_SIZE: t.wgSize, MAX_SPLIT_KEYS: t.maxSplitKeys, LANES_PER_KEY: t.lanesPerKey,
-  SINGLE_SHARD: t.shardFastPath && d.numBlocks <= bps ? 1 : 0, HOIST_SHARD: t.hoistShardSwitch ? 1 : 0,
+  GROUP_SIZE: groupSize(d), WG_SIZE: decodeWgSize(d, t.wgSize), MAX_SPLIT_KEYS: t.maxSplitKeys,
+  KV_SHARDS: Math.ceil(d.numBlocks / bps),
+});
+
+export const decodeSubgroupConstants = (d: KernelDims, bps: number, t: DecodeTuning = DEFAULT_DECODE_TUNING): Consts => ({
+  ...decodeConstants(d, bps, t), WG_SIZE: decodeSubgroupWgSize(d, t.wgSize),
 });
 
 export const decodeReduceConstants = (d: KernelDims): Consts => ({

@@ -13,6 +13,9 @@ override BLOCKS_PER_SHARD: u32;
 @group(0) @binding(2) var<storage, read_write> kvShard2: array<vec2u>;
 @group(0) @binding(3) var<storage, read_write> kvShard3: array<vec2u>;
 
+/** One stored chunk (4 elements) as it sits in a shard: kernels keep it packed in registers. */
+alias KvChunk = vec2u;
+
 fn kvChunksPerHead() -> u32 { return HEAD_SIZE / 4u; }
 
 fn kvChunkIdx(slot: u32, kv: u32, c: u32) -> u32 {

@@ -15,6 +15,9 @@ override BLOCKS_PER_SHARD: u32;
 @group(0) @binding(3) var<storage, read_write> kvShard3: array<vec4f>;
 
 /** Chunks per head vector. */
+/** One stored chunk (4 elements) as it sits in a shard: kernels keep it packed in registers. */
+alias KvChunk = vec4f;
+
 fn kvChunksPerHead() -> u32 { return HEAD_SIZE / 4u; }
 
 /** Chunk index, within its shard, of chunk `c` of the key (kv = 0) or value (kv = 1) in `slot`. */

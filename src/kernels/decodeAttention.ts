@@ -1,11 +1,15 @@
 // src/kernels/decodeAttention.ts — host wrapper of the paged decode attention: the split-K
-// partial kernel (shaders/paged_attention_decode.wgsl), its reduce (decode_reduce.wgsl) and the
-// metric pass (decode_metric.wgsl, skipped for metricMode 0). Built once, encode only (STYLE L3).
+// partial kernel (shaders/paged_attention_decode_subgroup.wgsl where the device has subgroups
+// that fit a key's lanes, else shaders/paged_attention_decode.wgsl), its reduce
+// (decode_reduce.wgsl) and the metric pass (decode_metric.wgsl, skipped for metricMode 0).
+// Built once, encode only (STYLE L3).
 
 import type { GpuKvPool } from "../gpu/pool";
 import { BatchRing, batchChunks, maxBindingBytes } from "../gpu/dispatch";
 import {
-  DEFAULT_DECODE_TUNING, DECODE_MAX_SPLITS, type DecodeTuning, MAX_GROUP_SIZE, WG, decodeConstants, groupSize, maxCtx, type KernelDims,
+  DECODE_KEYS_PER_LANE, DECODE_MAX_SPLIT_BLOCKS, DECODE_MAX_SPLITS, DECODE_MAX_SPLIT_KEYS, DECODE_TARGET_WORKGROUPS, DEFAULT_DECODE_TUNING, type DecodeTuning,
+  MAX_GROUP_SIZE, WG, decodeConstants, decodeSubgroupConstants, decodeSubgroupFits, decodeSubgroupLanesPerKey,
+  decodeSubgroupWgSize, decodeWgSize, groupSize, maxCtx, type KernelDims,
 } from "../layout";
 import { LimitTooLowError } from "../errors";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
@@ -35,33 +39,50 @@ export interface DecodeAttentionOptions {
   maxBatchSeqs: number;
   /** Allocate raw-score scratch for metricMode ≠ 0 (default true). */
   withMetric?: boolean;
-  /** Workgroups the split grid aims for (default 1024). */
+  /** Workgroups the split grid aims for (default DECODE_TARGET_WORKGROUPS). */
   targetWorkgroups?: number;
   /** Kernel knobs (default DEFAULT_DECODE_TUNING); the bench sweeps them. */
   tuning?: Partial<DecodeTuning>;
 }
 
+/** Which partial kernel runs: paged_attention_decode_subgroup.wgsl or paged_attention_decode.wgsl. */
+export type DecodeVariant = "subgroup" | "portable";
+
 export interface DecodeAttention {
   encode(pass: GPUComputePassEncoder, args: DecodeAttentionArgs): void;
+  readonly variant: DecodeVariant;
   /** Bytes of the internal scratch buffer. */
   readonly scratchBytes: number;
   destroy(): void;
 }
 
+/** Workgroups per (seq, kvHead, split): one per quad of the query group. */
+const quadsOf = (d: KernelDims) => Math.ceil(groupSize(d) / 4);
+
+/** Most (batch index, split) pairs any split choice produces (see chooseSplitKeys). */
+function maxRowsSplits(d: KernelDims, maxBatchSeqs: number, target: number, maxSplitKeys: number): number {
+  return Math.max(maxBatchSeqs * Math.ceil(maxCtx(d) / maxSplitKeys), Math.ceil(target / (d.numKvHeads * quadsOf(d))) + maxBatchSeqs);
+}
+
 /** Scratch bytes of createDecodeAttention for a batch size (lets a caller pick maxBatchSeqs that fits). */
-export function decodeScratchBytes(d: KernelDims, maxBatchSeqs: number, withMetric = true, targetWorkgroups = 1024,
+export function decodeScratchBytes(d: KernelDims, maxBatchSeqs: number, withMetric = true, targetWorkgroups = DECODE_TARGET_WORKGROUPS,
   maxSplitKeys = DEFAULT_DECODE_TUNING.maxSplitKeys): number {
   const B = maxBatchSeqs, C = maxCtx(d);
-  const rowsSplits = Math.max(B * Math.ceil(C / maxSplitKeys), Math.ceil(targetWorkgroups / d.numKvHeads) + B);
+  const rowsSplits = maxRowsSplits(d, B, targetWorkgroups, maxSplitKeys);
   return 4 * (rowsSplits * d.numQHeads * (d.headSize + 2) + B * d.numQHeads * 2 + (withMetric ? B * d.numQHeads * C : 0));
 }
 
-/** Keys per split: maxSplitKeys when there is enough work, fewer (multiple of 32) to fill the GPU. */
-export function chooseSplitKeys(numSeqs: number, numKvHeads: number, ctxLen: number, target: number, maxSplitKeys: number): number {
-  const full = numSeqs * numKvHeads * Math.ceil(ctxLen / maxSplitKeys);
-  if (full >= target) return maxSplitKeys;
-  const keys = Math.ceil((numSeqs * numKvHeads * ctxLen) / target / 32) * 32;
-  return Math.min(maxSplitKeys, Math.max(32, keys));
+/**
+ * Keys per split: maxSplitKeys when the grid of numSeqs · numKvHeads · quads workgroups per split
+ * already reaches `target`, else fewer (a multiple of 32) so one sequence still fills the GPU;
+ * never so few that a head needs more than DECODE_MAX_SPLITS splits.
+ */
+export function chooseSplitKeys(numSeqs: number, numKvHeads: number, quads: number, ctxLen: number, target: number, maxSplitKeys: number): number {
+  const heads = numSeqs * numKvHeads * quads;
+  if (heads * Math.ceil(ctxLen / maxSplitKeys) >= target) return maxSplitKeys;
+  const keys = Math.ceil((heads * ctxLen) / target / 32) * 32;
+  const fewest = Math.ceil(ctxLen / DECODE_MAX_SPLITS / 32) * 32;
+  return Math.min(maxSplitKeys, Math.max(32, fewest, keys));
 }
 
 export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, opts: DecodeAttentionOptions): Promise<DecodeAttention> {
@@ -71,20 +92,40 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
   if (r > MAX_GROUP_SIZE) throw new RangeError(`groupSize ${r} > ${MAX_GROUP_SIZE}`);
   const tune: DecodeTuning = { ...DEFAULT_DECODE_TUNING, ...opts.tuning };
   const MSK = tune.maxSplitKeys;
-  if (d.headSize > 4 * tune.wgSize) throw new RangeError(`headSize ${d.headSize} > ${4 * tune.wgSize}`);
-  const quads = Math.ceil(r / 4);
-  if (tune.wgSize < 16) throw new RangeError(`decode wgSize ${tune.wgSize} < 16`);
-  const singleShard = decodeConstants(d, pool.blocksPerShard, tune).SINGLE_SHARD === 1;
-  const wgBytes = 16 * (quads * d.headSize + quads * MSK + (singleShard ? 4 : 1) * tune.wgSize + d.headSize) + 4 * (MSK + 1);
+  // Splits start on block boundaries: splitKeys is a multiple of 32 and of b (b ∈ {8, 16, 32}).
+  if (!(MSK >= 32 && MSK <= DECODE_MAX_SPLIT_KEYS && MSK % 32 === 0 && MSK % d.blockSize === 0)) {
+    throw new RangeError(`decode maxSplitKeys ${MSK}: must be a multiple of 32 and of blockSize ${d.blockSize} in [32, ${DECODE_MAX_SPLIT_KEYS}]`);
+  }
+  const variant: DecodeVariant = tune.subgroups && device.features.has("subgroups") &&
+    decodeSubgroupFits(d, subgroupMinSize(device)) ? "subgroup" : "portable";
+  const wgSize = variant === "subgroup" ? decodeSubgroupWgSize(d, tune.wgSize) : decodeWgSize(d, tune.wgSize);
+  if (wgSize > device.limits.maxComputeInvocationsPerWorkgroup) {
+    throw new LimitTooLowError("maxComputeInvocationsPerWorkgroup", wgSize, device.limits.maxComputeInvocationsPerWorkgroup);
+  }
+  const quads = quadsOf(d);
+  // Workgroup arrays: common/decode_split.wgsl's blocksW (vec2u), rawW, shardBits, segCount,
+  // ctxShared (u32); then the kernel's own (vec4f): paged_attention_decode.wgsl part, scoresW,
+  // probsW, sumsW, accW; paged_attention_decode_subgroup.wgsl statsW, accW.
+  if (MSK / d.blockSize > DECODE_MAX_SPLIT_BLOCKS) throw new RangeError(`decode maxSplitKeys ${MSK} > ${DECODE_MAX_SPLIT_BLOCKS} blocks of ${d.blockSize}`);
+  const splitBytes = 8 * DECODE_MAX_SPLIT_BLOCKS + 4 * (DECODE_MAX_SPLIT_BLOCKS + DECODE_MAX_SPLIT_BLOCKS / 8 + 4 + 1);
+  let kernelBytes: number;
+  if (variant === "subgroup") {
+    const keyGroups = wgSize / decodeSubgroupLanesPerKey(d);
+    kernelBytes = 16 * (2 * keyGroups + 8 * wgSize);
+  } else {
+    const keyGroups = wgSize / (d.headSize / 4);
+    const keysPerIter = DECODE_KEYS_PER_LANE * keyGroups;
+    kernelBytes = 16 * keysPerIter * 4 * (Math.ceil(d.headSize / 16) + 1) + 16 * (2 * keysPerIter + keyGroups + 4 * wgSize);
+  }
+  const wgBytes = splitBytes + kernelBytes;
   if (wgBytes > device.limits.maxComputeWorkgroupStorageSize) {
     throw new LimitTooLowError("maxComputeWorkgroupStorageSize", wgBytes, device.limits.maxComputeWorkgroupStorageSize);
   }
-  const target = opts.targetWorkgroups ?? 1024;
+  const target = opts.targetWorkgroups ?? DECODE_TARGET_WORKGROUPS;
   const B = opts.maxBatchSeqs, C = maxCtx(d);
-  // Most (batch index, split) pairs any split choice produces (see chooseSplitKeys).
-  const maxRowsSplits = Math.max(B * Math.ceil(C / MSK), Math.ceil(target / d.numKvHeads) + B);
-  const mlOffset = maxRowsSplits * numQHeads * d.headSize;
-  const finalOffset = mlOffset + maxRowsSplits * numQHeads * 2;
+  const rowsSplits = maxRowsSplits(d, B, target, MSK);
+  const mlOffset = rowsSplits * numQHeads * d.headSize;
+  const finalOffset = mlOffset + rowsSplits * numQHeads * 2;
   const scoresOffset = finalOffset + B * numQHeads * 2;
   const withMetric = opts.withMetric ?? true;
   const scratchFloats = scoresOffset + (withMetric ? B * numQHeads * C : 0);
@@ -94,7 +135,11 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
     throw new LimitTooLowError("maxStorageBufferBindingSize (decode scratch: lower maxBatchSeqs or use withMetric: false)", scratchBytes, maxBindingBytes(device));
   }
   const [partial, reduce, metric] = await Promise.all([
-    buildKernel(device, {
+    buildKernel(device, variant === "subgroup" ? {
+      file: "paged_attention_decode_subgroup.wgsl", sources: sourcesOf(KERNEL_FILES.decodeSubgroup(d.dtype)),
+      bindings: { 0: "storage", 1: "storage", 2: "storage", 3: "storage", 4: "storage", 6: "batch", 7: "read-only-storage", 8: "storage" },
+      constants: decodeSubgroupConstants(d, pool.blocksPerShard, tune),
+    } : {
       file: "paged_attention_decode.wgsl", sources: sourcesOf(KERNEL_FILES.decode(d.dtype)),
       bindings: { 0: "storage", 1: "storage", 2: "storage", 3: "storage", 4: "storage", 6: "batch", 7: "read-only-storage", 8: "storage" },
       constants: decodeConstants(d, pool.blocksPerShard, tune),
@@ -127,6 +172,7 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
   };
   return {
     scratchBytes,
+    variant,
     encode(pass, args) {
       if (args.metricMode !== 0 && !withMetric) throw new Error("decode attention built with withMetric: false");
       const [gPartial, gReduce, gMetric] = groupsFor(args);
@@ -135,12 +181,12 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
       for (const part of batchChunks(args.seqIds)) {
         if (base + part.length > B) throw new RangeError(`decode batch of ${args.seqIds.length} > maxBatchSeqs ${B}`);
         const seqs = part.map((s, i) => [s, base + i]);
-        const splitKeys = chooseSplitKeys(part.length, d.numKvHeads, ctx, target, MSK);
+        const splitKeys = chooseSplitKeys(part.length, d.numKvHeads, quads, ctx, target, MSK);
         const maxSplits = Math.max(1, Math.ceil(ctx / splitKeys));
         if (maxSplits > DECODE_MAX_SPLITS) throw new RangeError(`decode: ${maxSplits} splits > ${DECODE_MAX_SPLITS} (ctxLen too long)`);
-        if ((base + part.length) * maxSplits > maxRowsSplits) throw new RangeError("decode: split grid exceeds scratch");
+        if ((base + part.length) * maxSplits > rowsSplits) throw new RangeError("decode: split grid exceeds scratch");
         const o1 = ring.write([args.layer, part.length, splitKeys, maxSplits, args.metricMode, scoresOffset, mlOffset, C], seqs);
-        encodeLinear(pass, partial, gPartial, o1, part.length * d.numKvHeads * maxSplits);
+        encodeLinear(pass, partial, gPartial, o1, part.length * d.numKvHeads * maxSplits * quads);
         const o2 = ring.write([part.length, maxSplits, mlOffset, finalOffset], seqs);
         encodeLinear(pass, reduce, gReduce, o2, part.length * numQHeads);
         if (args.metricMode !== 0) {
@@ -154,6 +200,12 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
     },
     destroy() { scratch.destroy(); ring.destroy(); groups.clear(); },
   };
+}
+
+/** The adapter's smallest subgroup size (0 when the runtime does not say). */
+export function subgroupMinSize(device: GPUDevice): number {
+  const info = (device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  return info?.subgroupMinSize ?? 0;
 }
 
 const ids = new WeakMap<GPUBuffer, number>();

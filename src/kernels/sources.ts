@@ -1,8 +1,9 @@
 // src/kernels/sources.ts — every WGSL file as text, and which files each kernel concatenates
-// (common helpers first, the kernel last; STYLE L1/L2: variants are files, never templates).
+// (common helpers first, the kernel last, except where a kernel's `enable` directive must open the
+// module; STYLE L1/L2: variants are files, never templates).
 
 import {
-  type KernelDims, type KvDtype, appendKvConstants, copyConstants, decodeConstants, decodeMetricConstants,
+  type KernelDims, type KvDtype, appendKvConstants, copyConstants, decodeConstants, decodeMetricConstants, decodeSubgroupConstants,
   decodeReduceConstants, movesConstants, orderConstants, orderSortConstants, prefillConstants,
   prefillMetricConstants, prefillPoolConstants,
 } from "../layout";
@@ -10,8 +11,10 @@ import poolWgsl from "../../shaders/common/pool.wgsl";
 import batchWgsl from "../../shaders/common/batch.wgsl";
 import kvF32Wgsl from "../../shaders/common/kv_f32.wgsl";
 import kvF16Wgsl from "../../shaders/common/kv_f16.wgsl";
+import decodeSplitWgsl from "../../shaders/common/decode_split.wgsl";
 import appendKvWgsl from "../../shaders/append_kv.wgsl";
 import decodeWgsl from "../../shaders/paged_attention_decode.wgsl";
+import decodeSubgroupWgsl from "../../shaders/paged_attention_decode_subgroup.wgsl";
 import decodeReduceWgsl from "../../shaders/decode_reduce.wgsl";
 import decodeMetricWgsl from "../../shaders/decode_metric.wgsl";
 import prefillWgsl from "../../shaders/paged_attention_prefill.wgsl";
@@ -31,8 +34,10 @@ export const WGSL: Readonly<Record<string, string>> = {
   "common/batch.wgsl": batchWgsl,
   "common/kv_f32.wgsl": kvF32Wgsl,
   "common/kv_f16.wgsl": kvF16Wgsl,
+  "common/decode_split.wgsl": decodeSplitWgsl,
   "append_kv.wgsl": appendKvWgsl,
   "paged_attention_decode.wgsl": decodeWgsl,
+  "paged_attention_decode_subgroup.wgsl": decodeSubgroupWgsl,
   "decode_reduce.wgsl": decodeReduceWgsl,
   "decode_metric.wgsl": decodeMetricWgsl,
   "paged_attention_prefill.wgsl": prefillWgsl,
@@ -56,7 +61,9 @@ const withBatch = (file: string) => ["common/batch.wgsl", file];
 /** File lists per kernel, in concatenation order. */
 export const KERNEL_FILES = {
   appendKv: (dtype: KvDtype) => withKv(dtype, "append_kv.wgsl"),
-  decode: (dtype: KvDtype) => withKv(dtype, "paged_attention_decode.wgsl"),
+  decode: (dtype: KvDtype) => ["common/pool.wgsl", "common/batch.wgsl", kvFile(dtype), "common/decode_split.wgsl", "paged_attention_decode.wgsl"],
+  // The kernel first: its `enable subgroups;` must open the module (declarations are order-free).
+  decodeSubgroup: (dtype: KvDtype) => ["paged_attention_decode_subgroup.wgsl", "common/pool.wgsl", "common/batch.wgsl", kvFile(dtype), "common/decode_split.wgsl"],
   decodeReduce: () => withBatch("decode_reduce.wgsl"),
   decodeMetric: () => withPool("decode_metric.wgsl"),
   prefill: (dtype: KvDtype) => withKv(dtype, "paged_attention_prefill.wgsl"),
@@ -80,6 +87,7 @@ type ConstFn = (d: KernelDims, blocksPerShard: number) => Record<string, number>
 export const KERNEL_CONSTANTS: Record<keyof typeof KERNEL_FILES, ConstFn> = {
   appendKv: appendKvConstants,
   decode: decodeConstants,
+  decodeSubgroup: decodeSubgroupConstants,
   decodeReduce: (d) => decodeReduceConstants(d),
   decodeMetric: (d) => decodeMetricConstants(d),
   prefill: prefillConstants,

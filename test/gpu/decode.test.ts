@@ -2,15 +2,15 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createGpuKvPool } from "../../src/gpu/pool";
-import { createDecodeAttention, type GroupReduce, type MetricMode } from "../../src/kernels/decodeAttention";
-import type { DecodeTuning, KvDtype } from "../../src/layout";
+import { createDecodeAttention, subgroupMinSize, type GroupReduce, type MetricMode } from "../../src/kernels/decodeAttention";
+import { decodeSubgroupFits, type DecodeTuning, type KvDtype } from "../../src/layout";
 import { makeRng, maxRelErr, randomPool, refDecode } from "../reference/kernels";
 import { testDevice } from "../harness/env";
 import { freshSeed, kernelDims, nanBuffer, randomArray, readBuffer, readPool, runPass, storageBuffer, uploadPool } from "./helpers";
 
 const test = suite("gpu: paged decode attention");
 
-interface Case { dtype: KvDtype; d: number; b: number; H: number; r: number; lens: number[][]; mode: MetricMode; maxBindingBlocks?: number; tuning?: Partial<DecodeTuning>; groupReduce?: GroupReduce }
+interface Case { dtype: KvDtype; d: number; b: number; H: number; r: number; lens: number[][]; mode: MetricMode; maxBindingBlocks?: number; tuning?: Partial<DecodeTuning>; targetWorkgroups?: number; groupReduce?: GroupReduce }
 
 async function check(c: Case): Promise<void> {
   const device = await testDevice();
@@ -32,19 +32,33 @@ async function check(c: Case): Promise<void> {
   const seqIds = Array.from({ length: numSeqs }, (_, i) => numSeqs - 1 - i);
   const q = randomArray(rng, numSeqs * kd.numQHeads * c.d);
   const queries = storageBuffer(device, q);
-  const out = nanBuffer(device, q.length);
-  const kernel = await createDecodeAttention(device, gpu, { maxBatchSeqs: numSeqs, targetWorkgroups: 64, tuning: c.tuning });
-  await runPass(device, (pass) => kernel.encode(pass, { layer, seqIds, queries, out, metricMode: c.mode, groupReduce: c.groupReduce }));
-  const got = new Float32Array(await readBuffer(device, out));
   const want = refDecode(ref, layer, seqIds, kd.numQHeads, q, c.mode, c.groupReduce);
   const tol = c.dtype === "f16" ? 2e-3 : 1e-5;
-  const tag = `seed=${seed} ${JSON.stringify(c)}`;
-  const eOut = maxRelErr(got, want);
-  assert.ok(eOut < tol, `out rel err ${eOut} ${tag}`);
-  const after = await readPool(device, gpu, ref);
-  const eMetric = maxRelErr(after.metrics, ref.metrics);
-  assert.ok(eMetric < tol, `metric rel err ${eMetric} ${tag}`);
-  kernel.destroy(); gpu.destroy(); queries.destroy(); out.destroy();
+  // Both partial kernels where this adapter can run the subgroup one; the metric update is
+  // checked after the first run only (a second run would add the metric again).
+  const variants = c.tuning?.subgroups === false || !subgroupKernelRuns(device, c.d) ? [false] : [true, false];
+  for (const [run, subgroups] of variants.entries()) {
+    const outRun = nanBuffer(device, q.length);
+    const kernel = await createDecodeAttention(device, gpu, { maxBatchSeqs: numSeqs, targetWorkgroups: c.targetWorkgroups ?? 64, tuning: { ...c.tuning, subgroups } });
+    assert.is(kernel.variant, subgroups ? "subgroup" : "portable");
+    await runPass(device, (pass) => kernel.encode(pass, { layer, seqIds, queries, out: outRun, metricMode: run === 0 ? c.mode : 0, groupReduce: c.groupReduce }));
+    const got = new Float32Array(await readBuffer(device, outRun));
+    const tag = `seed=${seed} ${kernel.variant} ${JSON.stringify(c)}`;
+    const eOut = maxRelErr(got, want);
+    assert.ok(eOut < tol, `out rel err ${eOut} ${tag}`);
+    if (run === 0) {
+      const after = await readPool(device, gpu, ref);
+      const eMetric = maxRelErr(after.metrics, ref.metrics);
+      assert.ok(eMetric < tol, `metric rel err ${eMetric} ${tag}`);
+    }
+    kernel.destroy(); outRun.destroy();
+  }
+  gpu.destroy(); queries.destroy();
+}
+
+/** Whether this adapter runs paged_attention_decode_subgroup.wgsl for head size d. */
+function subgroupKernelRuns(device: GPUDevice, d: number): boolean {
+  return device.features.has("subgroups") && decodeSubgroupFits({ headSize: d }, subgroupMinSize(device));
 }
 
 test("f32 d=8 b=8 r=2, L2, lens 0/1/odd, 3 seqs", () =>
@@ -56,11 +70,13 @@ test("f16 d=128 b=16 r=4, L2", () => check({ dtype: "f16", d: 128, b: 16, H: 2, 
 test("f16 d=8 b=8 r=1, L1", () => check({ dtype: "f16", d: 8, b: 8, H: 2, r: 1, lens: [[9, 31]], mode: 1 }));
 test("f32 d=16 b=8 r=3 (padded quad), L2", () => check({ dtype: "f32", d: 16, b: 8, H: 2, r: 3, lens: [[45, 300], [1, 0]], mode: 2 }));
 test("f16 d=64 b=16 r=8 (two quads), L1", () => check({ dtype: "f16", d: 64, b: 16, H: 1, r: 8, lens: [[290], [33]], mode: 1 }));
-test("f16 d=128 r=4 with the bench's kernel variants (wg 64/128/256, lanes 1–16, 512-key splits)", async () => {
-  for (const tuning of [{ wgSize: 128, lanesPerKey: 1 }, { wgSize: 64, lanesPerKey: 4 }, { wgSize: 256, lanesPerKey: 2 }, { wgSize: 256, maxSplitKeys: 512, lanesPerKey: 16 }]) {
-    await check({ dtype: "f16", d: 128, b: 16, H: 1, r: 4, lens: [[1100], [37]], mode: 2, tuning });
+test("f16 d=128 r=4 with the bench's kernel variants (wg 32/64/128, splits of 32–1024 keys)", async () => {
+  for (const [tuning, targetWorkgroups] of [[{ wgSize: 64 }, 64], [{ wgSize: 128, maxSplitKeys: 1024 }, 1], [{ maxSplitKeys: 32 }, 64], [{ wgSize: 32 }, 4096]] as const) {
+    await check({ dtype: "f16", d: 128, b: 16, H: 1, r: 4, lens: [[1100], [37]], mode: 2, tuning, targetWorkgroups });
   }
 });
+test("f32 d=12 (3 lanes a key, 10 key groups) b=8 r=5 (two quads, the second of one head), L2", () =>
+  check({ dtype: "f32", d: 12, b: 8, H: 2, r: 5, lens: [[70, 1], [0, 129]], mode: 2 }));
 test("f32 d=8 r=2, 70 sequences (two uniform batches of ≤ 64)", () => {
   const lens = Array.from({ length: 70 }, (_, i) => [(i * 7) % 23, (i * 5) % 19]);
   return check({ dtype: "f32", d: 8, b: 8, H: 2, r: 2, lens, mode: 2 });
@@ -71,14 +87,29 @@ test("f32 pool over 3 shards (tiny binding limit)", async () => {
   await check({ dtype: "f32", d: 16, b: 8, H: 2, r: 2, lens, mode: 2, maxBindingBlocks: 40 });
 });
 test("f16 pool over 4 shards", () => check({ dtype: "f16", d: 64, b: 16, H: 2, r: 2, lens: [[40, 70], [100, 2]], mode: 2, maxBindingBlocks: 24 }));
-test("shard paths: hoisted switch over 3 and 4 shards, no fast path on one shard", async () => {
-  await check({ dtype: "f32", d: 16, b: 8, H: 2, r: 2, lens: [[50, 20], [33, 9]], mode: 2, maxBindingBlocks: 40, tuning: { hoistShardSwitch: true } });
-  await check({ dtype: "f16", d: 64, b: 16, H: 2, r: 2, lens: [[40, 70], [100, 2]], mode: 1, maxBindingBlocks: 24, tuning: { hoistShardSwitch: true } });
-  await check({ dtype: "f16", d: 128, b: 16, H: 1, r: 4, lens: [[700]], mode: 2, tuning: { shardFastPath: false } });
+test("shards: f16 d=128 over 4 shards in 1024-key splits; f32 d=64 b=32 over 2 shards, 96-key splits", async () => {
+  await check({ dtype: "f16", d: 128, b: 16, H: 2, r: 4, lens: [[1500, 20], [333, 900]], mode: 2, maxBindingBlocks: 300, tuning: { maxSplitKeys: 1024 }, targetWorkgroups: 1 });
+  await check({ dtype: "f32", d: 64, b: 32, H: 2, r: 2, lens: [[700, 33], [64, 1]], mode: 1, maxBindingBlocks: 140, tuning: { maxSplitKeys: 96 }, targetWorkgroups: 1 });
 });
 test("groupReduce max: f32 d=16 b=8 r=4, L2, split 3 ways", () =>
   check({ dtype: "f32", d: 16, b: 8, H: 2, r: 4, lens: [[600, 1], [37, 0]], mode: 2, groupReduce: "max" }));
 test("groupReduce max: f16 d=128 b=16 r=3 (padded quad), L1", () =>
   check({ dtype: "f16", d: 128, b: 16, H: 2, r: 3, lens: [[290, 77]], mode: 1, groupReduce: "max" }));
+
+test("f16 d=32 b=16 r=4 (4 lanes a key: the subgroup kernel on 4-wide subgroups) over 2 shards, L2", () =>
+  check({ dtype: "f16", d: 32, b: 16, H: 2, r: 4, lens: [[513, 2], [64, 100]], mode: 2, maxBindingBlocks: 210 }));
+test("the default decode runs the subgroup kernel exactly where it fits", async () => {
+  const device = await testDevice();
+  const sg = subgroupMinSize(device);
+  const has = device.features.has("subgroups");
+  for (const d of [8, 12, 16, 24, 32, 64, 128]) {
+    // Fits: subgroups on, d/8 lanes a key (8 elements each), a power of two within a subgroup.
+    const want = has && d % 8 === 0 && [1, 2, 4, 8, 16, 32, 64].includes(d / 8) && d / 8 <= sg ? "subgroup" : "portable";
+    const gpu = createGpuKvPool(device, kernelDims({ numLayers: 1, maxSeqs: 1, numKvHeads: 1, headSize: d, blockSize: 16, numBlocks: 4, maxBlocksPerHead: 4 }, 4, "f16"));
+    const kernel = await createDecodeAttention(device, gpu, { maxBatchSeqs: 1 });
+    assert.is(kernel.variant, want, `d=${d} subgroups=${has} smallest subgroup ${sg}`);
+    kernel.destroy(); gpu.destroy();
+  }
+});
 
 test.run();

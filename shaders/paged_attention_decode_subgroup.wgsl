@@ -1,0 +1,305 @@
+// paged_attention_decode_subgroup.wgsl — paged_attention_decode.wgsl's split-K partials with the
+// dot products summed by subgroup shuffles: no workgroup memory and no barrier in the key loop.
+// The fast path where the `subgroups` feature exists and a key's lanes fit in one subgroup; same
+// inputs, outputs and dispatch as paged_attention_decode.wgsl (whose header documents them).
+// Sources: THIS FILE FIRST (its `enable` must open the module), then common/pool.wgsl,
+//   common/batch.wgsl, common/kv_{f32,f16}.wgsl, common/decode_split.wgsl.
+// Bindings (group 0): as paged_attention_decode.wgsl (0..3 kvShard*, 4 headTables, 6 batch,
+//   7 queries, 8 scratch).
+// Overrides: pool.wgsl's, HEAD_SIZE, BLOCKS_PER_SHARD, GROUP_SIZE, WG_SIZE (a multiple of
+//   lanesPerKey()), MAX_SPLIT_KEYS, KV_SHARDS.
+// Dispatch: as paged_attention_decode.wgsl.
+// Work: a key group of lanesPerKey() = HEAD_SIZE / 8 lanes reads a row; lane u owns chunks u
+//   and u + lanesPerKey() (so each load instruction of a subgroup is contiguous). An iteration
+//   covers 4 keys per group, loaded (16 loads a lane) one iteration ahead. A key's partial dots
+//   are summed over its lanes by a shuffle butterfly, so every lane of the group holds the 4
+//   scores; each group keeps its own flash-style running (max, sum, acc) in registers, and the
+//   groups meet once at the end of the split (rescaled to the common max).
+// Requires: HEAD_SIZE % 8 == 0, lanesPerKey() a power of two ≤ the adapter's smallest subgroup,
+//   and local_invocation_index laid out subgroup by subgroup (so a key group, lanesPerKey()
+//   consecutive invocations aligned to lanesPerKey(), lies in one subgroup). The host checks the
+//   first two; the third holds on every implementation we know of, and the decode tests compare
+//   against a straight loop on each adapter they run on.
+// Invariants: as paged_attention_decode.wgsl. A group whose first keys are all past the end keeps
+//   max −FLT_MAX and sum 0 until it sees a real key, and weighs 0 at the end if it never does.
+// Roofline: as paged_attention_decode.wgsl: 2·d·(2|4) B read per key and quad.
+
+enable subgroups;
+
+override GROUP_SIZE: u32;
+override WG_SIZE: u32;
+
+const NEG_BIG: f32 = -3.402823e38;
+
+@group(0) @binding(7) var<storage, read> queries: array<vec4f>;
+@group(0) @binding(8) var<storage, read_write> scratch: array<f32>;
+
+// [group]: running max, then [G + group] running sum, at the end of the split.
+var<workgroup> statsW: array<vec4f, 2u * WG_SIZE / (HEAD_SIZE / 8u)>;
+// [head, half, lane]: accumulators at the end of the split (half 0: chunk u, 1: chunk u + LPK).
+var<workgroup> accW: array<vec4f, 8u * WG_SIZE>;
+var<workgroup> ctxShared: u32;
+
+// Per-invocation state: the quad's scaled queries at this lane's two chunks, the running max and
+// sum, and the accumulators of the 4 heads at both chunks.
+var<private> qa0: vec4f;
+var<private> qa1: vec4f;
+var<private> qa2: vec4f;
+var<private> qa3: vec4f;
+var<private> qb0: vec4f;
+var<private> qb1: vec4f;
+var<private> qb2: vec4f;
+var<private> qb3: vec4f;
+var<private> m: vec4f;
+var<private> l: vec4f;
+var<private> a0: vec4f;
+var<private> a1: vec4f;
+var<private> a2: vec4f;
+var<private> a3: vec4f;
+var<private> b0: vec4f;
+var<private> b1: vec4f;
+var<private> b2: vec4f;
+var<private> b3: vec4f;
+
+fn lanesPerKey() -> u32 { return HEAD_SIZE / 8u; }
+
+/** K and V chunks u (a) and u + lanesPerKey() (b) of the 4 keys of an iteration, packed. */
+struct Fetched {
+  ka0: KvChunk, kb0: KvChunk, va0: KvChunk, vb0: KvChunk,
+  ka1: KvChunk, kb1: KvChunk, va1: KvChunk, vb1: KvChunk,
+  ka2: KvChunk, kb2: KvChunk, va2: KvChunk, vb2: KvChunk,
+  ka3: KvChunk, kb3: KvChunk, va3: KvChunk, vb3: KvChunk,
+}
+
+/** Chunk u's index for key j = 0..3 of this lane's group: segment key ci0 + j·G + g. */
+fn fetchIdx(sg: Seg, ci0: u32, g: u32, u: u32) -> vec4u {
+  let G = WG_SIZE / lanesPerKey();
+  return vec4u(chunkIdx(sg, ci0 + g, u), chunkIdx(sg, ci0 + G + g, u), chunkIdx(sg, ci0 + 2u * G + g, u), chunkIdx(sg, ci0 + 3u * G + g, u));
+}
+
+// One fetch per shard binding; the caller's switch picks one for a whole segment.
+fn fetch0(x: vec4u) -> Fetched {
+  let L = lanesPerKey();
+  let V = BLOCK_SIZE * (HEAD_SIZE / 4u);
+  return Fetched(kvShard0[x.x], kvShard0[x.x + L], kvShard0[x.x + V], kvShard0[x.x + V + L],
+                 kvShard0[x.y], kvShard0[x.y + L], kvShard0[x.y + V], kvShard0[x.y + V + L],
+                 kvShard0[x.z], kvShard0[x.z + L], kvShard0[x.z + V], kvShard0[x.z + V + L],
+                 kvShard0[x.w], kvShard0[x.w + L], kvShard0[x.w + V], kvShard0[x.w + V + L]);
+}
+fn fetch1(x: vec4u) -> Fetched {
+  let L = lanesPerKey();
+  let V = BLOCK_SIZE * (HEAD_SIZE / 4u);
+  return Fetched(kvShard1[x.x], kvShard1[x.x + L], kvShard1[x.x + V], kvShard1[x.x + V + L],
+                 kvShard1[x.y], kvShard1[x.y + L], kvShard1[x.y + V], kvShard1[x.y + V + L],
+                 kvShard1[x.z], kvShard1[x.z + L], kvShard1[x.z + V], kvShard1[x.z + V + L],
+                 kvShard1[x.w], kvShard1[x.w + L], kvShard1[x.w + V], kvShard1[x.w + V + L]);
+}
+fn fetch2(x: vec4u) -> Fetched {
+  let L = lanesPerKey();
+  let V = BLOCK_SIZE * (HEAD_SIZE / 4u);
+  return Fetched(kvShard2[x.x], kvShard2[x.x + L], kvShard2[x.x + V], kvShard2[x.x + V + L],
+                 kvShard2[x.y], kvShard2[x.y + L], kvShard2[x.y + V], kvShard2[x.y + V + L],
+                 kvShard2[x.z], kvShard2[x.z + L], kvShard2[x.z + V], kvShard2[x.z + V + L],
+                 kvShard2[x.w], kvShard2[x.w + L], kvShard2[x.w + V], kvShard2[x.w + V + L]);
+}
+fn fetch3(x: vec4u) -> Fetched {
+  let L = lanesPerKey();
+  let V = BLOCK_SIZE * (HEAD_SIZE / 4u);
+  return Fetched(kvShard3[x.x], kvShard3[x.x + L], kvShard3[x.x + V], kvShard3[x.x + V + L],
+                 kvShard3[x.y], kvShard3[x.y + L], kvShard3[x.y + V], kvShard3[x.y + V + L],
+                 kvShard3[x.z], kvShard3[x.z + L], kvShard3[x.z + V], kvShard3[x.z + V + L],
+                 kvShard3[x.w], kvShard3[x.w + L], kvShard3[x.w + V], kvShard3[x.w + V + L]);
+}
+
+/** The 4 scores of one key: this lane's partial dots, summed over the key's lanes. */
+fn keyScores(ka: KvChunk, kb: KvChunk) -> vec4f {
+  let a = kvUnpack(ka);
+  let b = kvUnpack(kb);
+  var d = vec4f(dot(a, qa0) + dot(b, qb0), dot(a, qa1) + dot(b, qb1), dot(a, qa2) + dot(b, qb2), dot(a, qa3) + dot(b, qb3));
+  // Butterfly over lanesPerKey() lanes (constant masks; the conditions are overrides).
+  if (lanesPerKey() > 1u) { d += subgroupShuffleXor(d, 1u); }
+  if (lanesPerKey() > 2u) { d += subgroupShuffleXor(d, 2u); }
+  if (lanesPerKey() > 4u) { d += subgroupShuffleXor(d, 4u); }
+  if (lanesPerKey() > 8u) { d += subgroupShuffleXor(d, 8u); }
+  if (lanesPerKey() > 16u) { d += subgroupShuffleXor(d, 16u); }
+  if (lanesPerKey() > 32u) { d += subgroupShuffleXor(d, 32u); }
+  return d;
+}
+
+/** Raw scores of a real key for the metric pass: lanes u, u + LPK, … write heads u, … */
+fn writeScores(s: vec4f, i: u32, sg: Seg, u: u32, heads: u32, qh0: u32) {
+  if (i >= sg.n) { return; }
+  for (var h = u; h < heads; h += lanesPerKey()) {
+    scratch[batch.args1.y + (qh0 + h) * batch.args1.w + sg.start + i] = s[h];
+  }
+}
+
+/** p·V of one key at this lane's two chunks. */
+fn foldValue(va: KvChunk, vb: KvChunk, p: vec4f) {
+  let x = kvUnpack(va);
+  let y = kvUnpack(vb);
+  a0 += p.x * x;
+  a1 += p.y * x;
+  a2 += p.z * x;
+  a3 += p.w * x;
+  b0 += p.x * y;
+  b1 += p.y * y;
+  b2 += p.z * y;
+  b3 += p.w * y;
+}
+
+/** One iteration over the 4 keys of this lane's group, already loaded in `f`. */
+fn step(f: Fetched, sg: Seg, ci0: u32, g: u32, u: u32, heads: u32, qh0: u32) {
+  let G = WG_SIZE / lanesPerKey();
+  let i0 = logicalKey(sg, ci0 + g);
+  let i1 = logicalKey(sg, ci0 + G + g);
+  let i2 = logicalKey(sg, ci0 + 2u * G + g);
+  let i3 = logicalKey(sg, ci0 + 3u * G + g);
+  let s0 = select(vec4f(NEG_BIG), keyScores(f.ka0, f.kb0), i0 < sg.n);
+  let s1 = select(vec4f(NEG_BIG), keyScores(f.ka1, f.kb1), i1 < sg.n);
+  let s2 = select(vec4f(NEG_BIG), keyScores(f.ka2, f.kb2), i2 < sg.n);
+  let s3 = select(vec4f(NEG_BIG), keyScores(f.ka3, f.kb3), i3 < sg.n);
+  if (batch.args1.x != 0u) {
+    writeScores(s0, i0, sg, u, heads, qh0);
+    writeScores(s1, i1, sg, u, heads, qh0);
+    writeScores(s2, i2, sg, u, heads, qh0);
+    writeScores(s3, i3, sg, u, heads, qh0);
+  }
+  let mNew = max(max(m, max(s0, s1)), max(s2, s3));
+  let alpha = exp(m - mNew);
+  let p0 = select(vec4f(0.0), exp(s0 - mNew), i0 < sg.n);
+  let p1 = select(vec4f(0.0), exp(s1 - mNew), i1 < sg.n);
+  let p2 = select(vec4f(0.0), exp(s2 - mNew), i2 < sg.n);
+  let p3 = select(vec4f(0.0), exp(s3 - mNew), i3 < sg.n);
+  l = l * alpha + ((p0 + p1) + (p2 + p3));
+  a0 *= alpha.x;
+  a1 *= alpha.y;
+  a2 *= alpha.z;
+  a3 *= alpha.w;
+  b0 *= alpha.x;
+  b1 *= alpha.y;
+  b2 *= alpha.z;
+  b3 *= alpha.w;
+  foldValue(f.va0, f.vb0, p0);
+  foldValue(f.va1, f.vb1, p1);
+  foldValue(f.va2, f.vb2, p2);
+  foldValue(f.va3, f.vb3, p3);
+  m = mNew;
+}
+
+@compute @workgroup_size(WG_SIZE)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
+        @builtin(num_workgroups) nwg: vec3u) {
+  let C = HEAD_SIZE / 4u;
+  let LPK = lanesPerKey();
+  let G = WG_SIZE / LPK;            // key groups per workgroup
+  let KI = 4u * G;                  // keys per iteration
+  let quads = (GROUP_SIZE + 3u) / 4u;
+  let splitKeys = batch.args0.z;
+  let maxSplits = batch.args0.w;
+  let wg = linearWorkgroup(wid, nwg);
+  let quad = wg % quads;
+  let split = (wg / quads) % maxSplits;
+  let kvHead = (wg / quads / maxSplits) % NUM_KV_HEADS;
+  let k = wg / quads / maxSplits / NUM_KV_HEADS;
+  if (k >= batch.args0.y) { return; }
+  let hIdx = headIdx(batch.args0.x, batch.seqs[k].x, kvHead);
+  if (lid == 0u) { ctxShared = ctxLenOf(hIdx); }
+  let ctxLen = workgroupUniformLoad(&ctxShared);
+  let qh0 = (batch.seqs[k].y * NUM_KV_HEADS + kvHead) * GROUP_SIZE + quad * 4u;
+  let heads = min(4u, GROUP_SIZE - quad * 4u);
+  let start = split * splitKeys;
+  if (start >= ctxLen) {
+    if (lid < heads) {
+      let ml = batch.args1.z + ((qh0 + lid) * maxSplits + split) * 2u;
+      scratch[ml] = NEG_BIG;
+      scratch[ml + 1u] = 0.0;
+    }
+    return;
+  }
+  let n = min(splitKeys, ctxLen - start);
+  let g = lid / LPK;
+  let u = lid % LPK;
+
+  let scale = inverseSqrt(f32(HEAD_SIZE));
+  qa0 = queries[qh0 * C + u] * scale;
+  qb0 = queries[qh0 * C + u + LPK] * scale;
+  qa1 = select(vec4f(0.0), queries[(qh0 + 1u) * C + u] * scale, heads > 1u);
+  qb1 = select(vec4f(0.0), queries[(qh0 + 1u) * C + u + LPK] * scale, heads > 1u);
+  qa2 = select(vec4f(0.0), queries[(qh0 + 2u) * C + u] * scale, heads > 2u);
+  qb2 = select(vec4f(0.0), queries[(qh0 + 2u) * C + u + LPK] * scale, heads > 2u);
+  qa3 = select(vec4f(0.0), queries[(qh0 + 3u) * C + u] * scale, heads > 3u);
+  qb3 = select(vec4f(0.0), queries[(qh0 + 3u) * C + u + LPK] * scale, heads > 3u);
+  m = vec4f(NEG_BIG);
+  l = vec4f(0.0);
+  a0 = vec4f(0.0);
+  a1 = vec4f(0.0);
+  a2 = vec4f(0.0);
+  a3 = vec4f(0.0);
+  b0 = vec4f(0.0);
+  b1 = vec4f(0.0);
+  b2 = vec4f(0.0);
+  b3 = vec4f(0.0);
+
+  gatherSplitBlocks(hIdx, start, n, lid);
+
+  for (var sh = 0u; sh < KV_SHARDS; sh++) {
+    let sg = segmentOf(sh, n, start);
+    if (sg.keys == 0u) { continue; }
+    // Each case loops over the whole segment; fetch(next) is issued before step(current).
+    switch sh {
+      case 0u: {
+        var cur = fetch0(fetchIdx(sg, 0u, g, u));
+        for (var ci0 = 0u; ci0 < sg.keys; ci0 += KI) { let nxt = fetch0(fetchIdx(sg, ci0 + KI, g, u)); step(cur, sg, ci0, g, u, heads, qh0); cur = nxt; }
+      }
+      case 1u: {
+        var cur = fetch1(fetchIdx(sg, 0u, g, u));
+        for (var ci0 = 0u; ci0 < sg.keys; ci0 += KI) { let nxt = fetch1(fetchIdx(sg, ci0 + KI, g, u)); step(cur, sg, ci0, g, u, heads, qh0); cur = nxt; }
+      }
+      case 2u: {
+        var cur = fetch2(fetchIdx(sg, 0u, g, u));
+        for (var ci0 = 0u; ci0 < sg.keys; ci0 += KI) { let nxt = fetch2(fetchIdx(sg, ci0 + KI, g, u)); step(cur, sg, ci0, g, u, heads, qh0); cur = nxt; }
+      }
+      default: {
+        var cur = fetch3(fetchIdx(sg, 0u, g, u));
+        for (var ci0 = 0u; ci0 < sg.keys; ci0 += KI) { let nxt = fetch3(fetchIdx(sg, ci0 + KI, g, u)); step(cur, sg, ci0, g, u, heads, qh0); cur = nxt; }
+      }
+    }
+  }
+
+  // The G groups' states → one (max, sum, acc) for the split, rescaled to the common max.
+  if (u == 0u) {
+    statsW[g] = m;
+    statsW[G + g] = l;
+  }
+  accW[lid] = a0;
+  accW[WG_SIZE + lid] = b0;
+  accW[2u * WG_SIZE + lid] = a1;
+  accW[3u * WG_SIZE + lid] = b1;
+  accW[4u * WG_SIZE + lid] = a2;
+  accW[5u * WG_SIZE + lid] = b2;
+  accW[6u * WG_SIZE + lid] = a3;
+  accW[7u * WG_SIZE + lid] = b3;
+  workgroupBarrier();
+  var mAll = vec4f(NEG_BIG);
+  for (var gg = 0u; gg < G; gg++) { mAll = max(mAll, statsW[gg]); }
+  for (var e = lid; e < heads * C; e += WG_SIZE) {
+    let h = e / C;
+    let cc = e % C;
+    let row = (2u * h + cc / LPK) * WG_SIZE + cc % LPK;
+    var acc = vec4f(0.0);
+    for (var gg = 0u; gg < G; gg++) { acc += exp(statsW[gg][h] - mAll[h]) * accW[row + gg * LPK]; }
+    let out = ((qh0 + h) * maxSplits + split) * HEAD_SIZE + cc * 4u;
+    scratch[out] = acc.x;
+    scratch[out + 1u] = acc.y;
+    scratch[out + 2u] = acc.z;
+    scratch[out + 3u] = acc.w;
+  }
+  if (lid < heads) {
+    var lAll = 0.0;
+    for (var gg = 0u; gg < G; gg++) { lAll += exp(statsW[gg][lid] - mAll[lid]) * statsW[G + gg][lid]; }
+    let ml = batch.args1.z + ((qh0 + lid) * maxSplits + split) * 2u;
+    scratch[ml] = mAll[lid];
+    scratch[ml + 1u] = lAll;
+  }
+}
