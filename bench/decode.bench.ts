@@ -4,6 +4,10 @@
 //   bundle: node bench/build-gpu.mjs   run: node bench-dist/decode.mjs [outFile.json]
 // Times are GPU timestamps around one compute pass of N back-to-back decodes (median of
 // samples); without timestamp-query, wall time of submit + onSubmittedWorkDone over N.
+// Environment: BENCH_SMALL=1 (a smoke run on a CPU adapter), BENCH_PLAIN_ONLY=1 (main table
+// only), BENCH_SWEEP=0 (no knob sweep), BENCH_REPEAT=R (the sweep on R fresh pools),
+// BENCH_PERM=identity (contiguous blocks), BENCH_PROBES=1 (probes/stream_loop.wgsl: the K/V
+// access pattern alone), BENCH_DAWN_TOGGLES=a,b (Dawn toggles, diagnostics only).
 
 import { create, globals } from "webgpu";
 import { createGpuKvPool, type GpuKvPool } from "../src/gpu/pool";
@@ -11,13 +15,23 @@ import { createDecodeAttention } from "../src/kernels/decodeAttention";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "../src/kernels/sources";
 import { bindGroup, buildKernel, encodeLinear } from "../src/kernels/build";
 import { BatchRing } from "../src/gpu/dispatch";
-import { WG, type DecodeTuning, type KernelDims } from "../src/layout";
+import { DECODE_TARGET_WORKGROUPS, WG, type DecodeTuning, type KernelDims } from "../src/layout";
+import streamLoopWgsl from "./probes/stream_loop.wgsl";
 
-/** Kernel knob variants tried on a few shapes after the main table (one device call learns them all). */
-const SWEEP: Partial<DecodeTuning>[] = [
-  { shardFastPath: false }, { hoistShardSwitch: true }, { wgSize: 128 }, { lanesPerKey: 1 }, { lanesPerKey: 4 }, { maxSplitKeys: 512 },
+/** One kernel variant of the sweep. */
+interface Variant { tuning?: Partial<DecodeTuning>; targetWorkgroups?: number }
+
+/** Kernel knob variants tried on every shape after the main table (one device call learns them all). */
+const SWEEP: Variant[] = process.env.BENCH_SWEEP === "0" ? [] : [
+  { tuning: { subgroups: false } },
+  { tuning: { wgSize: 64 } }, { tuning: { wgSize: 128 } },
+  { targetWorkgroups: 1024 }, { targetWorkgroups: 4096 },
+  { tuning: { maxSplitKeys: 512 } },
 ];
-const SWEEP_SHAPES: [number, number][] = [[32768, 16], [131072, 1], [130048, 16], [4096, 16]];
+const label = (v: Variant) => JSON.stringify({ ...v.tuning, ...(v.targetWorkgroups ? { target: v.targetWorkgroups } : {}) });
+// BENCH_PERM=identity: each head's blocks contiguous and in order (default: a random permutation
+// of the pool, as after a long-running server).
+const IDENTITY = process.env.BENCH_PERM === "identity";
 
 Object.assign(globalThis, globals);
 
@@ -37,17 +51,23 @@ const COPY_BYTES = SMALL ? 16 * 2 ** 20 : 512 * 2 ** 20;
 let gpuInstance: GPU | undefined;
 
 async function main(): Promise<void> {
-  const gpu = (gpuInstance = create(["disable-dawn-features=timestamp_quantization"]));
+  // BENCH_DAWN_TOGGLES=a,b: extra Dawn toggles (diagnostics only, e.g. disable_robustness).
+  const toggles = process.env.BENCH_DAWN_TOGGLES ? [`enable-dawn-features=${process.env.BENCH_DAWN_TOGGLES}`] : [];
+  const gpu = (gpuInstance = create(["disable-dawn-features=timestamp_quantization", ...toggles]));
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new Error("no adapter");
   const limits: Record<string, number> = {};
   for (const k in adapter.limits) limits[k] = (adapter.limits as unknown as Record<string, number>)[k];
   const hasTs = adapter.features.has("timestamp-query");
-  const device = await adapter.requestDevice({ requiredLimits: limits, requiredFeatures: hasTs ? ["timestamp-query"] : [] });
+  // As the SDK does (sdk/device.ts): optional features on when the adapter has them.
+  const features = (["timestamp-query", "subgroups", "shader-f16"] as const).filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits: limits, requiredFeatures: features });
   device.addEventListener("uncapturederror", (e) => console.error("uncaptured:", (e as GPUUncapturedErrorEvent).error.message));
   const info = adapter.info;
   const results: Record<string, unknown>[] = [];
-  console.log(`adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}; timestamps: ${hasTs}`);
+  console.log(`adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}; timestamps: ${hasTs}; ` +
+    `features: ${[...adapter.features].sort().join(" ")}; subgroup sizes: ${(info as unknown as Record<string, number>).subgroupMinSize}–${(info as unknown as Record<string, number>).subgroupMaxSize}`);
+  console.log(`blocks: ${IDENTITY ? "contiguous per head" : "scattered (random permutation)"}`);
   console.log(`limits: maxStorageBufferBindingSize=${limits.maxStorageBufferBindingSize} maxBufferSize=${limits.maxBufferSize}`);
   const timer = makeTimer(device, hasTs);
 
@@ -72,26 +92,43 @@ async function main(): Promise<void> {
     }
     results.push(row);
     const f = (x: unknown) => (typeof x === "number" ? x.toFixed(3) : "-");
-    console.log(`decode ctx=${ctx} seqs=${numSeqs}: ${f(row.ms)} ms, ${f(row.gbPerS)} GB/s (${f(row.pctOfCopy)}% of copy); ` +
-      `target 4096 wg: ${f(row.msWide)} ms; L2 metric: ${f(row.msMetric)} ms${row.error ? ` ERROR ${row.error}` : ""}`);
+    console.log(`decode ctx=${ctx} seqs=${numSeqs} (${row.variant} kernel, ${row.shards} shard(s)): ${f(row.ms)} ms, ${f(row.gbPerS)} GB/s (${f(row.pctOfCopy)}% of copy); ` +
+      `L2 metric: ${f(row.msMetric)} ms${row.error ? ` ERROR ${row.error}` : ""}`);
   }
-  if (!SMALL && !PLAIN_ONLY) {
-    console.log("\nsweep (ms; default = wg 256, maxSplitKeys 256, lanesPerKey 2, shard fast path, no hoist):");
-    for (const [ctx, numSeqs] of SWEEP_SHAPES) {
-      try {
-        const r = await benchDecode(device, timer, ctx, numSeqs, SWEEP);
-        results.push({ kind: "sweep", ctx, numSeqs, ...r });
-        console.log(`ctx=${ctx} seqs=${numSeqs}: default ${r.ms.toFixed(3)} | ` +
-          SWEEP.map((t, i) => `${JSON.stringify(t)} ${(r as Record<string, number>)[`v${i}`]?.toFixed(3)}`).join(" | "));
-      } catch (e) { console.log(`sweep ctx=${ctx} seqs=${numSeqs}: ${e instanceof Error ? e.message : e}`); }
+  if (process.env.BENCH_PROBES) {
+    console.log("\nprobes (K/V access pattern with a running sum only; GB/s = K + V bytes / time):");
+    for (const [ctx, numSeqs] of SMALL ? [[1024, 1]] : [[4096, 16], [32768, 1], [131072, 1]]) {
+      for (const [name, code] of [["stream_loop", streamLoopWgsl]] as const) {
+        for (const wg of [32, 256]) {
+          try {
+            const r = await benchProbe(device, timer, ctx, numSeqs, name, code, wg);
+            results.push({ kind: "probe", name, wg, ctx, numSeqs, ...r });
+            console.log(`probe ${name} wg=${wg} ctx=${ctx} seqs=${numSeqs}: ${r.ms.toFixed(3)} ms, ${r.gbPerS.toFixed(0)} GB/s`);
+          } catch (e) { console.log(`probe ${name}: ${e instanceof Error ? e.message : e}`); }
+        }
+      }
     }
   }
-  const out = process.argv[2];
-  if (out) (await import("node:fs")).writeFileSync(out, JSON.stringify({ adapter: info.description || info.device, hasTs, results }, null, 1));
+  if (!PLAIN_ONLY && SWEEP.length) {
+    console.log(`\nsweep (ms; default = ${label({ tuning: { wgSize: WG.decode }, targetWorkgroups: DECODE_TARGET_WORKGROUPS })}):`);
+    // BENCH_REPEAT=R: R fresh pools (new random block layouts) per shape.
+    const repeats = Number(process.env.BENCH_REPEAT ?? 1);
+    for (let rep = 0; rep < repeats; rep++) for (const ctx of CTXS) for (const numSeqs of SEQS) {
+      const c = ctx * numSeqs === 131072 * 16 ? ctx - 1024 : ctx;
+      try {
+        const r = await benchDecode(device, timer, c, numSeqs, SWEEP);
+        results.push({ kind: "sweep", ctx: c, numSeqs, ...r });
+        console.log(`ctx=${c} seqs=${numSeqs} (${r.shards} shard(s)): default ${r.ms.toFixed(3)} | ` +
+          SWEEP.map((v, i) => `${label(v)} ${(r as Record<string, number>)[`v${i}`]?.toFixed(3)}`).join(" | "));
+      } catch (e) { console.log(`sweep ctx=${c} seqs=${numSeqs}: ${e instanceof Error ? e.message : e}`); }
+    }
+  }
   for (const r of results) if (r.kind === "decode" && typeof r.gbPerS === "number") r.pctOfCopy = (100 * (r.gbPerS as number)) / copyGBs;
-  console.log("\nctx     seqs  ms       GB/s    %copy  ms(4096wg) ms(L2 metric)");
+  const out = process.argv[2];
+  if (out) (await import("node:fs")).writeFileSync(out, JSON.stringify({ adapter: info.description || info.device, hasTs, blocks: IDENTITY ? "contiguous" : "scattered", results }, null, 1));
+  console.log("\nctx     seqs  ms       GB/s    %copy  ms(L2 metric)");
   for (const r of results.filter((x) => x.kind === "decode")) {
-    console.log(`${String(r.ctxUsed ?? r.ctx).padEnd(8)}${String(r.numSeqs).padEnd(6)}${num(r.ms, 9)}${num(r.gbPerS, 8)}${num(r.pctOfCopy, 7)}${num(r.msWide, 11)}${num(r.msMetric, 8)}${r.error ? " " + r.error : ""}`);
+    console.log(`${String(r.ctxUsed ?? r.ctx).padEnd(8)}${String(r.numSeqs).padEnd(6)}${num(r.ms, 9)}${num(r.gbPerS, 8)}${num(r.pctOfCopy, 7)}${num(r.msMetric, 8)}${r.error ? " " + r.error : ""}`);
   }
   process.exit(0);
 }
@@ -169,7 +206,7 @@ async function fillRandom(device: GPUDevice, bufs: readonly GPUBuffer[]): Promis
 }
 
 async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs: number,
-  sweep?: Partial<DecodeTuning>[]): Promise<Record<string, number>> {
+  sweep?: Variant[]): Promise<Record<string, number>> {
   const blocksPerHead = ctx / B;
   const dims: KernelDims = {
     numLayers: 1, maxSeqs: numSeqs, numKvHeads: NUM_KV, numQHeads: NUM_Q, headSize: D, blockSize: B,
@@ -181,7 +218,7 @@ async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs
     await fillRandom(device, pool.kvShards.slice(0, pool.numShards));
     // Blocks scattered: a random permutation of the pool, as after a long-running server.
     const perm = Int32Array.from({ length: dims.numBlocks }, (_, i) => i);
-    for (let i = perm.length - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [perm[i], perm[j]] = [perm[j], perm[i]]; }
+    if (!IDENTITY) for (let i = perm.length - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [perm[i], perm[j]] = [perm[j], perm[i]]; }
     pool.writeHeadTables(new Int32Array(numSeqs * NUM_KV).fill(ctx), perm);
     const q = new Float32Array(numSeqs * NUM_Q * D).map(() => Math.random() * 2 - 1);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
@@ -192,26 +229,25 @@ async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs
     const kvBytes = numSeqs * NUM_KV * ctx * D * 2 * 2;
     const iters = SMALL ? 2 : Math.min(100, Math.max(5, Math.ceil(2e-3 / (kvBytes / 2.5e12))));
     const res: Record<string, number> = { iters, shards: pool.numShards, kvBytes };
-    const plain = await createDecodeAttention(device, pool, { maxBatchSeqs: numSeqs, withMetric: false, targetWorkgroups: 1024 });
+    const plain = await createDecodeAttention(device, pool, { maxBatchSeqs: numSeqs, withMetric: false });
     res.ms = await timer((pass) => { for (let i = 0; i < iters; i++) plain.encode(pass, { layer: 0, seqIds, queries, out, metricMode: 0 }); }, iters);
+    (res as Record<string, unknown>).variant = plain.variant;
     res.gbPerS = kvBytes / (res.ms * 1e6);
     plain.destroy();
     if (PLAIN_ONLY) { queries.destroy(); out.destroy(); return res; }
     if (sweep) {
-      for (const [i, tuning] of sweep.entries()) {
-        const v = await createDecodeAttention(device, pool, { maxBatchSeqs: numSeqs, withMetric: false, tuning });
+      for (const [i, variant] of sweep.entries()) {
+        const v = await createDecodeAttention(device, pool, {
+          maxBatchSeqs: numSeqs, withMetric: false, tuning: variant.tuning, targetWorkgroups: variant.targetWorkgroups,
+        });
         res[`v${i}`] = await timer((pass) => { for (let j = 0; j < iters; j++) v.encode(pass, { layer: 0, seqIds, queries, out, metricMode: 0 }); }, iters);
         v.destroy();
       }
       queries.destroy(); out.destroy();
       return res;
     }
-    // The split grid's target matters most for one sequence: try 4× more workgroups too.
-    const wide = await createDecodeAttention(device, pool, { maxBatchSeqs: numSeqs, withMetric: false, targetWorkgroups: 4096 });
-    res.msWide = await timer((pass) => { for (let i = 0; i < iters; i++) wide.encode(pass, { layer: 0, seqIds, queries, out, metricMode: 0 }); }, iters);
-    wide.destroy();
     try {
-      const withMetric = await createDecodeAttention(device, pool, { maxBatchSeqs: numSeqs, withMetric: true, targetWorkgroups: 1024 });
+      const withMetric = await createDecodeAttention(device, pool, { maxBatchSeqs: numSeqs, withMetric: true });
       res.msMetric = await timer((pass) => { for (let i = 0; i < Math.min(iters, 60); i++) withMetric.encode(pass, { layer: 0, seqIds, queries, out, metricMode: 2 }); }, Math.min(iters, 60));
       withMetric.destroy();
     } catch { /* metric scratch may exceed a binding: reported as "-" */ }
@@ -220,6 +256,37 @@ async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs
   } finally {
     pool?.destroy();
   }
+}
+
+/** A probe kernel over a one-shard f16 pool of the bench's shape (256-key splits). */
+async function benchProbe(device: GPUDevice, timer: Timer, ctx: number, numSeqs: number, name: string, code: string, wg: number): Promise<{ ms: number; gbPerS: number }> {
+  const blocksPerHead = ctx / B;
+  const dims: KernelDims = {
+    numLayers: 1, maxSeqs: numSeqs, numKvHeads: NUM_KV, numQHeads: NUM_Q, headSize: D, blockSize: B,
+    numBlocks: numSeqs * NUM_KV * blocksPerHead, maxBlocksPerHead: blocksPerHead, dtype: "f16",
+  };
+  const pool = createGpuKvPool(device, dims);
+  try {
+    await fillRandom(device, pool.kvShards.slice(0, pool.numShards));
+    const perm = Int32Array.from({ length: dims.numBlocks }, (_, i) => i);
+    if (!IDENTITY) for (let i = perm.length - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [perm[i], perm[j]] = [perm[j], perm[i]]; }
+    pool.writeHeadTables(new Int32Array(numSeqs * NUM_KV).fill(ctx), perm);
+    const splitKeys = 256, maxSplits = ctx / splitKeys, numWg = numSeqs * NUM_KV * maxSplits;
+    const built = await buildKernel(device, {
+      file: `${name}.wgsl`, sources: [...sourcesOf(KERNEL_FILES.decode("f16")).slice(0, 3), code],
+      bindings: { 0: "storage", 4: "storage", 6: "batch", 8: "storage" },
+      constants: { ...KERNEL_CONSTANTS.appendKv(dims, pool.blocksPerShard), WG_SIZE: wg, MAX_SPLIT_KEYS: splitKeys } as Record<string, number>,
+    });
+    const out = device.createBuffer({ size: numWg * wg * 16, usage: GPUBufferUsage.STORAGE });
+    const ring = new BatchRing(device, 4, "probe-batch");
+    const group = bindGroup(device, built, { ...pool.poolBuffers(), 6: ring.buffer, 8: out });
+    const off = ring.write([0, numSeqs, splitKeys, maxSplits]);
+    const kvBytes = numSeqs * NUM_KV * ctx * D * 2 * 2;
+    const iters = Math.min(100, Math.max(5, Math.ceil(2e-3 / (kvBytes / 2.5e12))));
+    const ms = await timer((pass) => { for (let i = 0; i < iters; i++) encodeLinear(pass, built, group, off, numWg); }, iters);
+    out.destroy(); ring.destroy();
+    return { ms, gbPerS: kvBytes / (ms * 1e6) };
+  } finally { pool.destroy(); }
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
