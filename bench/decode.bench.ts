@@ -29,9 +29,34 @@ const SWEEP: Variant[] = process.env.BENCH_SWEEP === "0" ? [] : [
   { tuning: { maxSplitKeys: 512 } },
 ];
 const label = (v: Variant) => JSON.stringify({ ...v.tuning, ...(v.targetWorkgroups ? { target: v.targetWorkgroups } : {}) });
-// BENCH_PERM=identity: each head's blocks contiguous and in order (default: a random permutation
-// of the pool, as after a long-running server).
-const IDENTITY = process.env.BENCH_PERM === "identity";
+// Block layout. Default "scattered": a random permutation of the pool, as after a long-running
+// server. BENCH_PERM=identity: each head's blocks contiguous and in order. BENCH_PERM=local:
+// scattered within 2 MiB windows (windows in random order): random blocks, few distinct pages.
+const LAYOUT = process.env.BENCH_PERM === "identity" ? "contiguous" : process.env.BENCH_PERM === "local" ? "local" : "scattered";
+
+/** The pool's block order for LAYOUT (a permutation of numBlocks blocks of blockBytes each). */
+function blockOrder(numBlocks: number, blockBytes: number): Int32Array<ArrayBuffer> {
+  const perm = Int32Array.from({ length: numBlocks }, (_, i) => i);
+  const shuffle = (a: Int32Array<ArrayBuffer>) => {
+    for (let i = a.length - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [a[i], a[j]] = [a[j], a[i]]; }
+  };
+  if (LAYOUT === "scattered") shuffle(perm);
+  if (LAYOUT === "local") {
+    const w = Math.max(1, Math.floor(2 ** 21 / blockBytes));
+    const windows = Int32Array.from({ length: Math.ceil(numBlocks / w) }, (_, i) => i);
+    shuffle(windows);
+    const out = new Int32Array(numBlocks);
+    let at = 0;
+    for (const win of windows) {
+      const part = perm.slice(win * w, Math.min(numBlocks, (win + 1) * w));
+      shuffle(part);
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
+  return perm;
+}
 
 Object.assign(globalThis, globals);
 
@@ -67,7 +92,7 @@ async function main(): Promise<void> {
   const results: Record<string, unknown>[] = [];
   console.log(`adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}; timestamps: ${hasTs}; ` +
     `features: ${[...adapter.features].sort().join(" ")}; subgroup sizes: ${(info as unknown as Record<string, number>).subgroupMinSize}–${(info as unknown as Record<string, number>).subgroupMaxSize}`);
-  console.log(`blocks: ${IDENTITY ? "contiguous per head" : "scattered (random permutation)"}`);
+  console.log(`blocks: ${LAYOUT}`);
   console.log(`limits: maxStorageBufferBindingSize=${limits.maxStorageBufferBindingSize} maxBufferSize=${limits.maxBufferSize}`);
   const timer = makeTimer(device, hasTs);
 
@@ -125,7 +150,7 @@ async function main(): Promise<void> {
   }
   for (const r of results) if (r.kind === "decode" && typeof r.gbPerS === "number") r.pctOfCopy = (100 * (r.gbPerS as number)) / copyGBs;
   const out = process.argv[2];
-  if (out) (await import("node:fs")).writeFileSync(out, JSON.stringify({ adapter: info.description || info.device, hasTs, blocks: IDENTITY ? "contiguous" : "scattered", results }, null, 1));
+  if (out) (await import("node:fs")).writeFileSync(out, JSON.stringify({ adapter: info.description || info.device, hasTs, blocks: LAYOUT, results }, null, 1));
   console.log("\nctx     seqs  ms       GB/s    %copy  ms(L2 metric)");
   for (const r of results.filter((x) => x.kind === "decode")) {
     console.log(`${String(r.ctxUsed ?? r.ctx).padEnd(8)}${String(r.numSeqs).padEnd(6)}${num(r.ms, 9)}${num(r.gbPerS, 8)}${num(r.pctOfCopy, 7)}${num(r.msMetric, 8)}${r.error ? " " + r.error : ""}`);
@@ -217,8 +242,7 @@ async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs
     pool = createGpuKvPool(device, dims);
     await fillRandom(device, pool.kvShards.slice(0, pool.numShards));
     // Blocks scattered: a random permutation of the pool, as after a long-running server.
-    const perm = Int32Array.from({ length: dims.numBlocks }, (_, i) => i);
-    if (!IDENTITY) for (let i = perm.length - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [perm[i], perm[j]] = [perm[j], perm[i]]; }
+    const perm = blockOrder(dims.numBlocks, 2 * B * D * 2);
     pool.writeHeadTables(new Int32Array(numSeqs * NUM_KV).fill(ctx), perm);
     const q = new Float32Array(numSeqs * NUM_Q * D).map(() => Math.random() * 2 - 1);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
@@ -268,8 +292,7 @@ async function benchProbe(device: GPUDevice, timer: Timer, ctx: number, numSeqs:
   const pool = createGpuKvPool(device, dims);
   try {
     await fillRandom(device, pool.kvShards.slice(0, pool.numShards));
-    const perm = Int32Array.from({ length: dims.numBlocks }, (_, i) => i);
-    if (!IDENTITY) for (let i = perm.length - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [perm[i], perm[j]] = [perm[j], perm[i]]; }
+    const perm = blockOrder(dims.numBlocks, 2 * B * D * 2);
     pool.writeHeadTables(new Int32Array(numSeqs * NUM_KV).fill(ctx), perm);
     const splitKeys = 256, maxSplits = ctx / splitKeys, numWg = numSeqs * NUM_KV * maxSplits;
     const built = await buildKernel(device, {
