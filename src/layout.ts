@@ -130,17 +130,16 @@ export const decodeSubgroupFits = (d: Pick<KernelDims, "headSize">, subgroupMinS
   return d.headSize % 8 === 0 && Number.isInteger(Math.log2(lanes)) && lanes <= subgroupMinSize;
 };
 
+/** The largest whole number (≥ 1) of key groups of `lanesPerKey` lanes within `target` invocations. */
+const wholeKeyGroups = (lanesPerKey: number, target: number) => lanesPerKey * Math.max(1, Math.floor(target / lanesPerKey));
+
 /** Subgroup decode workgroup size: whole key groups of d/8 lanes. */
-export const decodeSubgroupWgSize = (d: Pick<KernelDims, "headSize">, target: number = WG.decode): number => {
-  const lanesPerKey = decodeSubgroupLanesPerKey(d);
-  return lanesPerKey * Math.max(1, Math.floor(target / lanesPerKey));
-};
+export const decodeSubgroupWgSize = (d: Pick<KernelDims, "headSize">, target: number = WG.decode): number =>
+  wholeKeyGroups(decodeSubgroupLanesPerKey(d), target);
 
 /** Decode workgroup size: whole key groups of d/4 lanes (one lane per 4-element chunk of a row). */
-export const decodeWgSize = (d: Pick<KernelDims, "headSize">, target: number = WG.decode): number => {
-  const lanesPerKey = d.headSize / 4;
-  return lanesPerKey * Math.max(1, Math.floor(target / lanesPerKey));
-};
+export const decodeWgSize = (d: Pick<KernelDims, "headSize">, target: number = WG.decode): number =>
+  wholeKeyGroups(d.headSize / 4, target);
 
 export const decodeConstants = (d: KernelDims, bps: number, t: DecodeTuning = DEFAULT_DECODE_TUNING): Consts => ({
   ...poolConstants(d), ...kvConstants(d, bps),
