@@ -5,6 +5,9 @@
 // (stable: logical order within a shard), so a kernel can run one loop per shard with every load
 // of that loop reading ONE binding: a shard switch around each load makes the compiler wait for
 // the load at the switch's end (2x slower on an H200, docs/bench/gpu.md v6).
+// Not here, on purpose: the split's location and its partial writes, which both kernels repeat.
+// Moved here as one function returning a struct, they made both kernels ~20% slower on an H200
+// (same call, A/B, 2026-11-30: 128K × 1 0.187 → 0.227 ms, 32K × 16 0.675 → 0.858 ms).
 // Sources: after common/pool.wgsl, common/batch.wgsl, common/kv_*.wgsl; the kernel declares
 //   WG_SIZE.
 // Overrides: MAX_SPLIT_KEYS (≥ splitKeys, a multiple of BLOCK_SIZE, ≤ MAX_SPLIT_BLOCKS blocks),
