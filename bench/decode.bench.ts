@@ -11,12 +11,16 @@
 
 import { create, globals } from "webgpu";
 import { createGpuKvPool, type GpuKvPool } from "../src/gpu/pool";
-import { createDecodeAttention } from "../src/kernels/decodeAttention";
-import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "../src/kernels/sources";
-import { bindGroup, buildKernel, encodeLinear } from "../src/kernels/build";
+import { createDecodeAttention } from "../src/gpu/kernels/decodeAttention";
+import { KERNEL_CONSTANTS, KERNEL_FILES, WGSL, sourcesOf } from "../src/gpu/kernels/sources";
+import { bindGroup, buildKernel, encodeLinear } from "../src/gpu/kernels/build";
 import { BatchRing } from "../src/gpu/dispatch";
-import { DECODE_TARGET_WORKGROUPS, WG, type DecodeTuning, type KernelDims } from "../src/layout";
+import { DECODE_TARGET_WORKGROUPS, WG, type DecodeTuning, type KernelDims } from "../src/gpu/layout";
 import streamLoopWgsl from "./probes/stream_loop.wgsl";
+import copyWgsl from "./probes/copy_buffer.wgsl";
+
+/** Invocations per workgroup of the copy baseline (bench/probes/copy_buffer.wgsl). */
+const COPY_WG_SIZE = 256;
 
 /** One kernel variant of the sweep. */
 interface Variant { tuning?: Partial<DecodeTuning>; targetWorkgroups?: number }
@@ -200,15 +204,15 @@ async function benchCopy(device: GPUDevice, timer: Timer): Promise<number> {
   const src = device.createBuffer({ size: bytes, usage }), dst = device.createBuffer({ size: bytes, usage });
   await fillRandom(device, [src]);
   const built = await buildKernel(device, {
-    file: "copy_buffer.wgsl", sources: sourcesOf(KERNEL_FILES.copy()),
-    bindings: { 6: "batch", 7: "read-only-storage", 8: "storage" }, constants: KERNEL_CONSTANTS.copy({} as KernelDims, 0),
+    file: "copy_buffer.wgsl", sources: [WGSL["common/batch.wgsl"], copyWgsl],
+    bindings: { 6: "batch", 7: "read-only-storage", 8: "storage" }, constants: { WG_SIZE: COPY_WG_SIZE },
   });
   const ring = new BatchRing(device, 4, "copy-batch");
   const group = bindGroup(device, built, { 6: ring.buffer, 7: src, 8: dst });
   const off = ring.write([bytes / 16]);
   const iters = SMALL ? 2 : 20;
   const ms = await timer((pass) => {
-    for (let i = 0; i < iters; i++) encodeLinear(pass, built, group, off, Math.ceil(bytes / 16 / (WG.copy * 4)));
+    for (let i = 0; i < iters; i++) encodeLinear(pass, built, group, off, Math.ceil(bytes / 16 / (COPY_WG_SIZE * 4)));
   }, iters);
   src.destroy(); dst.destroy(); ring.destroy();
   return (2 * bytes) / (ms * 1e6);

@@ -4,7 +4,7 @@
 // Not a test: prints ms per pass. Inputs are built untimed; each pass starts from a fresh
 // prefilled sequence because planMoves mutates the tables.
 import controlWasm from "kvcompress:wasm/control";
-import { ControlPlane } from "../src/control";
+import { ControlPlane } from "../src/control/plane";
 import { createRng as mulberry32 } from "../src/model/sample";
 
 const L = 32, H = 8, b = 16, T = 32 * 1024, M = T / b, W = 32, CAP = 4096;

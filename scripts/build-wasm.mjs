@@ -1,5 +1,5 @@
 // Compiles the AssemblyScript modules: assembly/index.ts → build/wasm/control.*.wasm (the
-// control plane) and assembly/cpu.ts → build/wasm/cpu.*.wasm (control plane + SIMD kernels of
+// control plane) and assembly/cpu/index.ts → build/wasm/cpu.*.wasm (control plane + SIMD kernels of
 // the CPU backend). "debug" keeps assertions (tests), "release" is optimized (dist).
 // Skips a module whose outputs are newer than every file under assembly/.
 import { spawnSync } from "node:child_process";
@@ -9,7 +9,7 @@ import { repoRoot } from "./esbuild-plugins.mjs";
 
 const MODULES = [
   { name: "control", entry: "assembly/index.ts" },
-  { name: "cpu", entry: "assembly/cpu.ts" },
+  { name: "cpu", entry: "assembly/cpu/index.ts" },
 ];
 
 function newestMtime(dir) {

@@ -3,7 +3,7 @@ import controlWasm from "kvcompress:wasm/control";
 import cpuWasm from "kvcompress:wasm/cpu";
 import { KvCache } from "../src/cache";
 import { blockBytes, defineConfig, type KvCacheConfig, type KvCacheConfigInput } from "../src/config";
-import { ControlPlane } from "../src/control";
+import { ControlPlane } from "../src/control/plane";
 import { createCpuBackend } from "../src/cpu/backend";
 import { DeviceLostError, NoGpuAdapterError } from "../src/errors";
 import { createGpuBackend } from "../src/gpu/backend";

@@ -17,7 +17,7 @@ export { requestGpuDevice } from "./device";
 export type { GpuDeviceHandle, RequestGpuDeviceOptions } from "./device";
 
 // ── running models on the cache ──
-export { CachedSequence } from "../src/runner/sequence";
+export { CachedSequence } from "../src/model/cachedSequence";
 export { loadModel, sourceFromFiles, sourceFromPath, sourceFromUrl, sourceFromReader, LlamaModel } from "../src/model/index";
 export type {
   LoadedModel, ModelSource, ModelTokenizer, ProgressCallback, AttentionCache, LlamaConfig, LlamaWeights, LlamaLayerWeights, Llama3RopeScaling,

@@ -4,7 +4,7 @@
 // schedule → backend evicted indices → wasm move plan → backend moves → blocks back to the pool.
 import type { KvBackend, Protection } from "./backend";
 import { blockBytes, type KvCacheConfig } from "./config";
-import type { ControlPlane } from "./control";
+import type { ControlPlane } from "./control/plane";
 import { DeviceLostError, InvalidArgumentError, KvCompressError, KvPoolExhaustedError } from "./errors";
 import { metricModeOf } from "./policies";
 

@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { loadModel } from "../../src/model/index";
 import { generate } from "../../src/model/generate";
-import { CachedSequence } from "../../src/runner/sequence";
+import { CachedSequence } from "../../src/model/cachedSequence";
 import { createKvCache } from "../cache";
 import type { PolicyInput, PolicyName } from "../../src/policies";
 import { CliUsageError, parseFlags, usage, type FlagSpec } from "./args";

@@ -5,7 +5,7 @@
 // syncTables() has nothing to do.
 import type { KvBackend, MetricSettings, Protection } from "../backend";
 import type { KvCacheConfig } from "../config";
-import { ControlPlane, type ControlPlaneConfig } from "../control";
+import { ControlPlane, type ControlPlaneConfig } from "../control/plane";
 import { KvCompressError } from "../errors";
 import { CpuKvPool, type CpuKernelExports } from "./pool";
 

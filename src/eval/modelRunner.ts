@@ -4,7 +4,7 @@
 import type { KvCache } from "../cache";
 import type { LlamaModel } from "../model/llama";
 import type { PolicyInput } from "../policies";
-import { CachedSequence } from "../runner/sequence";
+import { CachedSequence } from "../model/cachedSequence";
 import type { PolicyRun, WindowRunner } from "./run";
 
 /** Makes a cache for the model with the given policy (the caller picks backend and storage). */

@@ -5,16 +5,16 @@
 
 import type { KvBackend, MetricSettings, Protection } from "../backend";
 import type { KvCacheConfig } from "../config";
-import type { ControlPlane } from "../control";
-import type { KernelDims } from "../layout";
+import type { ControlPlane } from "../control/plane";
+import type { KernelDims } from "./layout";
 import { type GpuKvPool, createGpuKvPool } from "./pool";
 import { maxBindingBytes } from "./dispatch";
-import { type AppendKvKernel, createAppendKv } from "../kernels/appendKv";
-import { type DecodeAttention, createDecodeAttention, decodeScratchBytes } from "../kernels/decodeAttention";
-import { type PrefillAttention, createPrefillAttention } from "../kernels/prefillAttention";
-import { type ScoreOrdering, createScoreOrdering, orderingBytesPerSeq } from "../kernels/scoreOrdering";
-import { type CacheMoveExecutor, createCacheMoveExecutor } from "../kernels/executeCacheMoves";
-import { MAX_BATCH_SEQS } from "../layout";
+import { type AppendKvKernel, createAppendKv } from "./kernels/appendKv";
+import { type DecodeAttention, createDecodeAttention, decodeScratchBytes } from "./kernels/decodeAttention";
+import { type PrefillAttention, createPrefillAttention } from "./kernels/prefillAttention";
+import { type ScoreOrdering, createScoreOrdering, orderingBytesPerSeq } from "./kernels/scoreOrdering";
+import { type CacheMoveExecutor, createCacheMoveExecutor } from "./kernels/executeCacheMoves";
+import { MAX_BATCH_SEQS } from "./layout";
 
 /** Builds the pool and every pipeline up front, so OOM and shader errors surface here (STYLE L3). */
 export async function createGpuBackend(device: GPUDevice, adapterName: string, cfg: KvCacheConfig, control: ControlPlane,

@@ -1,6 +1,6 @@
 // src/gpu/dispatch.ts — the per-dispatch Batch uniform ring and 2-D grids (shaders/common/batch.wgsl).
 
-import { BATCH_UNIFORM_BYTES, MAX_BATCH_SEQS } from "../layout";
+import { BATCH_UNIFORM_BYTES, MAX_BATCH_SEQS } from "./layout";
 
 /** Uniform slots are 256-byte aligned for dynamic offsets. */
 const SLOT_BYTES = Math.ceil(BATCH_UNIFORM_BYTES / 256) * 256;

@@ -12,7 +12,7 @@
 
 import {
   type KernelDims, MAX_KV_SHARDS, blockBytes, blocksPerShardFor, headTablesWords, numHeadsTotal, slotMetaWords,
-} from "../layout";
+} from "./layout";
 import { LimitTooLowError } from "../errors";
 
 export interface GpuKvPool {

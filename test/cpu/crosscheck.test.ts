@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import controlWasm from "kvcompress:wasm/control";
 import cpuWasm from "kvcompress:wasm/cpu";
 import { blockBytes, defineConfig } from "../../src/config";
-import { ControlPlane } from "../../src/control";
+import { ControlPlane } from "../../src/control/plane";
 import { createCpuBackend } from "../../src/cpu/backend";
 import { createGpuBackend } from "../../src/gpu/backend";
 import { NoGpuAdapterError } from "../../src/errors";

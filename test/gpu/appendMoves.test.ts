@@ -2,9 +2,9 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createGpuKvPool } from "../../src/gpu/pool";
-import { createAppendKv } from "../../src/kernels/appendKv";
-import { createCacheMoveExecutor } from "../../src/kernels/executeCacheMoves";
-import type { KvDtype } from "../../src/layout";
+import { createAppendKv } from "../../src/gpu/kernels/appendKv";
+import { createCacheMoveExecutor } from "../../src/gpu/kernels/executeCacheMoves";
+import type { KvDtype } from "../../src/gpu/layout";
 import {
   makeRng, randomPool, refAppend, refEvictedIdx, refExecuteMoves, refPlanMoves,
 } from "../reference/kernels";

@@ -4,7 +4,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import controlWasm from "kvcompress:wasm/control";
 import { blockBytes, defineConfig } from "../../src/config";
-import { ControlPlane } from "../../src/control";
+import { ControlPlane } from "../../src/control/plane";
 import { type GpuBackend, createGpuBackend } from "../../src/gpu/backend";
 import { makeRng, maxRelErr } from "../reference/kernels";
 import { testDevice } from "../harness/env";

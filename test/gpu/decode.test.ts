@@ -2,8 +2,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createGpuKvPool } from "../../src/gpu/pool";
-import { createDecodeAttention, subgroupMinSize, type GroupReduce, type MetricMode } from "../../src/kernels/decodeAttention";
-import { decodeSubgroupFits, type DecodeTuning, type KvDtype } from "../../src/layout";
+import { createDecodeAttention, subgroupMinSize, type GroupReduce, type MetricMode } from "../../src/gpu/kernels/decodeAttention";
+import { decodeSubgroupFits, type DecodeTuning, type KvDtype } from "../../src/gpu/layout";
 import { makeRng, maxRelErr, randomPool, refDecode } from "../reference/kernels";
 import { testDevice } from "../harness/env";
 import { freshSeed, kernelDims, nanBuffer, randomArray, readBuffer, readPool, runPass, storageBuffer, uploadPool } from "./helpers";

@@ -1,7 +1,7 @@
 // test/gpu/helpers.ts — move a RefPool (test/reference/kernels.ts) to and from the GPU pool.
 
 import { type GpuKvPool, f16BitsToF32, f32ToF16Bits, packShards } from "../../src/gpu/pool";
-import type { KernelDims, KvDtype } from "../../src/layout";
+import type { KernelDims, KvDtype } from "../../src/gpu/layout";
 import { type PoolDims, RefPool } from "../reference/kernels";
 
 /** Fresh seed per run; suites put it in every assertion message so a failure can be replayed. */

@@ -2,7 +2,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createGpuKvPool } from "../../src/gpu/pool";
-import { createScoreOrdering } from "../../src/kernels/scoreOrdering";
+import { createScoreOrdering } from "../../src/gpu/kernels/scoreOrdering";
 import { makeRng, randomPool, refChunkKeys, refEvictedIdx } from "../reference/kernels";
 import { testDevice } from "../harness/env";
 import { freshSeed, kernelDims, nanBuffer, readBuffer, runPass, storageBuffer, uploadPool } from "./helpers";

@@ -2,9 +2,9 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createGpuKvPool } from "../../src/gpu/pool";
-import type { GroupReduce, MetricMode } from "../../src/kernels/decodeAttention";
-import { createPrefillAttention } from "../../src/kernels/prefillAttention";
-import type { KvDtype } from "../../src/layout";
+import type { GroupReduce, MetricMode } from "../../src/gpu/kernels/decodeAttention";
+import { createPrefillAttention } from "../../src/gpu/kernels/prefillAttention";
+import type { KvDtype } from "../../src/gpu/layout";
 import { makeRng, maxRelErr, randomPool, refPrefill } from "../reference/kernels";
 import { testDevice } from "../harness/env";
 import { freshSeed, kernelDims, nanBuffer, randomArray, readBuffer, readPool, runPass, storageBuffer, uploadPool } from "./helpers";

@@ -2,8 +2,8 @@
 // host passes as pipeline constants (STYLE L2): drift fails here, never on a GPU.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { KERNEL_CONSTANTS, KERNEL_FILES, WGSL, sourcesOf } from "../../src/kernels/sources";
-import type { KernelDims, KvDtype } from "../../src/layout";
+import { KERNEL_CONSTANTS, KERNEL_FILES, WGSL, sourcesOf } from "../../src/gpu/kernels/sources";
+import type { KernelDims, KvDtype } from "../../src/gpu/layout";
 
 const test = suite("shaders: override names match the host constants");
 

@@ -4,7 +4,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import controlWasm from "kvcompress:wasm/control";
-import { ControlPlane } from "../../src/control";
+import { ControlPlane } from "../../src/control/plane";
 import { ConfigError, InvalidArgumentError } from "../../src/errors";
 
 const cfg = { numLayers: 1, numKvHeads: 2, blockSize: 4, numBlocks: 12, maxSeqs: 3, maxBlocksPerHead: 8, bytesPerBlock: 100 };

@@ -3,7 +3,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import controlWasm from "kvcompress:wasm/control";
-import { ControlPlane, type ControlPlaneConfig } from "../../src/control";
+import { ControlPlane, type ControlPlaneConfig } from "../../src/control/plane";
 import { InvalidArgumentError } from "../../src/errors";
 
 const plane = (over: Partial<ControlPlaneConfig> = {}) =>

@@ -4,7 +4,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import controlWasm from "kvcompress:wasm/control";
-import { ControlPlane } from "../../src/control";
+import { ControlPlane } from "../../src/control/plane";
 import { chunkKeysOfHead, evictionOrder, isProtected, type HeadKvs } from "../reference/schedule";
 import { createRng as mulberry32 } from "../../src/model/sample";
 

@@ -3,7 +3,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import controlWasm from "kvcompress:wasm/control";
-import { ControlPlane } from "../../src/control";
+import { ControlPlane } from "../../src/control/plane";
 import { InvalidArgumentError } from "../../src/errors";
 import { refPlanHead } from "../reference/planMoves";
 import { createRng as mulberry32 } from "../../src/model/sample";

@@ -3,7 +3,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import controlWasm from "kvcompress:wasm/control";
-import { ControlPlane } from "../../src/control";
+import { ControlPlane } from "../../src/control/plane";
 import { KvCompressError } from "../../src/errors";
 import {
   chunkKeysOfHead, evictCountOf, evictedIndicesOfHead, isProtected, refScheduleByLayer,

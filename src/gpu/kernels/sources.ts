@@ -1,33 +1,32 @@
-// src/kernels/sources.ts — every WGSL file as text, and which files each kernel concatenates
+// src/gpu/kernels/sources.ts — every WGSL file as text, and which files each kernel concatenates
 // (common helpers first, the kernel last, except where a kernel's `enable` directive must open the
 // module; STYLE L1/L2: variants are files, never templates).
 
 import {
-  type KernelDims, type KvDtype, appendKvConstants, copyConstants, decodeConstants, decodeMetricConstants, decodeSubgroupConstants,
+  type KernelDims, type KvDtype, appendKvConstants, decodeConstants, decodeMetricConstants, decodeSubgroupConstants,
   decodeReduceConstants, movesConstants, orderConstants, orderSortConstants, prefillConstants,
   prefillMetricConstants, prefillPoolConstants,
 } from "../layout";
-import poolWgsl from "../../shaders/common/pool.wgsl";
-import batchWgsl from "../../shaders/common/batch.wgsl";
-import kvF32Wgsl from "../../shaders/common/kv_f32.wgsl";
-import kvF16Wgsl from "../../shaders/common/kv_f16.wgsl";
-import decodeSplitWgsl from "../../shaders/common/decode_split.wgsl";
-import appendKvWgsl from "../../shaders/append_kv.wgsl";
-import decodeWgsl from "../../shaders/paged_attention_decode.wgsl";
-import decodeSubgroupWgsl from "../../shaders/paged_attention_decode_subgroup.wgsl";
-import decodeReduceWgsl from "../../shaders/decode_reduce.wgsl";
-import decodeMetricWgsl from "../../shaders/decode_metric.wgsl";
-import prefillWgsl from "../../shaders/paged_attention_prefill.wgsl";
-import prefillScoresWgsl from "../../shaders/prefill_metric_scores.wgsl";
-import prefillPoolWgsl from "../../shaders/prefill_metric_pool.wgsl";
-import orderGatherWgsl from "../../shaders/order_gather.wgsl";
-import orderSortLocalWgsl from "../../shaders/order_sort_local.wgsl";
-import orderSortGlobalWgsl from "../../shaders/order_sort_global.wgsl";
-import orderChunkKeysWgsl from "../../shaders/order_chunk_keys.wgsl";
-import orderMarkWgsl from "../../shaders/order_mark_evicted.wgsl";
-import orderCompactWgsl from "../../shaders/order_compact_evicted.wgsl";
-import movesWgsl from "../../shaders/execute_cache_moves.wgsl";
-import copyWgsl from "../../shaders/copy_buffer.wgsl";
+import poolWgsl from "../../../shaders/common/pool.wgsl";
+import batchWgsl from "../../../shaders/common/batch.wgsl";
+import kvF32Wgsl from "../../../shaders/common/kv_f32.wgsl";
+import kvF16Wgsl from "../../../shaders/common/kv_f16.wgsl";
+import decodeSplitWgsl from "../../../shaders/common/decode_split.wgsl";
+import appendKvWgsl from "../../../shaders/append_kv.wgsl";
+import decodeWgsl from "../../../shaders/paged_attention_decode.wgsl";
+import decodeSubgroupWgsl from "../../../shaders/paged_attention_decode_subgroup.wgsl";
+import decodeReduceWgsl from "../../../shaders/decode_reduce.wgsl";
+import decodeMetricWgsl from "../../../shaders/decode_metric.wgsl";
+import prefillWgsl from "../../../shaders/paged_attention_prefill.wgsl";
+import prefillScoresWgsl from "../../../shaders/prefill_metric_scores.wgsl";
+import prefillPoolWgsl from "../../../shaders/prefill_metric_pool.wgsl";
+import orderGatherWgsl from "../../../shaders/order_gather.wgsl";
+import orderSortLocalWgsl from "../../../shaders/order_sort_local.wgsl";
+import orderSortGlobalWgsl from "../../../shaders/order_sort_global.wgsl";
+import orderChunkKeysWgsl from "../../../shaders/order_chunk_keys.wgsl";
+import orderMarkWgsl from "../../../shaders/order_mark_evicted.wgsl";
+import orderCompactWgsl from "../../../shaders/order_compact_evicted.wgsl";
+import movesWgsl from "../../../shaders/execute_cache_moves.wgsl";
 
 export const WGSL: Readonly<Record<string, string>> = {
   "common/pool.wgsl": poolWgsl,
@@ -50,7 +49,6 @@ export const WGSL: Readonly<Record<string, string>> = {
   "order_mark_evicted.wgsl": orderMarkWgsl,
   "order_compact_evicted.wgsl": orderCompactWgsl,
   "execute_cache_moves.wgsl": movesWgsl,
-  "copy_buffer.wgsl": copyWgsl,
 };
 
 const kvFile = (dtype: KvDtype) => (dtype === "f16" ? "common/kv_f16.wgsl" : "common/kv_f32.wgsl");
@@ -76,7 +74,6 @@ export const KERNEL_FILES = {
   orderMark: () => withPool("order_mark_evicted.wgsl"),
   orderCompact: () => withPool("order_compact_evicted.wgsl"),
   moves: (dtype: KvDtype) => withKv(dtype, "execute_cache_moves.wgsl"),
-  copy: () => withBatch("copy_buffer.wgsl"),
 } as const;
 
 export const sourcesOf = (files: string[]) => files.map((f) => WGSL[f]);
@@ -100,5 +97,4 @@ export const KERNEL_CONSTANTS: Record<keyof typeof KERNEL_FILES, ConstFn> = {
   orderMark: (d) => orderConstants(d),
   orderCompact: (d) => orderConstants(d),
   moves: movesConstants,
-  copy: () => copyConstants(),
 };

@@ -1,7 +1,7 @@
-// src/kernels/executeCacheMoves.ts — host wrapper of shaders/execute_cache_moves.wgsl.
+// src/gpu/kernels/executeCacheMoves.ts — host wrapper of shaders/execute_cache_moves.wgsl.
 
-import type { GpuKvPool } from "../gpu/pool";
-import { BatchRing } from "../gpu/dispatch";
+import type { GpuKvPool } from "../pool";
+import { BatchRing } from "../dispatch";
 import { WG } from "../layout";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
 import { bindGroup, buildKernel, encodeLinear } from "./build";

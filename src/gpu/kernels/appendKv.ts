@@ -1,7 +1,7 @@
-// src/kernels/appendKv.ts — host wrapper of shaders/append_kv.wgsl (STYLE L3: build once, encode only).
+// src/gpu/kernels/appendKv.ts — host wrapper of shaders/append_kv.wgsl (STYLE L3: build once, encode only).
 
-import type { GpuKvPool } from "../gpu/pool";
-import { BatchRing, batchChunks } from "../gpu/dispatch";
+import type { GpuKvPool } from "../pool";
+import { BatchRing, batchChunks } from "../dispatch";
 import { WG } from "../layout";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
 import { bindGroup, buildKernel, encodeLinear } from "./build";

@@ -1,10 +1,10 @@
-// src/kernels/build.ts — compile one kernel once (STYLE L3, L11): concatenate its WGSL files,
+// src/gpu/kernels/build.ts — compile one kernel once (STYLE L3, L11): concatenate its WGSL files,
 // create the module and an explicit layout inside a validation error scope, and rethrow any
 // failure as ShaderCompileError(file, message).
 
-import { ShaderCompileError } from "../errors";
+import { ShaderCompileError } from "../../errors";
 import { BATCH_UNIFORM_BYTES } from "../layout";
-import { dispatchLinear } from "../gpu/dispatch";
+import { dispatchLinear } from "../dispatch";
 
 /** One binding of a kernel's group 0. */
 export type BindingKind = "storage" | "read-only-storage" | "batch";

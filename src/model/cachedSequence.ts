@@ -2,7 +2,7 @@
 // layer 0 of a chunk reserves its slots, every layer appends and attends through the cache,
 // and commit() ends the step, which is where the policy compresses.
 import type { KvCache, PassReport } from "../cache";
-import type { AttentionCache } from "../model/attention";
+import type { AttentionCache } from "./attention";
 
 /**
  * One sequence of a KvCache as the model runner's AttentionCache.

@@ -1,17 +1,17 @@
-// src/kernels/decodeAttention.ts — host wrapper of the paged decode attention: the split-K
+// src/gpu/kernels/decodeAttention.ts — host wrapper of the paged decode attention: the split-K
 // partial kernel (shaders/paged_attention_decode_subgroup.wgsl where the device has subgroups
 // that fit a key's lanes, else shaders/paged_attention_decode.wgsl), its reduce
 // (decode_reduce.wgsl) and the metric pass (decode_metric.wgsl, skipped for metricMode 0).
 // Built once, encode only (STYLE L3).
 
-import type { GpuKvPool } from "../gpu/pool";
-import { BatchRing, batchChunks, maxBindingBytes } from "../gpu/dispatch";
+import type { GpuKvPool } from "../pool";
+import { BatchRing, batchChunks, maxBindingBytes } from "../dispatch";
 import {
   DECODE_KEYS_PER_LANE, DECODE_MAX_SPLIT_BLOCKS, DECODE_MAX_SPLITS, DECODE_MAX_SPLIT_KEYS, DECODE_TARGET_WORKGROUPS, DEFAULT_DECODE_TUNING, type DecodeTuning,
   MAX_GROUP_SIZE, WG, decodeConstants, decodeSubgroupConstants, decodeSubgroupFits, decodeSubgroupLanesPerKey,
   decodeSubgroupWgSize, decodeWgSize, groupSize, maxCtx, type KernelDims,
 } from "../layout";
-import { LimitTooLowError } from "../errors";
+import { LimitTooLowError } from "../../errors";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
 import { bindGroup, buildKernel, encodeLinear } from "./build";
 

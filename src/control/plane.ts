@@ -4,13 +4,13 @@
 // wasm memory so the GPU side uploads tables and plans with queue.writeBuffer, no JS copy.
 // Capacity shortfalls are return values (false / −1 / action fields), never exceptions.
 
-import { ConfigError, InvalidArgumentError, WasmMemoryLimitError } from "./errors";
-import { makeAbort, WasmMemoryViews, type F32View, type I32View, type U32View } from "./control/wasmMemory";
-import type { ControlExports } from "./control/exports";
-import { validateControlConfig, type ControlPlaneConfig } from "./control/config";
+import { ConfigError, InvalidArgumentError, WasmMemoryLimitError } from "../errors";
+import { makeAbort, WasmMemoryViews, type F32View, type I32View, type U32View } from "./wasmMemory";
+import type { ControlExports } from "./exports";
+import { validateControlConfig, type ControlPlaneConfig } from "./config";
 
-export type { ControlPlaneConfig } from "./control/config";
-export type { F32View, I32View, U32View } from "./control/wasmMemory";
+export type { ControlPlaneConfig } from "./config";
+export type { F32View, I32View, U32View } from "./wasmMemory";
 
 /** Answer of canAdmit(): `ok` is the verdict; the numbers say why. */
 export interface AdmissionCheck {

@@ -1,11 +1,11 @@
-// src/kernels/prefillAttention.ts — host wrapper of the paged prefill attention
+// src/gpu/kernels/prefillAttention.ts — host wrapper of the paged prefill attention
 // (shaders/paged_attention_prefill.wgsl) and its metric (prefill_metric_scores.wgsl, then
 // prefill_metric_pool.wgsl; skipped for metricMode 0). Built once, encode only (STYLE L3).
 
-import type { GpuKvPool } from "../gpu/pool";
-import { BatchRing, batchChunks } from "../gpu/dispatch";
+import type { GpuKvPool } from "../pool";
+import { BatchRing, batchChunks } from "../dispatch";
 import { MAX_PREFILL_HEAD_SIZE, PREFILL_TILE_KEYS, WG, maxCtx } from "../layout";
-import { LimitTooLowError } from "../errors";
+import { LimitTooLowError } from "../../errors";
 import type { GroupReduce, MetricMode } from "./decodeAttention";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
 import { bindGroup, buildKernel, encodeLinear } from "./build";

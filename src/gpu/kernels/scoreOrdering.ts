@@ -1,11 +1,11 @@
-// src/kernels/scoreOrdering.ts — host wrapper of the score ordering (DESIGN.md §2.4):
+// src/gpu/kernels/scoreOrdering.ts — host wrapper of the score ordering (DESIGN.md §2.4):
 // order_gather → segmented bitonic sort (order_sort_local fused stages + order_sort_global
 // wide steps) → order_chunk_keys; then, once the scheduler has chosen n per head,
 // order_mark_evicted → order_compact_evicted. Built once, encode only (STYLE L3).
 
-import type { GpuKvPool } from "../gpu/pool";
-import { BatchRing, maxBindingBytes } from "../gpu/dispatch";
-import { LimitTooLowError } from "../errors";
+import type { GpuKvPool } from "../pool";
+import { BatchRing, maxBindingBytes } from "../dispatch";
+import { LimitTooLowError } from "../../errors";
 import { type KernelDims, MAX_BATCH_SEQS, ORDER_LOCAL_ELEMS, WG, maxCtx, nextPow2 } from "../layout";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
 import { type BuiltKernel, bindGroup, buildKernel, encodeLinear } from "./build";

@@ -1,5 +1,5 @@
-// src/layout.ts — the ONE TypeScript source of the WGSL override constants (STYLE L2) and of
-// the sizes derived from the pool geometry. Every host wrapper in src/kernels/ builds its
+// src/gpu/layout.ts — the ONE TypeScript source of the WGSL override constants (STYLE L2) and of
+// the sizes derived from the pool geometry. Every host wrapper in src/gpu/kernels/ builds its
 // pipeline `constants` with the functions below; test/shaders/overrides.test.ts checks that
 // the keys are exactly the `override` names of each kernel's concatenated WGSL.
 
@@ -41,7 +41,6 @@ export const WG = {
   prefillMetric: 64,
   order: 128,
   moves: 64,
-  copy: 256,
 } as const;
 
 /** Most keys of one decode split (the host picks splitKeys ≤ this; sizes the split's block list). */
@@ -181,5 +180,3 @@ export const orderSortConstants = (): Consts => ({ WG_SIZE: WG.order });
 export const movesConstants = (d: KernelDims, bps: number): Consts => ({
   ...poolConstants(d), ...kvConstants(d, bps), WG_SIZE: WG.moves,
 });
-
-export const copyConstants = (): Consts => ({ WG_SIZE: WG.copy });
