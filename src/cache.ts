@@ -50,7 +50,11 @@ export interface PassReport {
 }
 
 interface SeqState {
+  /** Tokens reserved this step (reserve → endStep); 0 between steps. */
   numNew: number;
+  /** Layers whose K/V of this step were appended; a layer is attended only after its append
+   *  (a reserved, unappended slot holds whatever a freed block held before). */
+  appended: Uint8Array;
   prefilling: boolean;
   promptTokens: number;
   passes: number;
@@ -83,6 +87,9 @@ export class KvCache {
   private totalPasses = 0;
   private totalEvicted = 0;
   private destroyed = false;
+  /** Reserve, endStep and compress run one at a time: a pass reads the tables, awaits the
+   *  backend, then writes them, so two passes interleaved would plan on stale state. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   /** @internal Use createKvCache() from the SDK. */
   constructor(readonly config: KvCacheConfig, private readonly control: ControlPlane, private readonly backend: KvBackend,
@@ -98,7 +105,7 @@ export class KvCache {
     this.check();
     const seqId = this.control.addSequence();
     if (seqId < 0) throw new KvPoolExhaustedError(`maxSeqs: all ${this.config.maxSeqs} sequence slots are in use; remove one first`);
-    this.seqs.set(seqId, { numNew: 0, prefilling: true, promptTokens: 0, passes: 0, evictedKvs: 0, addedAt: this.addCounter++ });
+    this.seqs.set(seqId, { numNew: 0, appended: new Uint8Array(this.config.numLayers), prefilling: true, promptTokens: 0, passes: 0, evictedKvs: 0, addedAt: this.addCounter++ });
     this.backend.syncTables([seqId]);
     return seqId;
   }
@@ -119,26 +126,46 @@ export class KvCache {
    * @throws KvPoolExhaustedError when even that cannot make room; nothing has changed then.
    */
   async reserve(seqId: number, numTokens: number): Promise<void> {
+    return this.exclusive(() => this.reserveNow(seqId, numTokens));
+  }
+
+  private async reserveNow(seqId: number, numTokens: number): Promise<void> {
     this.check();
     const st = this.state(seqId);
     if (!Number.isInteger(numTokens) || numTokens < 1) throw new InvalidArgumentError("numTokens", numTokens, "an integer ≥ 1");
+    // After the prompt a step is one token (decode attention reads one query per sequence).
+    if (!st.prefilling && numTokens !== 1) throw new InvalidArgumentError("numTokens", numTokens, "1 for a sequence past its prefill (one decode token per step)");
+    if (st.numNew !== 0) throw new InvalidArgumentError("seqId", seqId, "a sequence without tokens reserved this step (call endStep first)");
     const c = this.config;
     const seqLen = this.control.seqLens[seqId];
     if (seqLen + numTokens > c.maxContextTokens) throw new InvalidArgumentError("numTokens", numTokens, `seqLen (${seqLen}) + numTokens ≤ maxContextTokens (${c.maxContextTokens})`);
-    let need = this.control.blocksToReserve(seqId, numTokens);
+    const need = this.control.blocksToReserve(seqId, numTokens);
     if (need > c.numBlocks) throw new KvPoolExhaustedError(`a prompt of ${numTokens} tokens needs ${need} blocks; the pool has ${c.numBlocks} in all`, need, this.control.numFreeBlocks);
-    if (need > this.control.numFreeBlocks && c.policy.budget) {
-      // Prompts arrive uncompressed; only sequences past their prefill give up KVs.
-      const decoding = [...this.seqs].filter(([, s]) => !s.prefilling).map(([id]) => id);
-      if (decoding.length) await this.compress(decoding);
-      need = this.control.blocksToReserve(seqId, numTokens);
+    const free = this.control.numFreeBlocks;
+    if (need > free) {
+      // Prompts arrive uncompressed and a sequence mid-step has reserved slots that hold no KV
+      // yet, so only decoding sequences between steps give up KVs. Decide before evicting
+      // anything: a refusal changes nothing.
+      const ids = c.policy.budget ? this.compressible() : [];
+      const gain = ids.reduce((a, s) => a + Math.min(this.budgetBlocks(s), this.control.maxFreeableBlocks(s, c.policy.protectedWindow, c.policy.sinks)), 0);
+      if (free + gain < need) throw this.exhausted(seqId, numTokens, need, free, gain);
+      await this.compressNow(ids);
     }
-    if (!this.control.reserve(seqId, numTokens)) {
-      const newest = [...this.seqs.entries()].sort((a, b) => b[1].addedAt - a[1].addedAt)[0][0];
-      throw new KvPoolExhaustedError(`need ${need} blocks for ${numTokens} tokens of sequence ${seqId}, ${this.control.numFreeBlocks} free; preempt a sequence (newest: ${newest}) or raise the capacity`, need, this.control.numFreeBlocks);
-    }
+    if (!this.control.reserve(seqId, numTokens)) throw this.exhausted(seqId, numTokens, need, this.control.numFreeBlocks, 0);
     st.numNew = numTokens;
+    st.appended.fill(0);
     this.backend.syncTables([seqId]);
+  }
+
+  private exhausted(seqId: number, numTokens: number, need: number, free: number, gain: number): KvPoolExhaustedError {
+    const newest = [...this.seqs.entries()].sort((a, b) => b[1].addedAt - a[1].addedAt)[0][0];
+    return new KvPoolExhaustedError(`need ${need} blocks for ${numTokens} tokens of sequence ${seqId}, ${free} free` +
+      (gain ? ` and ${gain} freeable by compression` : "") + `; preempt a sequence (newest: ${newest}) or raise the capacity`, need, free);
+  }
+
+  /** Decoding sequences between steps, oldest first: the only ones a pass may touch. */
+  private compressible(): number[] {
+    return [...this.seqs].filter(([, s]) => !s.prefilling && s.numNew === 0).sort((a, b) => a[1].addedAt - b[1].addedAt).map(([id]) => id);
   }
 
   /** Writes this step's keys (after RoPE) and values for one layer.
@@ -150,8 +177,10 @@ export class KvCache {
     this.checkLayer(layer);
     const want = st.numNew * this.config.numKvHeads * this.config.headSize;
     if (st.numNew === 0) throw new InvalidArgumentError("seqId", seqId, "a sequence with tokens reserved this step (call reserve first)");
-    if (k.length !== want || v.length !== want) throw new InvalidArgumentError("k.length / v.length", `${k.length} / ${v.length}`, `numTokens·numKvHeads·headSize = ${want}`);
+    checkFinite("k", k, want);
+    checkFinite("v", v, want);
     this.backend.append(layer, seqId, st.numNew, k, v);
+    st.appended[layer] = 1;
   }
 
   /** Attention of this step's queries of one sequence (causal; prefill or one decode token),
@@ -164,7 +193,8 @@ export class KvCache {
     const st = this.state(seqId);
     this.checkLayer(layer);
     const c = this.config;
-    if (q.length !== st.numNew * c.numQHeads * c.headSize) throw new InvalidArgumentError("q.length", q.length, `numTokens·numQHeads·headSize = ${st.numNew * c.numQHeads * c.headSize}`);
+    this.checkAppended(seqId, st, layer);
+    checkFinite("q", q, st.numNew * c.numQHeads * c.headSize);
     const p = c.policy;
     if (st.prefilling) return this.backend.prefillAttention(layer, seqId, q, st.numNew, { mode: metricModeOf(p.metric), obsWindow: p.obsWindow, poolWidth: p.poolWidth, groupReduce: p.groupReduce });
     return this.backend.decodeAttention(layer, [seqId], q, p.decodeMetric ? metricModeOf(p.metric) : 0, p.groupReduce);
@@ -175,9 +205,9 @@ export class KvCache {
   async attendBatch(layer: number, seqIds: readonly number[], q: Float32Array): Promise<Float32Array> {
     this.check();
     this.checkLayer(layer);
-    for (const s of seqIds) if (this.state(s).numNew !== 1 || this.state(s).prefilling) throw new InvalidArgumentError("seqIds", s, "decoding sequences with exactly one token reserved");
+    this.checkDecodeBatch(layer, seqIds);
     const c = this.config;
-    if (q.length !== seqIds.length * c.numQHeads * c.headSize) throw new InvalidArgumentError("q.length", q.length, `numSeqs·numQHeads·headSize = ${seqIds.length * c.numQHeads * c.headSize}`);
+    checkFinite("q", q, seqIds.length * c.numQHeads * c.headSize);
     return this.backend.decodeAttention(layer, seqIds, q, c.policy.decodeMetric ? metricModeOf(c.policy.metric) : 0, c.policy.groupReduce);
   }
 
@@ -200,6 +230,7 @@ export class KvCache {
     if (st.numNew === 0) throw new InvalidArgumentError("seqId", seqId, "a sequence with tokens reserved this step (call reserve first)");
     if (k.size < bytes || v.size < bytes) throw new InvalidArgumentError("k.size / v.size", `${k.size} / ${v.size}`, `≥ numTokens·numKvHeads·headSize·4 = ${bytes} bytes`);
     this.gpuPath().encodeAppend(encoder, layer, seqId, st.numNew, k, v);
+    st.appended[layer] = 1;
   }
 
   /** Encodes attention of this step's queries: prefill of one sequence (seqIds of length 1 while
@@ -209,10 +240,12 @@ export class KvCache {
     this.check();
     this.checkLayer(layer);
     const c = this.config, p = c.policy;
+    if (seqIds.length === 0) throw new InvalidArgumentError("seqIds", "[]", "one or more live sequence ids");
     const first = this.state(seqIds[0]);
     const rows = first.prefilling ? first.numNew : seqIds.length;
     if (first.prefilling && seqIds.length !== 1) throw new InvalidArgumentError("seqIds", seqIds.length, "one sequence per prefill");
-    if (!first.prefilling) for (const s of seqIds) if (this.state(s).numNew !== 1 || this.state(s).prefilling) throw new InvalidArgumentError("seqIds", s, "decoding sequences with exactly one token reserved");
+    if (first.prefilling) this.checkAppended(seqIds[0], first, layer);
+    else this.checkDecodeBatch(layer, seqIds);
     const bytes = 4 * rows * c.numQHeads * c.headSize;
     if (q.size < bytes || out.size < bytes) throw new InvalidArgumentError("q.size / out.size", `${q.size} / ${out.size}`, `≥ ${bytes} bytes`);
     const gpu = this.gpuPath();
@@ -228,10 +261,15 @@ export class KvCache {
   /** Ends the step of these sequences after the last layer: a finished prefill is compressed
    *  to the budget; with the continual trigger, so is a decoding sequence over its budget. */
   async endStep(seqIds: readonly number[]): Promise<PassReport | null> {
+    return this.exclusive(() => this.endStepNow(seqIds));
+  }
+
+  private async endStepNow(seqIds: readonly number[]): Promise<PassReport | null> {
     this.check();
+    const sts = seqIds.map((s) => this.state(s)); // every id checked before any state changes
     const due: number[] = [];
-    for (const s of seqIds) {
-      const st = this.state(s);
+    sts.forEach((st, i) => {
+      const s = seqIds[i];
       if (st.prefilling) {
         st.prefilling = false;
         st.promptTokens = this.control.seqLens[s];
@@ -240,18 +278,29 @@ export class KvCache {
         due.push(s);
       }
       st.numNew = 0;
-    }
-    return due.length ? this.compress(due) : null;
+    });
+    return due.length ? this.compressNow(due) : null;
   }
 
   /**
    * Runs one compression pass over the given sequences (default: all), each to its own budget;
-   * sequences never trade budget. A no-op for policy "full".
+   * sequences never trade budget. A no-op for policy "full". Sequences still prefilling or
+   * mid-step (tokens reserved, endStep not yet called) sit the pass out: their newest slots hold
+   * no KV yet. Passes on one cache run one after another, never interleaved.
    */
-  async compress(seqIds: readonly number[] = [...this.seqs.keys()]): Promise<PassReport> {
+  async compress(seqIds?: readonly number[]): Promise<PassReport> {
+    return this.exclusive(() => {
+      this.check();
+      const ids = seqIds ?? [...this.seqs.keys()];
+      ids.forEach((s) => this.state(s));
+      return this.compressNow(ids.filter((s) => { const st = this.seqs.get(s)!; return !st.prefilling && st.numNew === 0; }));
+    });
+  }
+
+  private async compressNow(seqIds: readonly number[]): Promise<PassReport> {
     this.check();
     const p = this.config.policy;
-    const ids = seqIds.filter((s) => this.state(s) && this.control.seqLens[s] > 0);
+    const ids = seqIds.filter((s) => this.control.seqLens[s] > 0);
     if (!p.budget || ids.length === 0) return { seqIds: ids, evictedKvs: 0, blocksFreed: 0 };
     let evictedKvs = 0, blocksFreed = 0;
     if (p.ranking === "global") {
@@ -267,6 +316,13 @@ export class KvCache {
       }
     }
     return { seqIds: ids, evictedKvs, blocksFreed };
+  }
+
+  /** Runs `fn` after every earlier reserve/endStep/compress of this cache has settled. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /** One pass over `ids`: the backend orders scores, the wasm schedules and plans, the backend moves. */
@@ -372,7 +428,40 @@ export class KvCache {
     if (!st) throw new InvalidArgumentError("seqId", seqId, `a live sequence id (live: ${[...this.seqs.keys()].join(", ") || "none"})`);
     return st;
   }
+  private checkAppended(seqId: number, st: SeqState, layer: number): void {
+    if (st.numNew === 0 || !st.appended[layer]) throw new InvalidArgumentError("seqId", seqId, `a sequence whose tokens of this step were appended in layer ${layer} (call append first)`);
+  }
+  private checkDecodeBatch(layer: number, seqIds: readonly number[]): void {
+    if (seqIds.length === 0) throw new InvalidArgumentError("seqIds", "[]", "one or more live sequence ids");
+    const seen = new Set<number>();
+    for (const s of seqIds) {
+      const st = this.state(s);
+      if (st.numNew !== 1 || st.prefilling) throw new InvalidArgumentError("seqIds", s, "decoding sequences with exactly one token reserved");
+      if (seen.has(s)) throw new InvalidArgumentError("seqIds", s, "distinct sequence ids");
+      seen.add(s);
+      this.checkAppended(s, st, layer);
+    }
+  }
   private checkLayer(layer: number): void {
     if (!Number.isInteger(layer) || layer < 0 || layer >= this.config.numLayers) throw new InvalidArgumentError("layer", layer, `an integer in [0, ${this.config.numLayers})`);
   }
+}
+
+/**
+ * K, V and Q from typed arrays: a Float32Array of exactly `want` elements with finite values.
+ * One NaN or ±Inf would poison a softmax and the scores that rank KVs for eviction, and the two
+ * backends would drop different KVs, so both reject it here, before anything is written.
+ */
+function checkFinite(field: "k" | "v" | "q", a: unknown, want: number): void {
+  if (!(a instanceof Float32Array)) throw new InvalidArgumentError(field, describe(a), "a Float32Array");
+  if (a.length !== want) throw new InvalidArgumentError(`${field}.length`, a.length, `numTokens·heads·headSize = ${want}`);
+  for (let i = 0; i < a.length; i++) {
+    // x − x is 0 for finite x and NaN for NaN and ±Inf: one compare per element.
+    if (a[i] - a[i] !== 0) throw new InvalidArgumentError(`${field}[${i}]`, a[i], "a finite number (NaN and ±Inf are rejected)");
+  }
+}
+
+function describe(a: unknown): string {
+  if (a === null || typeof a !== "object") return String(a);
+  return (a as object).constructor?.name ?? "an object";
 }
