@@ -41,6 +41,9 @@ export let maxBlocksPerHead: i32 = 0;
 export let blockShift: i32 = -1;
 
 // Header slots: 0..5 config, then R_* hold region byte offsets (read by layoutOffsets() in TS).
+// src/contract.ts WASM_REGIONS is the same table as data (names, element types, lengths): the
+// TypeScript views and the CPU pool derive their pointers from it, and
+// test/unit/contract.test.ts fails when these slots or regionBytes() disagree with it.
 export const HEADER_WORDS: i32 = 64;
 export const R_BLOCK_TABLES: i32 = 8;
 export const R_CTX_LENS: i32 = 9;

@@ -15,12 +15,17 @@ import { createDecodeAttention } from "../src/gpu/kernels/decodeAttention";
 import { KERNEL_CONSTANTS, KERNEL_FILES, WGSL, sourcesOf } from "../src/gpu/kernels/sources";
 import { bindGroup, buildKernel, encodeLinear } from "../src/gpu/kernels/build";
 import { BatchRing } from "../src/gpu/dispatch";
-import { DECODE_TARGET_WORKGROUPS, WG, type DecodeTuning, type KernelDims } from "../src/gpu/layout";
+import { KERNEL_IO, type KernelIo } from "../src/contract";
+import { DECODE_TARGET_WORKGROUPS, WG, type DecodeTuning, type PoolGeometry } from "../src/gpu/layout";
 import streamLoopWgsl from "./probes/stream_loop.wgsl";
 import copyWgsl from "./probes/copy_buffer.wgsl";
 
 /** Invocations per workgroup of the copy baseline (bench/probes/copy_buffer.wgsl). */
 const COPY_WG_SIZE = 256;
+/** The copy baseline's bindings and uniform fields (a bench probe: not in src/contract.ts). */
+const COPY_IO: KernelIo = {
+  bindings: { batch: [6, "batch"], src: [7, "read-only-storage"], dst: [8, "storage"] }, args: ["numVec4"], seq: ["_pad0", "_pad1", "_pad2", "_pad3"],
+};
 
 /** One kernel variant of the sweep. */
 interface Variant { tuning?: Partial<DecodeTuning>; targetWorkgroups?: number }
@@ -205,11 +210,11 @@ async function benchCopy(device: GPUDevice, timer: Timer): Promise<number> {
   await fillRandom(device, [src]);
   const built = await buildKernel(device, {
     file: "copy_buffer.wgsl", sources: [WGSL["common/batch.wgsl"], copyWgsl],
-    bindings: { 6: "batch", 7: "read-only-storage", 8: "storage" }, constants: { WG_SIZE: COPY_WG_SIZE },
+    io: COPY_IO, constants: { WG_SIZE: COPY_WG_SIZE },
   });
   const ring = new BatchRing(device, 4, "copy-batch");
-  const group = bindGroup(device, built, { 6: ring.buffer, 7: src, 8: dst });
-  const off = ring.write([bytes / 16]);
+  const group = bindGroup(device, built, { batch: ring.buffer, src, dst });
+  const off = ring.writeIo(COPY_IO, { numVec4: bytes / 16 });
   const iters = SMALL ? 2 : 20;
   const ms = await timer((pass) => {
     for (let i = 0; i < iters; i++) encodeLinear(pass, built, group, off, Math.ceil(bytes / 16 / (COPY_WG_SIZE * 4)));
@@ -237,7 +242,7 @@ async function fillRandom(device: GPUDevice, bufs: readonly GPUBuffer[]): Promis
 async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs: number,
   sweep?: Variant[]): Promise<Record<string, number>> {
   const blocksPerHead = ctx / B;
-  const dims: KernelDims = {
+  const dims: PoolGeometry = {
     numLayers: 1, maxSeqs: numSeqs, numKvHeads: NUM_KV, numQHeads: NUM_Q, headSize: D, blockSize: B,
     numBlocks: numSeqs * NUM_KV * blocksPerHead, maxBlocksPerHead: blocksPerHead, dtype: "f16",
   };
@@ -289,7 +294,7 @@ async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs
 /** A probe kernel over a one-shard f16 pool of the bench's shape (256-key splits). */
 async function benchProbe(device: GPUDevice, timer: Timer, ctx: number, numSeqs: number, name: string, code: string, wg: number): Promise<{ ms: number; gbPerS: number }> {
   const blocksPerHead = ctx / B;
-  const dims: KernelDims = {
+  const dims: PoolGeometry = {
     numLayers: 1, maxSeqs: numSeqs, numKvHeads: NUM_KV, numQHeads: NUM_Q, headSize: D, blockSize: B,
     numBlocks: numSeqs * NUM_KV * blocksPerHead, maxBlocksPerHead: blocksPerHead, dtype: "f16",
   };
@@ -301,13 +306,13 @@ async function benchProbe(device: GPUDevice, timer: Timer, ctx: number, numSeqs:
     const splitKeys = 256, maxSplits = ctx / splitKeys, numWg = numSeqs * NUM_KV * maxSplits;
     const built = await buildKernel(device, {
       file: `${name}.wgsl`, sources: [...sourcesOf(KERNEL_FILES.decode("f16")).slice(0, 3), code],
-      bindings: { 0: "storage", 4: "storage", 6: "batch", 8: "storage" },
+      io: { bindings: { kvShard0: [0, "storage"], headTables: [4, "storage"], batch: [6, "batch"], out: [8, "storage"] } },
       constants: { ...KERNEL_CONSTANTS.appendKv(dims, pool.blocksPerShard), WG_SIZE: wg, MAX_SPLIT_KEYS: splitKeys } as Record<string, number>,
     });
     const out = device.createBuffer({ size: numWg * wg * 16, usage: GPUBufferUsage.STORAGE });
     const ring = new BatchRing(device, 4, "probe-batch");
-    const group = bindGroup(device, built, { ...pool.poolBuffers(), 6: ring.buffer, 8: out });
-    const off = ring.write([0, numSeqs, splitKeys, maxSplits]);
+    const group = bindGroup(device, built, { ...pool.poolBuffers(), batch: ring.buffer, out });
+    const off = ring.writeIo(KERNEL_IO.decode, { layer: 0, numSeqs, splitKeys, maxSplits, metricMode: 0, scoresOffset: 0, mlOffset: 0, scoresStride: 0 });
     const kvBytes = numSeqs * NUM_KV * ctx * D * 2 * 2;
     const iters = Math.min(100, Math.max(5, Math.ceil(2e-3 / (kvBytes / 2.5e12))));
     const ms = await timer((pass) => { for (let i = 0; i < iters; i++) encodeLinear(pass, built, group, off, numWg); }, iters);

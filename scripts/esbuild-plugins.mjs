@@ -30,6 +30,23 @@ export function wasmPlugin(variant) {
   };
 }
 
+/** `kvcompress:source/<repo path>` imports become that file's text: tests that check a
+ *  contract against the AssemblyScript sources read them this way in every runtime. */
+export function sourceTextPlugin() {
+  return {
+    name: "kvcompress-source-text",
+    setup(build) {
+      build.onResolve({ filter: /^kvcompress:source\// }, (args) => ({
+        path: path.join(repoRoot, args.path.slice("kvcompress:source/".length)),
+        namespace: "kvc-source",
+      }));
+      build.onLoad({ filter: /.*/, namespace: "kvc-source" }, async (args) => ({
+        contents: await readFile(args.path, "utf8"), loader: "text", watchFiles: [args.path],
+      }));
+    },
+  };
+}
+
 /** Options every bundle shares. */
 export function commonOptions(variant) {
   return {
@@ -37,7 +54,7 @@ export function commonOptions(variant) {
     format: "esm",
     target: "es2022",
     loader: { ".wgsl": "text" },
-    plugins: [wasmPlugin(variant)],
+    plugins: [wasmPlugin(variant), sourceTextPlugin()],
     logLevel: "warning",
     legalComments: "none",
   };

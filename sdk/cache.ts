@@ -8,6 +8,7 @@ import { createCpuBackend } from "../src/cpu/backend";
 import { DeviceLostError, NoGpuAdapterError } from "../src/errors";
 import { createGpuBackend } from "../src/gpu/backend";
 import { requestGpuDevice } from "./device";
+import { poolGeometry } from "../src/contract";
 
 /** Options of {@link createKvCache}. */
 export interface CreateKvCacheOptions {
@@ -70,7 +71,6 @@ async function createOnCpu(cfg: KvCacheConfig): Promise<KvCache> {
 
 function controlConfig(cfg: KvCacheConfig) {
   return {
-    numLayers: cfg.numLayers, numKvHeads: cfg.numKvHeads, blockSize: cfg.blockSize, numBlocks: cfg.numBlocks,
-    maxSeqs: cfg.maxSeqs, maxBlocksPerHead: cfg.maxBlocksPerHead, bytesPerBlock: blockBytes(cfg),
+    ...poolGeometry(cfg), bytesPerBlock: blockBytes(cfg),
   };
 }

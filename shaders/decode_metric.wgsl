@@ -5,8 +5,8 @@
 // Bindings (group 0):
 //   4 headTables storage rw  (common/pool.wgsl)
 //   5 slotMeta   storage rw  (common/pool.wgsl) — metrics updated in place
-//   6 batch      uniform     args0 = (layer, numSeqs, metricMode, maxCtx)
-//                            args1 = (scoresOffset, finalOffset, groupReduce, _); seqs[k] = (seqId, batchIdx, _, _)
+//   6 batch      uniform     Args (layer, numSeqs, metricMode, maxCtx)
+//                            Args, continued (scoresOffset, finalOffset, groupReduce, _); Seq (seqId, batchIdx, _, _)
 //                            groupReduce: 0 sum over the r query heads, 1 max (an ablation)
 //   7 scratch    storage r   array<f32> raw scores and final (max, sum) (paged_attention_decode.wgsl)
 // Overrides: pool.wgsl's, GROUP_SIZE, WG_SIZE.
@@ -17,24 +17,28 @@
 override GROUP_SIZE: u32;
 override WG_SIZE: u32;
 
+// Batch uniform fields (src/contract.ts KERNEL_IO)
+struct Args { layer: u32, numSeqs: u32, metricMode: u32, scoresStride: u32, scoresOffset: u32, finalOffset: u32, groupMax: u32 }
+struct Seq { seqId: u32, qRow: u32, _pad0: u32, _pad1: u32 }
+
 @group(0) @binding(7) var<storage, read> scratch: array<f32>;
 
 @compute @workgroup_size(WG_SIZE)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let k = wid.y / NUM_KV_HEADS;
   let kvHead = wid.y % NUM_KV_HEADS;
-  if (k >= batch.args0.y) { return; }
+  if (k >= batch.args.numSeqs) { return; }
   let i = wid.x * WG_SIZE + lid;
-  let hIdx = headIdx(batch.args0.x, batch.seqs[k].x, kvHead);
+  let hIdx = headIdx(batch.args.layer, batch.seqs[k].seqId, kvHead);
   if (i >= ctxLenOf(hIdx)) { return; }
   let numQHeads = NUM_KV_HEADS * GROUP_SIZE;
-  let qh0 = batch.seqs[k].y * numQHeads + kvHead * GROUP_SIZE;
+  let qh0 = batch.seqs[k].qRow * numQHeads + kvHead * GROUP_SIZE;
   var add = 0.0;
   for (var g = 0u; g < GROUP_SIZE; g++) {
-    let fin = batch.args1.y + 2u * (qh0 + g);
-    let p = exp(scratch[batch.args1.x + (qh0 + g) * batch.args0.w + i] - scratch[fin]) / scratch[fin + 1u];
-    let term = select(p, p * p, batch.args0.z == 2u);
-    add = select(add + term, max(add, term), batch.args1.z == 1u);
+    let fin = batch.args.finalOffset + 2u * (qh0 + g);
+    let p = exp(scratch[batch.args.scoresOffset + (qh0 + g) * batch.args.scoresStride + i] - scratch[fin]) / scratch[fin + 1u];
+    let term = select(p, p * p, batch.args.metricMode == 2u);
+    add = select(add + term, max(add, term), batch.args.groupMax == 1u);
   }
   let slot = slotOf(hIdx, i);
   setMetric(slot, metricOf(slot) + add);

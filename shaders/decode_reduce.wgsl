@@ -2,7 +2,7 @@
 // output, and keep the final softmax (max, sum) per query head for decode_metric.wgsl.
 // Sources: common/batch.wgsl, this file.
 // Bindings (group 0):
-//   6 batch    uniform     args0 = (numSeqs, maxSplits, mlOffset, finalOffset); seqs[k] = (seqId, batchIdx, _, _)
+//   6 batch    uniform     Args (numSeqs, maxSplits, mlOffset, finalOffset); Seq (seqId, batchIdx, _, _)
 //   7 scratch  storage rw  array<f32> (layout in paged_attention_decode.wgsl);
 //                          writes final (max, sum) [B, numQHeads, 2] at finalOffset
 //   8 out      storage rw  array<f32> [B, NUM_Q_HEADS, HEAD_SIZE]
@@ -22,6 +22,10 @@ override WG_SIZE: u32;
 override MAX_SPLITS: u32;
 
 const NEG_BIG: f32 = -3.402823e38;
+
+// Batch uniform fields (src/contract.ts KERNEL_IO)
+struct Args { numSeqs: u32, maxSplits: u32, mlOffset: u32, finalOffset: u32 }
+struct Seq { seqId: u32, qRow: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(7) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(8) var<storage, read_write> out: array<f32>;
@@ -68,10 +72,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         @builtin(num_workgroups) nwg: vec3u) {
   let wg = linearWorkgroup(wid, nwg);
   let k = wg / NUM_Q_HEADS;
-  if (k >= batch.args0.x) { return; }
-  let maxSplits = batch.args0.y;
-  let row = batch.seqs[k].y * NUM_Q_HEADS + wg % NUM_Q_HEADS;
-  let mlBase = batch.args0.z + row * maxSplits * 2u;
+  if (k >= batch.args.numSeqs) { return; }
+  let maxSplits = batch.args.maxSplits;
+  let row = batch.seqs[k].qRow * NUM_Q_HEADS + wg % NUM_Q_HEADS;
+  let mlBase = batch.args.mlOffset + row * maxSplits * 2u;
   var m = NEG_BIG;
   for (var s = lid; s < maxSplits; s += WG_SIZE) {
     m = max(m, select(NEG_BIG, scratch[mlBase + 2u * s], scratch[mlBase + 2u * s + 1u] > 0.0));
@@ -118,7 +122,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     out[o + 3u] = sum.w * inv;
   }
   if (lid == 0u) {
-    scratch[batch.args0.w + 2u * row] = mMax;
-    scratch[batch.args0.w + 2u * row + 1u] = total;
+    scratch[batch.args.finalOffset + 2u * row] = mMax;
+    scratch[batch.args.finalOffset + 2u * row + 1u] = total;
   }
 }

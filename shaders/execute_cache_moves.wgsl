@@ -4,7 +4,7 @@
 // Bindings (group 0):
 //   0..3 kvShard*   storage rw  (common/kv_*.wgsl)
 //   5    slotMeta   storage rw  array<u32>  (common/pool.wgsl)
-//   6    batch      uniform     Batch: args0 = (moveBase, numMoves, _, _)
+//   6    batch      uniform     Batch Args (moveBase, numMoves, _, _)
 //   7    moves      storage r   array<vec2u> (dstSlot, srcSlot), all heads' moves, CSR order
 // Overrides: pool.wgsl's, HEAD_SIZE, BLOCKS_PER_SHARD, WG_SIZE.
 // Dispatch: ceil(numMoves · HEAD_SIZE/4 / WG_SIZE) workgroups (2-D grid); one invocation per
@@ -15,6 +15,10 @@
 
 override WG_SIZE: u32;
 
+// Batch uniform fields (src/contract.ts KERNEL_IO)
+struct Args { firstMove: u32, numMoves: u32 }
+struct Seq { _pad0: u32, _pad1: u32, _pad2: u32, _pad3: u32 }
+
 @group(0) @binding(7) var<storage, read> moves: array<vec2u>;
 
 @compute @workgroup_size(WG_SIZE)
@@ -22,8 +26,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         @builtin(num_workgroups) nwg: vec3u) {
   let chunks = kvChunksPerHead();
   let item = linearWorkgroup(wid, nwg) * WG_SIZE + lid;
-  if (item >= batch.args0.y * chunks) { return; }
-  let mv = moves[batch.args0.x + item / chunks];
+  if (item >= batch.args.numMoves * chunks) { return; }
+  let mv = moves[batch.args.firstMove + item / chunks];
   let c = item % chunks;
   kvStore4(mv.x, 0u, c, kvLoad4(mv.y, 0u, c));
   kvStore4(mv.x, 1u, c, kvLoad4(mv.y, 1u, c));

@@ -1,10 +1,10 @@
 // order_compact_evicted.wgsl — write each head's evicted logical indices in ASCENDING order as
 // CSR (CONTRACTS.md "Compression pass data": evictedIdx, evictedOffsets), from the flags of
 // order_mark_evicted.wgsl, with a workgroup prefix sum over chunks of WG_SIZE indices.
-// Sources: common/pool.wgsl, common/batch.wgsl, this file.
+// Sources: common/pool.wgsl, common/batch.wgsl, common/pass_head.wgsl, this file.
 // Bindings (group 0):
 //   4 headTables     storage rw  (common/pool.wgsl)
-//   6 batch          uniform     args0 = (numSeqs k, segLen, _, _); seqs[s] = (seqId, …)
+//   6 batch          uniform     Args (numSeqs k, segLen, _, _); Seq (seqId, …)
 //   7 flags          storage r   array<u32> [NUM_LAYERS, k, NUM_KV_HEADS, segLen]
 //   8 evictedOffsets storage r   array<u32> [NUM_LAYERS · k · NUM_KV_HEADS + 1]
 //   9 evictedIdx     storage rw  array<u32> [evictedOffsets[last]]
@@ -14,6 +14,10 @@
 // Roofline: 4 B read per KV, 4 B written per evicted KV; log2(WG_SIZE) barriers per chunk.
 
 override WG_SIZE: u32;
+
+// Batch uniform fields (src/contract.ts KERNEL_IO)
+struct Args { numSeqs: u32, segLen: u32 }
+struct Seq { seqId: u32, seqLen: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(7) var<storage, read> flags: array<u32>;
 @group(0) @binding(8) var<storage, read> evictedOffsets: array<u32>;
@@ -25,8 +29,8 @@ var<workgroup> ctxShared: u32;
 @compute @workgroup_size(WG_SIZE)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
         @builtin(num_workgroups) nwg: vec3u) {
-  let numSeqs = batch.args0.x;
-  let segLen = batch.args0.y;
+  let numSeqs = batch.args.numSeqs;
+  let segLen = batch.args.segLen;
   let seg = linearWorkgroup(wid, nwg);
   if (seg >= NUM_LAYERS * numSeqs * NUM_KV_HEADS) { return; }
   if (lid == 0u) { ctxShared = ctxLenOf(passHeadIdx(seg, numSeqs)); }

@@ -2,11 +2,11 @@
 // "Ordering and tie-breaks"): lay out every (layer, seq-of-pass, kvHead) head as one segment of
 // segLen (a power of two) sort elements, key = (score bits, position), payload = logical index.
 // Protected KVs (position ≥ seqLen − protectedWindow or < sinks) score +inf; padding sorts last.
-// Sources: common/pool.wgsl, common/batch.wgsl, this file.
+// Sources: common/pool.wgsl, common/batch.wgsl, common/pass_head.wgsl, this file.
 // Bindings (group 0):
 //   4 headTables storage rw  (common/pool.wgsl)
 //   5 slotMeta   storage rw  (common/pool.wgsl) — metrics and positions read
-//   6 batch      uniform     args0 = (numSeqs k, segLen, protectedWindow, sinks); seqs[s] = (seqId, seqLen, _, _)
+//   6 batch      uniform     Args (numSeqs k, segLen, protectedWindow, sinks); Seq (seqId, seqLen, _, _)
 //   7 sortBuf    storage rw  array<vec4u> [numLayers, k, NUM_KV_HEADS, segLen] of
 //                            (f32 bits of score, position, logicalIdx, 0); padding = (~0, ~0, ~0, 0)
 // Overrides: pool.wgsl's, WG_SIZE.
@@ -16,13 +16,17 @@
 
 override WG_SIZE: u32;
 
+// Batch uniform fields (src/contract.ts KERNEL_IO)
+struct Args { numSeqs: u32, segLen: u32, protectedWindow: u32, sinks: u32 }
+struct Seq { seqId: u32, seqLen: u32, _pad0: u32, _pad1: u32 }
+
 @group(0) @binding(7) var<storage, read_write> sortBuf: array<vec4u>;
 
 @compute @workgroup_size(WG_SIZE)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
         @builtin(num_workgroups) nwg: vec3u) {
-  let numSeqs = batch.args0.x;
-  let segLen = batch.args0.y;
+  let numSeqs = batch.args.numSeqs;
+  let segLen = batch.args.segLen;
   let e = linearWorkgroup(wid, nwg) * WG_SIZE + lid;
   if (e >= NUM_LAYERS * numSeqs * NUM_KV_HEADS * segLen) { return; }
   let seg = e / segLen;
@@ -35,7 +39,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   }
   let slot = slotOf(hIdx, i);
   let pos = positionOf(slot);
-  let protectedPos = pos + batch.args0.z >= seq.y || pos < batch.args0.w;
+  let protectedPos = pos + batch.args.protectedWindow >= seq.seqLen || pos < batch.args.sinks;
   let bits = select(bitcast<u32>(metricOf(slot)), 0x7f800000u, protectedPos);
   sortBuf[e] = vec4u(bits, pos, i, 0u);
 }

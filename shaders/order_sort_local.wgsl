@@ -3,7 +3,7 @@
 // workgroup memory. Segments are aligned powers of two ≥ LOCAL, so no compare crosses one.
 // Sources: common/batch.wgsl, this file.
 // Bindings (group 0):
-//   6 batch    uniform     args0 = (kFrom, kTo, _, _): for block sizes k = kFrom, 2·kFrom … kTo,
+//   6 batch    uniform     Args (kFrom, kTo, _, _): for block sizes k = kFrom, 2·kFrom … kTo,
 //                          steps j = min(k/2, LOCAL/2) … 1 (k ≤ LOCAL: the first step is the flip)
 //   7 sortBuf  storage rw  array<vec4u> (order_gather.wgsl)
 // Overrides: WG_SIZE (power of two).
@@ -13,6 +13,10 @@
 // Roofline: 2 × 16 B per element per launch; log²(LOCAL)/2 compare steps in shared memory.
 
 override WG_SIZE: u32;
+
+// Batch uniform fields (src/contract.ts KERNEL_IO)
+struct Args { firstBlockLen: u32, lastBlockLen: u32 }
+struct Seq { _pad0: u32, _pad1: u32, _pad2: u32, _pad3: u32 }
 
 @group(0) @binding(7) var<storage, read_write> sortBuf: array<vec4u>;
 
@@ -28,7 +32,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   tileW[lid] = sortBuf[base + lid];
   tileW[lid + WG_SIZE] = sortBuf[base + lid + WG_SIZE];
   workgroupBarrier();
-  for (var k = batch.args0.x; k <= batch.args0.y; k <<= 1u) {
+  for (var k = batch.args.firstBlockLen; k <= batch.args.lastBlockLen; k <<= 1u) {
     for (var j = min(k / 2u, WG_SIZE); j > 0u; j >>= 1u) {
       var i: u32;
       var p: u32;

@@ -8,9 +8,9 @@
 // Bindings (group 0):
 //   0..3 kvShard*   storage rw  (common/kv_*.wgsl)
 //   4    headTables storage rw  (common/pool.wgsl)
-//   6    batch      uniform     args0 = (layer, numSeqs, splitKeys, maxSplits)
-//                               args1 = (metricMode, scoresOffset, mlOffset, maxCtx)
-//                               seqs[k] = (seqId, batchIdx, _, _)
+//   6    batch      uniform     Args (layer, numSeqs, splitKeys, maxSplits)
+//                               Args, continued (metricMode, scoresOffset, mlOffset, maxCtx)
+//                               Seq (seqId, batchIdx, _, _)
 //   7    queries    storage r   array<vec4f> [B, NUM_KV_HEADS·GROUP_SIZE, HEAD_SIZE / 4]
 //   8    scratch    storage rw  array<f32>:
 //          [0, mlOffset)         partial acc  [B, numQHeads, maxSplits, HEAD_SIZE] (unnormalised)
@@ -52,6 +52,10 @@ override WG_SIZE: u32;
 const KEYS_PER_LANE: u32 = 8u;
 
 const NEG_BIG: f32 = -3.402823e38;
+
+// Batch uniform fields (src/contract.ts KERNEL_IO)
+struct Args { layer: u32, numSeqs: u32, splitKeys: u32, maxSplits: u32, metricMode: u32, scoresOffset: u32, mlOffset: u32, scoresStride: u32 }
+struct Seq { seqId: u32, qRow: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(7) var<storage, read> queries: array<vec4f>;
 @group(0) @binding(8) var<storage, read_write> scratch: array<f32>;
@@ -198,7 +202,7 @@ fn step(f: Fetched, sg: Seg, ci0: u32, lid: u32, g: u32, c: u32, heads: u32, qh0
     let h = t % 4u;
     if (i < sg.n) {
       scoresW[t / 4u][h] = s;
-      if (batch.args1.x != 0u && h < heads) { scratch[batch.args1.y + (qh0 + h) * batch.args1.w + sg.start + i] = s; }
+      if (batch.args.metricMode != 0u && h < heads) { scratch[batch.args.scoresOffset + (qh0 + h) * batch.args.scoresStride + sg.start + i] = s; }
     } else {
       scoresW[t / 4u][h] = NEG_BIG;
     }
@@ -239,24 +243,24 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let G = WG_SIZE / C;              // key groups per workgroup
   let KI = KEYS_PER_LANE * G;       // keys per iteration
   let quads = (GROUP_SIZE + 3u) / 4u;
-  let layer = batch.args0.x;
-  let splitKeys = batch.args0.z;
-  let maxSplits = batch.args0.w;
+  let layer = batch.args.layer;
+  let splitKeys = batch.args.splitKeys;
+  let maxSplits = batch.args.maxSplits;
   let wg = linearWorkgroup(wid, nwg);
   let quad = wg % quads;
   let split = (wg / quads) % maxSplits;
   let kvHead = (wg / quads / maxSplits) % NUM_KV_HEADS;
   let k = wg / quads / maxSplits / NUM_KV_HEADS;
-  if (k >= batch.args0.y) { return; }
-  let hIdx = headIdx(layer, batch.seqs[k].x, kvHead);
+  if (k >= batch.args.numSeqs) { return; }
+  let hIdx = headIdx(layer, batch.seqs[k].seqId, kvHead);
   if (lid == 0u) { ctxShared = ctxLenOf(hIdx); }
   let ctxLen = workgroupUniformLoad(&ctxShared);
-  let qh0 = (batch.seqs[k].y * NUM_KV_HEADS + kvHead) * GROUP_SIZE + quad * 4u;
+  let qh0 = (batch.seqs[k].qRow * NUM_KV_HEADS + kvHead) * GROUP_SIZE + quad * 4u;
   let heads = min(4u, GROUP_SIZE - quad * 4u);   // real query heads in this quad
   let start = split * splitKeys;
   if (start >= ctxLen) {
     if (lid < heads) {
-      let ml = batch.args1.z + ((qh0 + lid) * maxSplits + split) * 2u;
+      let ml = batch.args.mlOffset + ((qh0 + lid) * maxSplits + split) * 2u;
       scratch[ml] = NEG_BIG;
       scratch[ml + 1u] = 0.0;
     }
@@ -327,7 +331,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (lid < heads) {
     var lAll = 0.0;
     for (var gg = 0u; gg < G; gg++) { lAll += sumsW[gg][lid]; }
-    let ml = batch.args1.z + ((qh0 + lid) * maxSplits + split) * 2u;
+    let ml = batch.args.mlOffset + ((qh0 + lid) * maxSplits + split) * 2u;
     scratch[ml] = m[lid];
     scratch[ml + 1u] = lAll;
   }

@@ -31,6 +31,10 @@ override WG_SIZE: u32;
 
 const NEG_BIG: f32 = -3.402823e38;
 
+// Batch uniform fields (src/contract.ts KERNEL_IO)
+struct Args { layer: u32, numSeqs: u32, splitKeys: u32, maxSplits: u32, metricMode: u32, scoresOffset: u32, mlOffset: u32, scoresStride: u32 }
+struct Seq { seqId: u32, qRow: u32, _pad0: u32, _pad1: u32 }
+
 @group(0) @binding(7) var<storage, read> queries: array<vec4f>;
 @group(0) @binding(8) var<storage, read_write> scratch: array<f32>;
 
@@ -130,7 +134,7 @@ fn keyScores(ka: KvChunk, kb: KvChunk) -> vec4f {
 fn writeScores(s: vec4f, i: u32, sg: Seg, u: u32, heads: u32, qh0: u32) {
   if (i >= sg.n) { return; }
   for (var h = u; h < heads; h += lanesPerKey()) {
-    scratch[batch.args1.y + (qh0 + h) * batch.args1.w + sg.start + i] = s[h];
+    scratch[batch.args.scoresOffset + (qh0 + h) * batch.args.scoresStride + sg.start + i] = s[h];
   }
 }
 
@@ -159,7 +163,7 @@ fn step(f: Fetched, sg: Seg, ci0: u32, g: u32, u: u32, heads: u32, qh0: u32) {
   let s1 = select(vec4f(NEG_BIG), keyScores(f.ka1, f.kb1), i1 < sg.n);
   let s2 = select(vec4f(NEG_BIG), keyScores(f.ka2, f.kb2), i2 < sg.n);
   let s3 = select(vec4f(NEG_BIG), keyScores(f.ka3, f.kb3), i3 < sg.n);
-  if (batch.args1.x != 0u) {
+  if (batch.args.metricMode != 0u) {
     writeScores(s0, i0, sg, u, heads, qh0);
     writeScores(s1, i1, sg, u, heads, qh0);
     writeScores(s2, i2, sg, u, heads, qh0);
@@ -195,23 +199,23 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let G = WG_SIZE / LPK;            // key groups per workgroup
   let KI = 4u * G;                  // keys per iteration
   let quads = (GROUP_SIZE + 3u) / 4u;
-  let splitKeys = batch.args0.z;
-  let maxSplits = batch.args0.w;
+  let splitKeys = batch.args.splitKeys;
+  let maxSplits = batch.args.maxSplits;
   let wg = linearWorkgroup(wid, nwg);
   let quad = wg % quads;
   let split = (wg / quads) % maxSplits;
   let kvHead = (wg / quads / maxSplits) % NUM_KV_HEADS;
   let k = wg / quads / maxSplits / NUM_KV_HEADS;
-  if (k >= batch.args0.y) { return; }
-  let hIdx = headIdx(batch.args0.x, batch.seqs[k].x, kvHead);
+  if (k >= batch.args.numSeqs) { return; }
+  let hIdx = headIdx(batch.args.layer, batch.seqs[k].seqId, kvHead);
   if (lid == 0u) { ctxShared = ctxLenOf(hIdx); }
   let ctxLen = workgroupUniformLoad(&ctxShared);
-  let qh0 = (batch.seqs[k].y * NUM_KV_HEADS + kvHead) * GROUP_SIZE + quad * 4u;
+  let qh0 = (batch.seqs[k].qRow * NUM_KV_HEADS + kvHead) * GROUP_SIZE + quad * 4u;
   let heads = min(4u, GROUP_SIZE - quad * 4u);
   let start = split * splitKeys;
   if (start >= ctxLen) {
     if (lid < heads) {
-      let ml = batch.args1.z + ((qh0 + lid) * maxSplits + split) * 2u;
+      let ml = batch.args.mlOffset + ((qh0 + lid) * maxSplits + split) * 2u;
       scratch[ml] = NEG_BIG;
       scratch[ml + 1u] = 0.0;
     }
@@ -298,7 +302,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (lid < heads) {
     var lAll = 0.0;
     for (var gg = 0u; gg < G; gg++) { lAll += exp(statsW[gg][lid] - mAll[lid]) * statsW[G + gg][lid]; }
-    let ml = batch.args1.z + ((qh0 + lid) * maxSplits + split) * 2u;
+    let ml = batch.args.mlOffset + ((qh0 + lid) * maxSplits + split) * 2u;
     scratch[ml] = mAll[lid];
     scratch[ml + 1u] = lAll;
   }

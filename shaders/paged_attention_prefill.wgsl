@@ -7,8 +7,8 @@
 //   0..3 kvShard*   storage rw  (common/kv_*.wgsl)
 //   4    headTables storage rw  (common/pool.wgsl) — ctxLens include the chunk's own rows (append first)
 //   5    slotMeta   storage rw  (common/pool.wgsl) — positions read
-//   6    batch      uniform     args0 = (layer, numSeqs, maxTiles, lseOffset)
-//                               seqs[k] = (seqId, tokenStart, numNew, firstPos), tokenStart global
+//   6    batch      uniform     Args (layer, numSeqs, maxTiles, lseOffset)
+//                               Seq (seqId, tokenStart, numNew, firstPos), tokenStart global
 //   7    queries    storage r   array<vec4f> [numTokens, NUM_KV_HEADS·GROUP_SIZE, HEAD_SIZE / 4]
 //   8    out        storage rw  array<f32>: [0, numTokens·numQHeads·d) attention output
 //                               [numTokens, numQHeads, d]; at lseOffset, lse [numTokens, numQHeads]
@@ -28,6 +28,10 @@ const TILE_KEYS: u32 = 16u;
 const MAX_CHUNKS: u32 = 32u; // HEAD_SIZE ≤ 128
 const NEG_BIG: f32 = -3.402823e38;
 
+// Batch uniform fields (src/contract.ts KERNEL_IO)
+struct Args { layer: u32, numSeqs: u32, maxTiles: u32, lseOffset: u32 }
+struct Seq { seqId: u32, tokenStart: u32, numNew: u32, firstPos: u32 }
+
 @group(0) @binding(7) var<storage, read> queries: array<vec4f>;
 @group(0) @binding(8) var<storage, read_write> out: array<f32>;
 
@@ -40,22 +44,22 @@ var<workgroup> ctxShared: u32;
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
         @builtin(num_workgroups) nwg: vec3u) {
   let numQHeads = NUM_KV_HEADS * GROUP_SIZE;
-  let maxTiles = batch.args0.z;
+  let maxTiles = batch.args.maxTiles;
   let wg = linearWorkgroup(wid, nwg);
   let tileIdx = wg % maxTiles;
   let qh = (wg / maxTiles) % numQHeads;
   let k = wg / maxTiles / numQHeads;
-  if (k >= batch.args0.y) { return; }
+  if (k >= batch.args.numSeqs) { return; }
   let s = batch.seqs[k];
-  if (tileIdx * WG_SIZE >= s.z) { return; }
-  let hIdx = headIdx(batch.args0.x, s.x, qh / GROUP_SIZE);
+  if (tileIdx * WG_SIZE >= s.numNew) { return; }
+  let hIdx = headIdx(batch.args.layer, s.seqId, qh / GROUP_SIZE);
   if (lid == 0u) { ctxShared = ctxLenOf(hIdx); }
   let ctxLen = workgroupUniformLoad(&ctxShared);
   let C = HEAD_SIZE / 4u;
   let t = tileIdx * WG_SIZE + lid;
-  let isQuery = t < s.z;
-  let token = s.y + min(t, s.z - 1u);
-  let qPos = s.w + t;
+  let isQuery = t < s.numNew;
+  let token = s.tokenStart + min(t, s.numNew - 1u);
+  let qPos = s.firstPos + t;
   let scale = inverseSqrt(f32(HEAD_SIZE));
   var q: array<vec4f, MAX_CHUNKS>;
   var acc: array<vec4f, MAX_CHUNKS>;
@@ -109,5 +113,5 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     out[row * HEAD_SIZE + 4u * c + 2u] = v.z;
     out[row * HEAD_SIZE + 4u * c + 3u] = v.w;
   }
-  out[batch.args0.w + row] = select(NEG_BIG, m + log(l), l > 0.0);
+  out[batch.args.lseOffset + row] = select(NEG_BIG, m + log(l), l > 0.0);
 }

@@ -13,3 +13,9 @@ declare module "kvcompress:wasm/*" {
   const bytes: Uint8Array;
   export default bytes;
 }
+
+/** A repository file's text (tests only): `kvcompress:source/assembly/layout.ts`. */
+declare module "kvcompress:source/*" {
+  const text: string;
+  export default text;
+}

@@ -108,3 +108,6 @@ export class ModelSourceError extends KvCompressError {
     super(`${fileName}: ${detail}`);
   }
 }
+
+/** A broken invariant inside kvcompress itself (a bug, not a misuse): please report it. */
+export class InternalError extends KvCompressError {}

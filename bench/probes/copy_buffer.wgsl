@@ -2,7 +2,7 @@
 // (DESIGN.md §6). Not used by the SDK at run time.
 // Sources: common/batch.wgsl, this file.
 // Bindings (group 0):
-//   6 batch  uniform     args0 = (numVec4, _, _, _)
+//   6 batch  uniform     Args (numVec4, _, _, _)
 //   7 src    storage r   array<vec4u>
 //   8 dst    storage rw  array<vec4u>
 // Overrides: WG_SIZE.
@@ -12,6 +12,10 @@
 
 override WG_SIZE: u32;
 
+// Batch uniform fields (src/contract.ts KERNEL_IO)
+struct Args { numVec4: u32 }
+struct Seq { _pad0: u32, _pad1: u32, _pad2: u32, _pad3: u32 }
+
 @group(0) @binding(7) var<storage, read> src: array<vec4u>;
 @group(0) @binding(8) var<storage, read_write> dst: array<vec4u>;
 
@@ -19,7 +23,7 @@ override WG_SIZE: u32;
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
         @builtin(num_workgroups) nwg: vec3u) {
   let base = linearWorkgroup(wid, nwg) * WG_SIZE * 4u + lid;
-  let n = batch.args0.x;
+  let n = batch.args.numVec4;
   for (var r = 0u; r < 4u; r++) {
     let i = base + r * WG_SIZE;
     if (i < n) { dst[i] = src[i]; }

@@ -1,15 +1,17 @@
-// batch.wgsl — the per-dispatch uniform every kernel reads (written by src/gpu/dispatch.ts).
-// Binding (group 0): 6 batch uniform Batch. args: 8 kernel-specific u32 (named by accessors
-// in each kernel); seqs[k]: 4 u32 per sequence of the batch, meaning given in each kernel.
-// MAX_BATCH_SEQS mirrors src/layout.ts MAX_BATCH_SEQS (a uniform array needs a fixed length);
-// host wrappers split larger batches into several dispatches.
+// batch.wgsl — the per-dispatch uniform every kernel reads (packed by src/gpu/dispatch.ts
+// BatchRing from named fields, src/contract.ts packUniform).
+// Binding (group 0): 6 batch uniform Batch. Each kernel file declares its own `struct Args`
+// (at most 8 u32 fields) and `struct Seq` (exactly 4 u32 fields; `_` names are padding); their
+// field names are written once in src/contract.ts KERNEL_IO and checked by
+// test/unit/contract.test.ts. Host wrappers split batches larger than MAX_BATCH_SEQS.
 
 const MAX_BATCH_SEQS: u32 = 64u;
 
+// @align(16): Seq rows start at the next multiple of 16 after Args, on every implementation (the
+// uniform layout rules are checks in WGSL, relaxed by uniform_buffer_standard_layout, not padding).
 struct Batch {
-  args0: vec4u,
-  args1: vec4u,
-  seqs: array<vec4u, 64>,
+  args: Args,
+  @align(16) seqs: array<Seq, 64>,
 }
 
 @group(0) @binding(6) var<uniform> batch: Batch;

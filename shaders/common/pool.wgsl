@@ -21,14 +21,6 @@ fn headIdx(layer: u32, seqId: u32, kvHead: u32) -> u32 {
   return (layer * MAX_SEQS + seqId) * NUM_KV_HEADS + kvHead;
 }
 
-/** A compression pass lays its heads out [layer, k, kvHead] (CONTRACTS.md); `seg` is one of
- *  them. Returns the head's table index, taking the pass's seqIds from batch.seqs[·].x. */
-fn passHeadIdx(seg: u32, numSeqs: u32) -> u32 {
-  let kvHead = seg % NUM_KV_HEADS;
-  let s = (seg / NUM_KV_HEADS) % numSeqs;
-  let layer = seg / NUM_KV_HEADS / numSeqs;
-  return headIdx(layer, batch.seqs[s].x, kvHead);
-}
 
 fn ctxLenOf(hIdx: u32) -> u32 { return u32(max(headTables[hIdx], 0)); }
 

@@ -1,23 +1,13 @@
 // config.ts — the sizes control.wasm is built around, validated once (STYLE L8).
 
+import type { PoolGeometry } from "../contract";
 import { ConfigError } from "../errors";
 
-export interface ControlPlaneConfig {
-  /** Decoder layers L. */
-  numLayers: number;
-  /** KV heads H per layer. */
-  numKvHeads: number;
-  /** Tokens per block b (CONTRACTS.md: 8, 16 or 32; any positive integer works here). */
-  blockSize: number;
-  /** Physical blocks in the pool. */
-  numBlocks: number;
-  /** Sequence slots; a seqId is a slot in [0, maxSeqs). */
-  maxSeqs: number;
-  /** Block-table row length = ceil(maxContextTokens / b). */
-  maxBlocksPerHead: number;
-  /** Bytes one block occupies on the device (keys + values + metric + position); for stats. */
-  bytesPerBlock: number;
-}
+/** The pool geometry control.wasm is built around (src/contract.ts PoolGeometry; the wasm needs
+ *  neither head size, query heads nor dtype), and the bytes one block occupies on the device
+ *  (keys + values + metric + position), for stats. */
+export type ControlPlaneConfig = Pick<PoolGeometry, "numLayers" | "numKvHeads" | "blockSize" | "numBlocks" | "maxSeqs" | "maxBlocksPerHead">
+  & { bytesPerBlock: number };
 
 const FIELDS = ["numLayers", "numKvHeads", "blockSize", "numBlocks", "maxSeqs", "maxBlocksPerHead", "bytesPerBlock"] as const;
 

@@ -4,6 +4,7 @@
 // wasm memory so the GPU side uploads tables and plans with queue.writeBuffer, no JS copy.
 // Capacity shortfalls are return values (false / −1 / action fields), never exceptions.
 
+import { controlLayoutBytes } from "../contract";
 import { ConfigError, InvalidArgumentError, WasmMemoryLimitError } from "../errors";
 import { makeAbort, WasmMemoryViews, type F32View, type I32View, type U32View } from "./wasmMemory";
 import type { ControlExports } from "./exports";
@@ -78,7 +79,7 @@ export class ControlPlane {
   private static initialized(wasm: ControlExports, c: Readonly<ControlPlaneConfig>): ControlPlane {
     const rc = wasm.init(c.numLayers, c.numKvHeads, c.blockSize, c.numBlocks, c.maxSeqs, c.maxBlocksPerHead);
     if (rc === -2) throw new ConfigError("config", "every size must be a positive integer");
-    if (rc === -1) throw new WasmMemoryLimitError(estimateLayoutBytes(c), 2 ** 32 - 2 ** 16);
+    if (rc === -1) throw new WasmMemoryLimitError(controlLayoutBytes(c), 2 ** 32 - 2 ** 16);
     return new ControlPlane(wasm, c);
   }
 
@@ -361,9 +362,4 @@ function checkCount(field: string, value: number): void {
   if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) throw new InvalidArgumentError(field, value, "an integer in [0, 2^31)");
 }
 
-/** Bytes of the layout (for the error message only; the wasm computes the real one). */
-function estimateLayoutBytes(c: ControlPlaneConfig): number {
-  const rows = c.numLayers * c.maxSeqs * c.numKvHeads;
-  return 4 * (2 * rows * c.maxBlocksPerHead + 6 * rows + 7 * c.maxSeqs + c.numBlocks * (3 + 3 * c.blockSize) + c.numLayers * (1 + 4 * c.numKvHeads));
-}
 

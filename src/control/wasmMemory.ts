@@ -1,35 +1,13 @@
 // wasmMemory.ts — typed-array views onto control.wasm's linear memory, found through the
-// header that layoutOffsets() points at (assembly/layout.ts draws the regions). Views are
+// header that layoutOffsets() points at (assembly/layout.ts draws the regions; src/contract.ts
+// WASM_REGIONS lists them, with each region's header slot). Views are
 // re-created whenever memory.buffer changed: a memory.grow detaches the old ArrayBuffer, and
 // a view onto it would read as empty.
 
+import { HEADER_WORDS, type RegionName, regionSlot } from "../contract";
 import { KvCompressError } from "../errors";
 
-/** Header word index of each region's byte offset (R_* in assembly/layout.ts). */
-export const Region = {
-  blockTables: 8,
-  ctxLens: 9,
-  seqLens: 10,
-  seqBirth: 11,
-  freeRing: 12,
-  blockOwner: 13,
-  passSeqIds: 14,
-  passBudgets: 15,
-  layerCaps: 16,
-  chunkKeys: 17,
-  evictBlocks: 18,
-  evictCounts: 19,
-  evictedOffsets: 20,
-  evictedIdx: 21,
-  moveOffsets: 22,
-  moves: 23,
-  freedBlocks: 24,
-  seqBlocks: 25,
-  preemptIds: 26,
-  scratch: 27,
-  end: 28,
-} as const;
-export type RegionName = Exclude<keyof typeof Region, "end">;
+export type { RegionName } from "../contract";
 
 type ViewCtor = Int32ArrayConstructor | Uint32ArrayConstructor | Float32ArrayConstructor;
 /** Views over wasm memory are backed by a plain ArrayBuffer (never shared), which is what
@@ -49,7 +27,7 @@ export class WasmMemoryViews {
   /** Byte offset of a region (stable for the life of the instance). */
   offsetOf(region: RegionName | "end"): number {
     this.refresh();
-    return this.offsets[Region[region]];
+    return this.offsets[regionSlot(region)];
   }
 
   /** A view of `length` elements at the start of `region`; cached until memory moves. */
@@ -58,7 +36,7 @@ export class WasmMemoryViews {
     const key = `${ctor.name}:${region}:${length}`;
     let v = this.cache.get(key);
     if (v === undefined) {
-      v = new ctor(this.memory.buffer, this.offsets[Region[region]], length) as AnyView;
+      v = new ctor(this.memory.buffer, this.offsets[regionSlot(region)], length) as AnyView;
       this.cache.set(key, v);
     }
     return v as T;
@@ -67,7 +45,7 @@ export class WasmMemoryViews {
   private refresh(): void {
     if (this.buffer === this.memory.buffer) return;
     this.buffer = this.memory.buffer;
-    this.offsets = new Uint32Array(this.buffer, this.headerPtr, 64);
+    this.offsets = new Uint32Array(this.buffer, this.headerPtr, HEADER_WORDS);
     this.cache.clear();
   }
 }

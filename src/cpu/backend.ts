@@ -5,6 +5,7 @@
 // syncTables() has nothing to do.
 import type { KvBackend, MetricSettings, Protection } from "../backend";
 import type { KvCacheConfig } from "../config";
+import { poolGeometry } from "../contract";
 import { ControlPlane, type ControlPlaneConfig } from "../control/plane";
 import { KvCompressError } from "../errors";
 import { CpuKvPool, type CpuKernelExports } from "./pool";
@@ -22,11 +23,7 @@ export async function createCpuBackend(cpuWasm: Uint8Array, cfg: KvCacheConfig, 
   // cpu.wasm's exports are the control plane's plus the kernels'.
   const wasm = control.instanceExports as unknown as CpuKernelExports;
   if (typeof wasm?.cpuPoolInit !== "function") throw new KvCompressError("createCpuBackend: the wasm bytes are not cpu.wasm (no cpuPoolInit export)");
-  const pool = CpuKvPool.attach(wasm, {
-    numLayers: cfg.numLayers, maxSeqs: cfg.maxSeqs, numKvHeads: cfg.numKvHeads, numQHeads: cfg.numQHeads,
-    headSize: cfg.headSize, blockSize: cfg.blockSize, numBlocks: cfg.numBlocks,
-    maxBlocksPerHead: cfg.maxBlocksPerHead, dtype: cfg.storage,
-  });
+  const pool = CpuKvPool.attach(wasm, poolGeometry(cfg));
   return { control, backend: new CpuBackend(pool) };
 }
 

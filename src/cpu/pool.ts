@@ -6,6 +6,7 @@
 // Memory: wasm32 caps linear memory at 4 GiB (CPU_POOL_MAX_BYTES, 65536 pages); runtimes may
 // refuse less (memory.grow fails). Either way creation throws WasmMemoryLimitError.
 import { InvalidArgumentError, KvCompressError, WasmMemoryLimitError } from "../errors";
+import { HEADER_CONFIG, HEADER_WORDS, type PoolGeometry, regionSlot } from "../contract";
 import { makeAbort } from "../control/wasmMemory";
 import type { CpuKernelExports } from "./exports";
 
@@ -14,17 +15,8 @@ export type { CpuKernelExports } from "./exports";
 /** The wasm32 address-space limit on the whole module memory (control plane + pool + scratch). */
 export const CPU_POOL_MAX_BYTES = 2 ** 32;
 
-export interface CpuPoolConfig {
-  numLayers: number;
-  maxSeqs: number;
-  numKvHeads: number;
-  numQHeads: number;
-  headSize: number; // multiple of 4
-  blockSize: number;
-  numBlocks: number;
-  maxBlocksPerHead: number;
-  dtype: "f32" | "f16";
-}
+/** The CPU pool's geometry: the one PoolGeometry (headSize a multiple of 4 here). */
+export type CpuPoolConfig = PoolGeometry;
 
 export type MetricMode = 0 | 1 | 2;
 /** How a group's query heads combine metric terms: sum (DESIGN.md 2.2) or max (ablation). */
@@ -38,7 +30,7 @@ const S_SEQ = 8, S_OFF = 9, S_A = 10, S_B = 11, S_POS = 12, S_OUT = CPU_STAGE_OU
 
 export class CpuKvPool {
   readonly config: Readonly<CpuPoolConfig>;
-  /** Header words 8.. of the control plane: region byte offsets (assembly/layout.ts). */
+  /** Byte offsets of the control plane's tables (src/contract.ts WASM_REGIONS). */
   readonly tablesPtr: number;
   readonly ctxLensPtr: number;
   readonly seqLensPtr: number;
@@ -46,10 +38,10 @@ export class CpuKvPool {
 
   private constructor(readonly wasm: CpuKernelExports, config: CpuPoolConfig) {
     this.config = Object.freeze({ ...config });
-    const hdr = new Uint32Array(wasm.memory.buffer, wasm.layoutOffsets(), 64);
-    this.tablesPtr = hdr[8];
-    this.ctxLensPtr = hdr[9];
-    this.seqLensPtr = hdr[10];
+    const hdr = new Uint32Array(wasm.memory.buffer, wasm.layoutOffsets(), HEADER_WORDS);
+    this.tablesPtr = hdr[regionSlot("blockTables")];
+    this.ctxLensPtr = hdr[regionSlot("ctxLens")];
+    this.seqLensPtr = hdr[regionSlot("seqLens")];
   }
 
   /**
@@ -82,10 +74,9 @@ export class CpuKvPool {
     const f16 = c.dtype === "f16" ? 1 : 0;
     if (c.headSize % 4 !== 0) throw new InvalidArgumentError("headSize", c.headSize, "a multiple of 4 (the kernels read f32x4 chunks)");
     // the kernels index the control plane's tables with this geometry: it must be the same
-    const hdr = new Int32Array(wasm.memory.buffer, wasm.layoutOffsets(), 6);
-    const same: [keyof CpuPoolConfig, number][] = [["numLayers", hdr[0]], ["numKvHeads", hdr[1]], ["blockSize", hdr[2]],
-      ["numBlocks", hdr[3]], ["maxSeqs", hdr[4]], ["maxBlocksPerHead", hdr[5]]];
-    for (const [field, v] of same) {
+    const hdr = new Int32Array(wasm.memory.buffer, wasm.layoutOffsets(), HEADER_CONFIG.length);
+    for (const [i, field] of HEADER_CONFIG.entries()) {
+      const v = hdr[i];
       if (c[field] !== v) throw new InvalidArgumentError(field, c[field], `the control plane's ${v}`);
     }
     const rc = wasm.cpuPoolInit(c.numLayers, c.maxSeqs, c.numKvHeads, c.maxBlocksPerHead, c.numBlocks, c.blockSize, c.headSize, f16);

@@ -6,7 +6,7 @@
 import type { KvBackend, MetricSettings, Protection } from "../backend";
 import type { KvCacheConfig } from "../config";
 import type { ControlPlane } from "../control/plane";
-import type { KernelDims } from "./layout";
+import { poolGeometry } from "../contract";
 import { type GpuKvPool, createGpuKvPool } from "./pool";
 import { maxBindingBytes } from "./dispatch";
 import { type AppendKvKernel, createAppendKv } from "./kernels/appendKv";
@@ -20,11 +20,7 @@ import { MAX_BATCH_SEQS } from "./layout";
 export async function createGpuBackend(device: GPUDevice, adapterName: string, cfg: KvCacheConfig, control: ControlPlane,
   /** Force smaller sequence groups (tests); default: as many as one scratch binding holds. */
   groups: { batchSeqs?: number; passSeqs?: number } = {}): Promise<GpuBackend> {
-  const dims: KernelDims = {
-    numLayers: cfg.numLayers, maxSeqs: cfg.maxSeqs, numKvHeads: cfg.numKvHeads, numQHeads: cfg.numQHeads,
-    headSize: cfg.headSize, blockSize: cfg.blockSize, numBlocks: cfg.numBlocks,
-    maxBlocksPerHead: cfg.maxBlocksPerHead, dtype: cfg.storage,
-  };
+  const dims = poolGeometry(cfg);
   const pool = createGpuKvPool(device, dims);
   // Scratch must fit one binding: big configs decode and order in groups of sequences.
   const limit = maxBindingBytes(device);

@@ -1,6 +1,6 @@
 // src/gpu/dispatch.ts — the per-dispatch Batch uniform ring and 2-D grids (shaders/common/batch.wgsl).
 
-import { BATCH_UNIFORM_BYTES, MAX_BATCH_SEQS } from "./layout";
+import { type ArgsOf, BATCH_UNIFORM_BYTES, KERNEL_IO, type KernelIo, type KernelName, MAX_BATCH_SEQS, type SeqOf, packUniform } from "../contract";
 
 /** Uniform slots are 256-byte aligned for dynamic offsets. */
 const SLOT_BYTES = Math.ceil(BATCH_UNIFORM_BYTES / 256) * 256;
@@ -22,16 +22,17 @@ export class BatchRing {
   }
 
   /**
-   * Writes args (≤ 8 u32) and seqs (≤ MAX_BATCH_SEQS rows of ≤ 4 u32) into the next slot;
-   * returns its byte offset for `setBindGroup(0, group, [offset])`.
+   * Writes kernel `kernel`'s Args and Seq rows, by field name (src/contract.ts KERNEL_IO), into
+   * the next slot; returns its byte offset for `setBindGroup(0, group, [offset])`.
    */
-  write(args: ArrayLike<number>, seqs: ArrayLike<ArrayLike<number>> = []): number {
-    if (args.length > 8) throw new Error("BatchRing: at most 8 args");
-    if (seqs.length > MAX_BATCH_SEQS) throw new Error(`BatchRing: at most ${MAX_BATCH_SEQS} seqs`);
+  write<K extends KernelName>(kernel: K, args: ArgsOf<K>, seqs: readonly SeqOf<K>[] = []): number {
+    return this.writeIo(KERNEL_IO[kernel], args, seqs);
+  }
+
+  /** write() for a kernel outside KERNEL_IO (the bench probes), given its field lists. */
+  writeIo(io: KernelIo, args: Readonly<Record<string, number>>, seqs: readonly Readonly<Record<string, number>>[] = []): number {
     const s = this.staging;
-    s.fill(0);
-    for (let i = 0; i < args.length; i++) s[i] = args[i];
-    for (let k = 0; k < seqs.length; k++) for (let j = 0; j < seqs[k].length; j++) s[8 + 4 * k + j] = seqs[k][j];
+    packUniform(io, args, seqs, s);
     const offset = this.next * SLOT_BYTES;
     this.next = (this.next + 1) % this.numSlots;
     this.device.queue.writeBuffer(this.buffer, offset, s);

@@ -3,32 +3,23 @@
 // pipeline `constants` with the functions below; test/shaders/overrides.test.ts checks that
 // the keys are exactly the `override` names of each kernel's concatenated WGSL.
 
-/** KV storage dtype: f32, or f16 packed two per u32 with pack2x16float. */
-export type KvDtype = "f32" | "f16";
+import {
+  DECODE_KEYS_PER_LANE, DECODE_MAX_SPLIT_BLOCKS, DECODE_MAX_SPLIT_KEYS, MAX_BATCH_SEQS, MAX_PREFILL_HEAD_SIZE,
+  PREFILL_TILE_KEYS, type KvDtype, type PoolGeometry,
+} from "../contract";
 
-/** Pool and model geometry the kernels are specialised for (docs/CONTRACTS.md "Names"). */
-export interface KernelDims {
-  numLayers: number;
-  maxSeqs: number;
-  numKvHeads: number;
-  numQHeads: number;
-  headSize: number;
-  blockSize: number;
-  numBlocks: number;
-  maxBlocksPerHead: number;
-  dtype: KvDtype;
-}
+// The constants WGSL mirrors live in src/contract.ts (checked against the shaders there); the
+// GPU code imports them from here with the rest of its sizes.
+export {
+  BATCH_UNIFORM_BYTES, DECODE_KEYS_PER_LANE, DECODE_MAX_SPLIT_BLOCKS, DECODE_MAX_SPLIT_KEYS, MAX_BATCH_SEQS,
+  MAX_PREFILL_HEAD_SIZE, PREFILL_TILE_KEYS,
+} from "../contract";
+export type { KvDtype, PoolGeometry } from "../contract";
 
 /** KV shard buffers bound per kernel (CONTRACTS.md); unused ones get a 16-byte dummy. */
 export const MAX_KV_SHARDS = 4;
-/** Sequences per dispatch; mirrors `MAX_BATCH_SEQS` in shaders/common/batch.wgsl. */
-export const MAX_BATCH_SEQS = 64;
-/** Bytes of the Batch uniform (2 vec4u of args + MAX_BATCH_SEQS vec4u). */
-export const BATCH_UNIFORM_BYTES = 32 + 16 * MAX_BATCH_SEQS;
 /** Most query heads per KV head the kernels accept (decode runs one workgroup per quad of 4). */
 export const MAX_GROUP_SIZE = 32;
-/** Prefill keeps one query and its accumulator in registers: head size cap for that kernel. */
-export const MAX_PREFILL_HEAD_SIZE = 128;
 
 /** Workgroup sizes, per kernel. */
 export const WG = {
@@ -43,50 +34,40 @@ export const WG = {
   moves: 64,
 } as const;
 
-/** Most keys of one decode split (the host picks splitKeys ≤ this; sizes the split's block list). */
-export const DECODE_MAX_SPLIT_KEYS = 1024;
 /** Most splits per head (decode_reduce keeps their weights in workgroup memory): heads up to
  *  DECODE_MAX_SPLITS · DECODE_MAX_SPLIT_KEYS = 1M tokens. */
 export const DECODE_MAX_SPLITS = 1024;
-/** Most blocks of one decode split; mirrors `MAX_SPLIT_BLOCKS` in shaders/common/decode_split.wgsl
- *  (a literal there: DECODE_MAX_SPLIT_KEYS over the smallest block size, 8). */
-export const DECODE_MAX_SPLIT_BLOCKS = 128;
-/** Keys each lane of the portable decode kernel loads per iteration; mirrors the WGSL
- *  `const KEYS_PER_LANE` of shaders/paged_attention_decode.wgsl (8 named fields there). */
-export const DECODE_KEYS_PER_LANE = 8;
 /** Workgroups the decode split grid aims for: enough one-subgroup workgroups to fill a large GPU
  *  (2048 beat 1024 and 4096 on an H200 for one sequence; docs/bench/gpu.md v10). */
 export const DECODE_TARGET_WORKGROUPS = 2048;
-/** Keys staged per prefill tile in workgroup memory (a WGSL `const`: it sizes a register array). */
-export const PREFILL_TILE_KEYS = 16;
 /** Elements sorted per workgroup in the fused local bitonic stages (2 per invocation). */
 export const ORDER_LOCAL_ELEMS = 2 * WG.order;
 
 export const bytesPerElem = (dtype: KvDtype) => (dtype === "f16" ? 2 : 4);
 /** Bytes of one physical block: key and value, b slots, d elements. */
-export const blockBytes = (d: KernelDims) => 2 * d.blockSize * d.headSize * bytesPerElem(d.dtype);
-export const groupSize = (d: KernelDims) => d.numQHeads / d.numKvHeads;
-export const numHeadsTotal = (d: KernelDims) => d.numLayers * d.maxSeqs * d.numKvHeads;
+export const blockBytes = (d: PoolGeometry) => 2 * d.blockSize * d.headSize * bytesPerElem(d.dtype);
+export const groupSize = (d: PoolGeometry) => d.numQHeads / d.numKvHeads;
+export const numHeadsTotal = (d: PoolGeometry) => d.numLayers * d.maxSeqs * d.numKvHeads;
 /** Longest logical head: maxBlocksPerHead · b. */
-export const maxCtx = (d: KernelDims) => d.maxBlocksPerHead * d.blockSize;
+export const maxCtx = (d: PoolGeometry) => d.maxBlocksPerHead * d.blockSize;
 /** i32 words of the headTables mirror: ctxLens, then blockTables. */
-export const headTablesWords = (d: KernelDims) => numHeadsTotal(d) * (1 + d.maxBlocksPerHead);
+export const headTablesWords = (d: PoolGeometry) => numHeadsTotal(d) * (1 + d.maxBlocksPerHead);
 /** u32 words of slotMeta: metrics (f32 bits), then positions. */
-export const slotMetaWords = (d: KernelDims) => 2 * d.numBlocks * d.blockSize;
+export const slotMetaWords = (d: PoolGeometry) => 2 * d.numBlocks * d.blockSize;
 /** Smallest power of two ≥ n (≥ 1). */
 export const nextPow2 = (n: number) => (n <= 1 ? 1 : 2 ** Math.ceil(Math.log2(n)));
 /** Padded segment length of one head in the score ordering. */
-export const orderSegmentLen = (d: KernelDims) => Math.max(ORDER_LOCAL_ELEMS, nextPow2(maxCtx(d)));
+export const orderSegmentLen = (d: PoolGeometry) => Math.max(ORDER_LOCAL_ELEMS, nextPow2(maxCtx(d)));
 
 /** Blocks per shard for a binding limit; the pool spans ceil(numBlocks / this) shards. */
-export function blocksPerShardFor(d: KernelDims, maxBindingBytes: number): number {
+export function blocksPerShardFor(d: PoolGeometry, maxBindingBytes: number): number {
   return Math.max(1, Math.floor(maxBindingBytes / blockBytes(d)));
 }
 
 type Consts = Record<string, number>;
 
 /** Overrides of shaders/common/pool.wgsl. */
-export const poolConstants = (d: KernelDims): Consts => ({
+export const poolConstants = (d: PoolGeometry): Consts => ({
   NUM_LAYERS: d.numLayers,
   MAX_SEQS: d.maxSeqs,
   NUM_KV_HEADS: d.numKvHeads,
@@ -96,12 +77,12 @@ export const poolConstants = (d: KernelDims): Consts => ({
 });
 
 /** Overrides of shaders/common/kv_f32.wgsl / kv_f16.wgsl. */
-export const kvConstants = (d: KernelDims, blocksPerShard: number): Consts => ({
+export const kvConstants = (d: PoolGeometry, blocksPerShard: number): Consts => ({
   HEAD_SIZE: d.headSize,
   BLOCKS_PER_SHARD: blocksPerShard,
 });
 
-export const appendKvConstants = (d: KernelDims, bps: number): Consts => ({
+export const appendKvConstants = (d: PoolGeometry, bps: number): Consts => ({
   ...poolConstants(d), ...kvConstants(d, bps), WG_SIZE: WG.appendKv,
 });
 
@@ -120,11 +101,11 @@ export const DEFAULT_DECODE_TUNING: Readonly<DecodeTuning> = {
 };
 
 /** Lanes of one key in the subgroup decode kernel: each owns 2 chunks (8 elements) of a row. */
-export const decodeSubgroupLanesPerKey = (d: Pick<KernelDims, "headSize">) => d.headSize / 8;
+export const decodeSubgroupLanesPerKey = (d: Pick<PoolGeometry, "headSize">) => d.headSize / 8;
 
 /** Whether paged_attention_decode_subgroup.wgsl can run: d a multiple of 8 and a key's lanes (a
  *  power of two) within the adapter's smallest subgroup. */
-export const decodeSubgroupFits = (d: Pick<KernelDims, "headSize">, subgroupMinSize: number): boolean => {
+export const decodeSubgroupFits = (d: Pick<PoolGeometry, "headSize">, subgroupMinSize: number): boolean => {
   const lanes = decodeSubgroupLanesPerKey(d);
   return d.headSize % 8 === 0 && Number.isInteger(Math.log2(lanes)) && lanes <= subgroupMinSize;
 };
@@ -133,50 +114,50 @@ export const decodeSubgroupFits = (d: Pick<KernelDims, "headSize">, subgroupMinS
 const wholeKeyGroups = (lanesPerKey: number, target: number) => lanesPerKey * Math.max(1, Math.floor(target / lanesPerKey));
 
 /** Subgroup decode workgroup size: whole key groups of d/8 lanes. */
-export const decodeSubgroupWgSize = (d: Pick<KernelDims, "headSize">, target: number = WG.decode): number =>
+export const decodeSubgroupWgSize = (d: Pick<PoolGeometry, "headSize">, target: number = WG.decode): number =>
   wholeKeyGroups(decodeSubgroupLanesPerKey(d), target);
 
 /** Decode workgroup size: whole key groups of d/4 lanes (one lane per 4-element chunk of a row). */
-export const decodeWgSize = (d: Pick<KernelDims, "headSize">, target: number = WG.decode): number =>
+export const decodeWgSize = (d: Pick<PoolGeometry, "headSize">, target: number = WG.decode): number =>
   wholeKeyGroups(d.headSize / 4, target);
 
-export const decodeConstants = (d: KernelDims, bps: number, t: DecodeTuning = DEFAULT_DECODE_TUNING): Consts => ({
+export const decodeConstants = (d: PoolGeometry, bps: number, t: DecodeTuning = DEFAULT_DECODE_TUNING): Consts => ({
   ...poolConstants(d), ...kvConstants(d, bps),
   GROUP_SIZE: groupSize(d), WG_SIZE: decodeWgSize(d, t.wgSize), MAX_SPLIT_KEYS: t.maxSplitKeys,
   KV_SHARDS: Math.ceil(d.numBlocks / bps),
 });
 
-export const decodeSubgroupConstants = (d: KernelDims, bps: number, t: DecodeTuning = DEFAULT_DECODE_TUNING): Consts => ({
+export const decodeSubgroupConstants = (d: PoolGeometry, bps: number, t: DecodeTuning = DEFAULT_DECODE_TUNING): Consts => ({
   ...decodeConstants(d, bps, t), WG_SIZE: decodeSubgroupWgSize(d, t.wgSize),
 });
 
-export const decodeReduceConstants = (d: KernelDims): Consts => ({
+export const decodeReduceConstants = (d: PoolGeometry): Consts => ({
   HEAD_SIZE: d.headSize, NUM_Q_HEADS: d.numQHeads, WG_SIZE: WG.decodeReduce, MAX_SPLITS: DECODE_MAX_SPLITS,
 });
 
-export const decodeMetricConstants = (d: KernelDims): Consts => ({
+export const decodeMetricConstants = (d: PoolGeometry): Consts => ({
   ...poolConstants(d), GROUP_SIZE: groupSize(d), WG_SIZE: WG.decodeMetric,
 });
 
-export const prefillConstants = (d: KernelDims, bps: number): Consts => ({
+export const prefillConstants = (d: PoolGeometry, bps: number): Consts => ({
   ...poolConstants(d), ...kvConstants(d, bps),
   GROUP_SIZE: groupSize(d), WG_SIZE: WG.prefill,
 });
 
-export const prefillMetricConstants = (d: KernelDims, bps: number): Consts => ({
+export const prefillMetricConstants = (d: PoolGeometry, bps: number): Consts => ({
   ...poolConstants(d), ...kvConstants(d, bps), GROUP_SIZE: groupSize(d), WG_SIZE: WG.prefillMetric,
 });
 
-export const prefillPoolConstants = (d: KernelDims): Consts => ({
+export const prefillPoolConstants = (d: PoolGeometry): Consts => ({
   ...poolConstants(d), GROUP_SIZE: groupSize(d), WG_SIZE: WG.prefillMetric,
 });
 
-export const orderConstants = (d: KernelDims): Consts => ({
+export const orderConstants = (d: PoolGeometry): Consts => ({
   ...poolConstants(d), WG_SIZE: WG.order,
 });
 
 export const orderSortConstants = (): Consts => ({ WG_SIZE: WG.order });
 
-export const movesConstants = (d: KernelDims, bps: number): Consts => ({
+export const movesConstants = (d: PoolGeometry, bps: number): Consts => ({
   ...poolConstants(d), ...kvConstants(d, bps), WG_SIZE: WG.moves,
 });

@@ -11,12 +11,12 @@
 // createGpuKvPool rather than mid-step (STYLE L3). Uploads are queue.writeBuffer only.
 
 import {
-  type KernelDims, MAX_KV_SHARDS, blockBytes, blocksPerShardFor, headTablesWords, numHeadsTotal, slotMetaWords,
+  type PoolGeometry, MAX_KV_SHARDS, blockBytes, blocksPerShardFor, headTablesWords, numHeadsTotal, slotMetaWords,
 } from "./layout";
 import { LimitTooLowError } from "../errors";
 
 export interface GpuKvPool {
-  readonly dims: Readonly<KernelDims>;
+  readonly dims: Readonly<PoolGeometry>;
   readonly blocksPerShard: number;
   readonly numShards: number;
   /** Always MAX_KV_SHARDS entries; those past numShards are distinct 16-byte dummies. */
@@ -34,7 +34,8 @@ export interface GpuKvPool {
   /** Uploads one block-table row (≤ maxBlocksPerHead entries) of head headIdx. */
   writeBlockTableRow(headIdx: number, row: Int32Array<ArrayBuffer>): void;
   /** Bind-group entries 0..5 (shards, headTables, slotMeta) for any kernel's group 0. */
-  poolBuffers(): Record<number, GPUBuffer>;
+  /** The pool's buffers by binding name (src/contract.ts KERNEL_IO): kvShard0..3, headTables, slotMeta. */
+  poolBuffers(): Record<"kvShard0" | "kvShard1" | "kvShard2" | "kvShard3" | "headTables" | "slotMeta", GPUBuffer>;
   destroy(): void;
 }
 
@@ -45,7 +46,7 @@ export interface GpuKvPoolOptions {
   label?: string;
 }
 
-export function createGpuKvPool(device: GPUDevice, dims: KernelDims, opts: GpuKvPoolOptions = {}): GpuKvPool {
+export function createGpuKvPool(device: GPUDevice, dims: PoolGeometry, opts: GpuKvPoolOptions = {}): GpuKvPool {
   validateDims(dims);
   const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   const maxBindingBytes = Math.min(opts.maxBindingBytes ?? limit, limit);
@@ -86,7 +87,7 @@ export function createGpuKvPool(device: GPUDevice, dims: KernelDims, opts: GpuKv
       q.writeBuffer(headTables, blockTablesOffsetBytes + 4 * headIdx * dims.maxBlocksPerHead, row);
     },
     poolBuffers() {
-      return { 0: kvShards[0], 1: kvShards[1], 2: kvShards[2], 3: kvShards[3], 4: headTables, 5: slotMeta };
+      return { kvShard0: kvShards[0], kvShard1: kvShards[1], kvShard2: kvShards[2], kvShard3: kvShards[3], headTables, slotMeta };
     },
     destroy() {
       for (const b of shards) b.destroy();
@@ -96,7 +97,7 @@ export function createGpuKvPool(device: GPUDevice, dims: KernelDims, opts: GpuKv
   };
 }
 
-function validateDims(d: KernelDims): void {
+function validateDims(d: PoolGeometry): void {
   if (d.headSize % 4 !== 0 || d.headSize <= 0) throw new RangeError(`headSize must be a positive multiple of 4, got ${d.headSize}`);
   if (d.numQHeads % d.numKvHeads !== 0) throw new RangeError(`numQHeads ${d.numQHeads} is not a multiple of numKvHeads ${d.numKvHeads}`);
   for (const k of ["numLayers", "maxSeqs", "numKvHeads", "blockSize", "numBlocks", "maxBlocksPerHead"] as const) {
@@ -105,7 +106,7 @@ function validateDims(d: KernelDims): void {
 }
 
 /** Host-side packing of a RefPool-like KV array ([numBlocks·b, d] by slot) into shard images. */
-export function packShards(dims: KernelDims, blocksPerShard: number, data: { keys: ArrayLike<number>; values: ArrayLike<number> }): ArrayBuffer[] {
+export function packShards(dims: PoolGeometry, blocksPerShard: number, data: { keys: ArrayLike<number>; values: ArrayLike<number> }): ArrayBuffer[] {
   const { headSize: d, blockSize: b, numBlocks } = dims;
   const out: ArrayBuffer[] = [];
   for (let s = 0; s * blocksPerShard < numBlocks; s++) {

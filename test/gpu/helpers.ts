@@ -1,13 +1,13 @@
 // test/gpu/helpers.ts — move a RefPool (test/reference/kernels.ts) to and from the GPU pool.
 
 import { type GpuKvPool, f16BitsToF32, f32ToF16Bits, packShards } from "../../src/gpu/pool";
-import type { KernelDims, KvDtype } from "../../src/gpu/layout";
+import type { PoolGeometry, KvDtype } from "../../src/gpu/layout";
 import { type PoolDims, RefPool } from "../reference/kernels";
 
 /** Fresh seed per run; suites put it in every assertion message so a failure can be replayed. */
 export const freshSeed = () => (Math.random() * 2 ** 32) >>> 0;
 
-export const kernelDims = (p: PoolDims, numQHeads: number, dtype: KvDtype): KernelDims => ({ ...p, numQHeads, dtype });
+export const kernelDims = (p: PoolDims, numQHeads: number, dtype: KvDtype): PoolGeometry => ({ ...p, numQHeads, dtype });
 
 export function storageBuffer(device: GPUDevice, data: ArrayBufferView | number, label = "test"): GPUBuffer {
   const size = typeof data === "number" ? data : data.byteLength;

@@ -3,16 +3,11 @@
 // definition, written as loops over a plain-JS model of the pool (`RefPool`).
 // Both backends (WGSL and the Wasm CPU path) test against these.
 
-/** Pool geometry (docs/CONTRACTS.md "Names"). */
-export interface PoolDims {
-  numLayers: number;
-  maxSeqs: number;
-  numKvHeads: number;
-  headSize: number; // d
-  blockSize: number; // b
-  numBlocks: number;
-  maxBlocksPerHead: number;
-}
+import type { PoolGeometry } from "../../src/contract";
+
+/** The pool geometry the references need: src/contract.ts PoolGeometry without the query heads
+ *  and dtype, which each reference call takes itself. */
+export type PoolDims = Omit<PoolGeometry, "numQHeads" | "dtype">;
 
 /** Deterministic PRNG (mulberry32); tests seed it freshly each run and print the seed. */
 export { createRng as makeRng } from "../../src/model/sample";

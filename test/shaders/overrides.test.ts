@@ -3,11 +3,11 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { KERNEL_CONSTANTS, KERNEL_FILES, WGSL, sourcesOf } from "../../src/gpu/kernels/sources";
-import type { KernelDims, KvDtype } from "../../src/gpu/layout";
+import type { PoolGeometry, KvDtype } from "../../src/gpu/layout";
 
 const test = suite("shaders: override names match the host constants");
 
-const dims = (dtype: KvDtype): KernelDims => ({
+const dims = (dtype: KvDtype): PoolGeometry => ({
   numLayers: 2, maxSeqs: 3, numKvHeads: 2, numQHeads: 8, headSize: 64, blockSize: 16, numBlocks: 40, maxBlocksPerHead: 8, dtype,
 });
 

@@ -2,9 +2,10 @@
 
 import type { GpuKvPool } from "../pool";
 import { BatchRing, batchChunks } from "../dispatch";
+import { KERNEL_IO } from "../../contract";
 import { WG } from "../layout";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
-import { bindGroup, buildKernel, encodeLinear } from "./build";
+import { bindGroupCache, buildKernel, encodeLinear } from "./build";
 
 /** One sequence's new rows; its tokens are rows [tokenStart, tokenStart + numNew) of newKeys/newValues. */
 export interface AppendSeq { seqId: number; tokenStart: number; numNew: number; firstPos: number }
@@ -29,20 +30,21 @@ export async function createAppendKv(device: GPUDevice, pool: GpuKvPool): Promis
   const built = await buildKernel(device, {
     file: "append_kv.wgsl",
     sources: sourcesOf(KERNEL_FILES.appendKv(d.dtype)),
-    bindings: { 0: "storage", 1: "storage", 2: "storage", 3: "storage", 4: "storage", 5: "storage", 6: "batch", 7: "read-only-storage", 8: "read-only-storage" },
+    io: KERNEL_IO.appendKv,
     constants: KERNEL_CONSTANTS.appendKv(d, pool.blocksPerShard),
   });
   const ring = new BatchRing(device, 256, "append_kv-batch");
+  const groupFor = bindGroupCache(device, built);
   const chunks = d.headSize / 4;
   return {
     encode(pass, args) {
-      const group = bindGroup(device, built, { ...pool.poolBuffers(), 6: ring.buffer, 7: args.newKeys, 8: args.newValues });
+      const group = groupFor({ ...pool.poolBuffers(), batch: ring.buffer, newKeys: args.newKeys, newValues: args.newValues });
       for (const part of batchChunks(args.seqs)) {
         const tokenBase = Math.min(...part.map((s) => s.tokenStart));
         const tokenEnd = Math.max(...part.map((s) => s.tokenStart + s.numNew));
         const numTokens = Math.max(0, tokenEnd - tokenBase);
-        const off = ring.write([args.layer, part.length, tokenBase, numTokens],
-          part.map((s) => [s.seqId, s.tokenStart, s.numNew, s.firstPos]));
+        const off = ring.write("appendKv", { layer: args.layer, numSeqs: part.length, tokenBase, numTokens },
+          part.map(({ seqId, tokenStart, numNew, firstPos }) => ({ seqId, tokenStart, numNew, firstPos })));
         encodeLinear(pass, built, group, off, Math.ceil((numTokens * d.numKvHeads * chunks) / WG.appendKv));
       }
     },

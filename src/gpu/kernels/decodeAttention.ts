@@ -4,16 +4,17 @@
 // (decode_reduce.wgsl) and the metric pass (decode_metric.wgsl, skipped for metricMode 0).
 // Built once, encode only (STYLE L3).
 
+import { KERNEL_IO } from "../../contract";
 import type { GpuKvPool } from "../pool";
 import { BatchRing, batchChunks, maxBindingBytes } from "../dispatch";
 import {
   DECODE_KEYS_PER_LANE, DECODE_MAX_SPLIT_BLOCKS, DECODE_MAX_SPLITS, DECODE_MAX_SPLIT_KEYS, DECODE_TARGET_WORKGROUPS, DEFAULT_DECODE_TUNING, type DecodeTuning,
   MAX_GROUP_SIZE, WG, decodeConstants, decodeSubgroupConstants, decodeSubgroupFits, decodeSubgroupLanesPerKey,
-  decodeSubgroupWgSize, decodeWgSize, groupSize, maxCtx, type KernelDims,
+  decodeSubgroupWgSize, decodeWgSize, groupSize, maxCtx, type PoolGeometry,
 } from "../layout";
 import { LimitTooLowError } from "../../errors";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
-import { bindGroup, buildKernel, encodeLinear } from "./build";
+import { bindGroup, bufferId, buildKernel, encodeLinear, workgroupStorageBytes } from "./build";
 
 export type MetricMode = 0 | 1 | 2;
 export type GroupReduce = "sum" | "max";
@@ -57,15 +58,15 @@ export interface DecodeAttention {
 }
 
 /** Workgroups per (seq, kvHead, split): one per quad of the query group. */
-const quadsOf = (d: KernelDims) => Math.ceil(groupSize(d) / 4);
+const quadsOf = (d: PoolGeometry) => Math.ceil(groupSize(d) / 4);
 
 /** Most (batch index, split) pairs any split choice produces (see chooseSplitKeys). */
-function maxRowsSplits(d: KernelDims, maxBatchSeqs: number, target: number, maxSplitKeys: number): number {
+function maxRowsSplits(d: PoolGeometry, maxBatchSeqs: number, target: number, maxSplitKeys: number): number {
   return Math.max(maxBatchSeqs * Math.ceil(maxCtx(d) / maxSplitKeys), Math.ceil(target / (d.numKvHeads * quadsOf(d))) + maxBatchSeqs);
 }
 
 /** Scratch bytes of createDecodeAttention for a batch size (lets a caller pick maxBatchSeqs that fits). */
-export function decodeScratchBytes(d: KernelDims, maxBatchSeqs: number, withMetric = true, targetWorkgroups = DECODE_TARGET_WORKGROUPS,
+export function decodeScratchBytes(d: PoolGeometry, maxBatchSeqs: number, withMetric = true, targetWorkgroups = DECODE_TARGET_WORKGROUPS,
   maxSplitKeys = DEFAULT_DECODE_TUNING.maxSplitKeys): number {
   const B = maxBatchSeqs, C = maxCtx(d);
   const rowsSplits = maxRowsSplits(d, B, targetWorkgroups, maxSplitKeys);
@@ -103,21 +104,15 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
     throw new LimitTooLowError("maxComputeInvocationsPerWorkgroup", wgSize, device.limits.maxComputeInvocationsPerWorkgroup);
   }
   const quads = quadsOf(d);
-  // Workgroup arrays: common/decode_split.wgsl's blocksW (vec2u), rawW, shardBits, segCount,
-  // ctxShared (u32); then the kernel's own (vec4f): paged_attention_decode.wgsl part, scoresW,
-  // probsW, sumsW, accW; paged_attention_decode_subgroup.wgsl statsW, accW.
   if (MSK / d.blockSize > DECODE_MAX_SPLIT_BLOCKS) throw new RangeError(`decode maxSplitKeys ${MSK} > ${DECODE_MAX_SPLIT_BLOCKS} blocks of ${d.blockSize}`);
-  const splitBytes = 8 * DECODE_MAX_SPLIT_BLOCKS + 4 * (DECODE_MAX_SPLIT_BLOCKS + DECODE_MAX_SPLIT_BLOCKS / 8 + 4 + 1);
-  let kernelBytes: number;
-  if (variant === "subgroup") {
-    const keyGroups = wgSize / decodeSubgroupLanesPerKey(d);
-    kernelBytes = 16 * (2 * keyGroups + 8 * wgSize);
-  } else {
-    const keyGroups = wgSize / (d.headSize / 4);
-    const keysPerIter = DECODE_KEYS_PER_LANE * keyGroups;
-    kernelBytes = 16 * keysPerIter * 4 * (Math.ceil(d.headSize / 16) + 1) + 16 * (2 * keysPerIter + keyGroups + 4 * wgSize);
-  }
-  const wgBytes = splitBytes + kernelBytes;
+  const partialSpec = variant === "subgroup" ? {
+    file: "paged_attention_decode_subgroup.wgsl", sources: sourcesOf(KERNEL_FILES.decodeSubgroup(d.dtype)),
+    io: KERNEL_IO.decodeSubgroup, constants: decodeSubgroupConstants(d, pool.blocksPerShard, tune),
+  } : {
+    file: "paged_attention_decode.wgsl", sources: sourcesOf(KERNEL_FILES.decode(d.dtype)),
+    io: KERNEL_IO.decode, constants: decodeConstants(d, pool.blocksPerShard, tune),
+  };
+  const wgBytes = workgroupStorageBytes(partialSpec.sources.join("\n"), partialSpec.constants);
   if (wgBytes > device.limits.maxComputeWorkgroupStorageSize) {
     throw new LimitTooLowError("maxComputeWorkgroupStorageSize", wgBytes, device.limits.maxComputeWorkgroupStorageSize);
   }
@@ -135,23 +130,15 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
     throw new LimitTooLowError("maxStorageBufferBindingSize (decode scratch: lower maxBatchSeqs or use withMetric: false)", scratchBytes, maxBindingBytes(device));
   }
   const [partial, reduce, metric] = await Promise.all([
-    buildKernel(device, variant === "subgroup" ? {
-      file: "paged_attention_decode_subgroup.wgsl", sources: sourcesOf(KERNEL_FILES.decodeSubgroup(d.dtype)),
-      bindings: { 0: "storage", 1: "storage", 2: "storage", 3: "storage", 4: "storage", 6: "batch", 7: "read-only-storage", 8: "storage" },
-      constants: decodeSubgroupConstants(d, pool.blocksPerShard, tune),
-    } : {
-      file: "paged_attention_decode.wgsl", sources: sourcesOf(KERNEL_FILES.decode(d.dtype)),
-      bindings: { 0: "storage", 1: "storage", 2: "storage", 3: "storage", 4: "storage", 6: "batch", 7: "read-only-storage", 8: "storage" },
-      constants: decodeConstants(d, pool.blocksPerShard, tune),
-    }),
+    buildKernel(device, partialSpec),
     buildKernel(device, {
       file: "decode_reduce.wgsl", sources: sourcesOf(KERNEL_FILES.decodeReduce()),
-      bindings: { 6: "batch", 7: "storage", 8: "storage" },
+      io: KERNEL_IO.decodeReduce,
       constants: KERNEL_CONSTANTS.decodeReduce(d, pool.blocksPerShard),
     }),
     buildKernel(device, {
       file: "decode_metric.wgsl", sources: sourcesOf(KERNEL_FILES.decodeMetric()),
-      bindings: { 4: "storage", 5: "storage", 6: "batch", 7: "read-only-storage" },
+      io: KERNEL_IO.decodeMetric,
       constants: KERNEL_CONSTANTS.decodeMetric(d, pool.blocksPerShard),
     }),
   ]);
@@ -162,9 +149,8 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
     const key = `${bufferId(args.queries)}:${bufferId(args.out)}`;
     let g = groups.get(key);
     if (!g) {
-      const bufs = { ...pool.poolBuffers(), 6: ring.buffer, 7: args.queries, 8: scratch };
-      g = [bindGroup(device, partial, bufs), bindGroup(device, reduce, { 6: ring.buffer, 7: scratch, 8: args.out }),
-        bindGroup(device, metric, { ...pool.poolBuffers(), 6: ring.buffer, 7: scratch })];
+      const bufs = { ...pool.poolBuffers(), batch: ring.buffer, queries: args.queries, scratch, out: args.out };
+      g = [bindGroup(device, partial, bufs), bindGroup(device, reduce, bufs), bindGroup(device, metric, bufs)];
       if (groups.size > 64) groups.clear();
       groups.set(key, g);
     }
@@ -180,17 +166,22 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
       let base = 0;
       for (const part of batchChunks(args.seqIds)) {
         if (base + part.length > B) throw new RangeError(`decode batch of ${args.seqIds.length} > maxBatchSeqs ${B}`);
-        const seqs = part.map((s, i) => [s, base + i]);
+        const seqs = part.map((seqId, i) => ({ seqId, qRow: base + i }));
         const splitKeys = chooseSplitKeys(part.length, d.numKvHeads, quads, ctx, target, MSK);
         const maxSplits = Math.max(1, Math.ceil(ctx / splitKeys));
         if (maxSplits > DECODE_MAX_SPLITS) throw new RangeError(`decode: ${maxSplits} splits > ${DECODE_MAX_SPLITS} (ctxLen too long)`);
         if ((base + part.length) * maxSplits > rowsSplits) throw new RangeError("decode: split grid exceeds scratch");
-        const o1 = ring.write([args.layer, part.length, splitKeys, maxSplits, args.metricMode, scoresOffset, mlOffset, C], seqs);
+        const o1 = ring.write("decode", {
+          layer: args.layer, numSeqs: part.length, splitKeys, maxSplits, metricMode: args.metricMode, scoresOffset, mlOffset, scoresStride: C,
+        }, seqs);
         encodeLinear(pass, partial, gPartial, o1, part.length * d.numKvHeads * maxSplits * quads);
-        const o2 = ring.write([part.length, maxSplits, mlOffset, finalOffset], seqs);
+        const o2 = ring.write("decodeReduce", { numSeqs: part.length, maxSplits, mlOffset, finalOffset }, seqs);
         encodeLinear(pass, reduce, gReduce, o2, part.length * numQHeads);
         if (args.metricMode !== 0) {
-          const o3 = ring.write([args.layer, part.length, args.metricMode, C, scoresOffset, finalOffset, args.groupReduce === "max" ? 1 : 0], seqs);
+          const o3 = ring.write("decodeMetric", {
+            layer: args.layer, numSeqs: part.length, metricMode: args.metricMode, scoresStride: C, scoresOffset, finalOffset,
+            groupMax: args.groupReduce === "max" ? 1 : 0,
+          }, seqs);
           pass.setPipeline(metric.pipeline);
           pass.setBindGroup(0, gMetric, [o3]);
           pass.dispatchWorkgroups(Math.max(1, Math.ceil(ctx / WG.decodeMetric)), part.length * d.numKvHeads);
@@ -208,10 +199,3 @@ export function subgroupMinSize(device: GPUDevice): number {
   return info?.subgroupMinSize ?? 0;
 }
 
-const ids = new WeakMap<GPUBuffer, number>();
-let nextId = 0;
-function bufferId(b: GPUBuffer): number {
-  let id = ids.get(b);
-  if (id === undefined) ids.set(b, (id = nextId++));
-  return id;
-}

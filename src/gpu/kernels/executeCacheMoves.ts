@@ -1,10 +1,11 @@
 // src/gpu/kernels/executeCacheMoves.ts — host wrapper of shaders/execute_cache_moves.wgsl.
 
+import { KERNEL_IO } from "../../contract";
 import type { GpuKvPool } from "../pool";
 import { BatchRing } from "../dispatch";
 import { WG } from "../layout";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
-import { bindGroup, buildKernel, encodeLinear } from "./build";
+import { bindGroupCache, buildKernel, encodeLinear } from "./build";
 
 export interface CacheMoveArgs {
   /** u32 pairs (dstSlot, srcSlot), CSR by head (CONTRACTS.md); the kernel ignores the CSR split. */
@@ -25,15 +26,16 @@ export async function createCacheMoveExecutor(device: GPUDevice, pool: GpuKvPool
   const built = await buildKernel(device, {
     file: "execute_cache_moves.wgsl",
     sources: sourcesOf(KERNEL_FILES.moves(d.dtype)),
-    bindings: { 0: "storage", 1: "storage", 2: "storage", 3: "storage", 5: "storage", 6: "batch", 7: "read-only-storage" },
+    io: KERNEL_IO.moves,
     constants: KERNEL_CONSTANTS.moves(d, pool.blocksPerShard),
   });
   const ring = new BatchRing(device, 64, "moves-batch");
+  const groupFor = bindGroupCache(device, built);
   return {
     encode(pass, args) {
       if (args.numMoves <= 0) return;
-      const group = bindGroup(device, built, { ...pool.poolBuffers(), 6: ring.buffer, 7: args.moves });
-      const off = ring.write([args.firstMove ?? 0, args.numMoves]);
+      const group = groupFor({ ...pool.poolBuffers(), batch: ring.buffer, moves: args.moves });
+      const off = ring.write("moves", { firstMove: args.firstMove ?? 0, numMoves: args.numMoves });
       encodeLinear(pass, built, group, off, Math.ceil((args.numMoves * d.headSize) / 4 / WG.moves));
     },
     destroy() { ring.destroy(); },

@@ -3,12 +3,13 @@
 // wide steps) → order_chunk_keys; then, once the scheduler has chosen n per head,
 // order_mark_evicted → order_compact_evicted. Built once, encode only (STYLE L3).
 
+import { KERNEL_IO } from "../../contract";
 import type { GpuKvPool } from "../pool";
 import { BatchRing, maxBindingBytes } from "../dispatch";
 import { LimitTooLowError } from "../../errors";
-import { type KernelDims, MAX_BATCH_SEQS, ORDER_LOCAL_ELEMS, WG, maxCtx, nextPow2 } from "../layout";
+import { type PoolGeometry, MAX_BATCH_SEQS, ORDER_LOCAL_ELEMS, WG, maxCtx, nextPow2 } from "../layout";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
-import { type BuiltKernel, bindGroup, buildKernel, encodeLinear } from "./build";
+import { bindGroup, bindGroupCache, buildKernel, encodeLinear } from "./build";
 
 export interface ScoreOrderingSortArgs {
   /** Sequences of the pass (k ≤ maxSeqsPerPass); segment order is [layer, k, kvHead]. */
@@ -42,7 +43,7 @@ export interface ScoreOrdering {
 }
 
 /** Sort-buffer bytes per sequence of a pass (the scratch is maxSeqsPerPass times this, plus 1/4 for flags). */
-export const orderingBytesPerSeq = (d: KernelDims) =>
+export const orderingBytesPerSeq = (d: PoolGeometry) =>
   16 * d.numLayers * d.numKvHeads * Math.max(ORDER_LOCAL_ELEMS, nextPow2(maxCtx(d)));
 
 export async function createScoreOrdering(device: GPUDevice, pool: GpuKvPool, opts: { maxSeqsPerPass: number }): Promise<ScoreOrdering> {
@@ -55,26 +56,24 @@ export async function createScoreOrdering(device: GPUDevice, pool: GpuKvPool, op
     throw new LimitTooLowError("maxStorageBufferBindingSize (score ordering: lower maxSeqsPerPass)", 16 * maxElems, maxBindingBytes(device));
   }
   const oc = KERNEL_CONSTANTS.orderGather(d, pool.blocksPerShard), sc = KERNEL_CONSTANTS.orderSortLocal(d, pool.blocksPerShard);
-  const rw = "storage" as const, ro = "read-only-storage" as const;
   const [gather, local, global, chunk, mark, compact] = await Promise.all([
-    buildKernel(device, { file: "order_gather.wgsl", sources: sourcesOf(KERNEL_FILES.orderGather()), bindings: { 4: rw, 5: rw, 6: "batch", 7: rw }, constants: oc }),
-    buildKernel(device, { file: "order_sort_local.wgsl", sources: sourcesOf(KERNEL_FILES.orderSortLocal()), bindings: { 6: "batch", 7: rw }, constants: sc }),
-    buildKernel(device, { file: "order_sort_global.wgsl", sources: sourcesOf(KERNEL_FILES.orderSortGlobal()), bindings: { 6: "batch", 7: rw }, constants: sc }),
-    buildKernel(device, { file: "order_chunk_keys.wgsl", sources: sourcesOf(KERNEL_FILES.orderChunkKeys()), bindings: { 4: rw, 6: "batch", 7: ro, 8: rw }, constants: oc }),
-    buildKernel(device, { file: "order_mark_evicted.wgsl", sources: sourcesOf(KERNEL_FILES.orderMark()), bindings: { 4: rw, 6: "batch", 7: ro, 8: ro, 9: rw }, constants: oc }),
-    buildKernel(device, { file: "order_compact_evicted.wgsl", sources: sourcesOf(KERNEL_FILES.orderCompact()), bindings: { 4: rw, 6: "batch", 7: ro, 8: ro, 9: rw }, constants: oc }),
+    buildKernel(device, { file: "order_gather.wgsl", sources: sourcesOf(KERNEL_FILES.orderGather()), io: KERNEL_IO.orderGather, constants: oc }),
+    buildKernel(device, { file: "order_sort_local.wgsl", sources: sourcesOf(KERNEL_FILES.orderSortLocal()), io: KERNEL_IO.orderSortLocal, constants: sc }),
+    buildKernel(device, { file: "order_sort_global.wgsl", sources: sourcesOf(KERNEL_FILES.orderSortGlobal()), io: KERNEL_IO.orderSortGlobal, constants: sc }),
+    buildKernel(device, { file: "order_chunk_keys.wgsl", sources: sourcesOf(KERNEL_FILES.orderChunkKeys()), io: KERNEL_IO.orderChunkKeys, constants: oc }),
+    buildKernel(device, { file: "order_mark_evicted.wgsl", sources: sourcesOf(KERNEL_FILES.orderMark()), io: KERNEL_IO.orderMark, constants: oc }),
+    buildKernel(device, { file: "order_compact_evicted.wgsl", sources: sourcesOf(KERNEL_FILES.orderCompact()), io: KERNEL_IO.orderCompact, constants: oc }),
   ]);
   const usage = GPUBufferUsage.STORAGE;
   const sortBuf = device.createBuffer({ label: "order-sort", size: 16 * maxElems, usage });
   const flags = device.createBuffer({ label: "order-flags", size: 4 * maxElems, usage });
   const ring = new BatchRing(device, 1024, "order-batch");
-  const sortGroups = new Map<BuiltKernel, GPUBindGroup>();
-  const sortGroup = (k: BuiltKernel) => {
-    let g = sortGroups.get(k);
-    if (!g) sortGroups.set(k, (g = bindGroup(device, k, { ...pool.poolBuffers(), 6: ring.buffer, 7: sortBuf })));
-    return g;
-  };
-  let last: { seqs: number[][]; segLen: number } | undefined;
+  // The sort kernels' buffers never change: one group each, built here.
+  const sortBufs = { ...pool.poolBuffers(), batch: ring.buffer, sortBuf };
+  const gGather = bindGroup(device, gather, sortBufs), gLocal = bindGroup(device, local, sortBufs);
+  const gGlobal = bindGroup(device, global, sortBufs);
+  const chunkGroup = bindGroupCache(device, chunk), markGroup = bindGroupCache(device, mark), compactGroup = bindGroupCache(device, compact);
+  let last: { seqs: { seqId: number; seqLen: number }[]; segLen: number } | undefined;
   return {
     scratchBytes,
     encodeSort(pass, a) {
@@ -82,30 +81,33 @@ export async function createScoreOrdering(device: GPUDevice, pool: GpuKvPool, op
       if (k === 0) return;
       if (k > maxK) throw new RangeError(`score ordering: ${k} seqs > maxSeqsPerPass ${maxK}`);
       const segLen = Math.max(ORDER_LOCAL_ELEMS, nextPow2(Math.min(a.maxCtxLen ?? maxCtx(d), maxCtx(d))));
-      const seqs = a.seqIds.map((s, i) => [s, a.seqLens[i]]);
+      const seqs = a.seqIds.map((seqId, i) => ({ seqId, seqLen: a.seqLens[i] }));
       const total = d.numLayers * k * d.numKvHeads * segLen;
-      encodeLinear(pass, gather, sortGroup(gather), ring.write([k, segLen, a.protectedWindow, a.sinks], seqs), Math.ceil(total / WG.order));
+      const orderArgs = { numSeqs: k, segLen };
+      encodeLinear(pass, gather, gGather, ring.write("orderGather", { ...orderArgs, protectedWindow: a.protectedWindow, sinks: a.sinks }, seqs),
+        Math.ceil(total / WG.order));
       const localGroups = total / ORDER_LOCAL_ELEMS;
-      encodeLinear(pass, local, sortGroup(local), ring.write([2, ORDER_LOCAL_ELEMS]), localGroups);
+      encodeLinear(pass, local, gLocal, ring.write("orderSortLocal", { firstBlockLen: 2, lastBlockLen: ORDER_LOCAL_ELEMS }), localGroups);
       for (let blk = 2 * ORDER_LOCAL_ELEMS; blk <= segLen; blk *= 2) {
         for (let j = blk / 2; j >= ORDER_LOCAL_ELEMS; j /= 2) {
-          encodeLinear(pass, global, sortGroup(global), ring.write([blk, j, total / 2]), Math.ceil(total / 2 / WG.order));
+          encodeLinear(pass, global, gGlobal, ring.write("orderSortGlobal", { blockLen: blk, stride: j, numPairs: total / 2 }),
+            Math.ceil(total / 2 / WG.order));
         }
-        encodeLinear(pass, local, sortGroup(local), ring.write([blk, blk]), localGroups);
+        encodeLinear(pass, local, gLocal, ring.write("orderSortLocal", { firstBlockLen: blk, lastBlockLen: blk }), localGroups);
       }
-      const gChunk = bindGroup(device, chunk, { ...pool.poolBuffers(), 6: ring.buffer, 7: sortBuf, 8: a.chunkKeys });
+      const gChunk = chunkGroup({ ...sortBufs, chunkKeys: a.chunkKeys });
       const numKeys = d.numLayers * k * d.numKvHeads * d.maxBlocksPerHead;
-      encodeLinear(pass, chunk, gChunk, ring.write([k, segLen], seqs), Math.ceil(numKeys / WG.order));
+      encodeLinear(pass, chunk, gChunk, ring.write("orderChunkKeys", orderArgs, seqs), Math.ceil(numKeys / WG.order));
       last = { seqs, segLen };
     },
     encodeEvicted(pass, a) {
       if (!last) throw new Error("score ordering: encodeEvicted before encodeSort");
       const { seqs, segLen } = last;
       const k = seqs.length, numSegs = d.numLayers * k * d.numKvHeads;
-      const bufs = { ...pool.poolBuffers(), 6: ring.buffer, 7: sortBuf, 8: a.evictCounts, 9: flags };
-      encodeLinear(pass, mark, bindGroup(device, mark, bufs), ring.write([k, segLen], seqs), Math.ceil((numSegs * segLen) / WG.order));
-      const gCompact = bindGroup(device, compact, { ...bufs, 7: flags, 8: a.evictedOffsets, 9: a.evictedIdx });
-      encodeLinear(pass, compact, gCompact, ring.write([k, segLen], seqs), numSegs);
+      const bufs = { ...sortBufs, evictCounts: a.evictCounts, flags, evictedOffsets: a.evictedOffsets, evictedIdx: a.evictedIdx };
+      const orderArgs = { numSeqs: k, segLen };
+      encodeLinear(pass, mark, markGroup(bufs), ring.write("orderMark", orderArgs, seqs), Math.ceil((numSegs * segLen) / WG.order));
+      encodeLinear(pass, compact, compactGroup(bufs), ring.write("orderCompact", orderArgs, seqs), numSegs);
     },
     destroy() { sortBuf.destroy(); flags.destroy(); ring.destroy(); },
   };

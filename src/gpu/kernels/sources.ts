@@ -3,12 +3,13 @@
 // module; STYLE L1/L2: variants are files, never templates).
 
 import {
-  type KernelDims, type KvDtype, appendKvConstants, decodeConstants, decodeMetricConstants, decodeSubgroupConstants,
+  type PoolGeometry, type KvDtype, appendKvConstants, decodeConstants, decodeMetricConstants, decodeSubgroupConstants,
   decodeReduceConstants, movesConstants, orderConstants, orderSortConstants, prefillConstants,
   prefillMetricConstants, prefillPoolConstants,
 } from "../layout";
 import poolWgsl from "../../../shaders/common/pool.wgsl";
 import batchWgsl from "../../../shaders/common/batch.wgsl";
+import passHeadWgsl from "../../../shaders/common/pass_head.wgsl";
 import kvF32Wgsl from "../../../shaders/common/kv_f32.wgsl";
 import kvF16Wgsl from "../../../shaders/common/kv_f16.wgsl";
 import decodeSplitWgsl from "../../../shaders/common/decode_split.wgsl";
@@ -31,6 +32,7 @@ import movesWgsl from "../../../shaders/execute_cache_moves.wgsl";
 export const WGSL: Readonly<Record<string, string>> = {
   "common/pool.wgsl": poolWgsl,
   "common/batch.wgsl": batchWgsl,
+  "common/pass_head.wgsl": passHeadWgsl,
   "common/kv_f32.wgsl": kvF32Wgsl,
   "common/kv_f16.wgsl": kvF16Wgsl,
   "common/decode_split.wgsl": decodeSplitWgsl,
@@ -55,6 +57,7 @@ const kvFile = (dtype: KvDtype) => (dtype === "f16" ? "common/kv_f16.wgsl" : "co
 const withKv = (dtype: KvDtype, file: string) => ["common/pool.wgsl", "common/batch.wgsl", kvFile(dtype), file];
 const withPool = (file: string) => ["common/pool.wgsl", "common/batch.wgsl", file];
 const withBatch = (file: string) => ["common/batch.wgsl", file];
+const withPass = (file: string) => ["common/pool.wgsl", "common/batch.wgsl", "common/pass_head.wgsl", file];
 
 /** File lists per kernel, in concatenation order. */
 export const KERNEL_FILES = {
@@ -67,18 +70,18 @@ export const KERNEL_FILES = {
   prefill: (dtype: KvDtype) => withKv(dtype, "paged_attention_prefill.wgsl"),
   prefillScores: (dtype: KvDtype) => withKv(dtype, "prefill_metric_scores.wgsl"),
   prefillPool: () => withPool("prefill_metric_pool.wgsl"),
-  orderGather: () => withPool("order_gather.wgsl"),
+  orderGather: () => withPass("order_gather.wgsl"),
   orderSortLocal: () => withBatch("order_sort_local.wgsl"),
   orderSortGlobal: () => withBatch("order_sort_global.wgsl"),
-  orderChunkKeys: () => withPool("order_chunk_keys.wgsl"),
-  orderMark: () => withPool("order_mark_evicted.wgsl"),
-  orderCompact: () => withPool("order_compact_evicted.wgsl"),
+  orderChunkKeys: () => withPass("order_chunk_keys.wgsl"),
+  orderMark: () => withPass("order_mark_evicted.wgsl"),
+  orderCompact: () => withPass("order_compact_evicted.wgsl"),
   moves: (dtype: KvDtype) => withKv(dtype, "execute_cache_moves.wgsl"),
 } as const;
 
 export const sourcesOf = (files: string[]) => files.map((f) => WGSL[f]);
 
-type ConstFn = (d: KernelDims, blocksPerShard: number) => Record<string, number>;
+type ConstFn = (d: PoolGeometry, blocksPerShard: number) => Record<string, number>;
 
 /** The pipeline constants each kernel gets: wrappers and test/shaders/overrides.test.ts both use this. */
 export const KERNEL_CONSTANTS: Record<keyof typeof KERNEL_FILES, ConstFn> = {

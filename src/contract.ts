@@ -1,0 +1,259 @@
+// contract.ts — every crossing between TypeScript, WebAssembly and WGSL, written once as data.
+//
+//  - PoolGeometry: the one shape of a KV pool. The SDK config, the control plane, the GPU
+//    kernels and the CPU pool are all specialised with it (poolGeometry() builds it once).
+//  - WASM_REGIONS: the control plane's linear-memory regions in header-slot order. The
+//    AssemblyScript layout (assembly/layout.ts, whose R_* slots and regionBytes() must agree),
+//    the TypeScript views (src/control/wasmMemory.ts) and the CPU pool's pointers use it.
+//  - KERNEL_IO: each WGSL kernel's group-0 bindings by name and its Batch uniform fields by
+//    name (the kernel's `struct Args` / `struct Seq`). Host wrappers bind buffers and write
+//    uniforms by these names; packUniform() lays the words out as WGSL does.
+//  - MIRRORED_WGSL_CONSTANTS: WGSL `const`s that must equal a TypeScript constant.
+//
+// test/unit/contract.test.ts reads the WGSL sources and the AssemblyScript layout and fails when
+// either disagrees with this file; it needs no GPU.
+
+import { InternalError } from "./errors";
+
+/** KV storage dtype: f32, or f16 packed two per u32 with pack2x16float. */
+export type KvDtype = "f32" | "f16";
+
+/** Pool and model geometry (docs/CONTRACTS.md "Names"). */
+export interface PoolGeometry {
+  numLayers: number;
+  maxSeqs: number;
+  numKvHeads: number;
+  numQHeads: number;
+  headSize: number;
+  blockSize: number;
+  numBlocks: number;
+  maxBlocksPerHead: number;
+  dtype: KvDtype;
+}
+
+/** The geometry of a validated cache config (src/config.ts KvCacheConfig): the one conversion. */
+export function poolGeometry(c: {
+  numLayers: number; maxSeqs: number; numKvHeads: number; numQHeads: number; headSize: number;
+  blockSize: number; numBlocks: number; maxBlocksPerHead: number; storage: KvDtype;
+}): PoolGeometry {
+  return {
+    numLayers: c.numLayers, maxSeqs: c.maxSeqs, numKvHeads: c.numKvHeads, numQHeads: c.numQHeads,
+    headSize: c.headSize, blockSize: c.blockSize, numBlocks: c.numBlocks, maxBlocksPerHead: c.maxBlocksPerHead,
+    dtype: c.storage,
+  };
+}
+
+// ── control.wasm linear memory ──────────────────────────────────────────────────────────────
+
+/** i32 words of the header at layoutOffsets(): config words, then one byte offset per region. */
+export const HEADER_WORDS = 64;
+/** Header words 0.. hold these config values, in this order (assembly/layout.ts computeLayout). */
+export const HEADER_CONFIG = ["numLayers", "numKvHeads", "blockSize", "numBlocks", "maxSeqs", "maxBlocksPerHead"] as const;
+/** Header word of the first region's offset; region i is at word REGION_SLOT_BASE + i. */
+export const REGION_SLOT_BASE = 8;
+
+type RegionGeometry = Pick<PoolGeometry, "numLayers" | "maxSeqs" | "numKvHeads" | "maxBlocksPerHead" | "numBlocks" | "blockSize">;
+export type RegionElem = "i32" | "u32" | "f32";
+
+export interface RegionSpec {
+  readonly name: string;
+  readonly elem: RegionElem;
+  /** Elements the region holds (pass arrays are sized for k = maxSeqs). */
+  readonly length: (g: RegionGeometry) => number;
+}
+
+const headRows = (g: RegionGeometry) => g.numLayers * g.maxSeqs * g.numKvHeads;
+
+/** Regions in header-slot order; the diagram in assembly/layout.ts says what each holds. */
+export const WASM_REGIONS = [
+  { name: "blockTables", elem: "i32", length: (g) => headRows(g) * g.maxBlocksPerHead },
+  { name: "ctxLens", elem: "i32", length: headRows },
+  { name: "seqLens", elem: "i32", length: (g) => g.maxSeqs },
+  { name: "seqBirth", elem: "i32", length: (g) => g.maxSeqs },
+  { name: "freeRing", elem: "i32", length: (g) => g.numBlocks },
+  { name: "blockOwner", elem: "i32", length: (g) => g.numBlocks },
+  { name: "passSeqIds", elem: "i32", length: (g) => g.maxSeqs },
+  { name: "passBudgets", elem: "i32", length: (g) => g.maxSeqs },
+  { name: "layerCaps", elem: "i32", length: (g) => g.numLayers },
+  { name: "chunkKeys", elem: "f32", length: (g) => headRows(g) * g.maxBlocksPerHead },
+  { name: "evictBlocks", elem: "i32", length: headRows },
+  { name: "evictCounts", elem: "i32", length: headRows },
+  { name: "evictedOffsets", elem: "u32", length: (g) => headRows(g) + 1 },
+  { name: "evictedIdx", elem: "u32", length: (g) => g.numBlocks * g.blockSize },
+  { name: "moveOffsets", elem: "u32", length: (g) => headRows(g) + 1 },
+  { name: "moves", elem: "u32", length: (g) => 2 * g.numBlocks * g.blockSize },
+  { name: "freedBlocks", elem: "i32", length: (g) => g.numBlocks },
+  { name: "seqBlocks", elem: "i32", length: (g) => g.maxSeqs },
+  { name: "preemptIds", elem: "i32", length: (g) => g.maxSeqs },
+  { name: "scratch", elem: "i32", length: (g) => g.numLayers * g.numKvHeads * 4 },
+] as const satisfies readonly RegionSpec[];
+
+export type RegionName = (typeof WASM_REGIONS)[number]["name"];
+
+/** Header word that holds `region`'s byte offset ("end": one past the last region). */
+export function regionSlot(region: RegionName | "end"): number {
+  if (region === "end") return REGION_SLOT_BASE + WASM_REGIONS.length;
+  const i = WASM_REGIONS.findIndex((r) => r.name === region);
+  return REGION_SLOT_BASE + i;
+}
+
+const align16 = (n: number) => Math.ceil(n / 16) * 16;
+
+/** Bytes of the whole control-plane layout above __heap_base (header + every region, 16-aligned). */
+export function controlLayoutBytes(g: RegionGeometry): number {
+  let bytes = HEADER_WORDS * 4;
+  for (const r of WASM_REGIONS) bytes = align16(bytes + 4 * r.length(g));
+  return bytes;
+}
+
+// ── WGSL kernels: bindings and Batch uniform fields ─────────────────────────────────────────
+
+/** How a binding is declared: read-write storage, read-only storage, or the Batch uniform. */
+export type BindingKind = "storage" | "read-only-storage" | "batch";
+
+/** Binding number of the Batch uniform in every kernel (shaders/common/batch.wgsl). */
+export const BATCH_BINDING = 6;
+/** Sequences per dispatch: the length of `Batch.seqs` in shaders/common/batch.wgsl. */
+export const MAX_BATCH_SEQS = 64;
+/** Most `Args` fields (u32) a kernel's uniform may have. */
+export const MAX_UNIFORM_ARGS = 8;
+/** Every `Seq` row is exactly this many u32 fields (a uniform array element is 16 bytes). */
+export const SEQ_FIELDS = 4;
+/** Bytes of the Batch uniform: at most 8 args, padded to 16, then MAX_BATCH_SEQS rows of 16 bytes. */
+export const BATCH_UNIFORM_BYTES = 4 * MAX_UNIFORM_ARGS + 16 * MAX_BATCH_SEQS;
+
+export interface KernelIo {
+  /** Binding name (the WGSL variable) → [binding number, kind]. */
+  readonly bindings: Readonly<Record<string, readonly [number, BindingKind]>>;
+  /** Fields of the kernel's `struct Args`, in declaration order (all u32). */
+  readonly args: readonly string[];
+  /** Fields of its `struct Seq`, exactly SEQ_FIELDS; names starting with `_` are padding. */
+  readonly seq: readonly string[];
+}
+
+const rw = "storage" as const, ro = "read-only-storage" as const, batch = [BATCH_BINDING, "batch"] as const;
+const kvShards = { kvShard0: [0, rw], kvShard1: [1, rw], kvShard2: [2, rw], kvShard3: [3, rw] } as const;
+const headTables = [4, rw] as const, slotMeta = [5, rw] as const;
+const noSeq = ["_pad0", "_pad1", "_pad2", "_pad3"] as const;
+/** A decode row: the sequence and its row in the batch's query/out arrays. */
+const decodeSeq = ["seqId", "qRow", "_pad0", "_pad1"] as const;
+/** New tokens of one sequence: rows [tokenStart, tokenStart + numNew) at positions firstPos... */
+const chunkSeq = ["seqId", "tokenStart", "numNew", "firstPos"] as const;
+const orderSeq = ["seqId", "seqLen", "_pad0", "_pad1"] as const;
+
+/** Each kernel's I/O. Keys are the kernel names of src/gpu/kernels/sources.ts KERNEL_FILES. */
+export const KERNEL_IO = {
+  appendKv: {
+    bindings: { ...kvShards, headTables, slotMeta, batch, newKeys: [7, ro], newValues: [8, ro] },
+    args: ["layer", "numSeqs", "tokenBase", "numTokens"], seq: chunkSeq,
+  },
+  decode: {
+    bindings: { ...kvShards, headTables, batch, queries: [7, ro], scratch: [8, rw] },
+    args: ["layer", "numSeqs", "splitKeys", "maxSplits", "metricMode", "scoresOffset", "mlOffset", "scoresStride"], seq: decodeSeq,
+  },
+  decodeSubgroup: {
+    bindings: { ...kvShards, headTables, batch, queries: [7, ro], scratch: [8, rw] },
+    args: ["layer", "numSeqs", "splitKeys", "maxSplits", "metricMode", "scoresOffset", "mlOffset", "scoresStride"], seq: decodeSeq,
+  },
+  decodeReduce: {
+    bindings: { batch, scratch: [7, rw], out: [8, rw] },
+    args: ["numSeqs", "maxSplits", "mlOffset", "finalOffset"], seq: decodeSeq,
+  },
+  decodeMetric: {
+    bindings: { headTables, slotMeta, batch, scratch: [7, ro] },
+    args: ["layer", "numSeqs", "metricMode", "scoresStride", "scoresOffset", "finalOffset", "groupMax"], seq: decodeSeq,
+  },
+  prefill: {
+    bindings: { ...kvShards, headTables, slotMeta, batch, queries: [7, ro], out: [8, rw] },
+    args: ["layer", "numSeqs", "maxTiles", "lseOffset"], seq: chunkSeq,
+  },
+  prefillScores: {
+    bindings: { ...kvShards, headTables, slotMeta, batch, queries: [7, ro], work: [8, rw] },
+    args: ["layer", "numSeqs", "obsWindow", "metricMode", "lseOffset", "scoresOffset", "scoresStride"], seq: chunkSeq,
+  },
+  prefillPool: {
+    bindings: { headTables, slotMeta, batch, work: [7, ro] },
+    args: ["layer", "numSeqs", "poolHalf", "groupMax", "scoresOffset", "scoresStride"], seq: chunkSeq,
+  },
+  orderGather: {
+    bindings: { headTables, slotMeta, batch, sortBuf: [7, rw] },
+    args: ["numSeqs", "segLen", "protectedWindow", "sinks"], seq: orderSeq,
+  },
+  orderSortLocal: { bindings: { batch, sortBuf: [7, rw] }, args: ["firstBlockLen", "lastBlockLen"], seq: noSeq },
+  orderSortGlobal: { bindings: { batch, sortBuf: [7, rw] }, args: ["blockLen", "stride", "numPairs"], seq: noSeq },
+  orderChunkKeys: {
+    bindings: { headTables, batch, sortBuf: [7, ro], chunkKeys: [8, rw] }, args: ["numSeqs", "segLen"], seq: orderSeq,
+  },
+  orderMark: {
+    bindings: { headTables, batch, sortBuf: [7, ro], evictCounts: [8, ro], flags: [9, rw] }, args: ["numSeqs", "segLen"], seq: orderSeq,
+  },
+  orderCompact: {
+    bindings: { headTables, batch, flags: [7, ro], evictedOffsets: [8, ro], evictedIdx: [9, rw] }, args: ["numSeqs", "segLen"], seq: orderSeq,
+  },
+  moves: {
+    bindings: { ...kvShards, slotMeta, batch, moves: [7, ro] }, args: ["firstMove", "numMoves"], seq: noSeq,
+  },
+} as const satisfies Record<string, KernelIo>;
+
+export type KernelName = keyof typeof KERNEL_IO;
+/** The binding names of kernel K. */
+export type BindingName<K extends KernelName> = keyof (typeof KERNEL_IO)[K]["bindings"] & string;
+/** The Args fields of kernel K. */
+export type ArgsOf<K extends KernelName> = Record<(typeof KERNEL_IO)[K]["args"][number], number>;
+/** The non-padding Seq fields of kernel K. */
+export type SeqOf<K extends KernelName> = Record<Exclude<(typeof KERNEL_IO)[K]["seq"][number], `_${string}`>, number>;
+
+/** Byte offset of `Batch.seqs`: WGSL puts a struct member after a struct at a multiple of 16. */
+export const seqsOffsetBytes = (io: KernelIo) => align16(4 * io.args.length);
+
+/**
+ * Lays out one Batch uniform as WGSL reads it: `Args` fields by name, then one `Seq` row per
+ * sequence. Every non-padding field must be given and no unknown one (an internal error).
+ */
+export function packUniform(io: KernelIo, args: Readonly<Record<string, number>>,
+  seqs: readonly Readonly<Record<string, number>>[], out: Uint32Array): void {
+  out.fill(0);
+  if (seqs.length > MAX_BATCH_SEQS) throw new InternalError(`uniform: ${seqs.length} seqs > MAX_BATCH_SEQS ${MAX_BATCH_SEQS}`);
+  const given = Object.keys(args);
+  if (given.length !== io.args.length) throw new InternalError(`uniform: args ${given.join(",")} != ${io.args.join(",")}`);
+  io.args.forEach((name, i) => {
+    const v = args[name];
+    if (v === undefined) throw new InternalError(`uniform: missing arg ${name}`);
+    out[i] = v;
+  });
+  const base = seqsOffsetBytes(io) / 4;
+  const fields = io.seq.filter((f) => !f.startsWith("_"));
+  for (let k = 0; k < seqs.length; k++) {
+    const row = seqs[k];
+    if (Object.keys(row).length !== fields.length) throw new InternalError(`uniform: seq fields ${Object.keys(row).join(",")} != ${fields.join(",")}`);
+    io.seq.forEach((name, j) => {
+      if (name.startsWith("_")) return;
+      const v = row[name];
+      if (v === undefined) throw new InternalError(`uniform: missing seq field ${name}`);
+      out[base + SEQ_FIELDS * k + j] = v;
+    });
+  }
+}
+
+// ── WGSL constants mirrored by TypeScript ───────────────────────────────────────────────────
+
+/** Most keys of one decode split (the host picks splitKeys ≤ this). */
+export const DECODE_MAX_SPLIT_KEYS = 1024;
+/** Most blocks of one decode split: DECODE_MAX_SPLIT_KEYS over the smallest block size, 8. A WGSL
+ *  literal in shaders/common/decode_split.wgsl (naga rejects workgroup arrays sized by overrides). */
+export const DECODE_MAX_SPLIT_BLOCKS = 128;
+/** Keys each lane of the portable decode kernel loads per iteration (named fields there). */
+export const DECODE_KEYS_PER_LANE = 8;
+/** Keys staged per prefill tile in workgroup memory (it sizes a register array). */
+export const PREFILL_TILE_KEYS = 16;
+/** Prefill keeps one query and its accumulator in registers: 32 chunks of 4, head size ≤ 128. */
+export const MAX_PREFILL_HEAD_SIZE = 128;
+
+/** WGSL file → `const NAME` → the value TypeScript assumes. */
+export const MIRRORED_WGSL_CONSTANTS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  "common/batch.wgsl": { MAX_BATCH_SEQS },
+  "common/decode_split.wgsl": { MAX_SPLIT_BLOCKS: DECODE_MAX_SPLIT_BLOCKS },
+  "paged_attention_decode.wgsl": { KEYS_PER_LANE: DECODE_KEYS_PER_LANE },
+  "paged_attention_prefill.wgsl": { TILE_KEYS: PREFILL_TILE_KEYS, MAX_CHUNKS: MAX_PREFILL_HEAD_SIZE / 4 },
+  "prefill_metric_scores.wgsl": { MAX_CHUNKS: MAX_PREFILL_HEAD_SIZE / 4 },
+};
