@@ -94,7 +94,7 @@ export class MissingTensorError extends ModelFormatError {
   }
 }
 
-/** The model config asks for something the runner does not implement (an unknown model_type…). */
+/** The model config asks for something the model code (src/model/) does not implement (an unknown model_type…). */
 export class UnsupportedModelError extends KvCompressError {
   constructor(readonly fileName: string, readonly field: string, detail: string) {
     super(`${fileName}: ${field} ${detail}`);

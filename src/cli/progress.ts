@@ -87,7 +87,7 @@ export function createProgressBar(o: ProgressOptions): ProgressBar {
 /**
  * One progress line: `label [#####.....] done/total unit  rate  ETA  detail`.
  * Rate is the average since the start (steadier than an instantaneous rate for bursty work
- * like eval, where every runner call delivers a whole window at once).
+ * like eval, where every window-runner call delivers a whole window at once).
  */
 export function formatProgressLine(
   label: string, unit: string, done: number, total: number | undefined, elapsedS: number, detail: string, barWidth = 24,

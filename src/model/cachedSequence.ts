@@ -5,7 +5,7 @@ import type { KvCache, PassReport } from "../cache";
 import type { AttentionCache } from "./attention";
 
 /**
- * One sequence of a KvCache as the model runner's AttentionCache.
+ * One sequence of a KvCache as the model's AttentionCache (src/model/llama.ts).
  * @example
  * ```ts
  * const seq = new CachedSequence(cache, cache.addSequence());
