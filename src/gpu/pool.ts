@@ -13,7 +13,7 @@
 import {
   type PoolGeometry, MAX_KV_SHARDS, blockBytes, blocksPerShardFor, headTablesWords, numHeadsTotal, slotMetaWords,
 } from "./layout";
-import { LimitTooLowError } from "../errors";
+import { ConfigError, InvalidArgumentError, LimitTooLowError } from "../errors";
 
 export interface GpuKvPool {
   readonly dims: Readonly<PoolGeometry>;
@@ -76,14 +76,14 @@ export function createGpuKvPool(device: GPUDevice, dims: PoolGeometry, opts: Gpu
     dims: Object.freeze({ ...dims }), blocksPerShard, numShards, kvShards, headTables, slotMeta,
     blockTablesOffsetBytes, positionsOffsetBytes,
     writeHeadTables(ctxLens, blockTables) {
-      if (ctxLens.length !== numHeadsTotal(dims)) throw new Error(`writeHeadTables: ctxLens has ${ctxLens.length} entries`);
-      if (blockTables.length !== numHeadsTotal(dims) * dims.maxBlocksPerHead) throw new Error("writeHeadTables: blockTables size");
+      if (ctxLens.length !== numHeadsTotal(dims)) throw new InvalidArgumentError("ctxLens.length", ctxLens.length, `numLayers · maxSeqs · numKvHeads = ${numHeadsTotal(dims)}`);
+      if (blockTables.length !== numHeadsTotal(dims) * dims.maxBlocksPerHead) throw new InvalidArgumentError("blockTables.length", blockTables.length, `${numHeadsTotal(dims) * dims.maxBlocksPerHead} entries`);
       q.writeBuffer(headTables, 0, ctxLens);
       q.writeBuffer(headTables, blockTablesOffsetBytes, blockTables);
     },
     writeCtxLens(firstHeadIdx, values) { q.writeBuffer(headTables, 4 * firstHeadIdx, values); },
     writeBlockTableRow(headIdx, row) {
-      if (row.length > dims.maxBlocksPerHead) throw new Error("writeBlockTableRow: row too long");
+      if (row.length > dims.maxBlocksPerHead) throw new InvalidArgumentError("row.length", row.length, `at most maxBlocksPerHead ${dims.maxBlocksPerHead}`);
       q.writeBuffer(headTables, blockTablesOffsetBytes + 4 * headIdx * dims.maxBlocksPerHead, row);
     },
     poolBuffers() {
@@ -98,10 +98,10 @@ export function createGpuKvPool(device: GPUDevice, dims: PoolGeometry, opts: Gpu
 }
 
 function validateDims(d: PoolGeometry): void {
-  if (d.headSize % 4 !== 0 || d.headSize <= 0) throw new RangeError(`headSize must be a positive multiple of 4, got ${d.headSize}`);
-  if (d.numQHeads % d.numKvHeads !== 0) throw new RangeError(`numQHeads ${d.numQHeads} is not a multiple of numKvHeads ${d.numKvHeads}`);
+  if (d.headSize % 4 !== 0 || d.headSize <= 0) throw new ConfigError("headSize", `must be a positive multiple of 4, got ${d.headSize}`);
+  if (d.numQHeads % d.numKvHeads !== 0) throw new ConfigError("numQHeads", `${d.numQHeads} is not a multiple of numKvHeads ${d.numKvHeads}`);
   for (const k of ["numLayers", "maxSeqs", "numKvHeads", "blockSize", "numBlocks", "maxBlocksPerHead"] as const) {
-    if (!(Number.isInteger(d[k]) && d[k] > 0)) throw new RangeError(`${k} must be a positive integer, got ${d[k]}`);
+    if (!(Number.isInteger(d[k]) && d[k] > 0)) throw new ConfigError(k, `must be a positive integer, got ${d[k]}`);
   }
 }
 

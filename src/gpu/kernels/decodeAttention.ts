@@ -12,7 +12,7 @@ import {
   MAX_GROUP_SIZE, WG, decodeConstants, decodeSubgroupConstants, decodeSubgroupFits, decodeSubgroupLanesPerKey,
   decodeSubgroupWgSize, decodeWgSize, groupSize, maxCtx, type PoolGeometry,
 } from "../layout";
-import { LimitTooLowError } from "../../errors";
+import { ConfigError, InternalError, InvalidArgumentError, LimitTooLowError } from "../../errors";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
 import { bindGroup, bufferId, buildKernel, encodeLinear, workgroupStorageBytes } from "./build";
 
@@ -90,12 +90,12 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
   const d = pool.dims;
   const r = groupSize(d);
   const numQHeads = d.numQHeads;
-  if (r > MAX_GROUP_SIZE) throw new RangeError(`groupSize ${r} > ${MAX_GROUP_SIZE}`);
+  if (r > MAX_GROUP_SIZE) throw new ConfigError("numQHeads", `numQHeads / numKvHeads = ${r} query heads per KV head; the decode kernel takes at most ${MAX_GROUP_SIZE}`);
   const tune: DecodeTuning = { ...DEFAULT_DECODE_TUNING, ...opts.tuning };
   const MSK = tune.maxSplitKeys;
   // Splits start on block boundaries: splitKeys is a multiple of 32 and of b (b ∈ {8, 16, 32}).
   if (!(MSK >= 32 && MSK <= DECODE_MAX_SPLIT_KEYS && MSK % 32 === 0 && MSK % d.blockSize === 0)) {
-    throw new RangeError(`decode maxSplitKeys ${MSK}: must be a multiple of 32 and of blockSize ${d.blockSize} in [32, ${DECODE_MAX_SPLIT_KEYS}]`);
+    throw new ConfigError("maxSplitKeys", `${MSK}: must be a multiple of 32 and of blockSize ${d.blockSize} in [32, ${DECODE_MAX_SPLIT_KEYS}]`);
   }
   const variant: DecodeVariant = tune.subgroups && device.features.has("subgroups") &&
     decodeSubgroupFits(d, subgroupMinSize(device)) ? "subgroup" : "portable";
@@ -104,7 +104,7 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
     throw new LimitTooLowError("maxComputeInvocationsPerWorkgroup", wgSize, device.limits.maxComputeInvocationsPerWorkgroup);
   }
   const quads = quadsOf(d);
-  if (MSK / d.blockSize > DECODE_MAX_SPLIT_BLOCKS) throw new RangeError(`decode maxSplitKeys ${MSK} > ${DECODE_MAX_SPLIT_BLOCKS} blocks of ${d.blockSize}`);
+  if (MSK / d.blockSize > DECODE_MAX_SPLIT_BLOCKS) throw new ConfigError("maxSplitKeys", `${MSK} keys are more than ${DECODE_MAX_SPLIT_BLOCKS} blocks of ${d.blockSize}`);
   const partialSpec = variant === "subgroup" ? {
     file: "paged_attention_decode_subgroup.wgsl", sources: sourcesOf(KERNEL_FILES.decodeSubgroup(d.dtype)),
     io: KERNEL_IO.decodeSubgroup, constants: decodeSubgroupConstants(d, pool.blocksPerShard, tune),
@@ -160,17 +160,17 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
     scratchBytes,
     variant,
     encode(pass, args) {
-      if (args.metricMode !== 0 && !withMetric) throw new Error("decode attention built with withMetric: false");
+      if (args.metricMode !== 0 && !withMetric) throw new InternalError("decode attention built with withMetric: false was asked for a metric");
       const [gPartial, gReduce, gMetric] = groupsFor(args);
       const ctx = Math.min(args.maxCtxLen ?? C, C);
       let base = 0;
       for (const part of batchChunks(args.seqIds)) {
-        if (base + part.length > B) throw new RangeError(`decode batch of ${args.seqIds.length} > maxBatchSeqs ${B}`);
+        if (base + part.length > B) throw new InvalidArgumentError("seqIds.length", args.seqIds.length, `at most maxBatchSeqs ${B}`);
         const seqs = part.map((seqId, i) => ({ seqId, qRow: base + i }));
         const splitKeys = chooseSplitKeys(part.length, d.numKvHeads, quads, ctx, target, MSK);
         const maxSplits = Math.max(1, Math.ceil(ctx / splitKeys));
-        if (maxSplits > DECODE_MAX_SPLITS) throw new RangeError(`decode: ${maxSplits} splits > ${DECODE_MAX_SPLITS} (ctxLen too long)`);
-        if ((base + part.length) * maxSplits > rowsSplits) throw new RangeError("decode: split grid exceeds scratch");
+        if (maxSplits > DECODE_MAX_SPLITS) throw new ConfigError("maxContextTokens", `${maxSplits} decode splits > ${DECODE_MAX_SPLITS}: the context is too long for the decode kernel`);
+        if ((base + part.length) * maxSplits > rowsSplits) throw new InternalError("decode: split grid exceeds scratch");
         const o1 = ring.write("decode", {
           layer: args.layer, numSeqs: part.length, splitKeys, maxSplits, metricMode: args.metricMode, scoresOffset, mlOffset, scoresStride: C,
         }, seqs);

@@ -6,7 +6,7 @@ import { KERNEL_IO } from "../../contract";
 import type { GpuKvPool } from "../pool";
 import { BatchRing, batchChunks } from "../dispatch";
 import { MAX_PREFILL_HEAD_SIZE, PREFILL_TILE_KEYS, WG, maxCtx } from "../layout";
-import { LimitTooLowError } from "../../errors";
+import { ConfigError, InvalidArgumentError, LimitTooLowError } from "../../errors";
 import type { GroupReduce, MetricMode } from "./decodeAttention";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
 import { bindGroupCache, buildKernel, encodeLinear } from "./build";
@@ -41,7 +41,7 @@ export interface PrefillAttention {
 
 export async function createPrefillAttention(device: GPUDevice, pool: GpuKvPool): Promise<PrefillAttention> {
   const d = pool.dims;
-  if (d.headSize > MAX_PREFILL_HEAD_SIZE) throw new RangeError(`prefill: headSize ${d.headSize} > ${MAX_PREFILL_HEAD_SIZE}`);
+  if (d.headSize > MAX_PREFILL_HEAD_SIZE) throw new ConfigError("headSize", `${d.headSize} > ${MAX_PREFILL_HEAD_SIZE}, the most the prefill kernel holds in registers`);
   const wgBytes = 4 * (PREFILL_TILE_KEYS * d.headSize + 2 * PREFILL_TILE_KEYS + 1);
   if (wgBytes > device.limits.maxComputeWorkgroupStorageSize) {
     throw new LimitTooLowError("maxComputeWorkgroupStorageSize", wgBytes, device.limits.maxComputeWorkgroupStorageSize);
@@ -70,7 +70,7 @@ export async function createPrefillAttention(device: GPUDevice, pool: GpuKvPool)
     outBytes,
     encode(pass, args) {
       const need = outBytes(args.numTokens, args.metricMode === 0 ? 0 : args.seqs.length);
-      if (args.out.size < need) throw new RangeError(`prefill: out has ${args.out.size} bytes, needs ${need}`);
+      if (args.out.size < need) throw new InvalidArgumentError("out.size", args.out.size, `at least ${need} bytes for the prefill output and metric work area`);
       // out doubles as the metric kernels' work area: scores write it, the pool pass reads it.
       const bufs = { ...pool.poolBuffers(), batch: ring.buffer, queries: args.queries, out: args.out, work: args.out };
       const gAttn = attnGroup(bufs);

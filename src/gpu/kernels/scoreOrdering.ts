@@ -6,7 +6,7 @@
 import { KERNEL_IO } from "../../contract";
 import type { GpuKvPool } from "../pool";
 import { BatchRing, maxBindingBytes } from "../dispatch";
-import { LimitTooLowError } from "../../errors";
+import { InternalError, InvalidArgumentError, LimitTooLowError } from "../../errors";
 import { type PoolGeometry, MAX_BATCH_SEQS, ORDER_LOCAL_ELEMS, WG, maxCtx, nextPow2 } from "../layout";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
 import { bindGroup, bindGroupCache, buildKernel, encodeLinear } from "./build";
@@ -79,7 +79,7 @@ export async function createScoreOrdering(device: GPUDevice, pool: GpuKvPool, op
     encodeSort(pass, a) {
       const k = a.seqIds.length;
       if (k === 0) return;
-      if (k > maxK) throw new RangeError(`score ordering: ${k} seqs > maxSeqsPerPass ${maxK}`);
+      if (k > maxK) throw new InvalidArgumentError("seqIds.length", k, `at most maxSeqsPerPass ${maxK} per score ordering`);
       const segLen = Math.max(ORDER_LOCAL_ELEMS, nextPow2(Math.min(a.maxCtxLen ?? maxCtx(d), maxCtx(d))));
       const seqs = a.seqIds.map((seqId, i) => ({ seqId, seqLen: a.seqLens[i] }));
       const total = d.numLayers * k * d.numKvHeads * segLen;
@@ -101,7 +101,7 @@ export async function createScoreOrdering(device: GPUDevice, pool: GpuKvPool, op
       last = { seqs, segLen };
     },
     encodeEvicted(pass, a) {
-      if (!last) throw new Error("score ordering: encodeEvicted before encodeSort");
+      if (!last) throw new InternalError("score ordering: encodeEvicted before encodeSort");
       const { seqs, segLen } = last;
       const k = seqs.length, numSegs = d.numLayers * k * d.numKvHeads;
       const bufs = { ...sortBufs, evictCounts: a.evictCounts, flags, evictedOffsets: a.evictedOffsets, evictedIdx: a.evictedIdx };
