@@ -106,13 +106,19 @@ for (const backend of ["gpu", "cpu"] as const) {
 
   t("a refused reserve changes nothing (no eviction first)", async () => {
     const tok = makeTokens(rng(freshSeed()), 24);
-    const cache = await makeCache(backend, { name: "kvcompress", maxTokensPerHead: 16, protectedWindow: 2 }, 12);
+    const cache = await makeCache(backend, { name: "kvcompress", maxTokensPerHead: 8, protectedWindow: 2 }, 12);
     try {
-      const a = await prefill(cache, tok.slice(0, 24)); // 24 → 16 per head: 8 blocks of 12
+      const a = await prefill(cache, tok.slice(0, 8)); // at its budget: 4 blocks
+      for (let p = 8; p < 16; p++) { // decode to 16 per head (no continual trigger): 8 blocks, 4 beyond budget
+        const one = tok.slice(p, p + 1);
+        await cache.reserve(a, 1);
+        for (let l = 0; l < L; l++) { cache.append(l, a, one.k[l], one.v[l]); await cache.attend(l, a, one.q[l]); }
+        await cache.endStep([a]);
+      }
       const before = JSON.stringify({ ...cache.stats(), sequences: undefined });
       const keptA = await positions(cache, a);
       const b = cache.addSequence();
-      // 24 tokens need 12 blocks; 4 free and a is at its budget: nothing can make room.
+      // 24 tokens need 12 blocks; 4 are free and compressing a frees 4 more: not enough.
       try {
         await cache.reserve(b, 24);
         assert.unreachable("reserve should have been refused");
@@ -121,6 +127,8 @@ for (const backend of ["gpu", "cpu"] as const) {
       }
       assert.is(JSON.stringify({ ...cache.stats(), sequences: undefined }), before);
       assert.equal(await positions(cache, a), keptA);
+      await cache.reserve(b, 16); // 8 blocks: fits once a is compressed
+      assert.is(cache.stats().sequences[0].keptKvs, 8 * L * H);
     } finally {
       cache.destroy();
     }
