@@ -51,6 +51,10 @@ export class GpuBackend implements KvBackend {
   /** The GPU-buffer path is this object itself (see KvBackend.gpu). */
   get gpu(): this { return this; }
   private readonly staging = new Map<string, GPUBuffer>();
+  /** Idle MAP_READ buffers by size (readback()). */
+  private readonly readbacks = new Map<number, GPUBuffer[]>();
+  private readbacksCreated = 0;
+  private destroyed = false;
   /** Key of the pass whose sorted segments the ordering scratch holds. */
   private lastPass = "";
 
@@ -218,6 +222,9 @@ export class GpuBackend implements KvBackend {
     for (const kernel of Object.values(this.k)) kernel.destroy();
     for (const b of this.staging.values()) b.destroy();
     this.staging.clear();
+    for (const list of this.readbacks.values()) for (const b of list) b.destroy();
+    this.readbacks.clear();
+    this.destroyed = true;
     this.pool.destroy();
   }
 
@@ -259,17 +266,31 @@ export class GpuBackend implements KvBackend {
     return b;
   }
 
+  /** A MAP_READ buffer of at least `bytes` from the pool (sizes round up to a power of two so a
+   *  few buffers serve every call; several reads may be in flight, each holds its own). */
   private readback(bytes: number): GPUBuffer {
-    return this.device.createBuffer({ size: Math.max(4, Math.ceil(bytes / 4) * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const size = Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(4, bytes))));
+    const free = this.readbacks.get(size);
+    const rb = free?.pop();
+    if (rb) return rb;
+    this.readbacksCreated++;
+    return this.device.createBuffer({ label: `gpu-backend-readback-${size}`, size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   }
 
-  /** Maps a readback buffer after the work submitted so far, copies `bytes` out, destroys it. */
+  /** Maps a readback buffer after the work submitted so far, copies `bytes` out, returns it to the pool. */
   private async mapped(rb: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
     await rb.mapAsync(GPUMapMode.READ);
     const out = rb.getMappedRange().slice(0, bytes);
-    rb.destroy();
+    rb.unmap();
+    if (this.destroyed) { rb.destroy(); return out; }
+    const list = this.readbacks.get(rb.size) ?? [];
+    list.push(rb);
+    this.readbacks.set(rb.size, list);
     return out;
   }
+
+  /** MAP_READ buffers created so far (tests: a steady decode loop creates none after warm-up). */
+  get readbackBuffersCreated(): number { return this.readbacksCreated; }
 
   private async read(src: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
     const rb = this.readback(bytes);

@@ -65,4 +65,33 @@ test("grouped decode / chunk keys / evicted indices equal the one-group results"
   for (const b of both) b.destroy();
 });
 
+test("decode reuses its MAP_READ buffers: none created after the first call of a size", async () => {
+  const device = await testDevice();
+  const rng = makeRng(freshSeed());
+  const cfg = defineConfig({
+    numLayers: 1, numQHeads: 4, numKvHeads: 2, headSize: 16, blockSize: 8, storage: "f32",
+    capacityBlocks: 16, maxContextTokens: 32, maxSeqs: 2,
+  });
+  const control = await ControlPlane.create(controlWasm, {
+    numLayers: cfg.numLayers, numKvHeads: cfg.numKvHeads, blockSize: cfg.blockSize, numBlocks: cfg.numBlocks,
+    maxSeqs: cfg.maxSeqs, maxBlocksPerHead: cfg.maxBlocksPerHead, bytesPerBlock: blockBytes(cfg),
+  });
+  const b = await createGpuBackend(device, "test", cfg, control);
+  try {
+    const s = control.addSequence();
+    const kvFloats = cfg.numKvHeads * cfg.headSize, qFloats = cfg.numQHeads * cfg.headSize;
+    for (let t = 0; t < 6; t++) {
+      assert.ok(control.reserve(s, 1));
+      b.syncTables([s]);
+      b.append(0, s, 1, randomArray(rng, kvFloats), randomArray(rng, kvFloats));
+      // Two reads in flight at once take two buffers; afterwards both are idle again.
+      await Promise.all([b.decodeAttention(0, [s], randomArray(rng, qFloats), 0), b.decodeAttention(0, [s], randomArray(rng, qFloats), 0)]);
+      if (t === 0) assert.is(b.readbackBuffersCreated, 2);
+    }
+    assert.is(b.readbackBuffersCreated, 2, "no new MAP_READ buffer per decode call");
+  } finally {
+    b.destroy();
+  }
+});
+
 test.run();
