@@ -1,5 +1,6 @@
 // schedule.ts — which blocks each head gives up (DESIGN.md 2.4). Pure: reads chunkKeys,
-// ctxLens, passSeqIds/passBudgets/layerCaps; writes evictBlocks e and evictCounts n.
+// ctxLens, passSeqIds/passBudgets/layerCaps; writes evictBlocks e, evictCounts n and their
+// prefix sums evictedOffsets (the CSR offsets the backends fill evictedIdx by).
 //
 // Input chunkKeys f32[layer, k, kvHead, maxBlocksPerHead]: for a head of ctxLen c, blocks
 // nb = ceil(c/b) and last-block fill a = c − (nb−1)·b, key j = sorted[j·b + a − 1] (0-based),
@@ -14,7 +15,7 @@
 // the keys == T go to heads in flat order. Same result as a stable sort, O(L·H·log nb·31).
 
 import {
-  numKvHeads, blockSize, maxBlocksPerHead, chunkKeysPtr, evictBlocksPtr, evictCountsPtr,
+  numKvHeads, blockSize, maxBlocksPerHead, chunkKeysPtr, evictBlocksPtr, evictCountsPtr, evictedOffsetsPtr,
   passSeqIdsPtr, passBudgetsPtr, layerCapsPtr, scratchPtr, headRow, ctxLenAt, blocksFor,
   numLayers,
 } from "./layout";
@@ -119,6 +120,18 @@ function rankAndTake(passIdx: i32, k: i32, layerFrom: i32, layerTo: i32, budget:
   return take;
 }
 
+/** evictedOffsets[r + 1] = Σ evictCounts[0..r] over the pass's numLayers·k·numKvHeads rows, so
+ *  offsets come from the same place as the counts (no host-side prefix sum). */
+function writeEvictedOffsets(k: i32): void {
+  const rows = numLayers * k * numKvHeads;
+  let sum: u32 = 0;
+  store<u32>(evictedOffsetsPtr, 0);
+  for (let r = 0; r < rows; r++) {
+    sum += <u32>load<i32>(evictCountsPtr + (<usize>r << 2));
+    store<u32>(evictedOffsetsPtr + (<usize>(r + 1) << 2), sum);
+  }
+}
+
 /** kvcompress: every (layer, kvHead) of a sequence competes for its E = passBudgets[i].
  *  Each of the k pass sequences is ranked alone. Returns blocks scheduled over the pass. */
 export function scheduleKvCompress(k: i32): i32 {
@@ -126,6 +139,7 @@ export function scheduleKvCompress(k: i32): i32 {
   for (let i = 0; i < k; i++) {
     total += rankAndTake(i, k, 0, numLayers, load<i32>(passBudgetsPtr + (<usize>i << 2)));
   }
+  writeEvictedOffsets(k);
   return total;
 }
 
@@ -136,6 +150,7 @@ export function scheduleByLayer(k: i32): i32 {
     const seqId = load<i32>(passSeqIdsPtr + (<usize>i << 2));
     for (let l = 0; l < numLayers; l++) total += rankAndTake(i, k, l, l + 1, layerBudget(seqId, l));
   }
+  writeEvictedOffsets(k);
   return total;
 }
 
@@ -158,5 +173,6 @@ export function scheduleUniform(k: i32): i32 {
       }
     }
   }
+  writeEvictedOffsets(k);
   return total;
 }

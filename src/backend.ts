@@ -40,7 +40,8 @@ export interface KvBackend {
    *  written into `out` (+∞ padded). */
   chunkKeys(seqIds: readonly number[], protection: Protection, out: Float32Array): Promise<void>;
   /** Ascending logical indices of each head's `counts[row]` lowest KVs (same order as
-   *  chunkKeys), CSR: offsets u32 [rows + 1] and idx u32, written into the given views. */
+   *  chunkKeys) into `idx` at CSR `offsets` u32 [rows + 1], the prefix sums of counts that the
+   *  wasm schedule wrote (an input; the CPU kernel rewrites the same values). */
   evictedIndices(seqIds: readonly number[], protection: Protection, counts: Int32Array, offsets: Uint32Array, idx: Uint32Array): Promise<void>;
   /** Executes (dstSlot, srcSlot) moves: key, value, metric and position together. */
   executeMoves(moves: Uint32Array, numMoves: number): void;

@@ -332,8 +332,8 @@ export class KvCache {
     schedule();
     // A copy: the CPU backend may grow wasm memory below, which detaches views onto it.
     const counts = this.control.evictCounts(ids.length).slice();
-    let evicted = 0;
-    for (const n of counts) evicted += n;
+    // The schedule wrote the per-head offsets; the last one is the pass's total.
+    const evicted = this.control.evictedOffsets(ids.length)[counts.length];
     if (evicted === 0) return { evictedKvs: 0, blocksFreed: 0 };
     await this.backend.evictedIndices(ids, prot, counts, this.control.evictedOffsets(ids.length), this.control.evictedIdx);
     const { numMoves, numFreed } = this.control.planMoves();

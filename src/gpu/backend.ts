@@ -128,8 +128,7 @@ export class GpuBackend implements KvBackend {
   async evictedIndices(seqIds: readonly number[], protection: Protection, counts: Int32Array, offsets: Uint32Array, idx: Uint32Array): Promise<void> {
     const { numLayers: L, numKvHeads: H } = this.pool.dims;
     const k = seqIds.length;
-    offsets[0] = 0;
-    for (let i = 0; i < counts.length; i++) offsets[i + 1] = offsets[i] + Math.max(0, counts[i]);
+    // offsets are the schedule's prefix sums of counts (assembly/schedule.ts writes both).
     if (offsets[counts.length] === 0) return;
     for (let g = 0; g < k; g += this.passSeqs) {
       const group = seqIds.slice(g, g + this.passSeqs), kg = group.length;

@@ -54,7 +54,10 @@ test("grouped decode / chunk keys / evicted indices equal the one-group results"
   const numRows = cfg.numLayers * seqIds.length * cfg.numKvHeads;
   // n ≤ ctxLen of the head (rows in [layer, k, kvHead] order; every head of seq k holds lens[k]).
   const counts = Int32Array.from({ length: numRows }, (_, r) => Math.min((r * 7) % 11, lens[Math.floor(r / cfg.numKvHeads) % seqIds.length]));
-  const out = both.map(() => ({ offsets: new Uint32Array(numRows + 1), idx: new Uint32Array(numRows * 11) }));
+  // The offsets are an input (the wasm schedule writes them as prefix sums of the counts).
+  const offsets = new Uint32Array(numRows + 1);
+  counts.forEach((n, r) => { offsets[r + 1] = offsets[r] + n; });
+  const out = both.map(() => ({ offsets: offsets.slice(), idx: new Uint32Array(numRows * 11) }));
   for (const [j, b] of both.entries()) await b.evictedIndices(seqIds, prot, counts, out[j].offsets, out[j].idx);
   assert.equal(Array.from(out[1].offsets), Array.from(out[0].offsets), `offsets seed=${seed}`);
   assert.equal(Array.from(out[1].idx), Array.from(out[0].idx), `evicted seed=${seed}`);

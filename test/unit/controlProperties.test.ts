@@ -125,6 +125,12 @@ function compress(wd: World, rng: () => number): void {
   const scheduled = uniform ? cp.scheduleUniform(seqIds) : cp.scheduleKvCompress(seqIds, budgets);
   const counts = cp.evictCounts();
   const offsets = cp.evictedOffsets(), idx = cp.evictedIdx;
+  // The schedule itself writes the CSR offsets: prefix sums of the counts it chose.
+  let sum = 0;
+  for (let r = 0; r <= heads.length; r++) {
+    assert.is(offsets[r], sum, `evictedOffsets[${r}] is the prefix sum of evictCounts`);
+    if (r < heads.length) sum += counts[r];
+  }
   let at = 0;
   const evictedPositions: number[][] = [];
   heads.forEach((head, ph) => {
