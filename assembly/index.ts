@@ -69,16 +69,9 @@ export function planMoves(k: i32): i32 { return plan.planMoves(k); }
 export function lastNumFreed(): i32 { return plan.lastNumFreed; }
 export function lastBadHead(): i32 { return plan.lastBadHead; }
 
-// ── admission and pressure ──
+// ── admission (what to do under pressure is KvCache.reserve's one decision) ──
 export function blocksForPrompt(promptTokens: i32): i32 { return admission.blocksForPrompt(promptTokens); }
 export function blocksForNextStep(): i32 { return admission.blocksForNextStep(); }
-export function pressurePlan(capTokens: i32, protectedWindow: i32, sinks: i32): i32 {
-  return admission.pressurePlan(capTokens, protectedWindow, sinks);
-}
-export function pressureNeeded(): i32 { return admission.pressureNeeded; }
-export function pressureFree(): i32 { return admission.pressureFree; }
-export function numToCompress(): i32 { return admission.numToCompress; }
-export function numToPreempt(): i32 { return admission.numToPreempt; }
 
 // ── stats ──
 export function computeSeqBlocks(): i32 { return stats.computeSeqBlocks(); }

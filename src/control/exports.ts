@@ -28,11 +28,6 @@ export interface ControlExports {
   lastBadHead(): number;
   blocksForPrompt(promptTokens: number): number;
   blocksForNextStep(): number;
-  pressurePlan(capTokens: number, protectedWindow: number, sinks: number): number;
-  pressureNeeded(): number;
-  pressureFree(): number;
-  numToCompress(): number;
-  numToPreempt(): number;
   computeSeqBlocks(): number;
   uncompressedBlocks(): number;
 }

@@ -23,17 +23,6 @@ export interface AdmissionCheck {
   everFits: boolean;
 }
 
-/** What to do before the next decode step (DESIGN.md 2.4, continual compression). */
-export interface PressureDecision {
-  action: "none" | "compress" | "preempt";
-  blocksNeeded: number;
-  blocksFree: number;
-  /** Sequences to compress (oldest first) and each one's own E; also left in passSeqIds/passBudgets. */
-  compress: { seqIds: number[]; budgets: number[] };
-  /** Sequences to preempt, newest first (preempt happens before compress). */
-  preempt: number[];
-}
-
 export interface ControlStats {
   freeBlocks: number;
   blocksInUse: number;
@@ -305,25 +294,6 @@ export class ControlPlane {
     for (let s = 0; s < c.maxSeqs && !hasSeqSlot; s++) hasSeqSlot = this.wasm.isActive(s) === 0;
     const everFits = blocksNeeded <= c.numBlocks && promptTokens <= c.maxBlocksPerHead * c.blockSize;
     return { ok: hasSeqSlot && everFits && blocksNeeded <= blocksFree, blocksNeeded, blocksFree, hasSeqSlot, everFits };
-  }
-  /** Decides compress / preempt for the next decode step, each sequence to its own budget. */
-  pressurePlan(capTokens: number, protectedWindow = 32, sinks = 0): PressureDecision {
-    checkCount("capTokens", capTokens);
-    checkCount("protectedWindow", protectedWindow);
-    checkCount("sinks", sinks);
-    const rc = this.wasm.pressurePlan(capTokens, protectedWindow, sinks);
-    const nc = this.wasm.numToCompress(), np = this.wasm.numToPreempt();
-    const S = this.config.maxSeqs;
-    return {
-      action: rc === 0 ? "none" : rc === 1 ? "compress" : "preempt",
-      blocksNeeded: this.wasm.pressureNeeded(),
-      blocksFree: this.wasm.pressureFree(),
-      compress: {
-        seqIds: Array.from(this.mem.view<I32View>(Int32Array, "passSeqIds", S).subarray(0, nc)),
-        budgets: Array.from(this.mem.view<I32View>(Int32Array, "passBudgets", S).subarray(0, nc)),
-      },
-      preempt: Array.from(this.mem.view<I32View>(Int32Array, "preemptIds", S).subarray(0, np)),
-    };
   }
   stats(): ControlStats {
     const blocksInUse = this.wasm.computeSeqBlocks();

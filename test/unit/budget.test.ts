@@ -64,7 +64,8 @@ budget("maxFreeableBlocks: blocks − ceil(protected/b) per head", () => {
 
 budget.run();
 
-const admit = suite("admission and pressure");
+// Pressure (compress or refuse) is KvCache.reserve's decision: test/sdk/regressions.test.ts.
+const admit = suite("admission");
 
 admit("canAdmit: ceil(P/b)·L·H blocks, with the numbers", () => {
   const cp = plane({ numBlocks: 20 });
@@ -73,40 +74,6 @@ admit("canAdmit: ceil(P/b)·L·H blocks, with the numbers", () => {
   const s = cp.addSequence();
   cp.reserve(s, 12); // 12 blocks taken, 8 free
   assert.equal(cp.canAdmit(9), { ok: false, blocksNeeded: 12, blocksFree: 8, hasSeqSlot: true, everFits: true });
-});
-
-/** s0 holds 12 tokens (3 blocks/head), s1 8 (2/head), s2 4 (1/head): 12 blocks, pool full. */
-function fullPool() {
-  const cp = plane({ numLayers: 1, numBlocks: 12 });
-  const ids = [cp.addSequence(), cp.addSequence(), cp.addSequence()];
-  cp.reserve(ids[0], 12);
-  cp.reserve(ids[1], 8);
-  cp.reserve(ids[2], 4);
-  return cp;
-}
-
-admit("pressure: nothing to do while blocks are free", () => {
-  const cp = plane();
-  const s = cp.addSequence();
-  cp.reserve(s, 4);
-  assert.equal(cp.pressurePlan(4, 0), { action: "none", blocksNeeded: 4, blocksFree: 36, compress: { seqIds: [], budgets: [] }, preempt: [] });
-});
-
-admit("pressure: compress oldest first, each to its own budget", () => {
-  const cp = fullPool();
-  // Every head's last block is full → the step needs 6 blocks, 0 free.
-  // C = 4, window 4: s0 E = 6 − 2 = 4 (freeable 2/head → 4); s1 E = 4 − 2 = 2; s2 E = 0.
-  // s0 brings free to 4 < 6, s1 to 6 → stop.
-  assert.equal(cp.pressurePlan(4, 4), { action: "compress", blocksNeeded: 6, blocksFree: 0, compress: { seqIds: [0, 1], budgets: [4, 2] }, preempt: [] });
-});
-
-admit("pressure: preempt the newest when compression cannot free enough", () => {
-  const cp = fullPool();
-  // C = 8: gains s0 2, s1 0, s2 0 → 2 < 6. Preempt s2: free 2, need 4, 2 + 2 ≥ 4.
-  // Then compress s0 (E = 2): free 4 ≥ 4.
-  assert.equal(cp.pressurePlan(8, 4), { action: "preempt", blocksNeeded: 6, blocksFree: 0, compress: { seqIds: [0], budgets: [2] }, preempt: [2] });
-  // Window 12 protects everything: preempt s2 (free 2, need 4), then s1 (free 6, need 2).
-  assert.equal(cp.pressurePlan(0, 12), { action: "preempt", blocksNeeded: 6, blocksFree: 0, compress: { seqIds: [], budgets: [] }, preempt: [2, 1] });
 });
 
 admit.run();
