@@ -59,7 +59,6 @@ interface SeqState {
   promptTokens: number;
   passes: number;
   evictedKvs: number;
-  addedAt: number;
 }
 
 /**
@@ -83,7 +82,6 @@ interface SeqState {
  */
 export class KvCache {
   private readonly seqs = new Map<number, SeqState>();
-  private addCounter = 0;
   private totalPasses = 0;
   private totalEvicted = 0;
   private destroyed = false;
@@ -105,7 +103,7 @@ export class KvCache {
     this.check();
     const seqId = this.control.addSequence();
     if (seqId < 0) throw new KvPoolExhaustedError(`maxSeqs: all ${this.config.maxSeqs} sequence slots are in use; remove one first`);
-    this.seqs.set(seqId, { numNew: 0, appended: new Uint8Array(this.config.numLayers), prefilling: true, promptTokens: 0, passes: 0, evictedKvs: 0, addedAt: this.addCounter++ });
+    this.seqs.set(seqId, { numNew: 0, appended: new Uint8Array(this.config.numLayers), prefilling: true, promptTokens: 0, passes: 0, evictedKvs: 0 });
     this.backend.syncTables([seqId]);
     return seqId;
   }
@@ -158,14 +156,17 @@ export class KvCache {
   }
 
   private exhausted(seqId: number, numTokens: number, need: number, free: number, gain: number): KvPoolExhaustedError {
-    const newest = [...this.seqs.entries()].sort((a, b) => b[1].addedAt - a[1].addedAt)[0][0];
+    // Admission order is the control plane's (seqBirth), as everything else about a sequence's slots.
+    const birth = this.control.seqBirth;
+    const newest = [...this.seqs.keys()].reduce((a, b) => (birth[b] > birth[a] ? b : a));
     return new KvPoolExhaustedError(`need ${need} blocks for ${numTokens} tokens of sequence ${seqId}, ${free} free` +
       (gain ? ` and ${gain} freeable by compression` : "") + `; preempt a sequence (newest: ${newest}) or raise the capacity`, need, free);
   }
 
   /** Decoding sequences between steps, oldest first: the only ones a pass may touch. */
   private compressible(): number[] {
-    return [...this.seqs].filter(([, s]) => !s.prefilling && s.numNew === 0).sort((a, b) => a[1].addedAt - b[1].addedAt).map(([id]) => id);
+    const birth = this.control.seqBirth;
+    return [...this.seqs].filter(([, s]) => !s.prefilling && s.numNew === 0).map(([id]) => id).sort((a, b) => birth[a] - birth[b]);
   }
 
   /** Writes this step's keys (after RoPE) and values for one layer.

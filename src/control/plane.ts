@@ -87,6 +87,10 @@ export class ControlPlane {
   get seqLens(): I32View {
     return this.mem.view<I32View>(Int32Array, "seqLens", this.config.maxSeqs);
   }
+  /** i32 [maxSeqs]: admission order of each live sequence (larger = newer); −1 for a free slot. */
+  get seqBirth(): I32View {
+    return this.mem.view<I32View>(Int32Array, "seqBirth", this.config.maxSeqs);
+  }
   /** i32 [numLayers]: tokens per head allowed in each layer (scheduleByLayer/Uniform read it). */
   get layerCaps(): I32View {
     return this.mem.view<I32View>(Int32Array, "layerCaps", this.config.numLayers);
