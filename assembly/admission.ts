@@ -1,5 +1,5 @@
 // admission.ts — does a prompt fit, and what the next decode step takes.
-// A prompt is prefilled uncompressed (DESIGN.md 2.4 compresses after prefill), so admission
+// A prompt is prefilled uncompressed (docs/METHOD.md §2.4 compresses after prefill), so admission
 // needs ceil(P/b) blocks in every (layer, kvHead). What to do when the pool is short is
 // decided in one place, KvCache.reserve (src/cache.ts): compress the decoding sequences between
 // steps, each to its own budget, or refuse before evicting anything.

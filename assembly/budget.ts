@@ -1,4 +1,4 @@
-// budget.ts — how many blocks a sequence must give up (DESIGN.md 2.4). Integer math only,
+// budget.ts — how many blocks a sequence must give up (docs/METHOD.md §2.4). Integer math only,
 // so every runtime computes the same budget bit for bit.
 //
 // Sequences never trade budget: every function here looks at ONE sequence. (The reference

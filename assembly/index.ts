@@ -46,7 +46,7 @@ export function isActive(seqId: i32): i32 { return tables.isActive(seqId) ? 1 : 
 export function numFreeBlocks(): i32 { return allocator.numFree; }
 export function freeRingHead(): i32 { return allocator.freeRingHead(); }
 
-// ── budgets (DESIGN.md 2.4) ──
+// ── budgets (docs/METHOD.md §2.4) ──
 export function seqAllocatedBlocks(seqId: i32): i32 { return tables.seqAllocatedBlocks(seqId, 0, layout.numLayers); }
 export function budgetMaxTokens(seqId: i32, capTokens: i32): i32 { return budget.budgetMaxTokens(seqId, capTokens); }
 export function capTokensForRatio(promptTokens: i32, ratioMilli: i32, minTokens: i32): i32 {

@@ -1,4 +1,4 @@
-// plan_moves.ts — compaction (DESIGN.md 2.5). Given, per pass head, the ascending logical
+// plan_moves.ts — compaction (docs/METHOD.md §2.5). Given, per pass head, the ascending logical
 // indices of its evicted KVs (CSR evictedOffsets/evictedIdx in [layer, k, kvHead] order),
 // writes the (dstSlot, srcSlot) moves that empty the tail [ctxLen − n, ctxLen), then applies
 // ctxLen −= n and releases the tail blocks. Block tables of survivors never change.

@@ -1,4 +1,4 @@
-// schedule.ts — which blocks each head gives up (DESIGN.md 2.4). Pure: reads chunkKeys,
+// schedule.ts — which blocks each head gives up (docs/METHOD.md §2.4). Pure: reads chunkKeys,
 // ctxLens, passSeqIds/passBudgets/layerCaps; writes evictBlocks e, evictCounts n and their
 // prefix sums evictedOffsets (the CSR offsets the backends fill evictedIdx by).
 //
@@ -50,7 +50,7 @@ const E_KEYS_UNSORTED = "chunk keys must be non-decreasing within a head";
 
 /** Ranks the candidate blocks of layers [layerFrom, layerTo) of pass sequence passIdx together
  *  and takes the `budget` smallest finite keys. Returns the blocks taken (< budget only when
- *  protection stops it, DESIGN.md 2.4 step 4). scratch: [head] → (nb, finiteCount). */
+ *  protection stops it, docs/METHOD.md §2.4: a +∞ key is never taken). scratch: [head] → (nb, finiteCount). */
 function rankAndTake(passIdx: i32, k: i32, layerFrom: i32, layerTo: i32, budget: i32): i32 {
   const seqId = load<i32>(passSeqIdsPtr + (<usize>passIdx << 2));
   let numFinite = 0;

@@ -1,4 +1,4 @@
-// tables.ts — sequences, their per-head block tables and lengths (DESIGN.md 2.1).
+// tables.ts — sequences, their per-head block tables and lengths (docs/METHOD.md §2.1).
 // Every (layer, seq, kvHead) owns one table row and one ctxLen; rows are visited in the flat
 // [layer, kvHead] order everywhere, which fixes the order in which blocks are taken and
 // returned (the exact-order tests depend on it).

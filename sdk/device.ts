@@ -26,7 +26,7 @@ export interface RequestGpuDeviceOptions {
   timeoutMs?: number;
 }
 
-/** Optional features turned on when the adapter has them; none is required (DESIGN.md §4). */
+/** Optional features turned on when the adapter has them; none is required (docs/METHOD.md §4). */
 const OPTIONAL_FEATURES = ["shader-f16", "subgroups", "timestamp-query"] as const;
 
 /** Debian's chromium package ships SwiftShader's Vulkan driver here. */

@@ -1,5 +1,5 @@
 // append_kv.wgsl — write new keys (after RoPE) and values into their slots, set the position,
-// reset the metric to 0 (DESIGN.md §2.1–2.2, CONTRACTS.md "Block pool").
+// reset the metric to 0 (docs/METHOD.md §2.1–2.2, CONTRACTS.md "Block pool").
 // Sources: common/pool.wgsl, common/batch.wgsl, common/kv_{f32,f16}.wgsl, this file.
 // Bindings (group 0):
 //   0..3 kvShard*    storage rw  (common/kv_*.wgsl)

@@ -1,5 +1,5 @@
 // decode_metric.wgsl — add each KV's decode metric: the group sum (or max) of p (L1) or p² (L2), with p
-// from the FINAL softmax max and sum (DESIGN.md §2.2; CONTRACTS.md "Metric accumulation").
+// from the FINAL softmax max and sum (docs/METHOD.md §2.2; CONTRACTS.md "Metric accumulation").
 // Runs after decode_reduce.wgsl; skipped entirely when metricMode = 0.
 // Sources: common/pool.wgsl, common/batch.wgsl, this file.
 // Bindings (group 0):

@@ -1,4 +1,4 @@
-// execute_cache_moves.wgsl — copy surviving KVs into evicted holes (DESIGN.md §2.5,
+// execute_cache_moves.wgsl — copy surviving KVs into evicted holes (docs/METHOD.md §2.5,
 // CONTRACTS.md "Compression pass data"): key, value, metric and position move together.
 // Sources: common/pool.wgsl, common/batch.wgsl, common/kv_{f32,f16}.wgsl, this file.
 // Bindings (group 0):

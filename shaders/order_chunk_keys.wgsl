@@ -1,4 +1,4 @@
-// order_chunk_keys.wgsl — the scheduler's chunk keys from the sorted segments (DESIGN.md §2.4;
+// order_chunk_keys.wgsl — the scheduler's chunk keys from the sorted segments (docs/METHOD.md §2.4;
 // CONTRACTS.md): head with ctxLen c > 0, numHeadBlocks = ceil(c / b), a = c − (numHeadBlocks − 1)·b;
 // key j = sorted[j·b + a − 1].score for j < numHeadBlocks, else +inf. Only these ~1/b of the
 // scores are read back.

@@ -1,4 +1,4 @@
-// order_gather.wgsl — first step of the score ordering (DESIGN.md §2.4; CONTRACTS.md
+// order_gather.wgsl — first step of the score ordering (docs/METHOD.md §2.4; CONTRACTS.md
 // "Ordering and tie-breaks"): lay out every (layer, seq-of-pass, kvHead) head as one segment of
 // segLen (a power of two) sort elements, key = (score bits, position), payload = logical index.
 // Protected KVs (position ≥ seqLen − protectedWindow or < sinks) score +inf; padding sorts last.

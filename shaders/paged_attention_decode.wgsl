@@ -1,5 +1,5 @@
 // paged_attention_decode.wgsl — split-K (flash-decoding) partials of paged decode attention
-// (DESIGN.md §2.1, §3; CONTRACTS.md). One query per (sequence, query head); every KV head reads
+// (docs/METHOD.md §2.1, §3; CONTRACTS.md). One query per (sequence, query head); every KV head reads
 // its OWN block table and ctxLen; the query heads of one quad of a group share each K/V load.
 // The portable kernel: where the `subgroups` feature fits a key's lanes, the host runs
 // paged_attention_decode_subgroup.wgsl instead (same contract; 2x faster on an H200).

@@ -1,5 +1,5 @@
 // paged_attention_prefill.wgsl — causal paged attention of a prompt chunk against its heads'
-// caches (DESIGN.md §2.1; CONTRACTS.md): query token t (position firstPos + t) sees a key iff
+// caches (docs/METHOD.md §2.1; CONTRACTS.md): query token t (position firstPos + t) sees a key iff
 // key position ≤ query position. Flash-style online softmax: memory is linear in the prompt.
 // Also writes each query's log-sum-exp for prefill_metric_scores.wgsl.
 // Sources: common/pool.wgsl, common/batch.wgsl, common/kv_{f32,f16}.wgsl, this file.

@@ -1,6 +1,6 @@
 // prefill_metric_pool.wgsl — max-pool s_h of width poolWidth (odd; 7 by default: padding 3,
 // stride 1, clipped at the ends; 1 = no pooling) along the head's logical key order, per query head; add the group sum (or max) to the metric
-// (DESIGN.md §2.2; CONTRACTS.md "Metric accumulation").
+// (docs/METHOD.md §2.2; CONTRACTS.md "Metric accumulation").
 // Sources: common/pool.wgsl, common/batch.wgsl, this file.
 // Bindings (group 0):
 //   4 headTables storage rw  (common/pool.wgsl)

@@ -11,7 +11,7 @@ export interface MetricSettings {
   readonly obsWindow: number;
   /** Prefill: max-pool width along key order (1 = none). */
   readonly poolWidth: number;
-  /** How the r query heads of a group combine: sum (DESIGN.md 2.2, the default) or max (an ablation). */
+  /** How the r query heads of a group combine: sum (docs/METHOD.md §2.2, the default) or max (an ablation). */
   readonly groupReduce?: "sum" | "max";
 }
 

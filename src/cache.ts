@@ -1,6 +1,6 @@
 // KvCache: the compressed paged KV cache. The wasm control plane decides (pool, tables,
 // budgets, schedule, move plan); a KvBackend (WebGPU or wasm SIMD) moves the data. One
-// compression pass (DESIGN.md 3): backend score ordering → read back chunk keys → wasm
+// compression pass (docs/METHOD.md §3): backend score ordering → read back chunk keys → wasm
 // schedule → backend evicted indices → wasm move plan → backend moves → blocks back to the pool.
 import type { KvBackend, Protection } from "./backend";
 import { blockBytes, type KvCacheConfig } from "./config";
@@ -361,7 +361,7 @@ export class KvCache {
     return this.control.capTokensForRatio(st.promptTokens || this.control.seqLens[seqId], b.ratio, b.minTokens);
   }
 
-  /** E: blocks the sequence holds beyond its budget (DESIGN.md 2.4). */
+  /** E: blocks the sequence holds beyond its budget (docs/METHOD.md §2.4). */
   private budgetBlocks(seqId: number): number {
     return this.control.budgetMaxTokens(seqId, this.capTokens(seqId));
   }

@@ -1,4 +1,4 @@
-// The six eviction policies (DESIGN.md 2.6) as settings of ONE machinery: a metric, which
+// The six eviction policies (docs/METHOD.md §2.6) as settings of ONE machinery: a metric, which
 // prompt queries score it, how heads share the budget, and when a pass runs. Defaults follow
 // the KV-Compress paper unless a comment says otherwise.
 import { ConfigError } from "./errors";
@@ -6,7 +6,7 @@ import { ConfigError } from "./errors";
 export type PolicyName = "full" | "streamingllm" | "h2o" | "snapkv" | "pyramidkv" | "kvcompress";
 export const POLICY_NAMES: readonly PolicyName[] = ["full", "streamingllm", "h2o", "snapkv", "pyramidkv", "kvcompress"];
 
-/** What a KV's score adds per query: nothing, its probability (L1), or its squared probability (L2, DESIGN.md 2.2). */
+/** What a KV's score adds per query: nothing, its probability (L1), or its squared probability (L2, docs/METHOD.md §2.2). */
 export type MetricKind = "none" | "l1" | "l2";
 /** How heads share a sequence's budget: one global ranking over every (layer, KV head)
  *  (kvcompress), a ranking within each layer (ablation), equal blocks per head, or equal per
@@ -27,7 +27,7 @@ export interface PolicyInput {
   name: PolicyName;
   /** Keep at most this many KVs per (layer, KV head) (the paper's C). */
   maxTokensPerHead?: number;
-  /** Keep about promptTokens / ratio KVs per head (DESIGN.md 2.4). */
+  /** Keep about promptTokens / ratio KVs per head (docs/METHOD.md §2.4). */
   ratio?: number;
   /** Floor of the per-head budget in ratio mode. @default 0 — the paper ran with 128, which
    *  on short prompts cancels compression altogether; pass 128 to match its runs. */
@@ -43,7 +43,7 @@ export interface PolicyInput {
   poolWidth?: number;
   ranking?: Ranking;
   /** How the r query heads of a KV head combine their scores: "sum" (query-group compression,
-   *  DESIGN.md 2.2) or "max" (the per-query-head ablation). @default "sum" */
+   *  docs/METHOD.md §2.2) or "max" (the per-query-head ablation). @default "sum" */
   groupReduce?: GroupReduce;
   trigger?: Trigger;
   /** pyramidkv: the smallest layer budget is maxTokens / beta. @default 20 (PyramidKV's default) */

@@ -70,7 +70,7 @@ export function cpuDecodeAttention(
  * Metric (mode ≠ 0): over the last min(obsWindow, rows) query rows of each sequence in this
  * call (obsWindow ≤ 0: all rows), per query head w_h[i] = Σ_q p (mode 1) or p² (mode 2);
  * then a max-pool of width poolWidth along logical key order (window [i − ⌊w/2⌋, i + ⌊w/2⌋]
- * clipped at the ends: 7 → ±3 as DESIGN.md 2.2; 1 → none); then metric += Σ_h (max_h with
+ * clipped at the ends: 7 → ±3 as docs/METHOD.md §2.2; 1 → none); then metric += Σ_h (max_h with
  * groupMax 1).
  * @param rowOffsets i32[numSeqs + 1]; q, out f32[rows, numKvHeads · r, d]; qPositions u32[rows]
  * @returns 0, or ATTN_ERR_MEMORY

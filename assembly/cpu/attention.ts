@@ -103,7 +103,7 @@ function laneMask(g: i32, r: i32): v128 {
 
 /**
  * Group reduction of key i's lanes (laid out [key][rPad] at base) over the real heads h < r:
- * the sum (DESIGN.md 2.2) or, gmax, the max (an ablation). Padded lanes are zeroed, which
+ * the sum (docs/METHOD.md §2.2) or, gmax, the max (an ablation). Padded lanes are zeroed, which
  * changes neither since every term is ≥ 0.
  */
 export function groupReduce(base: usize, i: i32, r: i32, gmax: bool): f32 {

@@ -1,5 +1,5 @@
-// Score ordering for a compression pass (DESIGN.md 2.4, CONTRACTS.md "Ordering and
-// tie-breaks"), and cache-move execution (DESIGN.md 2.5).
+// Score ordering for a compression pass (docs/METHOD.md §2.4, CONTRACTS.md "Ordering and
+// tie-breaks"), and cache-move execution (docs/METHOD.md §2.5).
 // Heads are visited in [layer, s, kvHead] order, s indexing the pass's seqIds.
 import {
   blockSize, maxBlocksPerHead, numKvHeads, numLayers, rowBytes, metricsBase, positionsBase,

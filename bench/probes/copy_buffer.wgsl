@@ -1,5 +1,5 @@
 // copy_buffer.wgsl — plain copy, the bandwidth roofline the decode bench compares against
-// (DESIGN.md §6). Not used by the SDK at run time.
+// (docs/METHOD.md §6). Not used by the SDK at run time.
 // Sources: common/batch.wgsl, this file.
 // Bindings (group 0):
 //   6 batch  uniform     Args (numVec4, _, _, _)

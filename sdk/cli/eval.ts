@@ -1,4 +1,4 @@
-// `kvcompress eval`: quality under compression (DESIGN.md §5) — every policy against the full
+// `kvcompress eval`: quality under compression (docs/METHOD.md §5) — every policy against the full
 // cache on a real model and text, with a progress bar, JSON, and a Markdown + SVG report.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";

@@ -198,7 +198,7 @@ export class ControlPlane {
     return (layer * this.config.maxSeqs + seqId) * this.config.numKvHeads + kvHead;
   }
 
-  // ── budgets (DESIGN.md 2.4) ──
+  // ── budgets (docs/METHOD.md §2.4) ──
 
   /** Max-tokens mode: E = max(0, allocated − ceil(C/b)·L·H) blocks for this sequence. */
   budgetMaxTokens(seqId: number, capTokens: number): number {

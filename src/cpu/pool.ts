@@ -19,7 +19,7 @@ export const CPU_POOL_MAX_BYTES = 2 ** 32;
 export type CpuPoolConfig = PoolGeometry;
 
 export type MetricMode = 0 | 1 | 2;
-/** How a group's query heads combine metric terms: sum (DESIGN.md 2.2) or max (ablation). */
+/** How a group's query heads combine metric terms: sum (docs/METHOD.md §2.2) or max (ablation). */
 export type GroupReduce = "sum" | "max";
 
 // Staging scratch ids (assembly/cpu/pool.ts reserves 0..7 for the kernels).

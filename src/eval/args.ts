@@ -10,7 +10,7 @@ export class UsageError extends KvCompressError {
 }
 
 /**
- * Policies `eval` knows, with what each one measures. The first six are DESIGN.md §2.6; the
+ * Policies `eval` knows, with what each one measures. The first six are docs/METHOD.md §2.6; the
  * `kvcompress-*` ablations each change ONE part of kvcompress (issue 8, "the ablations that
  * tell the parts apart"), so a KL difference is attributable to that part.
  */

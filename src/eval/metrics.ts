@@ -1,4 +1,4 @@
-// Fidelity metrics of DESIGN.md §5, computed from raw logits rows (one Float32Array over the
+// Fidelity metrics of docs/METHOD.md §5, computed from raw logits rows (one Float32Array over the
 // whole vocabulary per prediction). Everything after the logits is float64: KL between two
 // nearly identical distributions is a small difference of large sums, and f32 would bury it
 // in rounding (a 1e-7 relative error per term over a 32K vocabulary is already ~1e-3 nats).

@@ -1,5 +1,5 @@
 // The real WindowRunner: a Llama model whose attention goes through a KvCache (GPU or CPU),
-// following DESIGN.md §5 step by step. One cache per (policy, ratio, mode), reused across
+// following docs/METHOD.md §5 step by step. One cache per (policy, ratio, mode), reused across
 // windows: each window is one sequence, removed when the window ends.
 import type { KvCache } from "../cache";
 import type { LlamaModel } from "../model/llama";

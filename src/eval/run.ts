@@ -1,4 +1,4 @@
-// The evaluation loop of DESIGN.md §5 / issue 8: windows × policies × ratios against the full
+// The evaluation loop of docs/METHOD.md §5 / issue 8: windows × policies × ratios against the full
 // cache. The model is injected as a WindowRunner so this loop, its metrics and its bookkeeping
 // are tested without a model, and the Llama runner plugs in unchanged on GPU or CPU.
 import { InvalidArgumentError } from "../errors";
@@ -39,7 +39,7 @@ export interface EvalOptions {
   /** The whole text, tokenized once without special tokens. */
   tokenIds: ArrayLike<number>;
   bosId: number;
-  /** T, P, N of DESIGN.md §5. */
+  /** T, P, N of docs/METHOD.md §5. */
   windowTokens: number;
   prefixTokens: number;
   numWindows: number;
@@ -59,13 +59,13 @@ export interface EvalRow {
   ratio: number;
   /**
    * FRACTION of KVs kept: KVs kept ÷ KVs of the full cache, over all layers and KV heads,
-   * averaged over windows (DESIGN.md §5). ≈ 1/R: about 0.125 at R = 8; 1 means nothing evicted.
+   * averaged over windows (docs/METHOD.md §5). ≈ 1/R: about 0.125 at R = 8; 1 means nothing evicted.
    * Smaller is more compression. The achieved compression factor is 1 / achievedRatio.
    */
   achievedRatio: number;
   /** Mean NLL of the true next token, nats. */
   nll: number;
-  /** nll − full's nll (often negative on these models: judge by kl and top1, DESIGN.md §5). */
+  /** nll − full's nll (often negative on these models: judge by kl and top1, docs/METHOD.md §5). */
   deltaNll: number;
   /** Mean KL(full ‖ policy) over the whole vocabulary, nats. The ranking measure. */
   kl: number;

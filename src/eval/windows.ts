@@ -1,4 +1,4 @@
-// Evaluation windows of DESIGN.md §5: the text is tokenized ONCE (no special tokens) and the
+// Evaluation windows of docs/METHOD.md §5: the text is tokenized ONCE (no special tokens) and the
 // token stream is cut into consecutive, non-overlapping chunks of T−1 tokens, each with BOS in
 // front. Cutting the stream (rather than tokenizing each chunk) keeps every window's tokens
 // identical to what the model sees in running text, and BOS gives every window the same start

@@ -1,5 +1,5 @@
 // test/reference/kernels.ts — straight-loop f64 references for every KV kernel
-// (docs/CONTRACTS.md, ../shared/DESIGN.md §2). No cleverness: each function is the
+// (docs/CONTRACTS.md, docs/METHOD.md §2). No cleverness: each function is the
 // definition, written as loops over a plain-JS model of the pool (`RefPool`).
 // Both backends (WGSL and the Wasm CPU path) test against these.
 
@@ -181,7 +181,7 @@ export function refAppend(pool: RefPool, layer: number, seqIds: number[], tokenO
 
 // ---------------------------------------------------------------- decode
 
-/** How the r query heads of a group combine their metric terms (DESIGN.md §2.2; "max" is an ablation). */
+/** How the r query heads of a group combine their metric terms (docs/METHOD.md §2.2; "max" is an ablation). */
 export type GroupReduce = "sum" | "max";
 const reduceGroup = (how: GroupReduce, acc: number, x: number): number => (how === "max" ? Math.max(acc, x) : acc + x);
 

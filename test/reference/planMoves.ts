@@ -1,4 +1,4 @@
-// Straight-loop reference of compaction (DESIGN.md 2.5) for one head: which surviving KVs of
+// Straight-loop reference of compaction (docs/METHOD.md §2.5) for one head: which surviving KVs of
 // the tail move into which evicted holes, and which blocks go back to the pool.
 
 export interface HeadPlan {

@@ -1,4 +1,4 @@
-// Straight-loop reference of the schedule (DESIGN.md 2.4, CONTRACTS.md tie-breaks) and of the
+// Straight-loop reference of the schedule (docs/METHOD.md §2.4, CONTRACTS.md tie-breaks) and of the
 // per-head orderings the GPU produces (chunk keys, evicted indices). No cleverness: sort
 // everything, take a prefix. Tests compare control.wasm against these, never against itself.
 

@@ -1,4 +1,4 @@
-// Budgets (DESIGN.md 2.4), admission, the compress-or-preempt decision, stats and the
+// Budgets (docs/METHOD.md §2.4), admission, the compress-or-preempt decision, stats and the
 // memory views. Every expected number is worked by hand in the comment beside it.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";

@@ -87,7 +87,7 @@ function append(wd: World, s: number, numTokens: number): void {
     for (let q = 0; q < numTokens; q++) {
       const slot = wd.slot(row, before[t] + q);
       wd.slotPos[slot] = seqLen + q;
-      wd.slotScore[slot] = 0; // a new KV starts at 0 (DESIGN.md 2.2)
+      wd.slotScore[slot] = 0; // a new KV starts at 0 (docs/METHOD.md §2.2)
       wd.model.get(row)!.set(seqLen + q, 0);
     }
   });

@@ -1,4 +1,4 @@
-// Compaction (DESIGN.md 2.5): control.wasm's planMoves against the straight-loop reference on
+// Compaction (docs/METHOD.md §2.5): control.wasm's planMoves against the straight-loop reference on
 // random pools whose tables are scattered by earlier passes, plus input validation.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";

@@ -1,4 +1,4 @@
-// The schedule (DESIGN.md 2.4): control.wasm against the straight-loop reference on random
+// The schedule (docs/METHOD.md §2.4): control.wasm against the straight-loop reference on random
 // passes with awkward sizes, plus literal cases worked by hand.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -165,7 +165,7 @@ literal("ties go to the lower (layer, kvHead); +∞ keys are never taken", () =>
   assert.equal(Array.from(cp.evictBlocks()), [2, 0, 1, 0]);
   assert.is(cp.scheduleKvCompress([s], [4]), 4);
   assert.equal(Array.from(cp.evictBlocks()), [2, 1, 1, 0]);
-  // Budget 99 stops at the 5 finite keys (DESIGN.md 2.4 step 4).
+  // Budget 99 stops at the 5 finite keys (docs/METHOD.md §2.4: a +∞ key is never taken).
   assert.is(cp.scheduleKvCompress([s], [99]), 5);
   assert.equal(Array.from(cp.evictBlocks()), [2, 1, 2, 0]);
   assert.equal(Array.from(cp.evictCounts()), [8, 4, 8, 0]);

@@ -29,7 +29,7 @@ export interface DecodeAttentionArgs {
   out: GPUBuffer;
   /** 0 none, 1 L1 (+= Σ_group p), 2 L2 (+= Σ_group p²). */
   metricMode: MetricMode;
-  /** How the r query heads of a group combine (default "sum", DESIGN.md §2.2; "max" is an ablation). */
+  /** How the r query heads of a group combine (default "sum", docs/METHOD.md §2.2; "max" is an ablation). */
   groupReduce?: GroupReduce;
   /** Upper bound on the ctxLen of these heads (default maxBlocksPerHead · b); sizes the split grid. */
   maxCtxLen?: number;

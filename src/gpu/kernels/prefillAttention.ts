@@ -24,9 +24,9 @@ export interface PrefillAttentionArgs {
   /** f32, at least outBytes(numTokens, seqs.length) bytes: output [numTokens, numQHeads, d] first. */
   out: GPUBuffer;
   metricMode: MetricMode;
-  /** Last obsWindow queries of each chunk count in the metric, 0 = all (DESIGN.md §2.2; reference code 32). */
+  /** Last obsWindow queries of each chunk count in the metric, 0 = all (docs/METHOD.md §2.2; reference code 32). */
   obsWindow: number;
-  /** Max-pool width along key order, odd (DESIGN.md §2.2: 7); 1 = no pooling. */
+  /** Max-pool width along key order, odd (docs/METHOD.md §2.2: 7); 1 = no pooling. */
   poolWidth?: number;
   /** How the r query heads of a group combine after pooling (default "sum"; "max" is an ablation). */
   groupReduce?: GroupReduce;

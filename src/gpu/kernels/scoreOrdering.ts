@@ -1,4 +1,4 @@
-// src/gpu/kernels/scoreOrdering.ts — host wrapper of the score ordering (DESIGN.md §2.4):
+// src/gpu/kernels/scoreOrdering.ts — host wrapper of the score ordering (docs/METHOD.md §2.4):
 // order_gather → segmented bitonic sort (order_sort_local fused stages + order_sort_global
 // wide steps) → order_chunk_keys; then, once the scheduler has chosen n per head,
 // order_mark_evicted → order_compact_evicted. Built once, encode only (STYLE L3).
