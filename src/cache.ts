@@ -88,6 +88,8 @@ export class KvCache {
   /** Reserve, endStep and compress run one at a time: a pass reads the tables, awaits the
    *  backend, then writes them, so two passes interleaved would plan on stale state. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Sequences of the pass in flight (removeSequence refuses them meanwhile). */
+  private readonly inPass = new Set<number>();
 
   /** @internal Use createKvCache() from the SDK. */
   constructor(readonly config: KvCacheConfig, private readonly control: ControlPlane, private readonly backend: KvBackend,
@@ -112,6 +114,8 @@ export class KvCache {
   removeSequence(seqId: number): void {
     this.check();
     this.state(seqId);
+    // The pass planned moves over this sequence's blocks; freeing them under it would corrupt them.
+    if (this.inPass.has(seqId)) throw new InvalidArgumentError("seqId", seqId, "a sequence not in a compression pass in flight (await the endStep/compress/reserve first)");
     this.control.removeSequence(seqId);
     this.seqs.delete(seqId);
     this.backend.syncTables([seqId]);
@@ -328,6 +332,15 @@ export class KvCache {
 
   /** One pass over `ids`: the backend orders scores, the wasm schedules and plans, the backend moves. */
   private async pass(ids: number[], schedule: () => number): Promise<{ evictedKvs: number; blocksFreed: number }> {
+    for (const s of ids) this.inPass.add(s);
+    try {
+      return await this.passNow(ids, schedule);
+    } finally {
+      this.inPass.clear();
+    }
+  }
+
+  private async passNow(ids: number[], schedule: () => number): Promise<{ evictedKvs: number; blocksFreed: number }> {
     const prot: Protection = { protectedWindow: this.config.policy.protectedWindow, sinks: this.config.policy.sinks };
     await this.backend.chunkKeys(ids, prot, this.control.chunkKeys(ids.length));
     schedule();

@@ -99,6 +99,13 @@ for (const backend of ["gpu", "cpu"] as const) {
         assert.is(s.evictedKvs, 16 * L * H, `seq ${s.seqId}: 24 → 8 per head`);
       }
       assert.is(r0!.evictedKvs + r1!.evictedKvs, st.evictedKvs);
+      // A pass queued behind nothing starts a microtask later: a sequence removed before it
+      // starts is refused by the pass with a named error, and nothing else changes.
+      const pass = cache.compress([seqs[1]]);
+      cache.removeSequence(seqs[1]);
+      await throwsArg(() => pass, "seqId");
+      assert.is(cache.stats().sequences.length, 1);
+      await cache.compress();
     } finally {
       cache.destroy();
     }
