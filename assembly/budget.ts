@@ -59,7 +59,7 @@ export function uniformLayerCaps(capTokens: i32): void {
  *  rounds each layer's token cap on its own: here caps are whole blocks, the linear shares
  *  floored and the blocks left over handed to the layers with the largest remainders (lower
  *  layer first on ties), so every layer together keeps exactly L·ceil(C/b) blocks — the same
- *  as the uniform policies. Issue 8 compares policies at equal achieved ratios; the plain
+ *  as the uniform policies. The quality evaluation compares policies at equal achieved ratios; the plain
  *  rounding kept 6.7% more KVs at C = 48, b = 8, L = 5. beta = 20 in PyramidKV. */
 export function pyramidLayerCaps(capTokens: i32, beta: i32): void {
   if (numLayers == 1) {

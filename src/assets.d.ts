@@ -1,5 +1,5 @@
 // Build-time assets. The esbuild plugin in scripts/esbuild-plugins.mjs embeds both kinds into
-// every bundle, so the SDK never reads its own wasm or shaders from a path (issue 2).
+// every bundle, so the SDK never reads its own wasm or shaders from a path.
 
 /** WGSL source text of a kernel file. */
 declare module "*.wgsl" {

@@ -52,9 +52,9 @@ export function markdownReport(r: EvalResult): string {
       `prefix P = ${r.prefixTokens}, ${r.predictions} predictions per row, mode \`${r.mode}\`. ` +
       `Full-cache NLL ${fmt(r.fullNll)} nats.`,
     "",
-    "**achievedRatio** is the FRACTION of KVs kept: KVs kept ÷ KVs of the full cache, over all layers and KV heads, " +
-      "averaged over windows (≈ 1/R; 0.125 = 8× compression). Policies are ranked by KL(full ‖ policy); " +
-      "ΔNLL is reported but is often negative on these models (DESIGN.md §5). The lowest KL per ratio is bold.",
+    "**achievedRatio** is the FRACTION of KVs kept: KVs kept ÷ KVs of the full cache, over all layers and KV",
+    "heads, averaged over windows (≈ 1/R; 0.125 = 8× compression). Policies are ranked by KL(full ‖ policy);",
+    "ΔNLL is reported but is often negative on these models (docs/METHOD.md §5). The lowest KL per ratio is bold.",
     "",
     "| ratio R | policy | achievedRatio (kept) | compression | KL(full ‖ policy) | top-1 agreement | NLL | ΔNLL |",
     "|---:|---|---:|---:|---:|---:|---:|---:|",

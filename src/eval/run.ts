@@ -1,4 +1,4 @@
-// The evaluation loop of docs/METHOD.md §5 / issue 8: windows × policies × ratios against the full
+// The evaluation loop of docs/METHOD.md §5: windows × policies × ratios against the full
 // cache. The model is injected as a WindowRunner so this loop, its metrics and its bookkeeping
 // are tested without a model, and the Llama runner plugs in unchanged on GPU or CPU.
 import { InvalidArgumentError } from "../errors";
@@ -218,7 +218,7 @@ function summarize(opts: EvalOptions, numWindows: number, fullNll: number, rows:
   };
 }
 
-/** The heatmap's (policy, ratio): issue 8 asks for kvcompress at ratio 8 unless the caller says otherwise. */
+/** The heatmap's (policy, ratio): kvcompress at ratio 8 unless the caller says otherwise. */
 function heatmapTarget(opts: EvalOptions): { policy: string; ratio: number } {
   return opts.heatmap ?? { policy: "kvcompress", ratio: 8 };
 }

@@ -1,5 +1,5 @@
 // `kvcompress eval` flag parsing: defaults, both flag forms, and a UsageError naming the flag
-// for each kind of bad input issue 8 lists.
+// for each kind of bad input the eval command must refuse.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { EVAL_DEFAULTS, UsageError, parseEvalArgs } from "../../src/eval/args";
@@ -21,7 +21,7 @@ function usageError(argv: string[], flag: string, re: RegExp): void {
   assert.unreachable(`${argv.join(" ")}: expected a UsageError`);
 }
 
-t("defaults follow issue 8 and DESIGN.md §5", () => {
+t("defaults follow docs/METHOD.md §5", () => {
   const a = parseEvalArgs(REQUIRED);
   assert.is(a.model, "stories260K");
   assert.is(a.text, "val.txt");

@@ -127,7 +127,7 @@ const literal = suite("schedule: literal cases");
 const one = (L: number, H: number, b: number) =>
   ControlPlane.createSync(controlWasm, { numLayers: L, numKvHeads: H, blockSize: b, numBlocks: 64, maxSeqs: 4, maxBlocksPerHead: 8, bytesPerBlock: 1 });
 
-literal("DESIGN.md 2.4 worked example: b=4, 10 KVs, e=2 evicts 6 and leaves one full block", () => {
+literal("docs/METHOD.md §2.4 worked example: b=4, 10 KVs, e=2 evicts 6 and leaves one full block", () => {
   const cp = one(1, 1, 4);
   const s = cp.addSequence();
   cp.reserve(s, 10); // blocks of 4, 4, 2 → a = 2; table [0, 1, 2]
