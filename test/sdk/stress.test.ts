@@ -34,6 +34,8 @@ class Stress {
   readonly seqs = new Map<number, Seq>();
   ops = 0;
   evictedTotal = 0; // over every sequence, removed ones included
+  refused = 0; // reserves refused for want of blocks
+  reserveEvictions = 0; // KVs a reserve compressed away to make room
   constructor(readonly cache: KvCache, readonly rand: () => number, readonly what: string, readonly pw: number, readonly sinks: number) {}
 
   private fail(msg: string): never {
@@ -97,6 +99,7 @@ class Stress {
       await this.cache.reserve(s.id, n);
     } catch (e) {
       if (!(e instanceof KvPoolExhaustedError)) throw e;
+      this.refused++;
       assert.is(this.snapshot(), before, `${this.what} op ${this.ops}: a refused reserve changed nothing`);
       await this.check(new Set());
       return false;
@@ -108,7 +111,9 @@ class Stress {
     s.seqLen += n;
     s.numNew = n;
     s.appended.fill(false);
+    const seen = this.evictedTotal;
     await this.check(may);
+    this.reserveEvictions += this.evictedTotal - seen;
     s.lenAtPass = undefined;
     return true;
   }
@@ -224,24 +229,27 @@ async function run(cache: KvCache, seed: number, ops: number, policy: PolicyInpu
   return x;
 }
 
-const POLICIES: { policy: PolicyInput; pw: number; sinks: number }[] = [
-  { policy: { name: "kvcompress", ratio: 2, protectedWindow: 3, sinks: 1, trigger: "continual" }, pw: 3, sinks: 1 },
-  { policy: { name: "kvcompress", maxTokensPerHead: 12, protectedWindow: 0, sinks: 0 }, pw: 0, sinks: 0 },
-  { policy: { name: "h2o", maxTokensPerHead: 10, protectedWindow: 2, sinks: 2 }, pw: 2, sinks: 2 },
-  { policy: { name: "snapkv", ratio: 3, protectedWindow: 4 }, pw: 4, sinks: 0 },
+// Pools of 20–36 blocks for 4 sequences of up to 64 tokens (up to 32 blocks each): short.
+const POLICIES: { policy: PolicyInput; pw: number; sinks: number; blocks: number }[] = [
+  { policy: { name: "kvcompress", ratio: 2, protectedWindow: 3, sinks: 1, trigger: "continual" }, pw: 3, sinks: 1, blocks: 20 },
+  { policy: { name: "kvcompress", maxTokensPerHead: 12, protectedWindow: 0, sinks: 0 }, pw: 0, sinks: 0, blocks: 36 },
+  { policy: { name: "h2o", maxTokensPerHead: 10, protectedWindow: 2, sinks: 2 }, pw: 2, sinks: 2, blocks: 24 },
+  { policy: { name: "snapkv", ratio: 3, protectedWindow: 4 }, pw: 4, sinks: 0, blocks: 36 },
 ];
 
 for (const backend of ["cpu", "gpu"] as const) {
   const t = suite(`sdk stress (${backend})`);
-  const opsPerPolicy = backend === "cpu" ? 2600 : 80;
-  for (const { policy, pw, sinks } of POLICIES) {
+  const opsPerPolicy = backend === "cpu" ? 2600 : 150;
+  for (const { policy, pw, sinks, blocks } of POLICIES) {
     t(`${policy.name} ${JSON.stringify(policy)}: ${opsPerPolicy} random calls keep every invariant`, async () => {
       const device = backend === "gpu" ? await testDevice() : undefined;
-      const cache = await createKvCache({ ...SHAPE, blockSize: B, storage: "f32", capacityBlocks: 36, maxSeqs: 4, maxContextTokens: MAX_CTX, policy },
+      const cache = await createKvCache({ ...SHAPE, blockSize: B, storage: "f32", capacityBlocks: blocks, maxSeqs: 4, maxContextTokens: MAX_CTX, policy },
         device ? { device } : { backend: "cpu" });
       try {
         const x = await run(cache, freshSeed(), opsPerPolicy, policy, pw, sinks);
         assert.ok(x.ops >= opsPerPolicy);
+        // The long CPU runs must have met the short pool (a refusal or a reserve that compressed).
+        if (backend === "cpu") assert.ok(x.refused + x.reserveEvictions > 0, `seed ${x.what}: the pool was never short`);
       } finally {
         cache.destroy();
       }
