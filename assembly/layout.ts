@@ -22,7 +22,6 @@
 // │ moves       | u32[numBlocks · b, 2]          (dstSlot, srcSlot) physical slots            │
 // │ freedBlocks | i32[numBlocks]                 blocks released by the last planMoves()      │
 // │ seqBlocks   | i32[maxSeqs]                   stats: blocks held per sequence              │
-// │ preemptIds  | i32[maxSeqs]                   pressure: seqIds to preempt, newest first    │
 // │ scratch     | i32[numLayers · numKvHeads, 4] schedule: per-head counts                    │
 // └──────────────────────────────────────────────────────────────────────────────────────────┘
 // A "head row" is the flat index (layer · maxSeqs + seqId) · numKvHeads + kvHead: the row of
@@ -63,10 +62,9 @@ export const R_MOVE_OFFSETS: i32 = 22;
 export const R_MOVES: i32 = 23;
 export const R_FREED_BLOCKS: i32 = 24;
 export const R_SEQ_BLOCKS: i32 = 25;
-export const R_PREEMPT_IDS: i32 = 26;
-export const R_SCRATCH: i32 = 27;
-export const R_END: i32 = 28; // one past the last byte used
-export const NUM_REGIONS: i32 = 20;
+export const R_SCRATCH: i32 = 26;
+export const R_END: i32 = 27; // one past the last byte used
+export const NUM_REGIONS: i32 = 19;
 
 export let headerPtr: usize = 0;
 export let blockTablesPtr: usize = 0;
@@ -87,7 +85,6 @@ export let moveOffsetsPtr: usize = 0;
 export let movesPtr: usize = 0;
 export let freedBlocksPtr: usize = 0;
 export let seqBlocksPtr: usize = 0;
-export let preemptIdsPtr: usize = 0;
 export let scratchPtr: usize = 0;
 
 /** Rounds a byte count up to 16 so every region can be viewed as any 4- or 16-byte type. */
@@ -115,7 +112,7 @@ function regionBytes(r: i32): u64 {
     case 14: return (rows + 1) * 4; // moveOffsets
     case 15: return N * b * 8; // moves
     case 16: return N * 4; // freedBlocks
-    case 17: case 18: return S * 4; // seqBlocks, preemptIds
+    case 17: return S * 4; // seqBlocks
     default: return L * H * 16; // scratch
   }
 }
@@ -165,7 +162,6 @@ export function computeLayout(): i32 {
   movesPtr = regionPtr(R_MOVES);
   freedBlocksPtr = regionPtr(R_FREED_BLOCKS);
   seqBlocksPtr = regionPtr(R_SEQ_BLOCKS);
-  preemptIdsPtr = regionPtr(R_PREEMPT_IDS);
   scratchPtr = regionPtr(R_SCRATCH);
   return 0;
 }

@@ -84,7 +84,6 @@ export const WASM_REGIONS = [
   { name: "moves", elem: "u32", length: (g) => 2 * g.numBlocks * g.blockSize },
   { name: "freedBlocks", elem: "i32", length: (g) => g.numBlocks },
   { name: "seqBlocks", elem: "i32", length: (g) => g.maxSeqs },
-  { name: "preemptIds", elem: "i32", length: (g) => g.maxSeqs },
   { name: "scratch", elem: "i32", length: (g) => g.numLayers * g.numKvHeads * 4 },
 ] as const satisfies readonly RegionSpec[];
 

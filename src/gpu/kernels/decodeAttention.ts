@@ -118,6 +118,11 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
   }
   const target = opts.targetWorkgroups ?? DECODE_TARGET_WORKGROUPS;
   const B = opts.maxBatchSeqs, C = maxCtx(d);
+  // chooseSplitKeys never makes more splits than this; checked here so that a context the
+  // kernel cannot cover fails when the cache is created, not when a step is encoded.
+  if (Math.ceil(C / MSK) > DECODE_MAX_SPLITS) {
+    throw new ConfigError("maxContextTokens", `${C} tokens need ${Math.ceil(C / MSK)} decode splits of ${MSK} keys; the decode kernel takes at most ${DECODE_MAX_SPLITS}`);
+  }
   const rowsSplits = maxRowsSplits(d, B, target, MSK);
   const mlOffset = rowsSplits * numQHeads * d.headSize;
   const finalOffset = mlOffset + rowsSplits * numQHeads * 2;
@@ -169,7 +174,7 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
         const seqs = part.map((seqId, i) => ({ seqId, qRow: base + i }));
         const splitKeys = chooseSplitKeys(part.length, d.numKvHeads, quads, ctx, target, MSK);
         const maxSplits = Math.max(1, Math.ceil(ctx / splitKeys));
-        if (maxSplits > DECODE_MAX_SPLITS) throw new ConfigError("maxContextTokens", `${maxSplits} decode splits > ${DECODE_MAX_SPLITS}: the context is too long for the decode kernel`);
+        if (maxSplits > DECODE_MAX_SPLITS) throw new InternalError(`decode: ${maxSplits} splits > ${DECODE_MAX_SPLITS} (checked at creation)`);
         if ((base + part.length) * maxSplits > rowsSplits) throw new InternalError("decode: split grid exceeds scratch");
         const o1 = ring.write("decode", {
           layer: args.layer, numSeqs: part.length, splitKeys, maxSplits, metricMode: args.metricMode, scoresOffset, mlOffset, scoresStride: C,
