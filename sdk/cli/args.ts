@@ -41,7 +41,8 @@ export function parseFlags<T extends Record<string, FlagSpec>>(argv: readonly st
   for (const [name, raw] of Object.entries(values)) {
     const s = spec[name];
     if (s.type === "boolean" || s.type === "string") {
-      if (s.type === "string" && raw === "") throw new CliUsageError(`--${name} needs a non-empty value (${s.help})`);
+      // An empty prompt is meaningful (generate from BOS alone); an empty path or name is not.
+      if (s.type === "string" && raw === "" && name !== "prompt") throw new CliUsageError(`--${name} needs a non-empty value (${s.help})`);
       out[name] = raw;
       continue;
     }

@@ -139,7 +139,7 @@ export async function downloadFile(url: string, target: string, fileName: string
 async function fetchTo(url: string, tmp: string, fileName: string, limits: DownloadLimits, touch: () => void, onProgress?: ProgressCallback, signal?: AbortSignal): Promise<void> {
   const meta = await hubMetadata(url, limits.stallMs, signal);
   if (meta.size !== undefined && meta.size > limits.maxBytes) {
-    throw new ModelSourceError(url, `the hub lists ${meta.size} bytes, over the cap of ${limits.maxBytes} (KVCOMPRESS_MAX_DOWNLOAD_BYTES)`, false);
+    throw new ModelSourceError(url, `the hub lists ${meta.size} bytes, over the cap of ${limits.maxBytes} bytes (KVCOMPRESS_MAX_DOWNLOAD_BYTES)`, false);
   }
   const stall = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -167,7 +167,7 @@ async function fetchTo(url: string, tmp: string, fileName: string, limits: Downl
     const expected = meta.size ?? wireLength;
     const cap = Math.min(expected ?? limits.maxBytes, limits.maxBytes);
     if (expected !== undefined && expected > limits.maxBytes) {
-      throw new ModelSourceError(url, `${expected} bytes, over the cap of ${limits.maxBytes} (KVCOMPRESS_MAX_DOWNLOAD_BYTES)`, false);
+      throw new ModelSourceError(url, `${expected} bytes, over the cap of ${limits.maxBytes} bytes (KVCOMPRESS_MAX_DOWNLOAD_BYTES)`, false);
     }
     const hash = meta.sha256 ? createHash("sha256") : undefined;
     let first = true;
