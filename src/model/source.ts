@@ -94,6 +94,9 @@ export function sourceFromUrl(baseUrl: string, fetchImpl: typeof fetch = globalT
       if (!response.ok) {
         throw new ModelSourceError(url, `HTTP ${response.status} ${response.statusText}`, response.status === 404);
       }
+      // A login wall, captive portal or proxy error answers 200 with a page: never a model file.
+      const type = response.headers.get("content-type") ?? "";
+      if (/text\/html/i.test(type)) throw new ModelSourceError(url, `the server answered with an HTML page (content-type ${type}), not ${fileName}`, false);
       return readBodyWithProgress(response, url, fileName, onProgress);
     },
   };
