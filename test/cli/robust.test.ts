@@ -228,6 +228,38 @@ if (runtime !== "chromium") {
     });
   });
 
+  t("any hub id of a supported architecture downloads once, then loads from the cache", async () => {
+    const http = (await import("node:http" as string)) as typeof import("node:http");
+    const fs = (await import("node:fs/promises" as string)) as typeof import("node:fs/promises");
+    const os = (await import("node:os" as string)) as typeof import("node:os");
+    const gets: string[] = [];
+    const server = http.createServer(async (req, res) => {
+      const m = /^\/someone\/tiny-stories\/resolve\/main\/([A-Za-z0-9._-]+)$/.exec(req.url!);
+      const bytes = m && await fs.readFile(`${sharedBase()}/models/tinystories-656K/${m[1]}`).catch(() => null);
+      if (!bytes) { res.writeHead(404).end(); return; }
+      if (req.method === "GET") gets.push(m![1]);
+      res.writeHead(200, { "content-length": String(bytes.byteLength) }).end(bytes);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const cacheHome = await fs.mkdtemp(`${os.tmpdir()}/kvc-anyid-`);
+    const env = { KVCOMPRESS_MODELS: undefined, XDG_CACHE_HOME: cacheHome, KVCOMPRESS_HF_BASE: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
+    try {
+      const args = ["generate", "--model", "someone/tiny-stories", "--prompt", "Once", "--max-tokens", "2", "--json", "--backend", "cpu"];
+      const r = await cli(args, env);
+      assert.is(r.code, 0, r.stderr);
+      assert.is(JSON.parse(r.stdout).model, "someone/tiny-stories");
+      assert.equal(gets.sort(), ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
+      gets.length = 0;
+      const again = await cli(args, env);
+      assert.is(again.code, 0, again.stderr);
+      assert.equal(gets, [], "the second run downloads nothing");
+    } finally {
+      server.closeAllConnections();
+      server.close();
+      await fs.rm(cacheHome, { recursive: true, force: true });
+    }
+  });
+
   t("an unusable cache directory is one clear error, up front", async () => {
     await withHub(serveWhole, async (env, gets) => {
       const r = await cli(GEN, { ...env, XDG_CACHE_HOME: "/proc/kvc-nope" });
