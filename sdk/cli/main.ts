@@ -11,7 +11,11 @@ usage:
   kvcompress generate --prompt TEXT [--model PATH|URL|ID] [--policy NAME] [--ratio R | --max-cache-tokens C] [--json] ...
   kvcompress eval --model PATH|ID --text FILE [--windows N] [--policies ...] [--ratios ...] [--json] [--out DIR] ...
   kvcompress info [--backend gpu|cpu]
-Run a command with --help for its flags.`;
+Run a command with --help for its flags; add --debug to any command for stack traces.
+--model takes a directory, a URL, a short id (stories260K, tinystories-656K) or any hub id org/name.
+Environment: KVCOMPRESS_MODELS (local models by id), KVCOMPRESS_HF_BASE (hub URL),
+  KVCOMPRESS_STALL_MS (download stall timeout, default 60000), KVCOMPRESS_MAX_DOWNLOAD_BYTES (size cap).
+Exit status: 0 ok, 2 usage error (nothing loaded), 1 any other error.`;
 
 const io = {
   out: (s: string) => void process.stdout.write(s),
