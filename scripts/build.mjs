@@ -2,15 +2,19 @@
 //   dist/kvcompress.browser.js  single-file ESM for browsers/CDNs (wasm + WGSL embedded)
 //   dist/kvcompress.node.js     Node entry (imports the `webgpu` package at run time)
 //   dist/kvcompress.deno.js     Deno entry (navigator.gpu)
+//   dist/kvcompress.workerd.js  workerd / Cloudflare Workers entry: imports ./control.wasm and
+//                               ./cpu.wasm (shipped beside it) as modules, which Workers require
 //   dist/cli.mjs                the `kvcompress` command (bin/kvcompress.mjs loads it)
 //   dist/types/                 .d.ts from tsc
+// Browser, Deno and workerd bundles swap sdk/node-gpu.ts for sdk/node-gpu.none.ts, so nothing
+// Node-only (`webgpu`, node:*, module) is reachable there and a bundler of a web app resolves all.
 // `--wasm-only` stops after the wasm; `--no-types` skips tsc (the CLI path uses it).
 import { spawnSync } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import * as esbuild from "esbuild";
 import { buildWasm } from "./build-wasm.mjs";
-import { commonOptions, repoRoot } from "./esbuild-plugins.mjs";
+import { commonOptions, noNodeGpuPlugin, repoRoot, wasmModulesPlugin } from "./esbuild-plugins.mjs";
 
 const args = process.argv.slice(2);
 buildWasm(["debug", "release"]);
@@ -21,12 +25,20 @@ const targets = [
   { entry: "sdk/browser.ts", out: "kvcompress.browser.js", platform: "browser" },
   { entry: "sdk/node.ts", out: "kvcompress.node.js", platform: "node" },
   { entry: "sdk/deno.ts", out: "kvcompress.deno.js", platform: "browser" },
+  { entry: "sdk/workerd.ts", out: "kvcompress.workerd.js", platform: "browser", wasmModules: true },
   { entry: "sdk/cli/main.ts", out: "cli.mjs", platform: "node" },
 ];
+mkdirSync(dist, { recursive: true });
+for (const name of ["control", "cpu"]) copyFileSync(path.join(repoRoot, "build", "wasm", `${name}.release.wasm`), path.join(dist, `${name}.wasm`));
 for (const t of targets) {
   if (!existsSync(path.join(repoRoot, t.entry))) continue;
+  const base = commonOptions("release");
+  const plugins = [...(t.platform === "browser" ? [noNodeGpuPlugin()] : []), ...(t.wasmModules ? [wasmModulesPlugin()] : []), ...base.plugins];
   await esbuild.build({
-    ...commonOptions("release"),
+    ...base,
+    plugins,
+    // Class names survive minification so errors print as `NoGpuAdapterError: …`, not `Y: …`.
+    keepNames: true,
     entryPoints: [path.join(repoRoot, t.entry)],
     outfile: path.join(dist, t.out),
     platform: t.platform,
