@@ -9,7 +9,7 @@ import { InvalidArgumentError, KvCompressError, WasmMemoryLimitError } from "../
 import { HEADER_CONFIG, HEADER_WORDS, type PoolGeometry, regionSlot } from "../contract";
 import { makeAbort } from "../control/wasmMemory";
 import type { CpuKernelExports } from "./exports";
-import { instantiateWasm } from "../control";
+import { instantiateWasm } from "../control/plane";
 
 export type { CpuKernelExports } from "./exports";
 
