@@ -59,3 +59,25 @@ export function commonOptions(variant) {
     legalComments: "none",
   };
 }
+
+/** Browser, Deno and workerd bundles: sdk/node-gpu.ts (Dawn via the `webgpu` package, node:fs)
+ *  becomes sdk/node-gpu.none.ts, so those bundles hold no Node-only import at all. */
+export function noNodeGpuPlugin() {
+  return {
+    name: "kvcompress-no-node-gpu",
+    setup(build) {
+      build.onResolve({ filter: /\/node-gpu$/ }, (args) => ({ path: path.join(args.resolveDir, "node-gpu.none.ts") }));
+    },
+  };
+}
+
+/** workerd bundle: `kvcompress:wasm/<name>` stays an import of `./<name>.wasm` (copied beside the
+ *  bundle by build.mjs), which workerd and wrangler load as a precompiled WebAssembly.Module. */
+export function wasmModulesPlugin() {
+  return {
+    name: "kvcompress-wasm-modules",
+    setup(build) {
+      build.onResolve({ filter: /^kvcompress:wasm\// }, (args) => ({ path: `./${args.path.slice("kvcompress:wasm/".length)}.wasm`, external: true }));
+    },
+  };
+}

@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 node scripts/typecheck.mjs
-# The CLI tests run the built command (bin/kvcompress.mjs → dist/cli.mjs).
-node scripts/build.mjs --no-types
+# The CLI tests run the built command (bin/kvcompress.mjs → dist/cli.mjs); the package test
+# packs dist/ with its bundled .d.ts files, so types are built too.
+node scripts/build.mjs
 exec node scripts/run-tests.mjs "$@"

@@ -5,7 +5,7 @@ import { KvCache } from "../src/cache";
 import { blockBytes, defineConfig, type KvCacheConfig, type KvCacheConfigInput } from "../src/config";
 import { ControlPlane } from "../src/control/plane";
 import { createCpuBackend } from "../src/cpu/backend";
-import { DeviceLostError, NoGpuAdapterError } from "../src/errors";
+import { ConfigError, DeviceLostError, NoGpuAdapterError } from "../src/errors";
 import { createGpuBackend } from "../src/gpu/backend";
 import { requestGpuDevice } from "./device";
 import { poolGeometry } from "../src/contract";
@@ -42,7 +42,9 @@ export interface CreateKvCacheOptions {
  */
 export async function createKvCache(config: KvCacheConfigInput, options: CreateKvCacheOptions = {}): Promise<KvCache> {
   const cfg = defineConfig(config);
-  const want = options.device ? "gpu" : options.backend ?? "auto";
+  const requested: unknown = options.backend ?? "auto";
+  if (requested !== "auto" && requested !== "gpu" && requested !== "cpu") throw new ConfigError("backend", `must be "auto", "gpu" or "cpu", got ${JSON.stringify(requested)}`);
+  const want = options.device ? "gpu" : requested;
   if (want === "cpu") return createOnCpu(cfg);
   let handle;
   try {

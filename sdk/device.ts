@@ -1,6 +1,9 @@
 // The one place that finds a WebGPU device (STYLE L9): navigator.gpu in browsers and Deno,
 // the `webgpu` npm package (Dawn) in Node, or a device the caller already has.
 import { NoGpuAdapterError } from "../src/errors";
+// Node-only code lives in node-gpu.ts; the browser, Deno and workerd bundles swap it for
+// node-gpu.none.ts (scripts/build.mjs) so no `webgpu`, `node:*` or `module` import is reachable there.
+import { loadNodeGpu, swiftShaderGpu, SWIFTSHADER_ICD } from "./node-gpu";
 
 /** What {@link requestGpuDevice} found. */
 export interface GpuDeviceHandle {
@@ -29,15 +32,29 @@ export interface RequestGpuDeviceOptions {
 /** Optional features turned on when the adapter has them; none is required (docs/METHOD.md §4). */
 const OPTIONAL_FEATURES = ["shader-f16", "subgroups", "timestamp-query"] as const;
 
-/** Debian's chromium package ships SwiftShader's Vulkan driver here. */
-const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
+/** The hint a NoGpuAdapterError carries: what to do in the runtime it was thrown in (a browser
+ *  user cannot apt-get, a Deno user needs no npm package). */
+export function noAdapterHint(rt: "browser" | "deno" | "node" | "worker" = currentRuntime()): string {
+  const cpu = "Or create the cache with backend: \"cpu\" (WebAssembly SIMD, no GPU needed).";
+  switch (rt) {
+    case "browser":
+      return `No WebGPU adapter in this browser. Use one with WebGPU enabled (Chrome/Edge 113+, Safari 26+, Firefox 141+ on Windows), or start Chromium with --enable-unsafe-webgpu (and --enable-features=Vulkan on Linux). ${cpu}`;
+    case "deno":
+      return `No WebGPU adapter in Deno. Deno's WebGPU needs a Vulkan driver on Linux: install your GPU's driver, or a software one with \`apt-get install mesa-vulkan-drivers\` (lavapipe). ${cpu}`;
+    case "node":
+      return `No WebGPU adapter in Node. The optional "webgpu" package (Dawn) needs a Vulkan driver on Linux: install your GPU's driver, or a software one with \`apt-get install chromium\` (SwiftShader at ${SWIFTSHADER_ICD}, found automatically) or \`apt-get install mesa-vulkan-drivers\`. ${cpu}`;
+    default:
+      return `No WebGPU in this runtime (edge workers have none). ${cpu}`;
+  }
+}
 
-const INSTALL_HINT =
-  "No WebGPU adapter. On a Linux machine without a GPU install a software Vulkan driver: " +
-  "`apt-get install chromium` (SwiftShader, for Node and Chromium) or `apt-get install mesa-vulkan-drivers` " +
-  `(lavapipe, for Deno), then run with VK_ICD_FILENAMES=${SWIFTSHADER_ICD}. ` +
-  "In a browser, use one with WebGPU enabled (Chrome 113+, or --enable-unsafe-webgpu). " +
-  "With no WebGPU at all, create the cache with backend: \"cpu\".";
+function currentRuntime(): "browser" | "deno" | "node" | "worker" {
+  const g = globalThis as { Deno?: unknown; process?: { versions?: { node?: string } }; document?: unknown; navigator?: { userAgent?: string } };
+  if (g.Deno) return "deno"; // before Node: Deno defines `process` too
+  if (g.process?.versions?.node) return "node";
+  if (g.document || g.navigator?.userAgent?.includes("Mozilla")) return "browser";
+  return "worker";
+}
 
 /**
  * Finds a GPU and creates a device with the adapter's real limits.
@@ -55,13 +72,13 @@ export async function requestGpuDevice(options: RequestGpuDeviceOptions = {}): P
   if (options.device) return describeDevice(options.device, undefined);
   const timeoutMs = options.timeoutMs ?? 30_000;
   let gpu = await findGpu();
-  if (!gpu) throw new NoGpuAdapterError(INSTALL_HINT);
+  if (!gpu) throw new NoGpuAdapterError(noAdapterHint());
   const adapterOptions = { powerPreference: options.powerPreference ?? "high-performance" } as const;
   let adapter = await withTimeout(gpu.requestAdapter(adapterOptions), timeoutMs, "requestAdapter");
   // Node on a Linux box with no usable Vulkan GPU (Mesa's hardware drivers may be installed
   // with no hardware behind them, and Dawn rejects lavapipe 22): retry on SwiftShader.
   if (!adapter && (gpu = await swiftShaderGpu())) adapter = await withTimeout(gpu.requestAdapter(adapterOptions), timeoutMs, "requestAdapter");
-  if (!adapter) throw new NoGpuAdapterError(INSTALL_HINT);
+  if (!adapter) throw new NoGpuAdapterError(noAdapterHint());
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const requiredLimits: Record<string, number> = {};
   // Ask for everything the adapter offers: the defaults are the spec minimum (128 MiB per
@@ -78,45 +95,8 @@ export async function requestGpuDevice(options: RequestGpuDeviceOptions = {}): P
 async function findGpu(): Promise<GPU | undefined> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu;
-  const proc = (globalThis as { process?: { versions?: { node?: string }; platform?: string; env: Record<string, string | undefined> } }).process;
-  if (!proc?.versions?.node) return undefined;
-  const moduleName = "webgpu"; // a variable keeps bundlers from inlining the native addon
-  let mod: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
-  try {
-    mod = await import(/* @vite-ignore */ moduleName);
-  } catch (err) {
-    throw new NoGpuAdapterError(`cannot load the "webgpu" package (${(err as Error).message}); run \`npm install webgpu\`. ${INSTALL_HINT}`);
-  }
-  Object.assign(globalThis, mod.globals); // GPUBufferUsage, GPUMapMode, … as browsers define them
-  // NOTE: Dawn's instance must outlive every device made from it. If the GPU object is
-  // garbage-collected, Dawn's event pump locks a freed mutex and the process aborts at a
-  // random later mapAsync (seen here 2026-11-28: ~20% of short runs crashed; 0 of 60 with
-  // the instance held). So the instance is created once and kept for the process lifetime.
-  nodeGpu ??= mod.create([]);
-  return nodeGpu;
+  return loadNodeGpu(noAdapterHint);
 }
-
-/** The process-wide Dawn instance in Node (see the note in findGpu). */
-let nodeGpu: GPU | undefined;
-
-/** A second Dawn instance on SwiftShader (Debian's chromium package), when Node runs on Linux,
- *  the user chose no Vulkan driver, and SwiftShader is installed; else undefined. Dawn reads
- *  VK_ICD_FILENAMES when an instance is created, so the variable is set before creating it. */
-async function swiftShaderGpu(): Promise<GPU | undefined> {
-  const proc = (globalThis as { process?: { versions?: { node?: string }; platform?: string; env: Record<string, string | undefined>; getBuiltinModule?: (n: string) => unknown } }).process;
-  if (!proc?.versions?.node || proc.platform !== "linux" || !nodeGpu || swiftShaderTried) return undefined;
-  swiftShaderTried = true;
-  if (proc.env.VK_ICD_FILENAMES || proc.env.VK_DRIVER_FILES) return undefined;
-  const fs = proc.getBuiltinModule?.("node:fs") as { existsSync(p: string): boolean } | undefined;
-  if (!fs?.existsSync(SWIFTSHADER_ICD)) return undefined;
-  proc.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
-  const moduleName = "webgpu";
-  const mod = (await import(/* @vite-ignore */ moduleName)) as { create: (flags: string[]) => GPU };
-  swiftShaderGpuInstance = mod.create([]); // kept for the process lifetime, like nodeGpu
-  return swiftShaderGpuInstance;
-}
-let swiftShaderTried = false;
-let swiftShaderGpuInstance: GPU | undefined;
 
 function describeDevice(device: GPUDevice, info: GPUAdapterInfo | undefined): GpuDeviceHandle {
   const adapterInfo = {
@@ -135,7 +115,7 @@ function describeDevice(device: GPUDevice, info: GPUAdapterInfo | undefined): Gp
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout>;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new NoGpuAdapterError(`${what} did not answer within ${ms} ms. ${INSTALL_HINT}`)), ms);
+    timer = setTimeout(() => reject(new NoGpuAdapterError(`${what} did not answer within ${ms} ms. ${noAdapterHint()}`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -104,6 +104,12 @@ export function defineConfig(input: KvCacheConfigInput): KvCacheConfig {
     numBlocks = Math.floor(bytes / perBlock);
   }
   if (numBlocks > 2 ** 31 - 1) throw new ConfigError("capacity", `at most ${2 ** 31 - 1} blocks, got ${numBlocks}`);
+  // Every (layer, KV head) of a sequence needs its own block for even one token: a smaller pool
+  // could never hold a whole token, so it is a config error, not a later pool shortfall.
+  const minBlocks = numLayers * numKvHeads;
+  if (numBlocks < minBlocks) {
+    throw new ConfigError(given[0], `must give at least ${minBlocks} blocks (numLayers ${numLayers} × numKvHeads ${numKvHeads}, one block per (layer, KV head) for one whole token), got ${numBlocks} block(s)`);
+  }
   const policy = definePolicy(input.policy ?? { name: "full" });
   return Object.freeze({
     numLayers, numQHeads, numKvHeads, groupSize: numQHeads / numKvHeads, headSize, blockSize, storage,

@@ -22,7 +22,8 @@ export function createHandler(options: { source?: ModelSource; llama2c?: { check
       const ratio = Number(url.searchParams.get("ratio") ?? 4);
       if (!(Number.isInteger(tokens) && tokens >= 1 && tokens <= 256)) return json({ error: "tokens must be an integer in [1, 256]" }, 400);
       if (!(ratio >= 1)) return json({ error: "ratio must be a number ≥ 1" }, 400);
-      const source = options.source ?? (env.MODEL_URL ? sourceFromUrl(env.MODEL_URL) : undefined);
+      const modelUrl = typeof env.MODEL_URL === "string" ? env.MODEL_URL : denoEnv("MODEL_URL");
+      const source = options.source ?? (modelUrl ? sourceFromUrl(modelUrl) : undefined);
       if (!source) return json({ error: "no model: set MODEL_URL" }, 500);
       model ??= loadModel(source, { llama2c: options.llama2c ?? { checkpoint: "stories260K.bin", tokenizer: "tok512.bin" } });
       const { model: llama, tokenizer } = await model;
@@ -50,6 +51,16 @@ export function createHandler(options: { source?: ModelSource; llama2c?: { check
       }
     },
   };
+}
+
+/** Deno.env under `deno serve` (undefined elsewhere, or without --allow-env). */
+function denoEnv(name: string): string | undefined {
+  const deno = (globalThis as { Deno?: { env: { get(k: string): string | undefined } } }).Deno;
+  try {
+    return deno?.env.get(name);
+  } catch {
+    return undefined;
+  }
 }
 
 function json(body: unknown, status = 200): Response {

@@ -1,19 +1,29 @@
 // `kvcompress eval`: quality under compression (docs/METHOD.md §5) — every policy against the full
 // cache on a real model and text, with a progress bar, JSON, and a Markdown + SVG report.
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { createProgressBar, stderrSink } from "../../src/cli/progress";
-import { EVAL_USAGE, parseEvalArgs } from "../../src/eval/args";
+import { EVAL_USAGE, UsageError, parseEvalArgs } from "../../src/eval/args";
 import { createModelWindowRunner } from "../../src/eval/modelRunner";
 import { writeReport } from "../../src/eval/report";
 import { runEval, type EvalResult } from "../../src/eval/run";
 import { loadModel } from "../../src/model/index";
 import { createKvCache } from "../cache";
-import { resolveModel } from "./models";
+import { ensureWritableDir } from "./download";
+import { readContextLength, readTextFlag, resolveModel } from "./models";
 import { loadProgress } from "./output";
 
 /** Block size of eval caches: 8 gives the budgets of small prefixes a finer grain than 16. */
 const EVAL_BLOCK_SIZE = 8;
+
+/** `--out` must be a directory we can create files in (a probe file is created and removed). */
+async function checkOutDir(dir: string): Promise<void> {
+  try {
+    await ensureWritableDir(dir, "--out");
+  } catch (err) {
+    throw new UsageError("--out", (err as Error).message);
+  }
+}
 
 /** Runs an evaluation in-process (the CLI and the tests share it). */
 export async function evaluate(argv: readonly string[], onLine?: (s: string) => void): Promise<EvalResult | null> {
@@ -22,9 +32,14 @@ export async function evaluate(argv: readonly string[], onLine?: (s: string) => 
     onLine?.(EVAL_USAGE + "\n");
     return null;
   }
+  // Inputs and the output directory are checked before the model loads and the run starts:
+  // a bad --out must not cost the results of a long run.
+  const text = await readTextFlag("--text", a.text);
+  if (a.outDir !== undefined) await checkOutDir(a.outDir);
   const resolved = await resolveModel(a.model, a.json ? undefined : loadProgress(() => {}, true));
+  const contextTokens = await readContextLength(resolved);
+  if (a.windowTokens > contextTokens) throw new UsageError("--window", `must be ≤ the model's context of ${contextTokens} tokens, got ${a.windowTokens}`);
   const { model, tokenizer } = await loadModel(resolved.source, { llama2c: resolved.llama2c });
-  const text = await readFile(a.text, "utf8");
   const tokenIds = tokenizer.encode(text, { bos: false });
   const c = model.config;
   const runner = createModelWindowRunner(model, (policy, maxContextTokens) => createKvCache({

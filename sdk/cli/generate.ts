@@ -1,13 +1,13 @@
 // `kvcompress generate`: load a model, run a prompt through the compressed cache, stream the
 // text to stdout and a summary (or one JSON object) at the end.
-import { readFile } from "node:fs/promises";
+import { ConfigError } from "../../src/errors";
 import { loadModel } from "../../src/model/index";
 import { generate } from "../../src/model/generate";
 import { CachedSequence } from "../../src/model/cachedSequence";
 import { createKvCache } from "../cache";
-import type { PolicyInput, PolicyName } from "../../src/policies";
+import { definePolicy, type PolicyInput, type PolicyName } from "../../src/policies";
 import { CliUsageError, parseFlags, usage, type FlagSpec } from "./args";
-import { resolveModel } from "./models";
+import { readContextLength, readTextFlag, resolveModel } from "./models";
 import { loadProgress } from "./output";
 
 export const GENERATE_FLAGS = {
@@ -32,16 +32,32 @@ export const GENERATE_FLAGS = {
 export async function runGenerate(argv: readonly string[], io: { out: (s: string) => void; err: (s: string) => void }): Promise<void> {
   const f = parseFlags(argv, GENERATE_FLAGS);
   if (f.help) return io.out(usage("generate", GENERATE_FLAGS) + "\n");
-  const prompt = f["prompt-file"] !== undefined ? await readFile(f["prompt-file"], "utf8") : f.prompt;
+  // Every check that needs no model runs first: a usage error must never cost a download.
+  if (f["prompt-file"] !== undefined && f.prompt !== undefined) throw new CliUsageError("give --prompt or --prompt-file, not both");
+  const prompt = f["prompt-file"] !== undefined ? await readTextFlag("--prompt-file", f["prompt-file"]) : f.prompt;
   if (prompt === undefined) throw new CliUsageError("--prompt TEXT (or --prompt-file FILE) is required");
   const policy = policyFromFlags(f);
   const backend = f.backend ?? "auto";
   if (!["auto", "gpu", "cpu"].includes(backend)) throw new CliUsageError(`--backend must be gpu or cpu, got ${JSON.stringify(backend)}`);
   const maxTokens = f["max-tokens"] ?? 128;
   if (maxTokens < 0) throw new CliUsageError(`--max-tokens must be ≥ 0, got ${maxTokens}`);
+  const temperature = f.temperature ?? 0;
+  if (!(temperature >= 0)) throw new CliUsageError(`--temperature must be ≥ 0 (0 = greedy), got ${temperature}`);
+  const topP = f["top-p"] ?? 0.9;
+  if (!(topP > 0 && topP <= 1)) throw new CliUsageError(`--top-p must be in (0, 1], got ${topP}`);
+  const seed = f.seed ?? 0;
+  if (seed < 0 || seed > 0xffffffff) throw new CliUsageError(`--seed must be in [0, 4294967295], got ${seed}`);
+  const storage = f.storage ?? "f32";
+  if (storage !== "f32" && storage !== "f16") throw new CliUsageError(`--storage must be f16 or f32, got ${JSON.stringify(storage)}`);
 
   const progress = loadProgress(io.err, !f.json);
   const resolved = await resolveModel(f.model, progress);
+  // The context length comes from the config (or the llama2.c header), read before the weights.
+  const contextTokens = await readContextLength(resolved);
+  if (maxTokens >= contextTokens) throw new CliUsageError(`--max-tokens must be < the model's context of ${contextTokens} tokens, got ${maxTokens}`);
+  if (f["max-cache-tokens"] !== undefined && f["max-cache-tokens"] > contextTokens) {
+    throw new CliUsageError(`--max-cache-tokens must be ≤ the model's context of ${contextTokens} tokens, got ${f["max-cache-tokens"]}`);
+  }
   const loaded = await loadModel(resolved.source, { onProgress: progress, llama2c: resolved.llama2c });
   progress.done?.();
   const { model, tokenizer } = loaded;
@@ -49,8 +65,6 @@ export async function runGenerate(argv: readonly string[], io: { out: (s: string
   const c = model.config;
   const maxContextTokens = c.maxSeqLen;
   if (promptIds.length + maxTokens > maxContextTokens) throw new CliUsageError(`prompt (${promptIds.length} tokens) + --max-tokens (${maxTokens}) exceeds the model's context of ${maxContextTokens} tokens`);
-  const storage = f.storage ?? "f32";
-  if (storage !== "f32" && storage !== "f16") throw new CliUsageError(`--storage must be f16 or f32, got ${JSON.stringify(storage)}`);
   const cache = await createKvCache({
     numLayers: c.numLayers, numQHeads: c.numQHeads, numKvHeads: c.numKvHeads, headSize: c.headSize,
     storage, maxSeqs: 1, maxContextTokens, capacityTokens: maxContextTokens, policy,
@@ -59,7 +73,7 @@ export async function runGenerate(argv: readonly string[], io: { out: (s: string
     const decoder = tokenizer.createStreamDecoder();
     const seq = new CachedSequence(cache, cache.addSequence());
     const result = await generate(model, seq, promptIds, {
-      maxNewTokens: maxTokens, temperature: f.temperature ?? 0, topP: f["top-p"] ?? 0.9, seed: f.seed ?? 0, stopIds: [tokenizer.eosId],
+      maxNewTokens: maxTokens, temperature, topP, seed, stopIds: [tokenizer.eosId],
       onToken: (id) => { if (!f.json) io.out(decoder.push(id)); },
     });
     const numGenerated = result.ids.length - promptIds.length;
@@ -89,17 +103,29 @@ export async function runGenerate(argv: readonly string[], io: { out: (s: string
   }
 }
 
+/** Ratios past this keep under one KV per head of any prompt a supported model can hold. */
+const MAX_RATIO = 1 << 20;
+
 function policyFromFlags(f: { policy?: string; ratio?: number; "max-cache-tokens"?: number; "protected-window"?: number; continual?: boolean }): PolicyInput {
   const name = (f.policy ?? "kvcompress") as PolicyName;
   if (f.ratio !== undefined && f["max-cache-tokens"] !== undefined) throw new CliUsageError("give --ratio or --max-cache-tokens, not both");
-  if (f.ratio !== undefined && !(f.ratio >= 1)) throw new CliUsageError(`--ratio must be ≥ 1, got ${f.ratio}`);
+  if (f.ratio !== undefined && !(f.ratio >= 1 && f.ratio <= MAX_RATIO)) throw new CliUsageError(`--ratio must be ≥ 1 and ≤ ${MAX_RATIO}, got ${f.ratio}`);
+  if (f["protected-window"] !== undefined && f["protected-window"] < 0) throw new CliUsageError(`--protected-window must be ≥ 0, got ${f["protected-window"]}`);
   if (f["max-cache-tokens"] !== undefined && f["max-cache-tokens"] < 1) throw new CliUsageError(`--max-cache-tokens must be ≥ 1, got ${f["max-cache-tokens"]}`);
   const budget = name === "full" ? {} : f["max-cache-tokens"] !== undefined ? { maxTokensPerHead: f["max-cache-tokens"] } : { ratio: f.ratio ?? 4 };
-  return {
+  const input: PolicyInput = {
     name, ...budget,
     ...(f["protected-window"] !== undefined ? { protectedWindow: f["protected-window"] } : {}),
     ...(f.continual ? { trigger: "continual" as const } : {}),
   };
+  // The cache would reject a bad policy too, but only after the model loaded.
+  try {
+    definePolicy(input);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliUsageError(`--policy: ${err.message}`);
+    throw err;
+  }
+  return input;
 }
 
 function fmtBytes(n: number): string {

@@ -33,6 +33,13 @@ export interface ControlStats {
   bytesUncompressed: number;
 }
 
+/** Bytes are compiled here; a precompiled Module (workerd's `.wasm` imports) is only instantiated.
+ *  Both overloads of WebAssembly.instantiate are used on purpose: their results differ in shape. */
+export async function instantiateWasm(wasm: Uint8Array | WebAssembly.Module, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
+  if (wasm instanceof WebAssembly.Module) return WebAssembly.instantiate(wasm, imports);
+  return (await WebAssembly.instantiate(wasm as BufferSource, imports)).instance;
+}
+
 export class ControlPlane {
   readonly config: Readonly<ControlPlaneConfig>;
   private readonly mem: WasmMemoryViews;
@@ -43,22 +50,24 @@ export class ControlPlane {
     this.mem = new WasmMemoryViews(wasm.memory, wasm.layoutOffsets());
   }
 
-  /** Instantiates control.wasm from its bytes (never a path) and sizes the pool.
+  /** Instantiates control.wasm from its bytes or a precompiled module (never a path) and sizes
+   *  the pool. A module is what wasm-restricted hosts (Cloudflare Workers) hand out: they refuse
+   *  to compile bytes at run time and give `import x from "./control.wasm"` as a Module.
    *  @throws ConfigError for a bad field, WasmMemoryLimitError when the layout does not fit. */
-  static async create(wasmBytes: Uint8Array, cfg: ControlPlaneConfig): Promise<ControlPlane> {
+  static async create(wasmBytes: Uint8Array | WebAssembly.Module, cfg: ControlPlaneConfig): Promise<ControlPlane> {
     const config = validateControlConfig(cfg);
     let memory: WebAssembly.Memory | undefined;
-    const { instance } = await WebAssembly.instantiate(wasmBytes as BufferSource, { env: { abort: makeAbort(() => memory) } });
+    const instance = await instantiateWasm(wasmBytes, { env: { abort: makeAbort(() => memory) } });
     const wasm = instance.exports as unknown as ControlExports;
     memory = wasm.memory;
     return ControlPlane.initialized(wasm, config);
   }
 
   /** Same as create(), synchronously (fine for this small module; browsers cap sync compiles). */
-  static createSync(wasmBytes: Uint8Array, cfg: ControlPlaneConfig): ControlPlane {
+  static createSync(wasmBytes: Uint8Array | WebAssembly.Module, cfg: ControlPlaneConfig): ControlPlane {
     const config = validateControlConfig(cfg);
     let memory: WebAssembly.Memory | undefined;
-    const module = new WebAssembly.Module(wasmBytes as BufferSource);
+    const module = wasmBytes instanceof WebAssembly.Module ? wasmBytes : new WebAssembly.Module(wasmBytes as BufferSource);
     const instance = new WebAssembly.Instance(module, { env: { abort: makeAbort(() => memory) } });
     const wasm = instance.exports as unknown as ControlExports;
     memory = wasm.memory;

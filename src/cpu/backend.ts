@@ -18,7 +18,7 @@ export { CpuKvPool } from "./pool";
  * @throws ConfigError / WasmMemoryLimitError (control plane), InvalidArgumentError /
  *   WasmMemoryLimitError (pool: past 4 GiB of wasm32 memory or refused by the runtime).
  */
-export async function createCpuBackend(cpuWasm: Uint8Array, cfg: KvCacheConfig, controlConfig: ControlPlaneConfig): Promise<{ control: ControlPlane; backend: CpuBackend }> {
+export async function createCpuBackend(cpuWasm: Uint8Array | WebAssembly.Module, cfg: KvCacheConfig, controlConfig: ControlPlaneConfig): Promise<{ control: ControlPlane; backend: CpuBackend }> {
   const control = await ControlPlane.create(cpuWasm, controlConfig);
   // cpu.wasm's exports are the control plane's plus the kernels'.
   const wasm = control.instanceExports as unknown as CpuKernelExports;

@@ -9,6 +9,7 @@ import { InvalidArgumentError, KvCompressError, WasmMemoryLimitError } from "../
 import { HEADER_CONFIG, HEADER_WORDS, type PoolGeometry, regionSlot } from "../contract";
 import { makeAbort } from "../control/wasmMemory";
 import type { CpuKernelExports } from "./exports";
+import { instantiateWasm } from "../control/plane";
 
 export type { CpuKernelExports } from "./exports";
 
@@ -49,9 +50,9 @@ export class CpuKvPool {
    * @throws InvalidArgumentError for a bad geometry, WasmMemoryLimitError when the pool does
    *   not fit 4 GiB or the runtime refuses to grow memory.
    */
-  static async create(wasmBytes: Uint8Array, cfg: CpuPoolConfig): Promise<CpuKvPool> {
+  static async create(wasmBytes: Uint8Array | WebAssembly.Module, cfg: CpuPoolConfig): Promise<CpuKvPool> {
     let memory: WebAssembly.Memory | undefined;
-    const { instance } = await WebAssembly.instantiate(wasmBytes as BufferSource, { env: { abort: makeAbort(() => memory) } });
+    const instance = await instantiateWasm(wasmBytes, { env: { abort: makeAbort(() => memory) } });
     const wasm = instance.exports as unknown as CpuKernelExports;
     memory = wasm.memory;
     return CpuKvPool.initialized(wasm, cfg);

@@ -9,6 +9,7 @@ import type { ControlPlane } from "../control/plane";
 import { poolGeometry } from "../contract";
 import { type GpuKvPool, createGpuKvPool } from "./pool";
 import { maxBindingBytes } from "./dispatch";
+import { DeviceLostError } from "../errors";
 import { type AppendKvKernel, createAppendKv } from "./kernels/appendKv";
 import { type DecodeAttention, createDecodeAttention, decodeScratchBytes } from "./kernels/decodeAttention";
 import { type PrefillAttention, createPrefillAttention } from "./kernels/prefillAttention";
@@ -278,7 +279,15 @@ export class GpuBackend implements KvBackend {
 
   /** Maps a readback buffer after the work submitted so far, copies `bytes` out, returns it to the pool. */
   private async mapped(rb: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-    await rb.mapAsync(GPUMapMode.READ);
+    try {
+      await rb.mapAsync(GPUMapMode.READ);
+    } catch (err) {
+      // A device lost mid-call rejects mapAsync with a bare AbortError; device.lost resolves
+      // around the same moment, so wait for it briefly and name the loss instead (issue 15).
+      const info = await Promise.race([this.device.lost, new Promise<null>((r) => setTimeout(() => r(null), 200))]);
+      if (info) throw new DeviceLostError(info.reason, info.message || "the device was lost while a call was in flight");
+      throw err;
+    }
     const out = rb.getMappedRange().slice(0, bytes);
     rb.unmap();
     if (this.destroyed) { rb.destroy(); return out; }

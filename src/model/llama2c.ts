@@ -4,6 +4,7 @@
 // header, so it is checked up front: a truncated download fails here, naming the tensor the
 // file ends in, instead of producing a model with missing weights.
 
+import { checkFinite } from "./validate";
 import { ModelFormatError } from "../errors";
 import { LlamaModel, type LlamaConfig, type LlamaLayerWeights } from "./llama";
 import { f32FromBytes } from "./safetensors";
@@ -70,7 +71,9 @@ export function parseLlama2cCheckpoint(bytes: Uint8Array, fileName: string): Lla
   const tensors = new Map<string, Float32Array>();
   let offsetBytes = HEADER_BYTES;
   for (const [name, numFloats] of layout) {
-    tensors.set(name, f32FromBytes(bytes.subarray(offsetBytes, offsetBytes + numFloats * 4)));
+    const values = f32FromBytes(bytes.subarray(offsetBytes, offsetBytes + numFloats * 4));
+    checkFinite(values, fileName, name);
+    tensors.set(name, values);
     offsetBytes += numFloats * 4;
   }
   const perLayer = (name: string, l: number): Float32Array => {

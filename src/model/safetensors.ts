@@ -4,6 +4,7 @@
 // file is parsed, so a truncated download fails on load, naming the file and first tensor
 // that does not fit, rather than as NaNs half-way through a generation.
 
+import { checkDisjointRanges, checkFinite } from "./validate";
 import { MissingTensorError, ModelFormatError, TensorShapeError } from "../errors";
 import { type ModelSource, type ProgressCallback, fileLabel, readOptional } from "./source";
 
@@ -77,6 +78,7 @@ export class SafetensorsFile implements TensorStore {
       }
       tensors.set(name, entry);
     }
+    checkDisjointRanges([...tensors.values()], fileName);
     return new SafetensorsFile(fileName, bytes, tensors, metadata);
   }
 
@@ -95,12 +97,15 @@ export class SafetensorsFile implements TensorStore {
       throw new TensorShapeError(this.fileName, name, expectedShape, entry.shape);
     }
     const raw = this.bytes.subarray(entry.beginByte, entry.endByte);
+    let out: Float32Array;
     switch (entry.dtype) {
-      case "F32": return f32FromBytes(raw);
-      case "F16": return f32FromF16Bytes(raw);
-      case "BF16": return f32FromBf16Bytes(raw);
+      case "F32": out = f32FromBytes(raw); break;
+      case "F16": out = f32FromF16Bytes(raw); break;
+      case "BF16": out = f32FromBf16Bytes(raw); break;
       default: throw new ModelFormatError(this.fileName, `dtype ${entry.dtype} is not supported (F32, F16, BF16 are)`, name);
     }
+    checkFinite(out, this.fileName, name);
+    return out;
   }
 }
 
@@ -121,7 +126,7 @@ function validateEntry(name: string, raw: unknown, dataStartByte: number, fileNa
   const bad = (detail: string) => new ModelFormatError(fileName, `corrupt header: ${detail}`, name);
   if (typeof raw !== "object" || raw === null) throw bad("entry is not an object");
   const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-  if (typeof dtype !== "string" || !(dtype in DTYPE_BYTES)) throw bad(`unknown dtype ${JSON.stringify(dtype)}`);
+  if (typeof dtype !== "string" || !Object.hasOwn(DTYPE_BYTES, dtype)) throw bad(`unknown dtype ${JSON.stringify(dtype)}`);
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad("bad shape");
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)
     || offsets[0] > offsets[1]) {

@@ -94,6 +94,9 @@ export function sourceFromUrl(baseUrl: string, fetchImpl: typeof fetch = globalT
       if (!response.ok) {
         throw new ModelSourceError(url, `HTTP ${response.status} ${response.statusText}`, response.status === 404);
       }
+      // A login wall, captive portal or proxy error answers 200 with a page: never a model file.
+      const type = response.headers.get("content-type") ?? "";
+      if (/text\/html/i.test(type)) throw new ModelSourceError(url, `the server answered with an HTML page (content-type ${type}), not ${fileName}`, false);
       return readBodyWithProgress(response, url, fileName, onProgress);
     },
   };
@@ -143,6 +146,7 @@ interface FsFileHandle {
 }
 interface FsPromises {
   open(path: string, flags: "r"): Promise<FsFileHandle>;
+  stat(path: string): Promise<{ isFile(): boolean; isDirectory(): boolean }>;
 }
 
 type ReadFileWithProgress = (path: string, onBytes: (loadedBytes: number, totalBytes: number) => void) => Promise<Uint8Array>;
@@ -172,12 +176,16 @@ export function sourceFromPath(
       try {
         return await fsRead(path, (loadedBytes, totalBytes) => onProgress?.(loadedBytes, totalBytes, fileName));
       } catch (err) {
+        if (err instanceof ModelSourceError) throw err;
         const code = (err as { code?: string }).code;
         throw new ModelSourceError(path, (err as Error).message, code === "ENOENT" || code === "NotFound");
       }
     },
   };
 }
+
+/** Marks a path that exists but is not a regular file, so the message says so and not ENOENT. */
+class NotRegularFileError extends Error {}
 
 async function importFsReader(path: string): Promise<ReadFileWithProgress> {
   // A computed specifier keeps bundlers from trying to resolve (or polyfill) node:fs for the web.
@@ -189,6 +197,10 @@ async function importFsReader(path: string): Promise<ReadFileWithProgress> {
     throw new ModelSourceError(path, "no file system in this runtime; pass a URL or the file bytes instead", false);
   }
   return async (p, onBytes) => {
+    // Opening a FIFO blocks until a writer appears, and a device never ends: only regular files
+    // are model files. (stat follows symlinks, so a linked file is fine.)
+    const info = await fs.stat(p);
+    if (!info.isFile()) throw new NotRegularFileError(info.isDirectory() ? "is a directory, not a file" : "is not a regular file (a FIFO, socket or device?)");
     const file = await fs.open(p, "r");
     try {
       const totalBytes = (await file.stat()).size;

@@ -72,7 +72,7 @@ if (runtime !== "chromium") {
     const os = (await import("node:os" as string)) as typeof import("node:os");
     const requested: string[] = [];
     const server = http.createServer(async (req, res) => {
-      requested.push(req.url!);
+      if (req.method === "GET") requested.push(req.url!); // HEADs ask for the hub's size/hash metadata
       const m = /^\/karpathy\/tinyllamas\/resolve\/main\/stories260K\/(stories260K\.bin|tok512\.bin)$/.exec(req.url!);
       if (!m) { res.writeHead(404).end(); return; }
       const bytes = await fs.readFile(`${sharedBase()}/models/stories260K/${m[1]}`);
@@ -104,12 +104,13 @@ if (runtime !== "chromium") {
   t("bad input: a clear message and a non-zero exit", async () => {
     const fs = (await import("node:fs/promises" as string)) as typeof import("node:fs/promises");
     const os = (await import("node:os" as string)) as typeof import("node:os");
-    const cases: [string[], RegExp][] = [
-      [["generate", "--model", "/nonexistent/model-dir", "--prompt", "x"], /nonexistent\/model-dir/],
-      [["generate", "--prompt", "x", "--ratio", "0"], /--ratio must be ≥ 1/],
-      [["generate", "--prompt", "x", "--policy", "lru"], /policy\.name.*lru/],
-      [["generate", "--max-tokens", "4"], /--prompt/],
-      [["frobnicate"], /unknown command/],
+    // Exit 2: usage errors, before any model is loaded; exit 1: the model itself is at fault.
+    const cases: [string[], RegExp, number][] = [
+      [["generate", "--model", "/nonexistent/model-dir", "--prompt", "x"], /nonexistent\/model-dir/, 1],
+      [["generate", "--prompt", "x", "--ratio", "0"], /--ratio must be ≥ 1/, 2],
+      [["generate", "--prompt", "x", "--policy", "lru"], /policy\.name.*lru/, 2],
+      [["generate", "--max-tokens", "4"], /--prompt/, 2],
+      [["frobnicate"], /unknown command/, 2],
     ];
     const dir = await fs.mkdtemp(`${os.tmpdir()}/kvc-bad-`);
     try {
@@ -119,10 +120,10 @@ if (runtime !== "chromium") {
       const corrupt = new Uint8Array(bytes.slice(0, 4096));
       corrupt.fill(0x7b, 8, 40); // garbage where the JSON header starts
       await fs.writeFile(`${dir}/model.safetensors`, corrupt);
-      cases.push([["generate", "--model", dir, "--prompt", "x"], /model\.safetensors/]);
-      for (const [args, message] of cases) {
+      cases.push([["generate", "--model", dir, "--prompt", "x"], /model\.safetensors/, 1]);
+      for (const [args, message, code] of cases) {
         const r = await cli(args);
-        assert.ok(r.code !== 0, `${args.join(" ")}: exit ${r.code}`);
+        assert.is(r.code, code, `${args.join(" ")}: exit ${r.code}`);
         assert.match(r.stderr, message, `${args.join(" ")}: ${r.stderr}`);
         assert.not.match(r.stderr, /\n\s+at /, `${args.join(" ")}: a message, not a stack trace`);
       }
@@ -140,7 +141,7 @@ if (runtime !== "chromium") {
     // empty Vulkan driver list leaves Deno an adapter and says nothing there.
     if (runtime === "node") {
       const none = await cli(["info", "--backend", "gpu"], { VK_ICD_FILENAMES: "/nonexistent/icd.json", VK_DRIVER_FILES: undefined });
-      assert.ok(none.code !== 0, `exit ${none.code}`);
+      assert.is(none.code, 1, `exit ${none.code}`);
       assert.match(none.stderr, /NoGpuAdapterError/);
       assert.match(none.stderr, /apt-get install/);
     }

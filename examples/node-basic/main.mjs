@@ -1,6 +1,8 @@
-// Node: WebGPU through the `webgpu` package (Dawn), or the CPU backend when there is no adapter.
-// Generates with stories260K on the compressed cache and prints tokens/s and the compression.
-//   node --import ... examples/node-basic/main.ts <dir with stories260K.bin and tok512.bin>
+// Node: WebGPU through the optional `webgpu` package (Dawn) on a hardware GPU, else the CPU
+// backend. Generates with stories260K on the compressed cache and prints the backend it used,
+// tokens/s and the compression. Plain JavaScript, so Node 20 runs it as is. In this repository
+// (after `npm run build`; "kvcompress" resolves to the package itself):
+//   node examples/node-basic/main.mjs ../shared/models/stories260K
 import { CachedSequence, createKvCache, generate, loadModel, sourceFromPath } from "kvcompress";
 
 const dir = process.argv[2] ?? "../shared/models/stories260K";
@@ -15,6 +17,6 @@ const seq = new CachedSequence(cache, cache.addSequence());
 const out = await generate(model, seq, prompt, { maxNewTokens: 64 });
 const s = cache.stats().sequences[0];
 console.log(tokenizer.decode(out.ids.slice(prompt.length)));
-console.log(`${cache.backendKind} (${cache.adapterName}): ${(63 / (out.decodeMs / 1000)).toFixed(1)} tok/s, ` +
+console.log(`backend ${cache.backendKind} (${cache.adapterName}): ${(63 / (out.decodeMs / 1000)).toFixed(1)} tok/s, ` +
   `${s.bytesInUse} B of KV in use vs ${s.bytesUncompressed} B uncompressed (${s.achievedRatio.toFixed(2)}x)`);
 cache.destroy();
