@@ -22,7 +22,8 @@ export const GENERATE_FLAGS = {
   ratio: { type: "number", help: "keep about promptTokens/ratio KVs per head (default 4)" },
   "max-cache-tokens": { type: "int", help: "keep at most this many KVs per head instead of --ratio" },
   "protected-window": { type: "int", help: "recent positions never evicted (default 8)" },
-  continual: { type: "boolean", help: "keep the budget while decoding too" },
+  continual: { type: "boolean", help: "keep the budget while decoding too (the default)" },
+  once: { type: "boolean", help: "compress only once, at the end of the prompt (a short prompt then keeps everything)" },
   backend: { type: "string", help: "gpu|cpu (default: gpu on a hardware adapter, else cpu)" },
   storage: { type: "string", help: "f16|f32 KV storage (default f32)" },
   json: { type: "boolean", help: "print one JSON object instead of text" },
@@ -95,7 +96,7 @@ export async function runGenerate(argv: readonly string[], io: { out: (s: string
       io.out(decoder.flush() + "\n");
       io.err(`\n[${cache.backendKind}: ${cache.adapterName}] prefill ${promptIds.length} tokens in ${result.prefillMs.toFixed(1)} ms ` +
         `(${(promptIds.length / (result.prefillMs / 1000)).toFixed(1)} tok/s), decode ${decodeTokensPerSecond.toFixed(1)} tok/s\n` +
-        `KV ${policy.name}: ${fmtBytes(kv.bytesInUse)} in use vs ${fmtBytes(kv.bytesUncompressed)} uncompressed, ` +
+        `KV ${policy.name}${policy.name === "full" ? "" : f.once ? " (once, at the end of the prompt)" : " (continual)"}: ${fmtBytes(kv.bytesInUse)} in use vs ${fmtBytes(kv.bytesUncompressed)} uncompressed, ` +
         `achieved ratio ${kv.achievedRatio.toFixed(2)}x, ${kv.passes} compression pass(es), ${kv.evictedKvs} KVs evicted\n`);
     }
   } finally {
@@ -106,9 +107,10 @@ export async function runGenerate(argv: readonly string[], io: { out: (s: string
 /** Ratios past this keep under one KV per head of any prompt a supported model can hold. */
 const MAX_RATIO = 1 << 20;
 
-function policyFromFlags(f: { policy?: string; ratio?: number; "max-cache-tokens"?: number; "protected-window"?: number; continual?: boolean }): PolicyInput {
+function policyFromFlags(f: { policy?: string; ratio?: number; "max-cache-tokens"?: number; "protected-window"?: number; continual?: boolean; once?: boolean }): PolicyInput {
   const name = (f.policy ?? "kvcompress") as PolicyName;
   if (f.ratio !== undefined && f["max-cache-tokens"] !== undefined) throw new CliUsageError("give --ratio or --max-cache-tokens, not both");
+  if (f.continual && f.once) throw new CliUsageError("give --continual or --once, not both");
   if (f.ratio !== undefined && !(f.ratio >= 1 && f.ratio <= MAX_RATIO)) throw new CliUsageError(`--ratio must be ≥ 1 and ≤ ${MAX_RATIO}, got ${f.ratio}`);
   if (f["protected-window"] !== undefined && f["protected-window"] < 0) throw new CliUsageError(`--protected-window must be ≥ 0, got ${f["protected-window"]}`);
   if (f["max-cache-tokens"] !== undefined && f["max-cache-tokens"] < 1) throw new CliUsageError(`--max-cache-tokens must be ≥ 1, got ${f["max-cache-tokens"]}`);
@@ -116,7 +118,9 @@ function policyFromFlags(f: { policy?: string; ratio?: number; "max-cache-tokens
   const input: PolicyInput = {
     name, ...budget,
     ...(f["protected-window"] !== undefined ? { protectedWindow: f["protected-window"] } : {}),
-    ...(f.continual ? { trigger: "continual" as const } : {}),
+    // Continual by default: a prompt shorter than the budget would otherwise show no compression
+    // at all, and a generation that outgrows its budget is what the cache is for.
+    ...(name !== "full" && !f.once ? { trigger: "continual" as const } : {}),
   };
   // The cache would reject a bad policy too, but only after the model loaded.
   try {
