@@ -60,7 +60,7 @@ const TB: i32 = 4;
   bias: usize, biasDt: i32, acc: i32): void {
   const es = esize(dt);
   const rowBytes = <usize>inDim * es;
-  const in8 = inDim & ~7, in4 = inDim & ~3;
+  const in16 = inDim & ~15, in4 = inDim & ~3;
   const xs = <usize>inDim << 2, os = <usize>outDim << 2;
   let t0: i32 = 0;
   // blocks of TB tokens: the weight row streams once per block (prefill is bandwidth-bound)
@@ -98,21 +98,24 @@ const TB: i32 = 4;
       store<f32>(op, s0); store<f32>(op + os, s1); store<f32>(op + 2 * os, s2); store<f32>(op + 3 * os, s3);
     }
   }
-  // left-over tokens (and decode, n = 1): one token per pass, two chains of 4 lanes
+  // left-over tokens (and decode, n = 1): one token per pass
   for (; t0 < n; t0++) {
     const x0 = x + <usize>t0 * xs;
     const ob = out + <usize>t0 * os;
     for (let o: i32 = 0; o < outDim; o++) {
       const wr = w + <usize>o * rowBytes;
-      let a0 = f32x4.splat(0), a1 = a0;
+      // four chains: with one or two, the f32x4.add latency (not memory) bounds the rate
+      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
       let i: i32 = 0;
-      for (; i < in8; i += 8) {
-        const xo = <usize>i << 2, wo = <usize>i * es;
-        a0 = f32x4.add(a0, f32x4.mul(wide4(wr + wo, dt), v128.load(x0 + xo)));
-        a1 = f32x4.add(a1, f32x4.mul(wide4(wr + wo + 4 * es, dt), v128.load(x0 + xo, 16)));
+      for (; i < in16; i += 16) {
+        const xo = <usize>i << 2, wp = wr + <usize>i * es;
+        a0 = f32x4.add(a0, f32x4.mul(wide4(wp, dt), v128.load(x0 + xo)));
+        a1 = f32x4.add(a1, f32x4.mul(wide4(wp + 4 * es, dt), v128.load(x0 + xo, 16)));
+        a2 = f32x4.add(a2, f32x4.mul(wide4(wp + 8 * es, dt), v128.load(x0 + xo, 32)));
+        a3 = f32x4.add(a3, f32x4.mul(wide4(wp + 12 * es, dt), v128.load(x0 + xo, 48)));
       }
-      if (i < in4) { a0 = f32x4.add(a0, f32x4.mul(wide4(wr + <usize>i * es, dt), v128.load(x0 + (<usize>i << 2)))); i += 4; }
-      let s0 = hsum(f32x4.add(a0, a1));
+      for (; i < in4; i += 4) a0 = f32x4.add(a0, f32x4.mul(wide4(wr + <usize>i * es, dt), v128.load(x0 + (<usize>i << 2))));
+      let s0 = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
       for (; i < inDim; i++) s0 += wide1(wr + <usize>i * es, dt) * load<f32>(x0 + (<usize>i << 2));
       if (bias != 0) s0 += wide1(bias + <usize>o * esize(biasDt), biasDt);
       const op = ob + (<usize>o << 2);
