@@ -139,7 +139,21 @@ class DenseImpl implements CpuDense {
 
   memoryBytes(): number { return this.exports.memory.buffer.byteLength; }
 
+  /** Bump arena for small regions (norm weights, biases, staging): wasm regions are whole 64 KiB pages. */
+  private arena = { ptr: 0, left: 0 };
+
   private allocBytes(bytes: number): number {
+    if (bytes <= 8192) {
+      const need = (Math.max(bytes, 1) + 15) & ~15; // 16-B aligned for v128 loads
+      if (this.arena.left < need) this.arena = { ptr: this.allocPages(1 << 16), left: 1 << 16 };
+      const p = this.arena.ptr;
+      this.arena.ptr += need; this.arena.left -= need;
+      return p;
+    }
+    return this.allocPages(bytes);
+  }
+
+  private allocPages(bytes: number): number {
     const p = this.exports.cpuDenseAlloc(Math.max(bytes, 1));
     if (p === 0) {
       const have = this.memoryBytes();
