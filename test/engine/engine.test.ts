@@ -116,8 +116,24 @@ g("a decode step maps at most one buffer", async () => {
   }
 });
 
-/** tinystories-656K's safetensors with every 2-D tensor rounded to bf16 (round to nearest even). */
-async function bf16Files(): Promise<Record<string, Uint8Array>> {
+/** f32 → f16 bits, round to nearest even (subnormals included). */
+function toHalf(x: number): number {
+  const f = new Float32Array([x]), u = new Uint32Array(f.buffer)[0];
+  const sign = (u >>> 16) & 0x8000, e = ((u >>> 23) & 0xff) - 127 + 15;
+  const a = Math.abs(x);
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) return sign | Math.round(a / 2 ** -24); // subnormal (Math.round: ties away, fine for a test)
+  const m = u & 0x7fffff, r = m >>> 13, rest = m & 0x1fff;
+  let h = (e << 10) | r;
+  if (rest > 0x1000 || (rest === 0x1000 && (r & 1))) h++;
+  return sign | h;
+}
+
+/**
+ * tinystories-656K's safetensors with every 2-D tensor stored as bf16 or f16. Its f32 weights are
+ * exactly bf16-representable (all low 16 bits zero), so bf16 loses nothing and f16 rounds.
+ */
+async function halfFiles(kind: "BF16" | "F16"): Promise<Record<string, Uint8Array>> {
   const base = "models/tinystories-656K/";
   const files: Record<string, Uint8Array> = {};
   for (const f of ["config.json", "tokenizer.json", "tokenizer_config.json"]) files[f] = await readShared(base + f);
@@ -136,9 +152,10 @@ async function bf16Files(): Promise<Record<string, Uint8Array>> {
     if (e.dtype === "F32" && e.shape.length === 2) {
       const f = new Uint32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
       const h = new Uint16Array(f.length);
-      for (let i = 0; i < f.length; i++) h[i] = (f[i] + 0x7fff + ((f[i] >>> 16) & 1)) >>> 16;
+      const fl = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+      for (let i = 0; i < f.length; i++) h[i] = kind === "BF16" ? (f[i] + 0x7fff + ((f[i] >>> 16) & 1)) >>> 16 : toHalf(fl[i]);
       bytes = new Uint8Array(h.buffer);
-      dtype = "BF16";
+      dtype = kind;
     }
     out[name] = { dtype, shape: e.shape, data_offsets: [off, off + bytes.byteLength] };
     parts.push(bytes);
@@ -154,24 +171,26 @@ async function bf16Files(): Promise<Record<string, Uint8Array>> {
   return files;
 }
 
-g("bf16 weights: logits within 5% (relative, max-norm) of the f32 path; the same greedy ids at the start", async () => {
-  const device = await testDevice();
-  const f32 = await engineFor("tinystories-656K", "gpu");
-  const bf16 = await loadEngine(sourceFromFiles(await bf16Files()), { device, policy: { name: "full" }, maxContextTokens: 64 });
-  try {
-    assert.ok(bf16.weightBytes < 0.6 * f32.weightBytes, `bf16 holds ${bf16.weightBytes} bytes vs f32 ${f32.weightBytes}`);
-    const ids = [1, 403, 407, 261, 378, 432, 383, 286];
-    const a = f32.openSequence(), b = bf16.openSequence();
-    const la = await a.prefill(ids, { allLogits: true }), lb = await b.prefill(ids, { allLogits: true });
-    a.close(); b.close();
-    let maxDiff = 0, maxAbs = 0;
-    for (let i = 0; i < la.length; i++) { maxDiff = Math.max(maxDiff, Math.abs(la[i] - lb[i])); maxAbs = Math.max(maxAbs, Math.abs(la[i])); }
-    assert.ok(Number.isFinite(maxDiff) && maxDiff <= 0.05 * maxAbs, `max |Δ| ${maxDiff} vs max |logit| ${maxAbs}`);
-    assert.ok(maxDiff > 0, "the bf16 path really ran on rounded weights");
-  } finally {
-    f32.destroy();
-    bf16.destroy();
-  }
-});
+for (const [kind, tol] of [["BF16", 1e-5], ["F16", 2e-2]] as const) {
+  g(`${kind} weights: logits within ${tol} (relative to max |logit|) of the f32 path, at half the weight bytes`, async () => {
+    const device = await testDevice();
+    const f32 = await engineFor("tinystories-656K", "gpu");
+    const half = await loadEngine(sourceFromFiles(await halfFiles(kind)), { device, policy: { name: "full" }, maxContextTokens: 64 });
+    try {
+      assert.ok(half.weightBytes < 0.6 * f32.weightBytes, `${kind} holds ${half.weightBytes} bytes vs f32 ${f32.weightBytes}`);
+      const ids = [1, 403, 407, 261, 378, 432, 383, 286];
+      const a = f32.openSequence(), b = half.openSequence();
+      const la = await a.prefill(ids, { allLogits: true }), lb = await b.prefill(ids, { allLogits: true });
+      a.close(); b.close();
+      let maxDiff = 0, maxAbs = 0;
+      for (let i = 0; i < la.length; i++) { maxDiff = Math.max(maxDiff, Math.abs(la[i] - lb[i])); maxAbs = Math.max(maxAbs, Math.abs(la[i])); }
+      assert.ok(Number.isFinite(maxDiff) && maxDiff <= tol * maxAbs, `max |Δ| ${maxDiff} vs max |logit| ${maxAbs}`);
+      if (kind === "F16") assert.ok(maxDiff > 0, "the f16 path really ran on rounded weights");
+    } finally {
+      f32.destroy();
+      half.destroy();
+    }
+  });
+}
 
 g.run();
