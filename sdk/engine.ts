@@ -1,5 +1,8 @@
 // loadEngine: a model source → an Engine on WebGPU (weights on the device, in their stored
 // precision, streamed tensor by tensor) or on the CPU backend.
+import cpuWasm from "kvcompress:wasm/cpu";
+import { createCpuDense } from "../src/cpu/dense";
+import { CpuForward } from "../src/engine/cpu";
 import { Engine, cpuRunner, gpuRunner } from "../src/engine/engine";
 import { GpuForward } from "../src/engine/gpu";
 import { streamModel } from "../src/engine/weights";
@@ -30,6 +33,9 @@ export interface LoadEngineOptions {
   signal?: AbortSignal;
   /** llama2.c file names within the source. */
   llama2c?: { checkpoint?: string; tokenizer?: string };
+  /** CPU backend: "wasm" (weights 16-bit in wasm memory, SIMD kernels) or "typescript" (the f32
+   *  reference forward of src/model/llama.ts). @default "wasm" */
+  cpuForward?: "wasm" | "typescript";
 }
 
 /**
@@ -64,6 +70,18 @@ export async function loadEngine(source: ModelSource | string, options: LoadEngi
     storage: options.storage ?? "f32", maxSeqs: 1, maxContextTokens, capacityTokens: maxContextTokens, policy,
   }, device ? { device } : { backend: "cpu" });
 
+  if (!device && options.cpuForward !== "typescript") {
+    const dense = await createCpuDense({ wasm: cpuWasm });
+    let cpu: CpuForward | undefined;
+    let maxContextTokens = 0;
+    const streamed = await streamModel(src, (t) => cpu!.upload(t), {
+      onProgress: options.onProgress, llama2c: options.llama2c, signal: options.signal,
+      onConfig: (c) => { maxContextTokens = options.maxContextTokens ?? c.maxSeqLen; cpu = new CpuForward(dense, c); },
+    });
+    cpu!.finish(streamed.tied);
+    const cache = await cacheFor(streamed.config, maxContextTokens);
+    return new Engine(streamed.config, streamed.tokenizer, cache, cpuRunner(cache, cpu!), streamed.format, streamed.architecture, cpu!.weightBytes);
+  }
   if (!device) {
     const loaded = await loadModel(src, { onProgress: options.onProgress, llama2c: options.llama2c });
     const c = loaded.model.config;

@@ -9,6 +9,7 @@ import type { LlamaConfig, LlamaModel } from "../model/llama";
 import { type SamplingOptions, createRng, sampleToken } from "../model/sample";
 import type { ModelTokenizer } from "../model/types";
 import { CachedSequence } from "../runner/sequence";
+import type { CpuForward } from "./cpu";
 import type { GpuForward } from "./gpu";
 
 export interface EngineGenerateOptions extends SamplingOptions {
@@ -202,14 +203,14 @@ export function gpuRunner(cache: KvCache, gpu: GpuForward, chunk: number): Runne
   };
 }
 
-/** The CPU runner: the TypeScript forward over the CPU cache (the straight-loop path). */
-export function cpuRunner(cache: KvCache, model: LlamaModel): Runner {
+/** The CPU runner: the wasm SIMD dense forward (CpuForward) or the f32 TypeScript one (LlamaModel). */
+export function cpuRunner(cache: KvCache, model: LlamaModel | CpuForward): Runner {
   const seqs = new Map<number, CachedSequence>();
   return {
     async run(seqId, ids, want) {
       let seq = seqs.get(seqId);
       if (!seq) { seq = new CachedSequence(cache, seqId); seqs.set(seqId, seq); }
-      const logits = await model.forward(ids, seq, { allLogits: want === "all" });
+      const logits = "weights" in model ? await model.forward(ids, seq, { allLogits: want === "all" }) : await model.forward(ids, seq, want === "all");
       if (want === "token") {
         let best = 0;
         for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
