@@ -65,10 +65,11 @@ export async function loadEngine(source: ModelSource | string, options: LoadEngi
       if (!(want === "auto" && err instanceof NoGpuAdapterError)) throw err;
     }
   }
-  const cacheFor = (c: LlamaConfig, maxContextTokens: number) => createKvCache({
-    numLayers: c.numLayers, numQHeads: c.numQHeads, numKvHeads: c.numKvHeads, headSize: c.headSize,
-    storage: options.storage ?? "f32", maxSeqs: 1, maxContextTokens, capacityTokens: maxContextTokens, policy,
+  const cacheWith = (c: LlamaConfig) => (p: PolicyInput, maxContextTokens: number, blockSize?: number) => createKvCache({
+    numLayers: c.numLayers, numQHeads: c.numQHeads, numKvHeads: c.numKvHeads, headSize: c.headSize, ...(blockSize ? { blockSize } : {}),
+    storage: options.storage ?? "f32", maxSeqs: 1, maxContextTokens, capacityTokens: maxContextTokens, policy: p,
   }, device ? { device } : { backend: "cpu" });
+  const cacheFor = (c: LlamaConfig, maxContextTokens: number) => cacheWith(c)(policy, maxContextTokens);
 
   if (!device && options.cpuForward !== "typescript") {
     const dense = await createCpuDense({ wasm: cpuWasm });
@@ -80,7 +81,7 @@ export async function loadEngine(source: ModelSource | string, options: LoadEngi
     });
     cpu!.finish(streamed.tied);
     const cache = await cacheFor(streamed.config, maxContextTokens);
-    return new Engine(streamed.config, streamed.tokenizer, cache, cpuRunner(cache, cpu!), streamed.format, streamed.architecture, cpu!.weightBytes);
+    return new Engine(streamed.config, streamed.tokenizer, cache, cpuRunner(cache, cpu!), streamed.format, streamed.architecture, cpu!.weightBytes, cacheWith(streamed.config));
   }
   if (!device) {
     const loaded = await loadModel(src, { onProgress: options.onProgress, llama2c: options.llama2c });
@@ -89,7 +90,7 @@ export async function loadEngine(source: ModelSource | string, options: LoadEngi
     const w = loaded.model.weights;
     let bytes = 4 * (w.tokenEmbedding.length + w.finalNorm.length + (w.classifier === w.tokenEmbedding ? 0 : w.classifier.length));
     for (const l of w.layers) for (const a of Object.values(l)) bytes += a ? 4 * (a as Float32Array).length : 0;
-    return new Engine(c, loaded.tokenizer, cache, cpuRunner(cache, loaded.model), loaded.format, loaded.architecture, bytes);
+    return new Engine(c, loaded.tokenizer, cache, cpuRunner(cache, loaded.model), loaded.format, loaded.architecture, bytes, cacheWith(c));
   }
 
   let gpu: GpuForward | undefined;
@@ -109,7 +110,7 @@ export async function loadEngine(source: ModelSource | string, options: LoadEngi
     const runner = gpuRunner(cache, gpu!, gpu!.maxChunk);
     const destroyRunner = runner.destroy;
     runner.destroy = () => { destroyRunner(); if (owned) dev.destroy(); };
-    return new Engine(streamed.config, streamed.tokenizer, cache, runner, streamed.format, streamed.architecture, gpu!.weightBytes);
+    return new Engine(streamed.config, streamed.tokenizer, cache, runner, streamed.format, streamed.architecture, gpu!.weightBytes, cacheWith(streamed.config));
   } catch (err) {
     gpu?.destroy();
     if (owned) device.destroy();

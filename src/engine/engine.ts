@@ -4,6 +4,7 @@
 // backend runs the f32 TypeScript forward (src/model/llama.ts) over the CPU cache until the
 // wasm SIMD dense kernels are wired in.
 import type { CacheStats, KvCache } from "../cache";
+import type { PolicyInput } from "../policies";
 import { InvalidArgumentError, KvCompressError } from "../errors";
 import type { LlamaConfig, LlamaModel } from "../model/llama";
 import { type SamplingOptions, createRng, sampleToken } from "../model/sample";
@@ -47,7 +48,18 @@ interface Runner {
   run(seqId: number, ids: readonly number[], want: "token" | "logits" | "all", prompt: boolean): Promise<number | Float32Array>;
   close(seqId: number): void;
   destroy(): void;
+  /** The model over any sequence of any cache on the same backend (the evaluator's per-policy caches). */
+  forwardOn(seq: CachedSequence, ids: readonly number[], allLogits: boolean): Promise<Float32Array>;
 }
+
+/** A forward pass over a CachedSequence: what the evaluator's window runner drives. */
+export interface WindowModel {
+  readonly config: Readonly<LlamaConfig>;
+  forward(tokens: readonly number[], seq: CachedSequence, options?: { allLogits?: boolean }): Promise<Float32Array>;
+}
+
+/** Makes another cache on the engine's backend and device (same model shape). */
+export type EngineCacheFactory = (policy: PolicyInput, maxContextTokens: number, blockSize?: number) => Promise<KvCache>;
 
 export class Engine {
   private lastSeq: number | null = null;
@@ -60,7 +72,14 @@ export class Engine {
   constructor(readonly config: Readonly<LlamaConfig>, readonly tokenizer: ModelTokenizer, readonly cache: KvCache,
     private readonly runner: Runner, readonly format: string, readonly architecture: string,
     /** Weight bytes held by the backend (the device, or f32 copies on the CPU path today). */
-    readonly weightBytes: number) {}
+    readonly weightBytes: number,
+    /** Another cache on the same backend and device: the evaluator runs one per policy. */
+    readonly createCache: EngineCacheFactory) {}
+
+  /** The forward pass over caller-made sequences (see {@link createCache}). */
+  windowModel(): WindowModel {
+    return { config: this.config, forward: (tokens, seq, o = {}) => this.runner.forwardOn(seq, tokens, !!o.allLogits) };
+  }
 
   get backend(): "gpu" | "cpu" { return this.cache.backendKind; }
   get adapterName(): string { return this.cache.adapterName; }
@@ -200,6 +219,24 @@ export function gpuRunner(cache: KvCache, gpu: GpuForward, chunk: number): Runne
     },
     close(seqId) { positions.delete(seqId); },
     destroy() { gpu.destroy(); },
+    async forwardOn(seq, ids, allLogits) {
+      const c = seq.cache, plan = planChunks(ids.length, gpu.maxChunk, c.config.policy.obsWindow);
+      const rows: Float32Array[] = [];
+      for (let i = 0; i < plan.length; i++) {
+        const [s, n, scores] = plan[i]!;
+        const lastChunk = i === plan.length - 1;
+        await c.reserve(seq.seqId, n);
+        const out = allLogits ? { kind: "logits" as const, allRows: true } : lastChunk ? { kind: "logits" as const, allRows: false } : { kind: "none" as const };
+        const r = await gpu.run(c, seq.seqId, ids.slice(s, s + n), seq.seqLen + s, out, scores);
+        if (r instanceof Float32Array) rows.push(r);
+      }
+      await seq.commit(ids.length); // the prompt's one endStep (compression) after its last chunk
+      if (rows.length === 1) return rows[0]!;
+      const all = new Float32Array(rows.reduce((x, r) => x + r.length, 0));
+      let off = 0;
+      for (const r of rows) { all.set(r, off); off += r.length; }
+      return all;
+    },
   };
 }
 
@@ -220,5 +257,8 @@ export function cpuRunner(cache: KvCache, model: LlamaModel | CpuForward): Runne
     },
     close(seqId) { seqs.delete(seqId); },
     destroy() {},
+    forwardOn(seq, ids, allLogits) {
+      return "weights" in model ? model.forward(ids, seq, { allLogits }) : model.forward(ids, seq, allLogits);
+    },
   };
 }
