@@ -131,7 +131,9 @@ function toHalf(x: number): number {
 
 /**
  * tinystories-656K's safetensors with every 2-D tensor stored as bf16 or f16. Its f32 weights are
- * exactly bf16-representable (all low 16 bits zero), so bf16 loses nothing and f16 rounds.
+ * exactly bf16-representable (all low 16 bits zero) and, measured, f16-representable too, so both
+ * conversions are lossless here: the logits must agree to f32 rounding (what the 16-bit unpacking in
+ * the kernels is checked for); the stated tolerances are what rounded weights would be allowed.
  */
 async function halfFiles(kind: "BF16" | "F16"): Promise<Record<string, Uint8Array>> {
   const base = "models/tinystories-656K/";
@@ -171,7 +173,7 @@ async function halfFiles(kind: "BF16" | "F16"): Promise<Record<string, Uint8Arra
   return files;
 }
 
-for (const [kind, tol] of [["BF16", 1e-5], ["F16", 2e-2]] as const) {
+for (const [kind, tol] of [["BF16", 1e-5], ["F16", 1e-5]] as const) {
   g(`${kind} weights: logits within ${tol} (relative to max |logit|) of the f32 path, at half the weight bytes`, async () => {
     const device = await testDevice();
     const f32 = await engineFor("tinystories-656K", "gpu");
@@ -185,7 +187,6 @@ for (const [kind, tol] of [["BF16", 1e-5], ["F16", 2e-2]] as const) {
       let maxDiff = 0, maxAbs = 0;
       for (let i = 0; i < la.length; i++) { maxDiff = Math.max(maxDiff, Math.abs(la[i] - lb[i])); maxAbs = Math.max(maxAbs, Math.abs(la[i])); }
       assert.ok(Number.isFinite(maxDiff) && maxDiff <= tol * maxAbs, `max |Δ| ${maxDiff} vs max |logit| ${maxAbs}`);
-      if (kind === "F16") assert.ok(maxDiff > 0, "the f16 path really ran on rounded weights");
     } finally {
       f32.destroy();
       half.destroy();
