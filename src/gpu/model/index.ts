@@ -28,11 +28,13 @@
 // submit, so all slots used by one submission must be distinct: at most UNIFORM_SLOTS encodes per
 // submission (a RangeError past that, never silent reuse).
 //
-// NOT YET (deadline): temperature / top-p sampling on the GPU (use argmax, or read logits back and
-// call src/model/sample.ts), the tiled shared-memory prefill matmul and the subgroup decode matvec
+//     sample.encode(pass, { logits, out, rows, vocab, temperature, topP, r })  temperature 0 → argmax;
+//         else temperature + top-p (shaders/model/sample_top_p.wgsl documents the algorithm), r one
+//         uniform [0, 1) number per step from createRng(seed) on the host.
+// NOT YET (deadline): the tiled shared-memory prefill matmul and the subgroup decode matvec
 // (matmul.wgsl is a row-per-LANES baseline for both).
 //
-// API CHANGES: (none yet)
+// API CHANGES: + sample (added 23:45, nothing removed).
 
 import { buildKernel, type BuiltKernel } from "../../kernels/build";
 import { InvalidArgumentError } from "../../errors";
@@ -47,6 +49,7 @@ import ropeWgsl from "../../../shaders/model/rope.wgsl";
 import swigluWgsl from "../../../shaders/model/swiglu.wgsl";
 import addWgsl from "../../../shaders/model/add.wgsl";
 import argmaxWgsl from "../../../shaders/model/argmax.wgsl";
+import sampleTopPWgsl from "../../../shaders/model/sample_top_p.wgsl";
 
 export type WeightDtype = "f32" | "f16" | "bf16";
 export interface HostTensor { dtype: WeightDtype; shape: readonly number[]; bytes: Uint8Array }
@@ -149,6 +152,8 @@ export interface ModelKernels {
   swiglu: { encode(pass: GPUComputePassEncoder, a: { gate: GPUBuffer; up: GPUBuffer; count: number }): void };
   add: { encode(pass: GPUComputePassEncoder, a: { x: GPUBuffer; y: GPUBuffer; count: number }): void };
   argmax: { encode(pass: GPUComputePassEncoder, a: { logits: GPUBuffer; out: GPUBuffer; rows: number; vocab: number }): void };
+  /** temperature 0 → argmax; else temperature + top-p with r = one uniform [0,1) number (createRng(seed)()). */
+  sample: { encode(pass: GPUComputePassEncoder, a: { logits: GPUBuffer; out: GPUBuffer; rows: number; vocab: number; temperature: number; topP: number; r: number }): void };
   beginStep(): void;
   destroy(): void;
 }
@@ -169,6 +174,7 @@ export async function createModelKernels(device: GPUDevice): Promise<ModelKernel
   const swigluP = await pipe(device, "model/swiglu.wgsl", [swigluWgsl], { 0: S, 1: R }, 2);
   const addP = await pipe(device, "model/add.wgsl", [addWgsl], { 0: R, 1: S }, 2);
   const argmaxP = await pipe(device, "model/argmax.wgsl", [argmaxWgsl], { 0: R, 1: S }, 2);
+  const sampleP = await pipe(device, "model/sample_top_p.wgsl", [sampleTopPWgsl], { 0: R, 1: S }, 2);
   const dummy = device.createBuffer({ label: "model dummy bias", size: 16, usage: GPUBufferUsage.STORAGE });
   const checkCols = (field: string, w: DeviceTensor, cols: number) => {
     if (w.cols !== cols) throw new InvalidArgumentError(field, w.cols, `must equal ${cols}`);
@@ -208,6 +214,15 @@ export async function createModelKernels(device: GPUDevice): Promise<ModelKernel
     swiglu: { encode(pass, a) { run(device, ring, pass, swigluP, { 0: a.gate, 1: a.up }, [a.count, 0, 0, 0], [], linearGrid(a.count, 256)); } },
     add: { encode(pass, a) { run(device, ring, pass, addP, { 0: a.x, 1: a.y }, [a.count, 0, 0, 0], [], linearGrid(a.count, 256)); } },
     argmax: { encode(pass, a) { run(device, ring, pass, argmaxP, { 0: a.logits, 1: a.out }, [a.vocab, 0, 0, 0], [], [a.rows, 1]); } },
+    sample: {
+      encode(pass, a) {
+        if (!(a.temperature >= 0)) throw new InvalidArgumentError("sample.temperature", a.temperature, "must be ≥ 0");
+        if (!(a.topP > 0 && a.topP <= 1)) throw new InvalidArgumentError("sample.topP", a.topP, "must be in (0, 1]");
+        if (!(a.r >= 0 && a.r < 1)) throw new InvalidArgumentError("sample.r", a.r, "must be in [0, 1)");
+        if (a.temperature === 0) { run(device, ring, pass, argmaxP, { 0: a.logits, 1: a.out }, [a.vocab, 0, 0, 0], [], [a.rows, 1]); return; }
+        run(device, ring, pass, sampleP, { 0: a.logits, 1: a.out }, [a.vocab, 0, a.temperature, a.topP, a.r, 0, 0, 0], [2, 3, 4], [a.rows, 1]);
+      },
+    },
     beginStep() { ring.reset(); },
     destroy() { ring.buffer.destroy(); dummy.destroy(); },
   };
