@@ -18,14 +18,8 @@ import { BatchRing } from "../src/gpu/dispatch";
 import { KERNEL_IO, type KernelIo } from "../src/contract";
 import { DECODE_TARGET_WORKGROUPS, WG, type DecodeTuning, type PoolGeometry } from "../src/gpu/layout";
 import streamLoopWgsl from "./probes/stream_loop.wgsl";
-import copyWgsl from "./probes/copy_buffer.wgsl";
+import { createCopyProbe } from "./probes/copy";
 
-/** Invocations per workgroup of the copy baseline (bench/probes/copy_buffer.wgsl). */
-const COPY_WG_SIZE = 256;
-/** The copy baseline's bindings and uniform fields (a bench probe: not in src/contract.ts). */
-const COPY_IO: KernelIo = {
-  bindings: { batch: [6, "batch"], src: [7, "read-only-storage"], dst: [8, "storage"] }, args: ["numVec4"], seq: ["_pad0", "_pad1", "_pad2", "_pad3"],
-};
 
 /** One kernel variant of the sweep. */
 interface Variant { tuning?: Partial<DecodeTuning>; targetWorkgroups?: number }
@@ -205,21 +199,12 @@ function makeTimer(device: GPUDevice, hasTs: boolean): Timer {
 
 async function benchCopy(device: GPUDevice, timer: Timer): Promise<number> {
   const bytes = COPY_BYTES;
-  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
-  const src = device.createBuffer({ size: bytes, usage }), dst = device.createBuffer({ size: bytes, usage });
-  await fillRandom(device, [src]);
-  const built = await buildKernel(device, {
-    file: "copy_buffer.wgsl", sources: [WGSL["common/batch.wgsl"], copyWgsl],
-    io: COPY_IO, constants: { WG_SIZE: COPY_WG_SIZE },
-  });
-  const ring = new BatchRing(device, 4, "copy-batch");
-  const group = bindGroup(device, built, { batch: ring.buffer, src, dst });
-  const off = ring.writeIo(COPY_IO, { numVec4: bytes / 16 });
+  const probe = await createCopyProbe(device, bytes, (bufs) => fillRandom(device, bufs));
   const iters = SMALL ? 2 : 20;
   const ms = await timer((pass) => {
-    for (let i = 0; i < iters; i++) encodeLinear(pass, built, group, off, Math.ceil(bytes / 16 / (COPY_WG_SIZE * 4)));
+    for (let i = 0; i < iters; i++) probe.encode(pass);
   }, iters);
-  src.destroy(); dst.destroy(); ring.destroy();
+  probe.destroy();
   return (2 * bytes) / (ms * 1e6);
 }
 

@@ -28,6 +28,12 @@ export type {
 export { generate } from "../src/model/generate";
 export type { GenerateOptions, GenerateResult } from "../src/model/generate";
 
+// ── the engine: a model on WebGPU or the CPU backend, one API ──
+export { loadEngine } from "./engine";
+export type { LoadEngineOptions } from "./engine";
+export { Engine } from "../src/engine/engine";
+export type { EngineGenerateOptions, EngineSequence, EngineTimings } from "../src/engine/engine";
+
 // ── errors ──
 export {
   KvCompressError,

@@ -240,8 +240,11 @@ export class KvCache {
 
   /** Encodes attention of this step's queries: prefill of one sequence (seqIds of length 1 while
    *  it is prefilling) or decode of several sequences, one token each.
-   *  @param q - GPUBuffer f32 [numTokens (prefill) or numSeqs (decode), numQHeads, headSize]; out the same shape. */
-  encodeAttention(encoder: GPUCommandEncoder, layer: number, seqIds: readonly number[], q: GPUBuffer, out: GPUBuffer): void {
+   *  @param q - GPUBuffer f32 [numTokens (prefill) or numSeqs (decode), numQHeads, headSize]; out the same shape.
+   *  @param options - `metric: false` skips the prefill metric for this chunk (chunked prefill: only the
+   *  chunks holding the last obsWindow queries of the prompt score).
+   */
+  encodeAttention(encoder: GPUCommandEncoder, layer: number, seqIds: readonly number[], q: GPUBuffer, out: GPUBuffer, options: { metric?: boolean } = {}): void {
     this.check();
     this.checkLayer(layer);
     const c = this.config, p = c.policy;
@@ -254,7 +257,7 @@ export class KvCache {
     const bytes = 4 * rows * c.numQHeads * c.headSize;
     if (q.size < bytes || out.size < bytes) throw new InvalidArgumentError("q.size / out.size", `${q.size} / ${out.size}`, `≥ ${bytes} bytes`);
     const gpu = this.gpuPath();
-    if (first.prefilling) gpu.encodePrefill(encoder, layer, seqIds[0], rows, q, out, { mode: metricModeOf(p.metric), obsWindow: p.obsWindow, poolWidth: p.poolWidth, groupReduce: p.groupReduce });
+    if (first.prefilling) gpu.encodePrefill(encoder, layer, seqIds[0], rows, q, out, { mode: options.metric === false ? 0 : metricModeOf(p.metric), obsWindow: p.obsWindow, poolWidth: p.poolWidth, groupReduce: p.groupReduce });
     else gpu.encodeDecode(encoder, layer, seqIds, q, out, p.decodeMetric ? metricModeOf(p.metric) : 0, p.groupReduce);
   }
 

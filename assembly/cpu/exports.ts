@@ -7,3 +7,7 @@ export { cpuAppend } from "./append";
 export { cpuDecodeAttention, cpuPrefillAttention } from "./attend";
 export { cpuSortScores, cpuSelectEvicted, cpuExecuteMoves } from "./order";
 export { cpuF32ToF16, cpuF16ToF32, cpuStreamRead } from "./convert";
+export {
+  cpuDenseAlloc, cpuDenseAllocError, cpuDenseMatmul, cpuDenseHalvesFinite,
+  cpuDenseRmsNorm, cpuDenseSwiglu, cpuDenseEmbed,
+} from "./dense";

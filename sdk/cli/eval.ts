@@ -7,8 +7,7 @@ import { EVAL_USAGE, UsageError, parseEvalArgs } from "../../src/eval/args";
 import { createModelWindowRunner } from "../../src/eval/modelRunner";
 import { writeReport } from "../../src/eval/report";
 import { runEval, type EvalResult } from "../../src/eval/run";
-import { loadModel } from "../../src/model/index";
-import { createKvCache } from "../cache";
+import { loadEngine } from "../engine";
 import { ensureWritableDir } from "./download";
 import { readContextLength, readTextFlag, resolveModel } from "./models";
 import { loadProgress } from "./output";
@@ -39,13 +38,14 @@ export async function evaluate(argv: readonly string[], onLine?: (s: string) => 
   const resolved = await resolveModel(a.model, a.json ? undefined : loadProgress(() => {}, true));
   const contextTokens = await readContextLength(resolved);
   if (a.windowTokens > contextTokens) throw new UsageError("--window", `must be ≤ the model's context of ${contextTokens} tokens, got ${a.windowTokens}`);
-  const { model, tokenizer } = await loadModel(resolved.source, { llama2c: resolved.llama2c });
+  // The engine holds the weights once (on the device, or in wasm memory); each policy gets its own
+  // cache on the same backend from engine.createCache.
+  const engine = await loadEngine(resolved.source, { backend: a.backend, llama2c: resolved.llama2c, policy: { name: "full" } });
+  const { tokenizer } = engine;
   const tokenIds = tokenizer.encode(text, { bos: false });
-  const c = model.config;
-  const runner = createModelWindowRunner(model, (policy, maxContextTokens) => createKvCache({
-    numLayers: c.numLayers, numQHeads: c.numQHeads, numKvHeads: c.numKvHeads, headSize: c.headSize,
-    blockSize: EVAL_BLOCK_SIZE, storage: "f32", maxSeqs: 1, maxContextTokens, capacityTokens: maxContextTokens, policy,
-  }, { backend: a.backend }), { protectedWindow: a.protectedWindow });
+  const inner = createModelWindowRunner(engine.windowModel(), (policy, maxContextTokens) => engine.createCache(policy, maxContextTokens, EVAL_BLOCK_SIZE),
+    { protectedWindow: a.protectedWindow });
+  const runner = { ...inner, destroy() { inner.destroy(); engine.destroy(); } };
   const bar = createProgressBar({ ...stderrSink(), label: "eval", unit: "tokens" });
   try {
     const result = await runEval({

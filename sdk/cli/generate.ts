@@ -1,10 +1,7 @@
 // `kvcompress generate`: load a model, run a prompt through the compressed cache, stream the
 // text to stdout and a summary (or one JSON object) at the end.
 import { ConfigError } from "../../src/errors";
-import { loadModel } from "../../src/model/index";
-import { generate } from "../../src/model/generate";
-import { CachedSequence } from "../../src/model/cachedSequence";
-import { createKvCache } from "../cache";
+import { loadEngine } from "../engine";
 import { definePolicy, type PolicyInput, type PolicyName } from "../../src/policies";
 import { CliUsageError, parseFlags, usage, type FlagSpec } from "./args";
 import { readContextLength, readTextFlag, resolveModel } from "./models";
@@ -59,27 +56,31 @@ export async function runGenerate(argv: readonly string[], io: { out: (s: string
   if (f["max-cache-tokens"] !== undefined && f["max-cache-tokens"] > contextTokens) {
     throw new CliUsageError(`--max-cache-tokens must be ≤ the model's context of ${contextTokens} tokens, got ${f["max-cache-tokens"]}`);
   }
-  const loaded = await loadModel(resolved.source, { onProgress: progress, llama2c: resolved.llama2c });
+  // The engine: on the GPU the whole forward pass runs on the device (weights in their stored
+  // precision); on the CPU backend the wasm SIMD forward over the CPU cache.
+  const engine = await loadEngine(resolved.source, {
+    backend: backend as "auto" | "gpu" | "cpu", policy, storage, onProgress: progress, llama2c: resolved.llama2c,
+  });
   progress.done?.();
-  const { model, tokenizer } = loaded;
-  const promptIds = tokenizer.encode(prompt);
-  const c = model.config;
-  const maxContextTokens = c.maxSeqLen;
-  if (promptIds.length + maxTokens > maxContextTokens) throw new CliUsageError(`prompt (${promptIds.length} tokens) + --max-tokens (${maxTokens}) exceeds the model's context of ${maxContextTokens} tokens`);
-  const cache = await createKvCache({
-    numLayers: c.numLayers, numQHeads: c.numQHeads, numKvHeads: c.numKvHeads, headSize: c.headSize,
-    storage, maxSeqs: 1, maxContextTokens, capacityTokens: maxContextTokens, policy,
-  }, { backend: backend as "auto" | "gpu" | "cpu" });
   try {
+    const { tokenizer } = engine;
+    const c = engine.config;
+    const promptIds = tokenizer.encode(prompt);
+    const maxContextTokens = engine.maxContextTokens;
+    if (promptIds.length + maxTokens > maxContextTokens) throw new CliUsageError(`prompt (${promptIds.length} tokens) + --max-tokens (${maxTokens}) exceeds the model's context of ${maxContextTokens} tokens`);
     const decoder = tokenizer.createStreamDecoder();
-    const seq = new CachedSequence(cache, cache.addSequence());
-    const result = await generate(model, seq, promptIds, {
-      maxNewTokens: maxTokens, temperature, topP, seed, stopIds: [tokenizer.eosId],
-      onToken: (id) => { if (!f.json) io.out(decoder.push(id)); },
-    });
-    const numGenerated = result.ids.length - promptIds.length;
-    const text = tokenizer.decode(result.ids.slice(promptIds.length));
-    const seqStats = cache.stats().sequences.find((s) => s.seqId === seq.seqId)!;
+    const generated: number[] = [];
+    for await (const id of engine.generate(promptIds, {
+      maxTokens, temperature, topP, seed, stopIds: [tokenizer.eosId],
+    })) {
+      generated.push(id);
+      if (!f.json) io.out(decoder.push(id));
+    }
+    const result = { ids: [...promptIds, ...generated], prefillMs: engine.timings.prefillMs, decodeMs: engine.timings.decodeMs };
+    const numGenerated = generated.length;
+    const text = tokenizer.decode(generated);
+    const stats = engine.stats();
+    const seqStats = stats.sequences[stats.sequences.length - 1]!;
     const kv = {
       policy: policy.name,
       keptPerHead: Array.from({ length: c.numLayers }, (_, l) => Array.from(seqStats.keptPerHead.subarray(l * c.numKvHeads, (l + 1) * c.numKvHeads))),
@@ -89,18 +90,18 @@ export async function runGenerate(argv: readonly string[], io: { out: (s: string
     const decodeTokensPerSecond = numGenerated > 1 && result.decodeMs > 0 ? (numGenerated - 1) / (result.decodeMs / 1000) : 0;
     if (f.json) {
       io.out(JSON.stringify({
-        model: resolved.name, backend: cache.backendKind, adapter: cache.adapterName, promptTokens: promptIds.length, ids: result.ids, text,
+        model: resolved.name, backend: engine.backend, adapter: engine.adapterName, promptTokens: promptIds.length, ids: result.ids, text,
         timings: { prefillMs: result.prefillMs, decodeMs: result.decodeMs, decodeTokensPerSecond }, kv,
       }) + "\n");
     } else {
       io.out(decoder.flush() + "\n");
-      io.err(`\n[${cache.backendKind}: ${cache.adapterName}] prefill ${promptIds.length} tokens in ${result.prefillMs.toFixed(1)} ms ` +
+      io.err(`\n[${engine.backend}: ${engine.adapterName}] prefill ${promptIds.length} tokens in ${result.prefillMs.toFixed(1)} ms ` +
         `(${(promptIds.length / (result.prefillMs / 1000)).toFixed(1)} tok/s), decode ${decodeTokensPerSecond.toFixed(1)} tok/s\n` +
         `KV ${policy.name}${policy.name === "full" ? "" : f.once ? " (once, at the end of the prompt)" : " (continual)"}: ${fmtBytes(kv.bytesInUse)} in use vs ${fmtBytes(kv.bytesUncompressed)} uncompressed, ` +
         `achieved ratio ${kv.achievedRatio.toFixed(2)}x, ${kv.passes} compression pass(es), ${kv.evictedKvs} KVs evicted\n`);
     }
   } finally {
-    cache.destroy();
+    engine.destroy();
   }
 }
 

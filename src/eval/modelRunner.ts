@@ -28,7 +28,12 @@ export function evalPolicyInput(name: string, maxTokensPerHead: number, mode: "o
   }
 }
 
-export function createModelWindowRunner(model: LlamaModel, makeCache: CacheFactory, opts: { protectedWindow?: number } = {}): WindowRunner & { destroy(): void } {
+/** A LlamaModel, or an engine's forward pass (Engine.windowModel()), over a CachedSequence. */
+export type WindowForward = Pick<LlamaModel, "config"> & {
+  forward(tokens: readonly number[], seq: CachedSequence, options?: { allLogits?: boolean }): Promise<Float32Array>;
+};
+
+export function createModelWindowRunner(model: WindowForward, makeCache: CacheFactory, opts: { protectedWindow?: number } = {}): WindowRunner & { destroy(): void } {
   const caches = new Map<string, KvCache>();
   const c = model.config;
   async function cacheFor(key: string, policy: PolicyInput, windowTokens: number): Promise<KvCache> {

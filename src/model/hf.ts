@@ -162,7 +162,7 @@ export async function loadHfModel(source: ModelSource, options: HfLoadOptions = 
   return { format: "hf", architecture: cfg.modelType, model, tokenizer };
 }
 
-function parseJson(bytes: Uint8Array, fileLabelText: string): object {
+export function parseJson(bytes: Uint8Array, fileLabelText: string): object {
   try {
     const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
     if (typeof value === "object" && value !== null) return value;

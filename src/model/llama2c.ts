@@ -12,18 +12,18 @@ import { type ModelSource, type ProgressCallback, fileLabel } from "./source";
 import { Llama2cTokenizer } from "./llama2cTokenizer";
 import type { LoadedModel } from "./types";
 
-const HEADER_BYTES = 7 * 4;
+export const HEADER_BYTES = 7 * 4;
 /** Sanity bound on header fields; a bigger value means the bytes are not a checkpoint header. */
 const MAX_HEADER_FIELD = 1 << 20;
 
-interface Llama2cHeader {
+export interface Llama2cHeader {
   dim: number; hiddenDim: number; numLayers: number; numQHeads: number; numKvHeads: number;
   vocabSize: number; maxSeqLen: number;
   /** llama2.c flags "classifier stored separately at the end" with a negative vocab_size. */
   sharedClassifier: boolean;
 }
 
-function readHeader(bytes: Uint8Array, fileName: string): Llama2cHeader {
+export function readHeader(bytes: Uint8Array, fileName: string): Llama2cHeader {
   if (bytes.byteLength < HEADER_BYTES) {
     throw new ModelFormatError(fileName, `truncated: ${bytes.byteLength} bytes, the header alone is ${HEADER_BYTES}`);
   }
@@ -46,7 +46,7 @@ function readHeader(bytes: Uint8Array, fileName: string): Llama2cHeader {
 }
 
 /** Tensor names and sizes (in floats), in file order, exactly as llama2.c's memory_map_weights() reads them. */
-function tensorLayout(h: Llama2cHeader): [string, number][] {
+export function tensorLayout(h: Llama2cHeader): [string, number][] {
   const { dim, hiddenDim, numLayers: L, vocabSize } = h;
   const headSize = dim / h.numQHeads;
   const kvDim = h.numKvHeads * headSize;
@@ -101,7 +101,7 @@ export function parseLlama2cCheckpoint(bytes: Uint8Array, fileName: string): Lla
   });
 }
 
-function sizeError(fileName: string, actualBytes: number, expectedBytes: number, layout: [string, number][]): ModelFormatError {
+export function sizeError(fileName: string, actualBytes: number, expectedBytes: number, layout: [string, number][]): ModelFormatError {
   if (actualBytes > expectedBytes) {
     return new ModelFormatError(fileName, `wrong size: ${actualBytes} bytes, the header implies ${expectedBytes}`);
   }

@@ -90,6 +90,13 @@ export class SafetensorsFile implements TensorStore {
     return this.tensors.get(name)?.shape;
   }
 
+  /** The tensor's stored bytes (a view into the file, not a copy) for loaders that keep the dtype. */
+  raw(name: string): Uint8Array {
+    const entry = this.tensors.get(name);
+    if (entry === undefined) throw new MissingTensorError(this.fileName, name);
+    return this.bytes.subarray(entry.beginByte, entry.endByte);
+  }
+
   readF32(name: string, expectedShape?: readonly number[]): Float32Array {
     const entry = this.tensors.get(name);
     if (entry === undefined) throw new MissingTensorError(this.fileName, name);
@@ -237,7 +244,7 @@ export async function loadSafetensors(source: ModelSource, onProgress?: Progress
   return new ShardedTensorStore(indexLabel, shardOf);
 }
 
-function parseIndex(bytes: Uint8Array, indexLabel: string): Map<string, string> {
+export function parseIndex(bytes: Uint8Array, indexLabel: string): Map<string, string> {
   let index: { weight_map?: unknown };
   try {
     index = JSON.parse(new TextDecoder().decode(bytes));

@@ -1,0 +1,101 @@
+// Engine bench (issue 13), one run on the GPU machine: for each model dir given, our GPU engine's
+// decode tok/s at ~1K and ~8K context and prefill tok/s of a 2K prompt, peak host memory, and in
+// the same run the bounds: weight bytes ÷ copy-kernel bandwidth (decode) and the WGSL FMA probe
+// (prefill). Prints one JSON line per model (ENGINEJSON ...) and one for the bounds.
+// Usage: node bench-dist/engine.mjs DIR...   (bundle: node bench/build-engine.mjs)
+import { requestGpuDevice } from "../sdk/device";
+import { loadEngine } from "../sdk/engine";
+import fmaWgsl from "./probes/fma.wgsl";
+import { createCopyProbe } from "./probes/copy";
+
+const handle = await requestGpuDevice();
+const device = handle.device;
+console.log(`adapter: ${handle.adapterName}`);
+
+async function wall(record: (enc: GPUCommandEncoder) => void, reps: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < reps + 2; i++) {
+    const enc = device.createCommandEncoder();
+    record(enc);
+    const t0 = performance.now();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    if (i >= 2) times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1]!;
+}
+
+async function copyGBs(): Promise<number> {
+  const bytes = (SMALL ? 16 : 1024) * 2 ** 20;
+  const probe = await createCopyProbe(device, bytes);
+  const iters = 10;
+  const ms = await wall((enc) => {
+    const pass = enc.beginComputePass();
+    for (let i = 0; i < iters; i++) probe.encode(pass);
+    pass.end();
+  }, 5) / iters;
+  probe.destroy();
+  return (2 * bytes) / (ms * 1e6); // read + written
+}
+
+async function fmaTflops(): Promise<number> {
+  const module = device.createShaderModule({ code: fmaWgsl });
+  const pl = await device.createComputePipelineAsync({ layout: "auto", compute: { module, entryPoint: "main" } });
+  const u = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  const iters = SMALL ? 64 : 4096;
+  device.queue.writeBuffer(u, 0, new Uint32Array([iters, 0, 0, 0]));
+  const sink = device.createBuffer({ size: 4096, usage: GPUBufferUsage.STORAGE });
+  const g = device.createBindGroup({ layout: pl.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: u } }, { binding: 1, resource: { buffer: sink } }] });
+  const wgs = SMALL ? 64 : 16384;
+  const ms = await wall((enc) => {
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pl); pass.setBindGroup(0, g); pass.dispatchWorkgroups(wgs);
+    pass.end();
+  }, 5);
+  return (2 * 4 * 8 * iters * 256 * wgs) / (ms * 1e9);
+}
+
+const SMALL = !!process.env.BENCH_SMALL; // a smoke run on a software adapter
+const PROMPT = SMALL ? 64 : 2048, CTXS = SMALL ? [32, 100] : [1024, 8000], STEPS = SMALL ? 4 : 64;
+const rand = (n: number, seed: number) => { let s = seed; return Array.from({ length: n }, () => 3 + ((s = (s * 1103515245 + 12345) >>> 0) % 1997)); };
+const copy = await copyGBs();
+const fma = await fmaTflops();
+console.log(`copy ${copy.toFixed(0)} GB/s (read+write); FMA probe ${fma.toFixed(2)} TFLOP/s`);
+console.log("BOUNDSJSON " + JSON.stringify({ copyGBs: copy, fmaTflops: fma }));
+
+for (const dir of process.argv.slice(2)) {
+  const rssBefore = process.resourceUsage().maxRSS;
+  const t0 = performance.now();
+  const engine = await loadEngine(dir, { device, policy: { name: "full" }, maxContextTokens: 8192 + 64, prefillChunkTokens: 512 });
+  const loadMs = performance.now() - t0;
+  const c = engine.config;
+  const row: Record<string, number | string> = { model: dir, weightBytes: engine.weightBytes, loadMs };
+  // prefill 2K (one warm-up)
+  for (let rep = 0; rep < 2; rep++) {
+    const s = engine.openSequence();
+    const t = performance.now();
+    await s.prefill(rand(PROMPT, 7 + rep));
+    row.prefill2kMs = performance.now() - t;
+    s.close();
+  }
+  row.prefillTokS = PROMPT / ((row.prefill2kMs as number) / 1000);
+  // FLOPs of the dense layers per prompt token (2 per weight), for the ratio to the FMA probe
+  const dense = c.numLayers * (c.dim * (c.numQHeads + 2 * c.numKvHeads) * c.headSize + c.numQHeads * c.headSize * c.dim + 3 * c.dim * c.hiddenDim);
+  row.prefillTflops = (2 * dense * (row.prefillTokS as number)) / 1e12;
+  for (const ctx of CTXS) {
+    const steps = STEPS;
+    for await (const _ of engine.generate(rand(ctx, ctx), { maxTokens: steps, stopIds: [] })) { /* drain */ }
+    const tm = engine.timings;
+    row[`decodeTokS_ctx${ctx}`] = (tm.generatedTokens - 1) / (tm.decodeMs / 1000);
+    row[`prefillMs_ctx${ctx}`] = tm.prefillMs;
+  }
+  row.boundTokS = (copy / 2) * 1e9 / engine.weightBytes; // one read of every weight per token
+  row.pctOfBound = (100 * (row[`decodeTokS_ctx${CTXS[0]}`] as number)) / (row.boundTokS as number);
+  row.pctOfFma = (100 * (row.prefillTflops as number)) / fma;
+  row.peakRssMB = process.resourceUsage().maxRSS / 1024;
+  row.rssBeforeMB = rssBefore / 1024;
+  engine.destroy();
+  console.log("ENGINEJSON " + JSON.stringify(row));
+}
+process.exit(0);

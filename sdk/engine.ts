@@ -1,0 +1,119 @@
+// loadEngine: a model source → an Engine on WebGPU (weights on the device, in their stored
+// precision, streamed tensor by tensor) or on the CPU backend.
+import cpuWasm from "kvcompress:wasm/cpu";
+import { createCpuDense } from "../src/cpu/dense";
+import { CpuForward } from "../src/engine/cpu";
+import { Engine, cpuRunner, gpuRunner } from "../src/engine/engine";
+import { GpuForward } from "../src/engine/gpu";
+import { streamModel } from "../src/engine/weights";
+import { InvalidArgumentError, NoGpuAdapterError } from "../src/errors";
+import { loadModel } from "../src/model/index";
+import type { LlamaConfig } from "../src/model/llama";
+import { type ModelSource, type ProgressCallback, sourceFromPath, sourceFromUrl } from "../src/model/source";
+import type { PolicyInput } from "../src/policies";
+import { createKvCache } from "./cache";
+import { requestGpuDevice } from "./device";
+
+/** Options of {@link loadEngine}. */
+export interface LoadEngineOptions {
+  /** "gpu", "cpu", or "auto" (WebGPU on a hardware adapter, else the CPU backend). @default "auto" */
+  backend?: "auto" | "gpu" | "cpu";
+  /** Run on this device (bring your own); it stays yours. */
+  device?: GPUDevice;
+  /** KV-cache policy. @default { name: "full" } */
+  policy?: PolicyInput;
+  /** KV storage. @default "f32" */
+  storage?: "f32" | "f16";
+  /** Longest sequence (prompt + generated). @default the model's max_position_embeddings */
+  maxContextTokens?: number;
+  /** Prompt tokens per prefill chunk on the GPU (memory is linear in it). @default 512 */
+  prefillChunkTokens?: number;
+  onProgress?: ProgressCallback;
+  /** Aborts loading between tensors. */
+  signal?: AbortSignal;
+  /** llama2.c file names within the source. */
+  llama2c?: { checkpoint?: string; tokenizer?: string };
+  /** CPU backend: "wasm" (weights 16-bit in wasm memory, SIMD kernels) or "typescript" (the f32
+   *  reference forward of src/model/llama.ts). @default "wasm" */
+  cpuForward?: "wasm" | "typescript";
+}
+
+/**
+ * Loads a model for generation.
+ * @param source - a ModelSource, a directory path, or an http(s) URL of the model's files.
+ * @example
+ * ```ts
+ * const engine = await loadEngine("models/SmolLM2-135M", { policy: { name: "kvcompress", ratio: 4 } });
+ * for await (const id of engine.generate("Once upon a time", { maxTokens: 64 })) process.stdout.write(dec.push(id));
+ * engine.destroy();
+ * ```
+ */
+export async function loadEngine(source: ModelSource | string, options: LoadEngineOptions = {}): Promise<Engine> {
+  const src = typeof source === "string" ? (/^https?:\/\//.test(source) ? sourceFromUrl(source) : sourceFromPath(source)) : source;
+  const chunk = options.prefillChunkTokens ?? 512;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new InvalidArgumentError("prefillChunkTokens", chunk, "an integer ≥ 1");
+  const policy = options.policy ?? { name: "full" };
+  const want = options.device ? "gpu" : options.backend ?? "auto";
+  let device: GPUDevice | undefined;
+  let owned = false;
+  if (want !== "cpu") {
+    try {
+      const h = await requestGpuDevice({ device: options.device });
+      if (want === "auto" && h.isFallbackAdapter && !options.device) h.device.destroy();
+      else { device = h.device; owned = !options.device; }
+    } catch (err) {
+      if (!(want === "auto" && err instanceof NoGpuAdapterError)) throw err;
+    }
+  }
+  const cacheWith = (c: LlamaConfig) => (p: PolicyInput, maxContextTokens: number, blockSize?: number) => createKvCache({
+    numLayers: c.numLayers, numQHeads: c.numQHeads, numKvHeads: c.numKvHeads, headSize: c.headSize, ...(blockSize ? { blockSize } : {}),
+    storage: options.storage ?? "f32", maxSeqs: 1, maxContextTokens, capacityTokens: maxContextTokens, policy: p,
+  }, device ? { device } : { backend: "cpu" });
+  const cacheFor = (c: LlamaConfig, maxContextTokens: number) => cacheWith(c)(policy, maxContextTokens);
+
+  if (!device && options.cpuForward !== "typescript") {
+    const dense = await createCpuDense({ wasm: cpuWasm });
+    let cpu: CpuForward | undefined;
+    let maxContextTokens = 0;
+    const streamed = await streamModel(src, (t) => cpu!.upload(t), {
+      onProgress: options.onProgress, llama2c: options.llama2c, signal: options.signal,
+      onConfig: (c) => { maxContextTokens = options.maxContextTokens ?? c.maxSeqLen; cpu = new CpuForward(dense, c); },
+    });
+    cpu!.finish(streamed.tied);
+    const cache = await cacheFor(streamed.config, maxContextTokens);
+    return new Engine(streamed.config, streamed.tokenizer, cache, cpuRunner(cache, cpu!), streamed.format, streamed.architecture, cpu!.weightBytes, cacheWith(streamed.config));
+  }
+  if (!device) {
+    const loaded = await loadModel(src, { onProgress: options.onProgress, llama2c: options.llama2c });
+    const c = loaded.model.config;
+    const cache = await cacheFor(c, options.maxContextTokens ?? c.maxSeqLen);
+    const w = loaded.model.weights;
+    let bytes = 4 * (w.tokenEmbedding.length + w.finalNorm.length + (w.classifier === w.tokenEmbedding ? 0 : w.classifier.length));
+    for (const l of w.layers) for (const a of Object.values(l)) bytes += a ? 4 * (a as Float32Array).length : 0;
+    return new Engine(c, loaded.tokenizer, cache, cpuRunner(cache, loaded.model), loaded.format, loaded.architecture, bytes, cacheWith(c));
+  }
+
+  let gpu: GpuForward | undefined;
+  let maxContextTokens = 0;
+  try {
+    const streamed = await streamModel(src, (t) => gpu!.upload(t), {
+      onProgress: options.onProgress, llama2c: options.llama2c, signal: options.signal,
+      onConfig: (c) => {
+        maxContextTokens = options.maxContextTokens ?? c.maxSeqLen;
+        const obs = (policy as { obsWindow?: number }).obsWindow ?? 0;
+        gpu = new GpuForward(device!, c, Math.max(chunk, obs), maxContextTokens);
+      },
+    });
+    await gpu!.finish(streamed.tied);
+    const cache = await cacheFor(streamed.config, maxContextTokens);
+    const dev = device;
+    const runner = gpuRunner(cache, gpu!, gpu!.maxChunk);
+    const destroyRunner = runner.destroy;
+    runner.destroy = () => { destroyRunner(); if (owned) dev.destroy(); };
+    return new Engine(streamed.config, streamed.tokenizer, cache, runner, streamed.format, streamed.architecture, gpu!.weightBytes, cacheWith(streamed.config));
+  } catch (err) {
+    gpu?.destroy();
+    if (owned) device.destroy();
+    throw err;
+  }
+}

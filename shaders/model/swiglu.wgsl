@@ -1,0 +1,15 @@
+// swiglu.wgsl — gate[i] = silu(gate[i]) * up[i] in place, i < count.
+// Bindings: 0 gate f32 (rw), 1 up f32 (read), 2 uniform P. Dispatch: (ceil(count / WG)) linear (2-D when large).
+// Overrides: WG. Bytes moved: 12*count.
+override WG: u32 = 256u;
+struct P { count: u32, rowWidth: u32, pad0: u32, pad1: u32 }
+@group(0) @binding(0) var<storage, read_write> gate: array<f32>;
+@group(0) @binding(1) var<storage, read> up: array<f32>;
+@group(0) @binding(2) var<uniform> p: P;
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let i = g.x + g.y * nw.x * WG;
+  if (i >= p.count) { return; }
+  let v = gate[i];
+  gate[i] = v / (1.0 + exp(-v)) * up[i];
+}
