@@ -3,7 +3,7 @@
 // through the CPU KvCache's typed-array path (CachedSequence), as LlamaModel.forward does in
 // plain TypeScript on f32 copies (the straight-loop reference the tests compare against).
 import type { CpuDense, DenseBuffer, DenseTensor } from "../cpu/dense";
-import { ModelFormatError } from "../errors";
+import { InvalidArgumentError, ModelFormatError } from "../errors";
 import type { AttentionCache } from "../model/attention";
 import type { LlamaConfig } from "../model/llama";
 import { applyRope, ropeInvFrequencies } from "../model/rope";
@@ -43,7 +43,7 @@ export class CpuForward {
       if (!t) throw new ModelFormatError(role, "tensor was never uploaded");
       return t;
     };
-    for (const id of tokens) if (!(id >= 0 && id < c.vocabSize)) throw new RangeError(`token id ${id} outside [0, ${c.vocabSize})`);
+    for (const id of tokens) if (!(id >= 0 && id < c.vocabSize)) throw new InvalidArgumentError("token id", id, `an integer in [0, ${c.vocabSize})`);
     d.embed(w("embed"), tokens, a.x);
     for (let l = 0; l < c.numLayers; l++) {
       const r = (k: string) => `layers.${l}.${k}`;

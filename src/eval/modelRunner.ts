@@ -1,6 +1,7 @@
 // The real WindowRunner: a Llama model whose attention goes through a KvCache (GPU or CPU),
 // following docs/METHOD.md §5 step by step. One cache per (policy, ratio, mode), reused across
 // windows: each window is one sequence, removed when the window ends.
+import { ConfigError } from "../errors";
 import type { KvCache } from "../cache";
 import type { LlamaModel } from "../model/llama";
 import type { PolicyInput } from "../policies";
@@ -24,7 +25,7 @@ export function evalPolicyInput(name: string, maxTokensPerHead: number, mode: "o
     case "kvcompress-wall": return { name: "kvcompress", obsWindow: 0, ...base };
     case "streamingllm": case "h2o": case "snapkv": case "pyramidkv": case "kvcompress":
       return { name, ...base };
-    default: throw new Error(`unknown eval policy ${name}`);
+    default: throw new ConfigError("policy", `unknown eval policy ${name}`);
   }
 }
 

@@ -2,6 +2,7 @@
 // generate()): one forward over the whole prompt, then one forward per new token. Timings are
 // split at the same boundary so the CLI can report prefill and decode tokens/s separately.
 
+import { InvalidArgumentError } from "../errors";
 import type { AttentionCache } from "./attention";
 import type { LlamaModel } from "./llama";
 import { type SamplingOptions, createRng, sampleToken } from "./sample";
@@ -32,7 +33,7 @@ export async function generate(
   promptIds: readonly number[],
   options: GenerateOptions,
 ): Promise<GenerateResult> {
-  if (promptIds.length === 0) throw new RangeError("promptIds must hold at least one token (usually BOS)");
+  if (promptIds.length === 0) throw new InvalidArgumentError("promptIds.length", 0, "at least one token (usually BOS)");
   const rng = createRng(options.seed ?? 0);
   const stopIds = new Set(options.stopIds ?? []);
   const ids = [...promptIds];

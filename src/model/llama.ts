@@ -6,6 +6,7 @@
 //
 // Every matrix is row-major [out, in] (PyTorch nn.Linear.weight): y = W x.
 
+import { ConfigError, InvalidArgumentError } from "../errors";
 import type { AttentionCache } from "./attention";
 import { type Llama3RopeScaling, type RopeStyle, applyRope, ropeInvFrequencies } from "./rope";
 
@@ -57,9 +58,9 @@ export class LlamaModel {
 
   constructor(readonly config: Readonly<LlamaConfig>, readonly weights: LlamaWeights) {
     if (config.numQHeads % config.numKvHeads !== 0) {
-      throw new RangeError(`numQHeads (${config.numQHeads}) must be a multiple of numKvHeads (${config.numKvHeads})`);
+      throw new ConfigError("numQHeads", `${config.numQHeads} must be a multiple of numKvHeads (${config.numKvHeads})`);
     }
-    if (config.headSize % 2 !== 0) throw new RangeError(`headSize must be even for RoPE, got ${config.headSize}`);
+    if (config.headSize % 2 !== 0) throw new ConfigError("headSize", `must be even for RoPE, got ${config.headSize}`);
     this.invFreq = ropeInvFrequencies(config.headSize, config.ropeTheta, config.ropeScaling);
   }
 
@@ -72,14 +73,14 @@ export class LlamaModel {
     const c = this.config;
     const w = this.weights;
     const numTokens = tokens.length;
-    if (numTokens === 0) throw new RangeError("forward() needs at least one token");
+    if (numTokens === 0) throw new InvalidArgumentError("tokens.length", 0, "at least one token");
     const startPos = cache.seqLen;
     const qDim = c.numQHeads * c.headSize;
     const kvDim = c.numKvHeads * c.headSize;
 
     const x = new Float32Array(numTokens * c.dim); // residual stream [numTokens, dim]
     tokens.forEach((tokenId, t) => {
-      if (!(tokenId >= 0 && tokenId < c.vocabSize)) throw new RangeError(`token id ${tokenId} outside [0, ${c.vocabSize})`);
+      if (!(tokenId >= 0 && tokenId < c.vocabSize)) throw new InvalidArgumentError("token id", tokenId, `an integer in [0, ${c.vocabSize})`);
       x.set(w.tokenEmbedding.subarray(tokenId * c.dim, (tokenId + 1) * c.dim), t * c.dim);
     });
     const xNorm = new Float32Array(numTokens * c.dim);

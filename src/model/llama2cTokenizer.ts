@@ -3,6 +3,7 @@
 // Pieces are compared as bytes, not strings: a piece may be part of a UTF-8 character, so
 // internally every byte sequence is held as a "binary string" (one char per byte, 0..255).
 
+import { InvalidArgumentError } from "../errors";
 import { ModelFormatError } from "../errors";
 import type { ModelTokenizer, StreamDecoder } from "./types";
 
@@ -133,7 +134,7 @@ export class Llama2cTokenizer implements ModelTokenizer {
   decodeTokenBytes(prevTokenId: number, tokenId: number): Uint8Array {
     if (tokenId === BOS_ID || tokenId === EOS_ID) return new Uint8Array(0);
     const bytes = this.decodedBytes[tokenId];
-    if (bytes === undefined) throw new RangeError(`token id ${tokenId} outside [0, ${this.vocabSize})`);
+    if (bytes === undefined) throw new InvalidArgumentError("token id", tokenId, `an integer in [0, ${this.vocabSize})`);
     return prevTokenId === BOS_ID && bytes[0] === 0x20 ? bytes.subarray(1) : bytes;
   }
 

@@ -1,6 +1,8 @@
 // Next-token sampling: greedy at temperature 0, otherwise temperature + nucleus (top-p) with
 // a seeded PRNG, so a (seed, logits) pair always gives the same token in every runtime.
 
+import { InvalidArgumentError } from "../errors";
+
 export interface SamplingOptions {
   /** 0 = greedy (argmax). @default 0 */
   temperature?: number;
@@ -40,8 +42,8 @@ export function argmax(logits: Float32Array): number {
 export function sampleToken(logits: Float32Array, options: SamplingOptions, rng: Rng): number {
   const temperature = options.temperature ?? 0;
   const topP = options.topP ?? 1;
-  if (!(temperature >= 0)) throw new RangeError(`temperature must be ≥ 0, got ${temperature}`);
-  if (!(topP > 0 && topP <= 1)) throw new RangeError(`topP must be in (0, 1], got ${topP}`);
+  if (!(temperature >= 0)) throw new InvalidArgumentError("temperature", temperature, "≥ 0 (0 = greedy)");
+  if (!(topP > 0 && topP <= 1)) throw new InvalidArgumentError("topP", topP, "in (0, 1]");
   if (temperature === 0) return argmax(logits);
 
   const probs = softmax(logits, temperature);

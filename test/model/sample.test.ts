@@ -1,4 +1,5 @@
 // Sampling: greedy is argmax, a seed fixes the draw, top-p never leaves the nucleus.
+import { InvalidArgumentError } from "../../src/errors";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { argmax, createRng, sampleToken } from "../../src/model/sample";
@@ -43,9 +44,9 @@ t("temperature 1 without top-p follows the softmax", () => {
   assert.ok(Math.abs(ones / numDraws - 0.75) < 0.02, `frequency ${ones / numDraws}`);
 });
 
-t("bad options throw RangeError", () => {
-  assert.throws(() => sampleToken(logits, { temperature: -1 }, createRng(1)), RangeError);
-  assert.throws(() => sampleToken(logits, { temperature: 1, topP: 0 }, createRng(1)), RangeError);
+t("bad options throw InvalidArgumentError naming the field", () => {
+  assert.throws(() => sampleToken(logits, { temperature: -1 }, createRng(1)), (e: unknown) => e instanceof InvalidArgumentError && e.field === "temperature");
+  assert.throws(() => sampleToken(logits, { temperature: 1, topP: 0 }, createRng(1)), (e: unknown) => e instanceof InvalidArgumentError && e.field === "topP");
 });
 
 t.run();
