@@ -137,7 +137,12 @@ export class KvCache {
     if (!Number.isInteger(numTokens) || numTokens < 1) throw new InvalidArgumentError("numTokens", numTokens, "an integer ≥ 1");
     // After the prompt a step is one token (decode attention reads one query per sequence).
     if (!st.prefilling && numTokens !== 1) throw new InvalidArgumentError("numTokens", numTokens, "1 for a sequence past its prefill (one decode token per step)");
-    if (st.numNew !== 0) throw new InvalidArgumentError("seqId", seqId, "a sequence without tokens reserved this step (call endStep first)");
+    // A prompt may arrive in chunks (chunked prefill): while prefilling, the next chunk may be
+    // reserved once the previous one is appended in every layer. Otherwise one reserve per step.
+    const chunkDone = st.prefilling && st.appended.every((x) => x === 1);
+    if (st.numNew !== 0 && !chunkDone) {
+      throw new InvalidArgumentError("seqId", seqId, "a sequence without tokens reserved this step (call endStep first; a prefill chunk must be appended in every layer first)");
+    }
     const c = this.config;
     const seqLen = this.control.seqLens[seqId];
     if (seqLen + numTokens > c.maxContextTokens) throw new InvalidArgumentError("numTokens", numTokens, `seqLen (${seqLen}) + numTokens ≤ maxContextTokens (${c.maxContextTokens})`);
