@@ -229,12 +229,12 @@ async function run(cache: KvCache, seed: number, ops: number, policy: PolicyInpu
   return x;
 }
 
-// Pools of 20–36 blocks for 4 sequences of up to 64 tokens (up to 32 blocks each): short.
+// Pools of 20–28 blocks for 4 sequences of up to 64 tokens (up to 32 blocks each): short.
 const POLICIES: { policy: PolicyInput; pw: number; sinks: number; blocks: number }[] = [
   { policy: { name: "kvcompress", ratio: 2, protectedWindow: 3, sinks: 1, trigger: "continual" }, pw: 3, sinks: 1, blocks: 20 },
-  { policy: { name: "kvcompress", maxTokensPerHead: 12, protectedWindow: 0, sinks: 0 }, pw: 0, sinks: 0, blocks: 36 },
+  { policy: { name: "kvcompress", maxTokensPerHead: 12, protectedWindow: 0, sinks: 0 }, pw: 0, sinks: 0, blocks: 28 },
   { policy: { name: "h2o", maxTokensPerHead: 10, protectedWindow: 2, sinks: 2 }, pw: 2, sinks: 2, blocks: 24 },
-  { policy: { name: "snapkv", ratio: 3, protectedWindow: 4 }, pw: 4, sinks: 0, blocks: 36 },
+  { policy: { name: "snapkv", ratio: 3, protectedWindow: 4 }, pw: 4, sinks: 0, blocks: 24 },
 ];
 
 for (const backend of ["cpu", "gpu"] as const) {
