@@ -206,8 +206,25 @@ export class KvCache {
     this.checkAppended(seqId, st, layer);
     checkFinite("q", q, st.numNew * c.numQHeads * c.headSize);
     const p = c.policy;
-    if (st.prefilling) return this.backend.prefillAttention(layer, seqId, q, st.numNew, { mode: metricModeOf(p.metric), obsWindow: p.obsWindow, poolWidth: p.poolWidth, groupReduce: p.groupReduce });
-    return this.backend.decodeAttention(layer, [seqId], q, p.decodeMetric ? metricModeOf(p.metric) : 0, p.groupReduce);
+    if (st.prefilling) return this.settle(this.backend.prefillAttention(layer, seqId, q, st.numNew, { mode: metricModeOf(p.metric), obsWindow: p.obsWindow, poolWidth: p.poolWidth, groupReduce: p.groupReduce }));
+    return this.settle(this.backend.decodeAttention(layer, [seqId], q, p.decodeMetric ? metricModeOf(p.metric) : 0, p.groupReduce));
+  }
+
+  /** A backend call's result; a failure while the device is being lost becomes DeviceLostError.
+   *  Runtimes report a loss mid-call in their own words (Dawn: a bare AbortError from mapAsync;
+   *  Deno's wgpu: "OperationError: Parent device is lost" from the next call on the device), and
+   *  device.lost may settle a moment later: wait for it briefly. */
+  private async settle<T>(call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (err) {
+      if (err instanceof KvCompressError || this.backend.kind !== "gpu") throw err;
+      for (let i = 0; i < 20 && !this.lost(); i++) await new Promise((r) => setTimeout(r, 10));
+      const lost = this.lost();
+      if (lost) throw lost;
+      if (err instanceof Error && /device (is )?(lost|destroyed)/i.test(err.message)) throw new DeviceLostError("destroyed", err.message);
+      throw err;
+    }
   }
 
   /** Decode attention for several sequences at once, one new token each.
@@ -218,7 +235,7 @@ export class KvCache {
     this.checkDecodeBatch(layer, seqIds);
     const c = this.config;
     checkFinite("q", q, seqIds.length * c.numQHeads * c.headSize);
-    return this.backend.decodeAttention(layer, seqIds, q, c.policy.decodeMetric ? metricModeOf(c.policy.metric) : 0, c.policy.groupReduce);
+    return this.settle(this.backend.decodeAttention(layer, seqIds, q, c.policy.decodeMetric ? metricModeOf(c.policy.metric) : 0, c.policy.groupReduce));
   }
 
   // ── the GPU-buffer path: inputs and outputs are GPUBuffers the caller owns (f32, STORAGE

@@ -283,7 +283,7 @@ export class GpuBackend implements KvBackend {
       await rb.mapAsync(GPUMapMode.READ);
     } catch (err) {
       // A device lost mid-call rejects mapAsync with a bare AbortError; device.lost resolves
-      // around the same moment, so wait for it briefly and name the loss instead (issue 15).
+      // around the same moment, so wait for it briefly and name the loss instead.
       const info = await Promise.race([this.device.lost, new Promise<null>((r) => setTimeout(() => r(null), 200))]);
       if (info) throw new DeviceLostError(info.reason, info.message || "the device was lost while a call was in flight");
       throw err;
