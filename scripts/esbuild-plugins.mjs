@@ -3,6 +3,7 @@
 // - `kvcompress:wasm/<name>` imports become the bytes of build/wasm/<name>.<variant>.wasm,
 //   embedded in the bundle (base64 → Uint8Array), so no bundle ever fetches its own wasm.
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
@@ -47,6 +48,23 @@ export function sourceTextPlugin() {
   };
 }
 
+/** Non-Node bundles (browser, Deno, workerd): `@huggingface/hub` becomes its browser build.
+ *  Its package `exports` has only `import`/`require` (the Node build, which imports fs, path and
+ *  os at the top); the browser build is named only in its legacy `browser` field, which esbuild
+ *  does not apply to a path that `exports` resolved. */
+export function hubBrowserPlugin() {
+  return {
+    name: "kvcompress-hub-browser",
+    setup(build) {
+      if (build.initialOptions.platform === "node") return;
+      const require = createRequire(path.join(repoRoot, "package.json"));
+      // require.resolve gives dist/index.js (the `require` condition); the browser build sits beside it.
+      const browserEntry = path.join(path.dirname(require.resolve("@huggingface/hub")), "browser", "index.mjs");
+      build.onResolve({ filter: /^@huggingface\/hub$/ }, () => ({ path: browserEntry }));
+    },
+  };
+}
+
 /** Options every bundle shares. */
 export function commonOptions(variant) {
   return {
@@ -54,7 +72,7 @@ export function commonOptions(variant) {
     format: "esm",
     target: "es2022",
     loader: { ".wgsl": "text" },
-    plugins: [wasmPlugin(variant), sourceTextPlugin()],
+    plugins: [wasmPlugin(variant), sourceTextPlugin(), hubBrowserPlugin()],
     logLevel: "warning",
     legalComments: "none",
   };

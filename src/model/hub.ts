@@ -3,14 +3,21 @@
 // cache (Cache Storage) so a second visit does not download again. Offline stays first-class:
 // a ModelSource over bytes or a directory never touches the network.
 //
-// NOTE: the hub protocol here is two plain requests (`/api/models/<id>/tree/<rev>` for the file
-// sizes, `/<id>/resolve/<rev>/<file>` for the bytes); issue 14 asks for @huggingface/hub
-// instead, which needs a package.json change owned elsewhere.
+// The hub protocol is @huggingface/hub's: `listFiles` (the repo's files and sizes at a revision)
+// and `downloadFile` (resolve, then the bytes). Its Node build imports fs/path/os, so browser,
+// Deno and workerd bundles take its browser build instead (scripts/esbuild-plugins.mjs).
+//
+// Why Cache Storage and not OPFS: both count against the same per-origin quota, so neither
+// holds more. Cache Storage is keyed by URL (a revision is part of it), takes a Response whole,
+// works in pages and workers alike, and the browser evicts or the user clears it as one unit.
+// OPFS's advantage, synchronous random-access reads in a worker, buys nothing here: the loader
+// needs each file as one Uint8Array. A custom `cache` (an OPFS one included) plugs in through
+// ModelFileCache.
+import { downloadFile, HubApiError, listFiles } from "@huggingface/hub";
 import { ModelSourceError } from "../errors";
 import { loadModel as loadFromSource, type LoadModelOptions } from "./index";
 import { sourceFromPath, sourceFromUrl, type ModelSource } from "./source";
 import type { LoadedModel } from "./types";
-
 /** One figure for the whole load: bytes of every file the model needs. */
 export interface LoadProgress {
   readonly loadedBytes: number;
@@ -32,12 +39,14 @@ export interface LoadModelFromOptions extends LoadModelOptions {
   /** One overall figure for the whole load (`onProgress`, still accepted, reports per file). */
   progress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
-  /** "auto" (default): Cache Storage where the runtime has it; false: never cache. */
+  /** "auto" (default): Cache Storage in browsers (pages and workers); false: never cache. */
   cache?: "auto" | false | ModelFileCache;
   /** Hub base URL (default https://huggingface.co); a mirror or a test server. */
   hubUrl?: string;
   /** Branch, tag or commit (default "main"). */
   revision?: string;
+  /** A Hugging Face token, for gated or private repositories. */
+  accessToken?: string;
   fetch?: typeof fetch;
 }
 
@@ -46,6 +55,7 @@ const CACHE_NAME = "kvcompress-models-v1";
 
 /**
  * Loads a model from a hub id (`"org/name"`), a URL, a directory (Node, Deno) or a ModelSource.
+ * A hub id that names a local directory loads from it, with no request.
  * @throws ModelSourceError (a missing file, an HTTP error), ModelFormatError, UnsupportedModelError;
  *   the signal's reason (an AbortError by default) when aborted.
  * @example
@@ -54,84 +64,174 @@ const CACHE_NAME = "kvcompress-models-v1";
  * });
  */
 export async function loadModel(spec: string | ModelSource, options: LoadModelFromOptions = {}): Promise<LoadedModel> {
-  const { progress, onProgress, signal, cache = "auto", hubUrl = "https://huggingface.co", revision = "main", fetch: fetchImpl = globalThis.fetch, ...rest } = options;
+  const { progress, onProgress, signal, cache = "auto", hubUrl = "https://huggingface.co", revision = "main", accessToken, fetch: fetchImpl = globalThis.fetch, ...rest } = options;
   signal?.throwIfAborted();
   let source: ModelSource;
   let sizes: Map<string, number> | undefined;
   if (typeof spec !== "string") source = spec;
   else if (/^https?:\/\//.test(spec)) source = sourceFromUrl(spec, fetchImpl);
   else if (HUB_ID_RE.test(spec) && !(await isLocalDir(spec))) {
-    const base = `${hubUrl.replace(/\/$/, "")}/${spec}/resolve/${encodeURIComponent(revision)}/`;
-    sizes = await listSizes(`${hubUrl.replace(/\/$/, "")}/api/models/${spec}/tree/${encodeURIComponent(revision)}`, fetchImpl, signal);
-    source = hubSource(base, await openCache(cache), fetchImpl, signal);
+    const repo: HubRepo = { name: spec, revision, hubUrl: hubUrl.replace(/\/$/, ""), accessToken, fetch: guardedFetch(fetchImpl, signal) };
+    sizes = await listSizes(repo, signal);
+    source = hubSource(repo, sizes, await openCache(cache), signal);
   } else source = sourceFromPath(spec);
   const aborting = withSignal(source, signal);
-  const overall = progress && overallProgress(progress, sizes);
+  const overall = progress && overallProgress(progress, sizes && plannedFiles(sizes));
   const both = overall && onProgress ? (l: number, t: number, f: string) => { onProgress(l, t, f); overall(l, t, f); } : overall ?? onProgress;
   return loadFromSource(aborting, { ...rest, onProgress: both });
 }
 
+/** One repository at one revision, as @huggingface/hub's calls take it. */
+interface HubRepo {
+  readonly name: string;
+  readonly revision: string;
+  readonly hubUrl: string;
+  readonly accessToken?: string;
+  readonly fetch: typeof fetch;
+}
+
+/**
+ * The files the loaders will read, from the listing, so the overall total is right from the
+ * first byte: config and tokenizer files, then the one weight file or the index and its shards
+ * (every root `.safetensors` file), or a llama2.c checkpoint's `.bin` files.
+ */
+function plannedFiles(sizes: Map<string, number>): Map<string, number> {
+  const names = [...sizes.keys()].filter((f) => !f.includes("/"));
+  let planned: string[];
+  if (!sizes.has("config.json")) planned = names.filter((f) => f.endsWith(".bin"));
+  else {
+    planned = ["config.json", "tokenizer.json", "tokenizer_config.json"];
+    if (sizes.has("model.safetensors")) planned.push("model.safetensors");
+    else planned.push("model.safetensors.index.json", ...names.filter((f) => f.endsWith(".safetensors")));
+  }
+  return new Map(planned.filter((f) => sizes.has(f)).map((f) => [f, sizes.get(f)!]));
+}
+
 /** Aggregates per-file progress into one figure; sizes from the hub listing when it gave them. */
-function overallProgress(report: (p: LoadProgress) => void, sizes?: Map<string, number>): (loaded: number, total: number, file: string) => void {
+function overallProgress(report: (p: LoadProgress) => void, planned?: Map<string, number>): (loaded: number, total: number, file: string) => void {
   const loadedByFile = new Map<string, number>();
   const totalByFile = new Map<string, number>();
-  // With a listing, the total is every weight, config and tokenizer file the repo has that a
-  // loader reads; without one, it grows as each file announces its size.
-  const listed = sizes ? [...sizes.entries()].filter(([f]) => /\.(safetensors|json|bin)$/.test(f) && !/^(training_args|optimizer)/.test(f)) : [];
+  const plannedBytes = planned ? [...planned.values()].reduce((a, b) => a + b, 0) : 0;
   return (loaded, total, file) => {
     loadedByFile.set(file, loaded);
     if (total > 0) totalByFile.set(file, total);
     const loadedBytes = [...loadedByFile.values()].reduce((a, b) => a + b, 0);
-    let totalBytes = sizes ? listed.reduce((a, [, n]) => a + n, 0) : [...totalByFile.values()].reduce((a, b) => a + b, 0);
+    // Without a listing, the total grows as each file announces its size.
+    let totalBytes = planned ? plannedBytes : [...totalByFile.values()].reduce((a, b) => a + b, 0);
     totalBytes = Math.max(totalBytes, loadedBytes);
     report({ loadedBytes, totalBytes, fraction: totalBytes > 0 ? loadedBytes / totalBytes : 0, file });
   };
 }
 
-async function listSizes(url: string, fetchImpl: typeof fetch, signal?: AbortSignal): Promise<Map<string, number> | undefined> {
+/** The repo's root files and their sizes (LFS files: the real size, not the pointer's). */
+async function listSizes(repo: HubRepo, signal?: AbortSignal): Promise<Map<string, number> | undefined> {
   try {
-    const res = await fetchImpl(url, { signal });
-    if (!res.ok) return undefined;
-    const entries = (await res.json()) as { type?: string; path?: string; size?: number; lfs?: { size?: number } }[];
-    if (!Array.isArray(entries)) return undefined;
     const sizes = new Map<string, number>();
-    for (const e of entries) if (e.type === "file" && typeof e.path === "string") sizes.set(e.path, e.lfs?.size ?? e.size ?? 0);
+    for await (const e of listFiles({ repo: repo.name, revision: repo.revision, hubUrl: repo.hubUrl, accessToken: repo.accessToken, fetch: repo.fetch })) {
+      if (e.type === "file") sizes.set(e.path, e.lfs?.size ?? e.size);
+    }
     return sizes;
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
+    if (err instanceof ModelSourceError) throw err;
+    if (err instanceof HubApiError && (err.statusCode === 401 || err.statusCode === 403)) {
+      throw new ModelSourceError(`${repo.hubUrl}/${repo.name}`, `the hub refused the listing (HTTP ${err.statusCode}): a gated or private repository needs accessToken`, false);
+    }
     return undefined; // a mirror without the API still loads, with a growing total
   }
 }
 
+/**
+ * `fetch` for @huggingface/hub's calls: the caller's signal on every request, and an HTML answer
+ * (a login wall, a captive portal) refused as a ModelSourceError before anyone parses it.
+ */
+function guardedFetch(fetchImpl: typeof fetch, signal?: AbortSignal): typeof fetch {
+  return (async (input: string | URL | Request, init?: RequestInit) => {
+    const res = await fetchImpl(input, { ...init, signal });
+    const type = res.headers.get("content-type") ?? "";
+    if (/text\/html/i.test(type) && res.ok) {
+      await res.body?.cancel().catch(() => {});
+      const url = String(input instanceof Request ? input.url : input);
+      throw new ModelSourceError(url, `the server answered with an HTML page (content-type ${type}), not ${url.split("/").pop()}`, false);
+    }
+    return res;
+  }) as typeof fetch;
+}
+
 /** Files of one hub repository; whole, verified answers are kept in `cache`. */
-function hubSource(base: string, cache: ModelFileCache | undefined, fetchImpl: typeof fetch, signal?: AbortSignal): ModelSource {
-  const remote = sourceFromUrl(base, (input, init) => fetchImpl(input, { ...init, signal }));
+function hubSource(repo: HubRepo, sizes: Map<string, number> | undefined, cache: ModelFileCache | undefined, signal?: AbortSignal): ModelSource {
+  const base = `${repo.hubUrl}/${repo.name}/resolve/${encodeURIComponent(repo.revision)}/`;
   return {
     location: base.slice(0, -1),
     async read(fileName, onProgress) {
       const url = base + fileName;
+      // The listing answers "is it there" for optional files without a request.
+      if (sizes && !sizes.has(fileName)) throw new ModelSourceError(url, `not in ${repo.name} at ${repo.revision}`, true);
       const hit = await cache?.match(url).catch(() => undefined);
       if (hit) {
         const bytes = new Uint8Array(await hit.arrayBuffer());
         onProgress?.(bytes.byteLength, bytes.byteLength, fileName);
         return bytes;
       }
-      const bytes = await remote.read(fileName, onProgress);
+      const bytes = await downloadBytes(repo, fileName, url, onProgress, signal);
+      if (sizes && bytes.byteLength !== sizes.get(fileName)) throw new ModelSourceError(url, `incomplete: ${bytes.byteLength} of ${sizes.get(fileName)} bytes`, false);
       // Only what the loader will accept is worth keeping: an HTML error page never is.
-      if (!(fileName.endsWith(".json") && bytes[0] === 0x3c)) {
-        await cache?.put(url, new Response(bytes.slice(), { headers: { "content-length": String(bytes.byteLength) } })).catch(() => {});
-      } else throw new ModelSourceError(url, `starts with "<": an HTML page, not ${fileName}`, false);
+      if (fileName.endsWith(".json") && bytes[0] === 0x3c) throw new ModelSourceError(url, `starts with "<": an HTML page, not ${fileName}`, false);
+      await cache?.put(url, new Response(bytes.slice(), { headers: { "content-length": String(bytes.byteLength) } })).catch(() => {});
       return bytes;
     },
   };
 }
 
+/** One file through @huggingface/hub's downloadFile, streamed with progress. */
+async function downloadBytes(repo: HubRepo, fileName: string, url: string, onProgress: ((l: number, t: number, f: string) => void) | undefined, signal?: AbortSignal): Promise<Uint8Array> {
+  let blob: Blob | null;
+  try {
+    blob = await downloadFile({ repo: repo.name, path: fileName, revision: repo.revision, hubUrl: repo.hubUrl, accessToken: repo.accessToken, fetch: repo.fetch });
+  } catch (err) {
+    throw hubError(err, url, signal);
+  }
+  if (!blob) throw new ModelSourceError(url, "not found", true);
+  const totalBytes = blob.size;
+  const bytes = new Uint8Array(totalBytes);
+  let loadedBytes = 0;
+  const reader = blob.stream().getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (loadedBytes + value.byteLength > totalBytes) throw new ModelSourceError(url, `the body runs past the ${totalBytes} bytes the hub announced`, false);
+      bytes.set(value, loadedBytes);
+      loadedBytes += value.byteLength;
+      onProgress?.(loadedBytes, totalBytes, fileName);
+    }
+  } catch (err) {
+    await reader.cancel().catch(() => {});
+    if (signal?.aborted) throw signal.reason;
+    if (err instanceof ModelSourceError) throw err;
+    // The hub's Blob aborts its stream with a message string, not the error.
+    throw new ModelSourceError(url, `download stopped after ${loadedBytes} bytes: ${err instanceof Error ? err.message : String(err)}`, false);
+  }
+  if (loadedBytes !== totalBytes) throw new ModelSourceError(url, `incomplete: ${loadedBytes} of ${totalBytes} bytes`, false);
+  if (totalBytes === 0) onProgress?.(0, 0, fileName);
+  return bytes;
+}
+
+function hubError(err: unknown, url: string, signal?: AbortSignal): unknown {
+  if (signal?.aborted) return signal.reason;
+  if (err instanceof ModelSourceError) return err;
+  if (err instanceof HubApiError) return new ModelSourceError(url, `HTTP ${err.statusCode}`, err.statusCode === 404);
+  return new ModelSourceError(url, `fetch failed: ${(err as Error).message}`, false);
+}
+
 async function openCache(cache: "auto" | false | ModelFileCache): Promise<ModelFileCache | undefined> {
   if (cache === false) return undefined;
   if (cache !== "auto") return cache;
-  const storage = (globalThis as { caches?: CacheStorage }).caches;
-  // Node has no Cache Storage; Deno's is on disk and per origin. Both are fine to skip.
-  if (!storage || typeof (globalThis as { document?: unknown }).document === "undefined") return undefined;
+  const g = globalThis as { caches?: CacheStorage; Deno?: unknown; navigator?: { userAgent?: string } };
+  // Browsers, in pages and workers. Node has none; Deno's is a disk cache of its own and the
+  // CLI keeps models on disk anyway; a Worker's Cache API is per data centre with small limits.
+  if (!g.caches || g.Deno !== undefined || g.navigator?.userAgent === "Cloudflare-Workers") return undefined;
+  const storage = g.caches;
   try {
     const c = await storage.open(CACHE_NAME);
     return { match: (url) => c.match(url), put: (url, res) => c.put(url, res) };
@@ -157,6 +257,9 @@ function withSignal(source: ModelSource, signal?: AbortSignal): ModelSource {
 }
 
 async function isLocalDir(p: string): Promise<boolean> {
+  // Only where a file system can be: a browser would log a failed load of "node:fs/promises".
+  const g = globalThis as { Deno?: unknown; process?: { versions?: { node?: string } } };
+  if (g.Deno === undefined && g.process?.versions?.node === undefined) return false;
   const specifier = ["node", "fs/promises"].join(":");
   try {
     const fs = (await import(/* @vite-ignore */ specifier)) as { stat(p: string): Promise<{ isDirectory(): boolean }> };

@@ -1,38 +1,18 @@
-// loadModel("org/name"): the hub protocol against an injected fetch (so it runs in every
-// runtime), one overall progress figure, a cache that makes the second load fetch nothing, an
-// AbortSignal, and an HTML answer that is refused and never cached.
+// loadModel("org/name"): @huggingface/hub's protocol against an injected fake hub (so it runs in
+// every runtime), one overall progress figure, a cache that makes the second load fetch nothing
+// (in Chromium: the real Cache Storage), revisions, a sharded repo of any id, an AbortSignal, and
+// an HTML answer that is refused and never cached.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { ModelSourceError } from "../../src/errors";
 import { loadModel, type LoadProgress, type ModelFileCache } from "../../src/model/hub";
-import { readHfFiles } from "./helpers";
+import { fakeHub } from "./fakeHub";
+import { greedyIds, readHfFiles } from "./helpers";
+import { buildSafetensors, jsonBytes, splitSafetensors } from "./safetensorsFixtures";
 
 const t = suite("model: loadModel from a hub id");
-const HUB = "http://127.0.0.1:9/"; // never dialled: every request goes to the fake below
-
-function fakeHub(files: Map<string, Uint8Array>, opts: { html?: string } = {}) {
-  const requests: string[] = [];
-  const fetchImpl = (async (input: string | URL | Request) => {
-    const url = String(input);
-    requests.push(url);
-    if (url === "http://127.0.0.1:9/api/models/org/tiny/tree/main") {
-      return new Response(JSON.stringify([...files].map(([path, b]) => ({ type: "file", path, size: b.byteLength }))), { headers: { "content-type": "application/json" } });
-    }
-    const m = /^http:\/\/127\.0\.0\.1:9\/org\/tiny\/resolve\/main\/(.+)$/.exec(url);
-    if (m && opts.html === m[1]) return new Response("<html>log in</html>", { headers: { "content-type": "text/html" } });
-    const bytes = m && files.get(m[1]);
-    if (!bytes) return new Response("not found", { status: 404, statusText: "Not Found" });
-    // Streamed in 4 pieces, so progress has steps inside a file.
-    const piece = Math.ceil(bytes.byteLength / 4);
-    return new Response(new ReadableStream({
-      start(c) {
-        for (let i = 0; i < bytes.byteLength; i += piece) c.enqueue(bytes.slice(i, i + piece));
-        c.close();
-      },
-    }), { headers: { "content-length": String(bytes.byteLength) } });
-  }) as typeof fetch;
-  return { fetchImpl, requests };
-}
+const HUB = "http://127.0.0.1:9"; // never dialled: every request goes to the fake hub's function
+const inBrowser = typeof (globalThis as { document?: unknown }).document !== "undefined";
 
 function memoryCache(): ModelFileCache & { store: Map<string, Uint8Array> } {
   const store = new Map<string, Uint8Array>();
@@ -48,7 +28,7 @@ t("one overall progress figure, rising to 1; a second load from the cache fetche
   const hub = fakeHub(files);
   const cache = memoryCache();
   const seen: LoadProgress[] = [];
-  const a = await loadModel("org/tiny", { hubUrl: HUB, fetch: hub.fetchImpl, cache, progress: (p) => seen.push(p) });
+  const a = await loadModel("org/tiny", { hubUrl: HUB, fetch: hub.fetch, cache, progress: (p) => seen.push(p) });
   assert.is(a.format, "hf");
   const total = [...files.values()].reduce((s, b) => s + b.byteLength, 0);
   assert.ok(seen.length > files.size, "progress inside files");
@@ -56,10 +36,11 @@ t("one overall progress figure, rising to 1; a second load from the cache fetche
   assert.ok(seen.every((p) => p.totalBytes === total), `the total is known from the listing (${total})`);
   assert.is(seen.at(-1)!.fraction, 1);
   assert.is(cache.store.size, files.size);
+  assert.equal(hub.fileGets().sort(), [...files.keys()].map((f) => `/org/tiny/resolve/main/${f}`).sort(), "each file fetched once");
   hub.requests.length = 0;
-  const b = await loadModel("org/tiny", { hubUrl: HUB, fetch: hub.fetchImpl, cache });
+  const b = await loadModel("org/tiny", { hubUrl: HUB, fetch: hub.fetch, cache });
   assert.equal(b.tokenizer.encode("Once upon a time"), a.tokenizer.encode("Once upon a time"));
-  assert.equal(hub.requests.filter((u) => u.includes("/resolve/")), [], "no file fetched again");
+  assert.equal(hub.requests.filter((r) => r.path.includes("/resolve/")), [], "no file fetched again");
 });
 
 t("an AbortSignal stops the load with its reason", async () => {
@@ -68,7 +49,7 @@ t("an AbortSignal stops the load with its reason", async () => {
   const controller = new AbortController();
   try {
     await loadModel("org/tiny", {
-      hubUrl: HUB, fetch: hub.fetchImpl, cache: false, signal: controller.signal,
+      hubUrl: HUB, fetch: hub.fetch, cache: false, signal: controller.signal,
       progress: (p) => { if (p.file === "model.safetensors") controller.abort(); },
     });
     assert.unreachable("expected an abort");
@@ -82,13 +63,71 @@ for (const htmlFile of ["config.json", "model.safetensors"]) t(`an HTML answer f
   const hub = fakeHub(files, { html: htmlFile });
   const cache = memoryCache();
   try {
-    await loadModel("org/tiny", { hubUrl: HUB, fetch: hub.fetchImpl, cache });
+    await loadModel("org/tiny", { hubUrl: HUB, fetch: hub.fetch, cache });
     assert.unreachable("expected a rejection");
   } catch (err) {
     assert.instance(err, ModelSourceError);
     assert.match((err as Error).message, new RegExp(`${htmlFile.replace(".", "\\.")}.*HTML`));
   }
   assert.ok(![...cache.store.keys()].some((u) => u.endsWith(htmlFile)), "the page is not cached");
+});
+
+t("revision: files resolve at that revision; a mirror without the tree API still loads", async () => {
+  const files = await readHfFiles();
+  const hub = fakeHub(files, { revision: "v1.0" });
+  const a = await loadModel("org/tiny", { hubUrl: HUB, fetch: hub.fetch, cache: false, revision: "v1.0" });
+  assert.is(a.format, "hf");
+  assert.ok(hub.fileGets().every((p) => p.startsWith("/org/tiny/resolve/v1.0/")), hub.fileGets().join(" "));
+  try {
+    await loadModel("org/tiny", { hubUrl: HUB, fetch: hub.fetch, cache: false }); // main is not served
+    assert.unreachable("expected a rejection");
+  } catch (err) {
+    assert.instance(err, ModelSourceError);
+  }
+  const mirror = fakeHub(files, { noApi: true });
+  const seen: number[] = [];
+  const b = await loadModel("org/tiny", { hubUrl: HUB, fetch: mirror.fetch, cache: false, progress: (p) => seen.push(p.fraction) });
+  assert.equal(b.tokenizer.encode("Once"), a.tokenizer.encode("Once"));
+  assert.is(seen.at(-1), 1);
+});
+
+t("any id: a sharded repo with an index loads, the total counts every shard and no other file", async () => {
+  const files = await readHfFiles();
+  const { tensors } = splitSafetensors(files.get("model.safetensors")!);
+  const shardOf = (name: string) => (name.includes("layers.1.") ? "model-00002-of-00002.safetensors" : "model-00001-of-00002.safetensors");
+  const repo = new Map(files);
+  repo.delete("model.safetensors");
+  for (const shard of ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]) repo.set(shard, buildSafetensors(tensors.filter((x) => shardOf(x.name) === shard)));
+  repo.set("model.safetensors.index.json", jsonBytes({ metadata: {}, weight_map: Object.fromEntries(tensors.map((x) => [x.name, shardOf(x.name)])) }));
+  repo.set("README.md", new TextEncoder().encode("# a model card the loader never reads"));
+  repo.set("pytorch_model.bin", new Uint8Array(5000)); // the same weights in another format: never read
+  const hub = fakeHub(repo, { repo: "someone/Sharded-Llama" });
+  const seen: LoadProgress[] = [];
+  const loaded = await loadModel("someone/Sharded-Llama", { hubUrl: HUB, fetch: hub.fetch, cache: false, progress: (p) => seen.push(p) });
+  const ref = await loadModel("org/tiny", { hubUrl: HUB, fetch: fakeHub(files).fetch, cache: false });
+  const prompt = ref.tokenizer.encode("Once upon a time");
+  assert.equal(await greedyIds(loaded, prompt, 3), await greedyIds(ref, prompt, 3));
+  const expected = [...repo].filter(([f]) => f !== "README.md" && f !== "pytorch_model.bin").reduce((n, [, b]) => n + b.byteLength, 0);
+  assert.ok(seen.every((p) => p.totalBytes === expected), `total ${seen[0].totalBytes}, expected ${expected}`);
+  assert.is(seen.at(-1)!.fraction, 1);
+  assert.ok(!hub.fileGets().some((p) => /README|pytorch_model/.test(p)), "only the files the loader reads");
+});
+
+t(`cache "auto": ${inBrowser ? "Cache Storage keeps the files, a second load fetches none" : "no browser cache here, every load fetches"}`, async () => {
+  const files = await readHfFiles();
+  const hub = fakeHub(files, { repo: "org/cached" });
+  const storage = (globalThis as { caches?: CacheStorage }).caches;
+  if (inBrowser) await storage!.delete("kvcompress-models-v1");
+  await loadModel("org/cached", { hubUrl: HUB, fetch: hub.fetch });
+  assert.is(hub.fileGets().length, files.size);
+  hub.requests.length = 0;
+  await loadModel("org/cached", { hubUrl: HUB, fetch: hub.fetch });
+  assert.is(hub.fileGets().length, inBrowser ? 0 : files.size, hub.fileGets().join(" "));
+  if (inBrowser) {
+    const c = await storage!.open("kvcompress-models-v1");
+    assert.is((await c.match(`${HUB}/org/cached/resolve/main/model.safetensors`))?.headers.get("content-length"), String(files.get("model.safetensors")!.byteLength));
+    await storage!.delete("kvcompress-models-v1");
+  }
 });
 
 t.run();
