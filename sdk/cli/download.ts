@@ -1,11 +1,14 @@
 // Downloads one model file into the CLI's cache so that the cache only ever holds whole,
-// verified files (issue 15): the body streams to a private temporary file, is checked against
-// the hub's size (and sha256, where the hub sends one for LFS files), and is renamed into place
+// verified files: the body streams to a private temporary file, is checked against the hub's
+// size (and sha256, which the hub's listing gives for LFS files), and is renamed into place
 // under a per-file lock, so two processes fetching one id never see each other's half-written
 // files. A silent server trips a stall timeout; a body past the expected size or the cap stops.
+// The hub protocol (resolving a file, its size and ETag, the bytes) is @huggingface/hub's
+// downloadFile; what this file adds is the cache discipline around it.
 import { createHash } from "node:crypto";
 import { mkdir, open, rename, rm, stat, utimes, type FileHandle } from "node:fs/promises";
 import path from "node:path";
+import { downloadFile as hubDownload, HubApiError, listFiles } from "@huggingface/hub";
 import { ModelSourceError } from "../../src/errors";
 import type { ProgressCallback } from "../../src/model/source";
 
@@ -70,25 +73,43 @@ async function mkdirEachLevel(dir: string): Promise<void> {
   }
 }
 
-interface HubMeta { size?: number; sha256?: string }
+/** One file of a hub repository, with what the hub's listing said about it. */
+export interface HubFile {
+  readonly hubUrl: string;
+  readonly repo: string;
+  readonly revision: string;
+  /** The path in the repository (`stories260K/tok512.bin`). */
+  readonly path: string;
+  /** From the listing (the LFS size for LFS files); absent when the hub has no tree API. */
+  readonly size?: number;
+  /** From the listing, for LFS files. */
+  readonly sha256?: string;
+}
 
-/** What the hub says about a file before we fetch it: HF answers a HEAD (before its CDN redirect) with x-linked-size/x-linked-etag for LFS files. */
-async function hubMetadata(url: string, stallMs: number, signal?: AbortSignal): Promise<HubMeta> {
+export function hubFileUrl(f: HubFile): string {
+  return `${f.hubUrl}/${f.repo}/resolve/${encodeURIComponent(f.revision)}/${f.path}`;
+}
+
+/**
+ * The files under `folder` of a repository (keys relative to it), with sizes and LFS hashes,
+ * through @huggingface/hub's listFiles. `undefined` when the hub has no tree API (a plain mirror).
+ */
+export async function listHubFolder(hubUrl: string, repo: string, revision: string, folder: string, stallMs: number): Promise<Map<string, HubFile> | undefined> {
+  const files = new Map<string, HubFile>();
+  const signal = AbortSignal.timeout(stallMs);
   try {
-    const res = await fetch(url, { method: "HEAD", redirect: "manual", signal: AbortSignal.any([AbortSignal.timeout(stallMs), ...(signal ? [signal] : [])]) });
-    const linkedSize = res.headers.get("x-linked-size");
-    const etag = (res.headers.get("x-linked-etag") ?? "").replace(/^W\//, "").replace(/"/g, "");
-    const meta: HubMeta = {};
-    if (linkedSize !== null && /^\d+$/.test(linkedSize)) meta.size = Number(linkedSize);
-    else if (res.status === 200 && !res.headers.get("content-encoding")) {
-      const len = res.headers.get("content-length");
-      if (len !== null && /^\d+$/.test(len)) meta.size = Number(len);
+    for await (const e of listFiles({ repo, revision, hubUrl, path: folder || undefined, fetch: (input, init) => fetch(input, { ...init, signal }) })) {
+      if (e.type !== "file") continue;
+      const name = folder ? e.path.slice(folder.length + 1) : e.path;
+      files.set(name, { hubUrl, repo, revision, path: e.path, size: e.lfs?.size ?? e.size, sha256: e.lfs?.oid });
     }
-    if (/^[0-9a-f]{64}$/.test(etag)) meta.sha256 = etag;
-    return meta;
-  } catch {
-    return {}; // a hub without HEAD still works; the GET's own headers are checked below
+  } catch (err) {
+    if (err instanceof HubApiError && (err.statusCode === 401 || err.statusCode === 403)) {
+      throw new ModelSourceError(`${hubUrl}/${repo}`, `the hub refused the listing (HTTP ${err.statusCode}): a gated or private repository`, false);
+    }
+    return undefined;
   }
+  return files;
 }
 
 /** Waits for the lock on `target`, taking it over when its holder stopped touching it (a crash). */
@@ -116,7 +137,7 @@ async function isFile(p: string): Promise<boolean> {
  * @throws ModelSourceError naming the URL: HTTP errors (notFound on 404), an HTML page where a
  *   model file was expected, a size or hash mismatch, a stall, a body past the cap.
  */
-export async function downloadFile(url: string, target: string, fileName: string, limits: DownloadLimits, onProgress?: ProgressCallback, signal?: AbortSignal): Promise<void> {
+export async function downloadFile(file: HubFile, target: string, fileName: string, limits: DownloadLimits, onProgress?: ProgressCallback, signal?: AbortSignal): Promise<void> {
   if (await isFile(target)) return;
   const lockPath = target + ".lock";
   const lock = await acquireLock(lockPath, Math.max(4 * limits.stallMs, 10_000), signal);
@@ -125,7 +146,7 @@ export async function downloadFile(url: string, target: string, fileName: string
     if (await isFile(target)) return;
     const tmp = `${target}.${process.pid}-${Math.random().toString(36).slice(2)}.part`;
     try {
-      await fetchTo(url, tmp, fileName, limits, () => void utimes(lockPath, new Date(), new Date()).catch(() => {}), onProgress, signal);
+      await fetchTo(file, tmp, fileName, limits, () => void utimes(lockPath, new Date(), new Date()).catch(() => {}), onProgress, signal);
       await rename(tmp, target);
     } finally {
       await rm(tmp, { force: true });
@@ -136,10 +157,10 @@ export async function downloadFile(url: string, target: string, fileName: string
   }
 }
 
-async function fetchTo(url: string, tmp: string, fileName: string, limits: DownloadLimits, touch: () => void, onProgress?: ProgressCallback, signal?: AbortSignal): Promise<void> {
-  const meta = await hubMetadata(url, limits.stallMs, signal);
-  if (meta.size !== undefined && meta.size > limits.maxBytes) {
-    throw new ModelSourceError(url, `the hub lists ${meta.size} bytes, over the cap of ${limits.maxBytes} bytes (KVCOMPRESS_MAX_DOWNLOAD_BYTES)`, false);
+async function fetchTo(file: HubFile, tmp: string, fileName: string, limits: DownloadLimits, touch: () => void, onProgress?: ProgressCallback, signal?: AbortSignal): Promise<void> {
+  const url = hubFileUrl(file);
+  if (file.size !== undefined && file.size > limits.maxBytes) {
+    throw new ModelSourceError(url, `the hub lists ${file.size} bytes, over the cap of ${limits.maxBytes} bytes (KVCOMPRESS_MAX_DOWNLOAD_BYTES)`, false);
   }
   const stall = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -149,30 +170,36 @@ async function fetchTo(url: string, tmp: string, fileName: string, limits: Downl
   };
   arm();
   const abortSignal = signal ? AbortSignal.any([stall.signal, signal]) : stall.signal;
+  // Every request of the hub client: the stall and the caller's signal, and no HTML page
+  // (a login wall, a captive portal, a proxy error answers 200 with one) taken for a model file.
+  const guarded = (async (input: string | URL | Request, init?: RequestInit) => {
+    const res = await fetch(input, { ...init, signal: abortSignal });
+    arm();
+    const type = res.headers.get("content-type") ?? "";
+    if (res.ok && /text\/html/i.test(type)) {
+      await res.body?.cancel().catch(() => {});
+      throw new ModelSourceError(url, `the server answered with an HTML page (content-type ${type}), not ${fileName}`, false);
+    }
+    return res;
+  }) as typeof fetch;
+  const why = (err: unknown) => (stall.signal.aborted ? (stall.signal.reason as Error).message : err instanceof Error ? err.message : String(err));
   const out = await open(tmp, "wx");
   let loaded = 0;
   try {
-    let res: Response;
+    let blob: Blob | null;
     try {
-      res = await fetch(url, { signal: abortSignal });
+      blob = await hubDownload({ repo: file.repo, path: file.path, revision: file.revision, hubUrl: file.hubUrl, fetch: guarded });
     } catch (err) {
-      throw new ModelSourceError(url, `fetch failed: ${stall.signal.aborted ? (stall.signal.reason as Error).message : (err as Error).message}`, false);
+      if (err instanceof ModelSourceError) throw err;
+      if (err instanceof HubApiError) throw new ModelSourceError(url, `HTTP ${err.statusCode}`, err.statusCode === 404);
+      throw new ModelSourceError(url, `fetch failed: ${why(err)}`, false);
     }
-    if (!res.ok) throw new ModelSourceError(url, `HTTP ${res.status} ${res.statusText}`, res.status === 404);
-    const type = res.headers.get("content-type") ?? "";
-    // A login wall, a captive portal or a proxy error page answers 200 with HTML: never a model file.
-    if (/text\/html/i.test(type)) throw new ModelSourceError(url, `the server answered with an HTML page (content-type ${type}), not ${fileName}`, false);
-    const lenHeader = res.headers.get("content-length");
-    const wireLength = lenHeader !== null && /^\d+$/.test(lenHeader) && !res.headers.get("content-encoding") ? Number(lenHeader) : undefined;
-    const expected = meta.size ?? wireLength;
-    const cap = Math.min(expected ?? limits.maxBytes, limits.maxBytes);
-    if (expected !== undefined && expected > limits.maxBytes) {
-      throw new ModelSourceError(url, `${expected} bytes, over the cap of ${limits.maxBytes} bytes (KVCOMPRESS_MAX_DOWNLOAD_BYTES)`, false);
-    }
-    const hash = meta.sha256 ? createHash("sha256") : undefined;
+    if (!blob) throw new ModelSourceError(url, "HTTP 404 Not Found", true);
+    const expected = file.size ?? blob.size;
+    if (expected > limits.maxBytes) throw new ModelSourceError(url, `${expected} bytes, over the cap of ${limits.maxBytes} bytes (KVCOMPRESS_MAX_DOWNLOAD_BYTES)`, false);
+    const hash = file.sha256 ? createHash("sha256") : undefined;
     let first = true;
-    if (res.body === null) throw new ModelSourceError(url, "the response has no body", false);
-    const reader = res.body.getReader();
+    const reader = blob.stream().getReader();
     try {
       for (;;) {
         const { done, value } = await reader.read();
@@ -183,26 +210,22 @@ async function fetchTo(url: string, tmp: string, fileName: string, limits: Downl
           if (fileName.endsWith(".json") && value[0] === 0x3c) throw new ModelSourceError(url, `starts with "<": an HTML page, not ${fileName}`, false);
         }
         loaded += value.byteLength;
-        if (loaded > cap) {
-          throw new ModelSourceError(url, expected !== undefined && expected <= limits.maxBytes
-            ? `the body runs past the ${expected} bytes the server announced`
-            : `over the cap of ${limits.maxBytes} bytes (KVCOMPRESS_MAX_DOWNLOAD_BYTES)`, false);
-        }
+        if (loaded > expected) throw new ModelSourceError(url, `the body runs past the ${expected} bytes the hub announced`, false);
         hash?.update(value);
         await out.write(value);
         touch();
-        onProgress?.(loaded, expected ?? 0, fileName);
+        onProgress?.(loaded, expected, fileName);
       }
     } catch (err) {
       await reader.cancel().catch(() => {});
       if (err instanceof ModelSourceError) throw err;
-      const why = stall.signal.aborted ? (stall.signal.reason as Error).message : (err as Error).message;
-      throw new ModelSourceError(url, `download stopped after ${loaded} bytes: ${why}`, false);
+      // The hub client's Blob aborts its stream with the error's message, not the error.
+      throw new ModelSourceError(url, `download stopped after ${loaded} bytes: ${why(err)}`, false);
     }
-    if (expected !== undefined && loaded !== expected) throw new ModelSourceError(url, `incomplete: ${loaded} of ${expected} bytes`, false);
-    if (hash && meta.sha256) {
+    if (loaded !== expected) throw new ModelSourceError(url, `incomplete: ${loaded} of ${expected} bytes`, false);
+    if (hash && file.sha256) {
       const got = hash.digest("hex");
-      if (got !== meta.sha256) throw new ModelSourceError(url, `sha256 ${got} does not match the hub's ${meta.sha256}`, false);
+      if (got !== file.sha256) throw new ModelSourceError(url, `sha256 ${got} does not match the hub's ${file.sha256}`, false);
     }
   } finally {
     clearTimeout(timer);

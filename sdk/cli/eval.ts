@@ -35,7 +35,9 @@ export async function evaluate(argv: readonly string[], onLine?: (s: string) => 
   // a bad --out must not cost the results of a long run.
   const text = await readTextFlag("--text", a.text);
   if (a.outDir !== undefined) await checkOutDir(a.outDir);
-  const resolved = await resolveModel(a.model, a.json ? undefined : loadProgress(() => {}, true));
+  const downloads = loadProgress(() => {}, !a.json, "download");
+  const resolved = await resolveModel(a.model, downloads);
+  downloads.done?.();
   const contextTokens = await readContextLength(resolved);
   if (a.windowTokens > contextTokens) throw new UsageError("--window", `must be ≤ the model's context of ${contextTokens} tokens, got ${a.windowTokens}`);
   // The engine holds the weights once (on the device, or in wasm memory); each policy gets its own

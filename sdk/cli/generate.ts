@@ -48,8 +48,11 @@ export async function runGenerate(argv: readonly string[], io: { out: (s: string
   const storage = f.storage ?? "f32";
   if (storage !== "f32" && storage !== "f16") throw new CliUsageError(`--storage must be f16 or f32, got ${JSON.stringify(storage)}`);
 
+  // Per-file bars on stderr: the download (only when the model is not on disk yet), then the load.
+  const downloads = loadProgress(io.err, !f.json, "download");
+  const resolved = await resolveModel(f.model, downloads);
+  downloads.done?.();
   const progress = loadProgress(io.err, !f.json);
-  const resolved = await resolveModel(f.model, progress);
   // The context length comes from the config (or the llama2.c header), read before the weights.
   const contextTokens = await readContextLength(resolved);
   if (maxTokens >= contextTokens) throw new CliUsageError(`--max-tokens must be < the model's context of ${contextTokens} tokens, got ${maxTokens}`);

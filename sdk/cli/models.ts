@@ -1,8 +1,9 @@
 // Where the CLI finds a model: a directory, a URL, a known id or any Hugging Face id
 // (`org/name`). An id is looked up in $KVCOMPRESS_MODELS/<id>, then in the user's cache
 // directory, and otherwise downloaded from the Hugging Face hub into that cache
-// (KVCOMPRESS_HF_BASE overrides the hub URL). Downloads go through download.ts, so the cache
-// only ever holds whole, verified files.
+// (KVCOMPRESS_HF_BASE overrides the hub URL). What to download comes from the hub's listing
+// (@huggingface/hub listFiles: names, sizes, LFS sha256); downloads go through download.ts, so
+// the cache only ever holds whole, verified files.
 import { readdir, readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
@@ -10,7 +11,7 @@ import { ModelFormatError, ModelSourceError } from "../../src/errors";
 import { parseHfConfig } from "../../src/model/hf";
 import { fileLabel, sourceFromPath, sourceFromUrl, type ModelSource, type ProgressCallback } from "../../src/model/source";
 import { CliUsageError } from "./args";
-import { downloadFile, downloadLimits, ensureWritableDir } from "./download";
+import { downloadFile, downloadLimits, ensureWritableDir, hubFileUrl, listHubFolder, type HubFile } from "./download";
 
 /** Models the CLI can fetch by a short id: the hub repository, the folder in it, and the files. */
 export const KNOWN_MODELS: Readonly<Record<string, { repo: string; folder: string; files: string[] }>> = Object.freeze({
@@ -66,8 +67,11 @@ export async function resolveModel(spec: string | undefined, onProgress?: Progre
     for (const dir of candidates) if (await hasFiles(dir, known.files)) return { name, source: cachedFirstRead(sourceFromPath(dir)), llama2c };
     const dir = path.join(modelCacheDir(env), name);
     await ensureWritableDir(dir, "the model cache (XDG_CACHE_HOME)");
-    const base = `${hubBase}/${known.repo}/resolve/main/${known.folder ? known.folder + "/" : ""}`;
-    for (const file of known.files) await downloadFile(base + file, path.join(dir, file), file, limits, onProgress);
+    const listed = await listHubFolder(hubBase, known.repo, "main", known.folder, limits.stallMs);
+    for (const file of known.files) {
+      const hubFile = listed?.get(file) ?? { hubUrl: hubBase, repo: known.repo, revision: "main", path: known.folder ? `${known.folder}/${file}` : file };
+      await downloadFile(hubFile, path.join(dir, file), file, limits, onProgress);
+    }
     return { name, source: cachedFirstRead(sourceFromPath(dir)), llama2c };
   }
   if (!HUB_ID_RE.test(name) || name.split("/").some((p) => p === "." || p === "..")) {
@@ -79,16 +83,24 @@ export async function resolveModel(spec: string | undefined, onProgress?: Progre
   if (await hasFiles(path.join(modelCacheDir(env), name), [".complete"])) return { name, source: cachedFirstRead(sourceFromPath(path.join(modelCacheDir(env), name))) };
   const dir = path.join(modelCacheDir(env), name);
   await ensureWritableDir(dir, "the model cache (XDG_CACHE_HOME)");
-  await downloadHubModel(`${hubBase}/${name}/resolve/main/`, dir, limits, onProgress);
+  await downloadHubModel(hubBase, name, dir, limits, onProgress);
   return { name, source: cachedFirstRead(sourceFromPath(dir)) };
 }
 
-/** A Hugging Face safetensors model: config, tokenizer, then one weight file or an index and its shards. */
-async function downloadHubModel(base: string, dir: string, limits: ReturnType<typeof downloadLimits>, onProgress?: ProgressCallback): Promise<void> {
-  const get = (file: string) => downloadFile(base + file, path.join(dir, file), file, limits, onProgress);
-  const optional = async (file: string): Promise<boolean> => {
+/**
+ * A Hugging Face safetensors model: config, tokenizer, then one weight file or an index and its
+ * shards. The listing says which files exist; a hub without the tree API is asked file by file.
+ */
+async function downloadHubModel(hubUrl: string, repo: string, dir: string, limits: ReturnType<typeof downloadLimits>, onProgress?: ProgressCallback): Promise<void> {
+  const listed = await listHubFolder(hubUrl, repo, "main", "", limits.stallMs);
+  const fileOf = (name: string): HubFile => listed?.get(name) ?? { hubUrl, repo, revision: "main", path: name };
+  const get = (name: string) => {
+    if (listed && !listed.has(name)) throw new ModelSourceError(hubFileUrl(fileOf(name)), `not in ${repo}`, true);
+    return downloadFile(fileOf(name), path.join(dir, name), name, limits, onProgress);
+  };
+  const optional = async (name: string): Promise<boolean> => {
     try {
-      await get(file);
+      await get(name);
       return true;
     } catch (err) {
       if (err instanceof ModelSourceError && err.notFound) return false;
@@ -97,17 +109,18 @@ async function downloadHubModel(base: string, dir: string, limits: ReturnType<ty
   };
   await get("config.json");
   // Fail on an unsupported architecture before the weights, the big download.
-  parseHfConfig(JSON.parse(await readFile(path.join(dir, "config.json"), "utf8")), base + "config.json");
+  parseHfConfig(JSON.parse(await readFile(path.join(dir, "config.json"), "utf8")), hubFileUrl(fileOf("config.json")));
   await get("tokenizer.json");
   await optional("tokenizer_config.json");
   if (!(await optional("model.safetensors"))) {
     if (!(await optional("model.safetensors.index.json"))) {
-      throw new ModelSourceError(base + "model.safetensors", "the repository has neither model.safetensors nor model.safetensors.index.json", true);
+      throw new ModelSourceError(hubFileUrl(fileOf("model.safetensors")), "the repository has neither model.safetensors nor model.safetensors.index.json", true);
     }
+    const indexUrl = hubFileUrl(fileOf("model.safetensors.index.json"));
     const index = JSON.parse(await readFile(path.join(dir, "model.safetensors.index.json"), "utf8")) as { weight_map?: Record<string, string> };
     const shards = [...new Set(Object.values(index.weight_map ?? {}))];
     for (const shard of shards) {
-      if (!/^[A-Za-z0-9._-]+\.safetensors$/.test(shard)) throw new ModelFormatError(base + "model.safetensors.index.json", `shard name ${JSON.stringify(shard)} is not a plain .safetensors file name`);
+      if (!/^[A-Za-z0-9._-]+\.safetensors$/.test(shard)) throw new ModelFormatError(indexUrl, `shard name ${JSON.stringify(shard)} is not a plain .safetensors file name`);
       await get(shard);
     }
   }

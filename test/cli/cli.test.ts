@@ -5,6 +5,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runtime, sharedBase } from "../harness/env";
+import { fakeHub, serveHub } from "../model/fakeHub";
 
 interface Run { code: number; stdout: string; stderr: string }
 
@@ -67,34 +68,29 @@ if (runtime !== "chromium") {
   });
 
   t("downloads the default model from the hub URL with KVCOMPRESS_HF_BASE", async () => {
-    const http = (await import("node:http" as string)) as typeof import("node:http");
     const fs = (await import("node:fs/promises" as string)) as typeof import("node:fs/promises");
     const os = (await import("node:os" as string)) as typeof import("node:os");
-    const requested: string[] = [];
-    const server = http.createServer(async (req, res) => {
-      if (req.method === "GET") requested.push(req.url!); // HEADs ask for the hub's size/hash metadata
-      const m = /^\/karpathy\/tinyllamas\/resolve\/main\/stories260K\/(stories260K\.bin|tok512\.bin)$/.exec(req.url!);
-      if (!m) { res.writeHead(404).end(); return; }
-      const bytes = await fs.readFile(`${sharedBase()}/models/stories260K/${m[1]}`);
-      res.writeHead(200, { "content-length": String(bytes.byteLength) }).end(bytes);
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-    const port = (server.address() as { port: number }).port;
+    const files = new Map<string, Uint8Array>();
+    for (const f of ["stories260K.bin", "tok512.bin"]) files.set(`stories260K/${f}`, new Uint8Array(await fs.readFile(`${sharedBase()}/models/stories260K/${f}`)));
+    files.set("stories15M.bin", new Uint8Array(2048)); // another model in the repo: never fetched
+    const hub = fakeHub(files, { repo: "karpathy/tinyllamas" });
+    const server = await serveHub(hub);
     const cacheHome = await fs.mkdtemp(`${os.tmpdir()}/kvc-cache-`);
     try {
       const r = await cli(["generate", "--prompt", "Once upon a time", "--max-tokens", "8", "--json", "--backend", "cpu"],
-        { KVCOMPRESS_MODELS: undefined, XDG_CACHE_HOME: cacheHome, KVCOMPRESS_HF_BASE: `http://127.0.0.1:${port}` });
+        { KVCOMPRESS_MODELS: undefined, XDG_CACHE_HOME: cacheHome, KVCOMPRESS_HF_BASE: server.url });
       assert.is(r.code, 0, r.stderr);
       assert.is(JSON.parse(r.stdout).ids.length, 8 + JSON.parse(r.stdout).promptTokens);
-      assert.equal(requested.sort(), ["/karpathy/tinyllamas/resolve/main/stories260K/stories260K.bin", "/karpathy/tinyllamas/resolve/main/stories260K/tok512.bin"]);
+      assert.equal(hub.fileGets().sort(), ["/karpathy/tinyllamas/resolve/main/stories260K/stories260K.bin", "/karpathy/tinyllamas/resolve/main/stories260K/tok512.bin"]);
+      assert.ok(hub.requests.some((q) => q.path === "/api/models/karpathy/tinyllamas/tree/main/stories260K"), "sizes and hashes from the listing");
       const stat = await fs.stat(`${cacheHome}/kvcompress/models/stories260K/stories260K.bin`);
       assert.is(stat.size, 1056540);
       // The second run finds the cached copy and asks the server for nothing.
-      requested.length = 0;
+      hub.requests.length = 0;
       const again = await cli(["generate", "--prompt", "Hi", "--max-tokens", "2", "--json", "--backend", "cpu"],
-        { KVCOMPRESS_MODELS: undefined, XDG_CACHE_HOME: cacheHome, KVCOMPRESS_HF_BASE: `http://127.0.0.1:${port}` });
+        { KVCOMPRESS_MODELS: undefined, XDG_CACHE_HOME: cacheHome, KVCOMPRESS_HF_BASE: server.url });
       assert.is(again.code, 0, again.stderr);
-      assert.equal(requested, []);
+      assert.equal(hub.requests, []);
     } finally {
       server.close();
       await fs.rm(cacheHome, { recursive: true, force: true });

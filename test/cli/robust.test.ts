@@ -7,6 +7,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runtime, sharedBase } from "../harness/env";
+import { fakeHub, serveHub, type FakeHub, type FakeHubOptions, type ListedFile } from "../model/fakeHub";
 
 interface Run { code: number; stdout: string; stderr: string }
 
@@ -30,33 +31,35 @@ async function cli(args: string[], env: Record<string, string | undefined> = {})
 
 const noStack = (r: Run, what: string) => assert.not.match(r.stderr, /\n\s+at /, `${what}: a message, not a stack trace:\n${r.stderr}`);
 
-type Handler = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse, file: string, bytes: Uint8Array) => void | Promise<void>;
+/** stories260K as the hub holds it: karpathy/tinyllamas, folder stories260K. */
+async function storiesRepo(): Promise<Map<string, Uint8Array>> {
+  const fs = (await import("node:fs/promises" as string)) as typeof import("node:fs/promises");
+  const files = new Map<string, Uint8Array>();
+  for (const f of ["stories260K.bin", "tok512.bin"]) files.set(`stories260K/${f}`, new Uint8Array(await fs.readFile(`${sharedBase()}/models/stories260K/${f}`)));
+  return files;
+}
 
-/** A hub on 127.0.0.1 serving stories260K through `handle`; GETs are counted per file. */
-async function withHub(handle: Handler, body: (env: Record<string, string | undefined>, gets: Map<string, number>, cacheHome: string) => Promise<void>): Promise<void> {
-  const http = (await import("node:http" as string)) as typeof import("node:http");
+/** A hub on 127.0.0.1 serving stories260K (test/model/fakeHub.ts: tree API, Range, ETag). */
+async function withHub(opts: FakeHubOptions, body: (env: Record<string, string | undefined>, hub: FakeHub, cacheHome: string) => Promise<void>): Promise<void> {
   const fs = (await import("node:fs/promises" as string)) as typeof import("node:fs/promises");
   const os = (await import("node:os" as string)) as typeof import("node:os");
-  const gets = new Map<string, number>();
-  const server = http.createServer(async (req, res) => {
-    const m = /^\/karpathy\/tinyllamas\/resolve\/main\/stories260K\/(stories260K\.bin|tok512\.bin)$/.exec(req.url!);
-    if (!m) { res.writeHead(404).end(); return; }
-    if (req.method === "GET") gets.set(m[1], (gets.get(m[1]) ?? 0) + 1);
-    await handle(req, res, m[1], await fs.readFile(`${sharedBase()}/models/stories260K/${m[1]}`));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const port = (server.address() as { port: number }).port;
+  const hub = fakeHub(await storiesRepo(), { repo: "karpathy/tinyllamas", ...opts });
+  const server = await serveHub(hub);
   const cacheHome = await fs.mkdtemp(`${os.tmpdir()}/kvc-hub-`);
   try {
-    await body({ KVCOMPRESS_MODELS: undefined, XDG_CACHE_HOME: cacheHome, KVCOMPRESS_HF_BASE: `http://127.0.0.1:${port}` }, gets, cacheHome);
+    await body({ KVCOMPRESS_MODELS: undefined, XDG_CACHE_HOME: cacheHome, KVCOMPRESS_HF_BASE: server.url }, hub, cacheHome);
   } finally {
-    server.closeAllConnections();
     server.close();
     await fs.rm(cacheHome, { recursive: true, force: true });
   }
 }
 
-const serveWhole: Handler = (_req, res, _file, bytes) => { res.writeHead(200, { "content-length": String(bytes.byteLength) }).end(bytes); };
+/** Whole-file GETs per file name. */
+const getsPerFile = (hub: FakeHub) => {
+  const gets = new Map<string, number>();
+  for (const p of hub.fileGets()) gets.set(p.split("/").pop()!, (gets.get(p.split("/").pop()!) ?? 0) + 1);
+  return gets;
+};
 
 async function cachedFiles(cacheHome: string): Promise<string[]> {
   const fs = (await import("node:fs/promises" as string)) as typeof import("node:fs/promises");
@@ -147,33 +150,18 @@ if (runtime !== "chromium") {
 
   t("downloads: two concurrent runs of one id both succeed and fetch each file once", async () => {
     // Slow bodies so the two runs overlap: each file is sent in 8 pieces, 40 ms apart.
-    const slow: Handler = async (req, res, _file, bytes) => {
-      res.writeHead(200, { "content-length": String(bytes.byteLength) });
-      if (req.method === "HEAD") { res.end(); return; }
-      const piece = Math.ceil(bytes.byteLength / 8);
-      for (let i = 0; i < bytes.byteLength; i += piece) {
-        res.write(bytes.subarray(i, i + piece));
-        await new Promise((r) => setTimeout(r, 40));
-      }
-      res.end();
-    };
-    await withHub(slow, async (env, gets, cacheHome) => {
+    await withHub({ pieces: 8, pieceDelayMs: 40 }, async (env, hub, cacheHome) => {
       const [a, b] = await Promise.all([cli(GEN, env), cli(GEN, env)]);
       assert.is(a.code, 0, a.stderr);
       assert.is(b.code, 0, b.stderr);
       assert.equal(JSON.parse(a.stdout).ids, JSON.parse(b.stdout).ids);
-      assert.equal([...gets.entries()].sort(), [["stories260K.bin", 1], ["tok512.bin", 1]]);
+      assert.equal([...getsPerFile(hub).entries()].sort(), [["stories260K.bin", 1], ["tok512.bin", 1]]);
       assert.equal(await cachedFiles(cacheHome), ["stories260K.bin", "tok512.bin"], "no .part or .lock left behind");
     });
   });
 
   t("downloads: a silent server trips the stall timeout; nothing is cached", async () => {
-    const silent: Handler = (req, res, _file, bytes) => {
-      res.writeHead(200, { "content-length": String(bytes.byteLength) });
-      if (req.method === "HEAD") { res.end(); return; }
-      res.write(bytes.subarray(0, 100)); // then nothing, and the connection stays open
-    };
-    await withHub(silent, async (env, _gets, cacheHome) => {
+    await withHub({ stallAfterBytes: 100 }, async (env, _hub, cacheHome) => {
       const started = Date.now();
       const r = await cli(GEN, { ...env, KVCOMPRESS_STALL_MS: "300" });
       assert.is(r.code, 1, r.stderr);
@@ -185,42 +173,37 @@ if (runtime !== "chromium") {
   });
 
   t("downloads: an HTML answer is refused and not cached; the next run, with the hub fixed, succeeds", async () => {
-    let broken = true;
-    const portal: Handler = (req, res, file, bytes) => {
-      if (!broken) return serveWhole(req, res, file, bytes);
-      const page = "<!DOCTYPE html><html><body>Please log in</body></html>";
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-length": String(page.length) }).end(req.method === "HEAD" ? undefined : page);
-    };
-    await withHub(portal, async (env, _gets, cacheHome) => {
+    await withHub({ html: "*" }, async (env, hub, cacheHome) => {
       const r = await cli(GEN, env);
       assert.is(r.code, 1, r.stderr);
       assert.match(r.stderr, /HTML page/);
       noStack(r, "html");
       assert.equal(await cachedFiles(cacheHome), []);
-      broken = false;
-      const again = await cli(GEN, env);
+      hub.options.html = undefined;
+      // Without --json: a bar per file on stderr while it downloads, and stdout only the text.
+      const again = await cli(GEN.filter((a) => a !== "--json"), env);
       assert.is(again.code, 0, again.stderr);
+      assert.match(again.stderr, /download stories260K\.bin .*100%/);
+      assert.match(again.stderr, /download tok512\.bin .*100%/);
+      assert.not.match(again.stdout, /download|%/);
     });
   });
 
   t("downloads: size cap, size and sha256 mismatches with the hub's metadata are refused", async () => {
-    await withHub(serveWhole, async (env, _gets, cacheHome) => {
+    await withHub({}, async (env, _hub, cacheHome) => {
       const r = await cli(GEN, { ...env, KVCOMPRESS_MAX_DOWNLOAD_BYTES: "1000" });
       assert.is(r.code, 1, r.stderr);
       assert.match(r.stderr, /over the cap of 1000 bytes/);
       assert.equal(await cachedFiles(cacheHome), []);
     });
-    const lying = (meta: (bytes: Uint8Array) => Record<string, string>): Handler => (req, res, _file, bytes) => {
-      if (req.method === "HEAD") { res.writeHead(302, { ...meta(bytes), location: "/cdn" }).end(); return; }
-      res.writeHead(200, { "content-length": String(bytes.byteLength) }).end(bytes);
-    };
-    await withHub(lying((b) => ({ "x-linked-size": String(b.byteLength + 1) })), async (env, _gets, cacheHome) => {
+    const lfs = (e: ListedFile, edit: Partial<NonNullable<ListedFile["lfs"]>>): ListedFile => (e.lfs ? { ...e, lfs: { ...e.lfs, ...edit } } : e);
+    await withHub({ listing: (e) => lfs(e, { size: e.lfs!.size + 1 }) }, async (env, _hub, cacheHome) => {
       const r = await cli(GEN, env);
       assert.is(r.code, 1, r.stderr);
       assert.match(r.stderr, /incomplete: \d+ of \d+ bytes/);
       assert.equal(await cachedFiles(cacheHome), []);
     });
-    await withHub(lying((b) => ({ "x-linked-size": String(b.byteLength), "x-linked-etag": `"${"0".repeat(64)}"` })), async (env, _gets, cacheHome) => {
+    await withHub({ listing: (e) => lfs(e, { oid: "0".repeat(64) }) }, async (env, _hub, cacheHome) => {
       const r = await cli(GEN, env);
       assert.is(r.code, 1, r.stderr);
       assert.match(r.stderr, /sha256 [0-9a-f]{64} does not match/);
@@ -229,43 +212,39 @@ if (runtime !== "chromium") {
   });
 
   t("any hub id of a supported architecture downloads once, then loads from the cache", async () => {
-    const http = (await import("node:http" as string)) as typeof import("node:http");
     const fs = (await import("node:fs/promises" as string)) as typeof import("node:fs/promises");
     const os = (await import("node:os" as string)) as typeof import("node:os");
-    const gets: string[] = [];
-    const server = http.createServer(async (req, res) => {
-      const m = /^\/someone\/tiny-stories\/resolve\/main\/([A-Za-z0-9._-]+)$/.exec(req.url!);
-      const bytes = m && await fs.readFile(`${sharedBase()}/models/tinystories-656K/${m[1]}`).catch(() => null);
-      if (!bytes) { res.writeHead(404).end(); return; }
-      if (req.method === "GET") gets.push(m![1]);
-      res.writeHead(200, { "content-length": String(bytes.byteLength) }).end(bytes);
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const files = new Map<string, Uint8Array>();
+    for (const f of ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]) files.set(f, new Uint8Array(await fs.readFile(`${sharedBase()}/models/tinystories-656K/${f}`)));
+    files.set("README.md", new TextEncoder().encode("# a model card the CLI does not fetch"));
+    const hub = fakeHub(files, { repo: "someone/tiny-stories" });
+    const server = await serveHub(hub);
+    const gets = () => hub.fileGets().map((p) => p.split("/").pop()!).sort();
     const cacheHome = await fs.mkdtemp(`${os.tmpdir()}/kvc-anyid-`);
-    const env = { KVCOMPRESS_MODELS: undefined, XDG_CACHE_HOME: cacheHome, KVCOMPRESS_HF_BASE: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
+    const env = { KVCOMPRESS_MODELS: undefined, XDG_CACHE_HOME: cacheHome, KVCOMPRESS_HF_BASE: server.url };
     try {
       const args = ["generate", "--model", "someone/tiny-stories", "--prompt", "Once", "--max-tokens", "2", "--json", "--backend", "cpu"];
       const r = await cli(args, env);
       assert.is(r.code, 0, r.stderr);
       assert.is(JSON.parse(r.stdout).model, "someone/tiny-stories");
-      assert.equal(gets.sort(), ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
-      gets.length = 0;
+      assert.not.match(r.stderr, /download /, "--json: no progress bars");
+      assert.equal(gets(), ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
+      hub.requests.length = 0;
       const again = await cli(args, env);
       assert.is(again.code, 0, again.stderr);
-      assert.equal(gets, [], "the second run downloads nothing");
+      assert.equal(hub.requests, [], "the second run asks the hub nothing");
     } finally {
-      server.closeAllConnections();
       server.close();
       await fs.rm(cacheHome, { recursive: true, force: true });
     }
   });
 
   t("an unusable cache directory is one clear error, up front", async () => {
-    await withHub(serveWhole, async (env, gets) => {
+    await withHub({}, async (env, hub) => {
       const r = await cli(GEN, { ...env, XDG_CACHE_HOME: "/proc/kvc-nope" });
       assert.is(r.code, 1, r.stderr);
       assert.match(r.stderr, /model cache .* is not a usable directory/);
-      assert.is(gets.size, 0, "nothing was requested");
+      assert.equal(hub.requests, [], "nothing was requested");
     });
   });
 

@@ -9,13 +9,21 @@ export interface FakeHubOptions {
   repo?: string;
   /** The only revision served (default `main`). */
   revision?: string;
-  /** Answer this file with a 200 HTML login page. */
+  /** Answer this file (`*`: every file) with a 200 HTML login page. Read live: a test may fix it. */
   html?: string;
+  /** Rewrites what the listing says about a file (a hub whose metadata lies). */
+  listing?: (entry: ListedFile) => ListedFile;
+  /** Whole-file bodies: wait this long between pieces (so two clients overlap). */
+  pieceDelayMs?: number;
+  /** Whole-file bodies: send this many bytes, then nothing, the connection left open. */
+  stallAfterBytes?: number;
   /** No tree API (a plain mirror): the listing answers 404. */
   noApi?: boolean;
   /** Body pieces per file, so progress has steps inside a file (default 4). */
   pieces?: number;
 }
+
+export interface ListedFile { type: "file"; path: string; size: number; oid: string; lfs?: { oid: string; size: number; pointerSize: number } }
 
 export interface HubRequest { method: string; path: string; range: string | null }
 
@@ -24,6 +32,8 @@ export interface FakeHub {
   /** As `fetch`: `(input, init) => handle(new Request(input, init))`. */
   fetch: typeof fetch;
   requests: HubRequest[];
+  /** The options, live: a test may change `html` between runs. */
+  options: FakeHubOptions;
   /** Paths of the GETs of file bytes (`resolve`), without the probes of one byte. */
   fileGets(): string[];
 }
@@ -54,14 +64,19 @@ export function fakeHub(files: ReadonlyMap<string, Uint8Array>, opts: FakeHubOpt
     const range = req.headers.get("range");
     requests.push({ method: req.method, path: url.pathname, range });
     const treePrefix = `/api/models/${repo}/tree/${revision}`;
-    if (url.pathname === treePrefix || url.pathname === `${treePrefix}/`) {
+    if (url.pathname === treePrefix || url.pathname.startsWith(`${treePrefix}/`)) {
       if (opts.noApi) return new Response("not found", { status: 404 });
-      const entries = [];
+      // One folder, not recursive, paths from the repo root: as the hub answers.
+      const folder = url.pathname.slice(treePrefix.length + 1).replace(/\/$/, "");
+      const entries: ListedFile[] = [];
       for (const [path, b] of files) {
+        const rest = folder ? (path.startsWith(`${folder}/`) ? path.slice(folder.length + 1) : null) : path;
+        if (rest === null || rest.includes("/")) continue;
         const oid = await hashOf(path);
-        entries.push(b.byteLength >= LFS_MIN_BYTES
+        const entry: ListedFile = b.byteLength >= LFS_MIN_BYTES
           ? { type: "file", path, size: 134, oid: oid.slice(0, 40), lfs: { oid, size: b.byteLength, pointerSize: 134 } }
-          : { type: "file", path, size: b.byteLength, oid: oid.slice(0, 40) });
+          : { type: "file", path, size: b.byteLength, oid: oid.slice(0, 40) };
+        entries.push(opts.listing ? opts.listing(entry) : entry);
       }
       return json(entries);
     }
@@ -70,7 +85,7 @@ export function fakeHub(files: ReadonlyMap<string, Uint8Array>, opts: FakeHubOpt
     const name = decodeURIComponent(url.pathname.slice(prefix.length));
     const bytes = files.get(name);
     if (!bytes) return notFound();
-    if (opts.html === name) {
+    if (opts.html === name || opts.html === "*") {
       return new Response(req.method === "HEAD" ? null : "<!DOCTYPE html><html><body>Please log in</body></html>", { headers: { "content-type": "text/html; charset=utf-8" } });
     }
     const etag = `"${await hashOf(name)}"`;
@@ -91,9 +106,19 @@ export function fakeHub(files: ReadonlyMap<string, Uint8Array>, opts: FakeHubOpt
     headers["content-length"] = String(body.byteLength);
     if (req.method === "HEAD") return new Response(null, { status, headers });
     const piece = Math.max(1, Math.ceil(body.byteLength / pieces));
+    const whole = status === 200;
+    const stallAt = whole ? opts.stallAfterBytes : undefined;
+    const delayMs = whole ? opts.pieceDelayMs ?? 0 : 0;
     return new Response(new ReadableStream({
-      start(c) {
-        for (let i = 0; i < body.byteLength; i += piece) c.enqueue(body.slice(i, i + piece));
+      async start(c) {
+        for (let i = 0; i < body.byteLength; i += piece) {
+          if (stallAt !== undefined && i + piece > stallAt) {
+            c.enqueue(body.slice(i, stallAt));
+            return; // never closed: a silent server
+          }
+          c.enqueue(body.slice(i, i + piece));
+          if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+        }
         c.close();
       },
     }), { status, headers });
@@ -104,7 +129,7 @@ export function fakeHub(files: ReadonlyMap<string, Uint8Array>, opts: FakeHubOpt
     return handle(new Request(input, init));
   }) as typeof fetch;
   const fileGets = () => requests.filter((r) => r.method === "GET" && r.path.includes("/resolve/") && r.range !== "bytes=0-0").map((r) => r.path);
-  return { handle, fetch: fetchImpl, requests, fileGets };
+  return { handle, fetch: fetchImpl, requests, fileGets, options: opts };
 }
 
 /** `hub` on http://127.0.0.1:<port> (Node and Deno); `close` ends it. */
@@ -115,7 +140,12 @@ export async function serveHub(hub: FakeHub): Promise<{ url: string; close(): vo
     response.headers.forEach((value, key) => res.setHeader(key, value));
     res.writeHead(response.status);
     if (!response.body) { res.end(); return; }
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk);
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      res.write(value);
+    }
     res.end();
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
