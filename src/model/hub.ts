@@ -35,8 +35,9 @@ export interface ModelFileCache {
   put(url: string, response: Response): Promise<void>;
 }
 
-export interface LoadModelFromOptions extends LoadModelOptions {
-  /** One overall figure for the whole load (`onProgress`, still accepted, reports per file). */
+/** Where to find a model and how to fetch it: everything but what the loader itself takes. */
+export interface OpenModelOptions {
+  /** One overall figure for the whole load. */
   progress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
   /** "auto" (default): Cache Storage in browsers (pages and workers); false: never cache. */
@@ -48,6 +49,11 @@ export interface LoadModelFromOptions extends LoadModelOptions {
   /** A Hugging Face token, for gated or private repositories. */
   accessToken?: string;
   fetch?: typeof fetch;
+}
+
+export interface LoadModelFromOptions extends LoadModelOptions, OpenModelOptions {
+  /** One overall figure for the whole load (`onProgress`, still accepted, reports per file). */
+  progress?: (p: LoadProgress) => void;
 }
 
 const HUB_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -64,21 +70,40 @@ const CACHE_NAME = "kvcompress-models-v1";
  * });
  */
 export async function loadModel(spec: string | ModelSource, options: LoadModelFromOptions = {}): Promise<LoadedModel> {
-  const { progress, onProgress, signal, cache = "auto", hubUrl = "https://huggingface.co", revision = "main", accessToken, fetch: fetchImpl = globalThis.fetch, ...rest } = options;
+  const { onProgress, llama2c } = options;
+  return loadFromSource(await openModel(spec, options), { onProgress, llama2c });
+}
+
+/**
+ * The ModelSource behind `spec` (a hub id, a URL, a directory or a ModelSource) with the hub
+ * protocol, the browser cache, the signal and one overall progress figure wrapped in: what
+ * `loadModel` reads from, and what `loadEngine` takes to run a hub model.
+ * @throws ModelSourceError when the hub refuses the listing (a gated repo without accessToken).
+ * @example
+ * const engine = await loadEngine(await openModel("raincandy-u/TinyStories-656K", { progress: (p) => show(p.fraction) }));
+ */
+export async function openModel(spec: string | ModelSource, options: OpenModelOptions = {}): Promise<ModelSource> {
+  const { progress, signal, cache = "auto", hubUrl = "https://huggingface.co", revision = "main", accessToken, fetch: fetchImpl = globalThis.fetch } = options;
   signal?.throwIfAborted();
   let source: ModelSource;
   let sizes: Map<string, number> | undefined;
   if (typeof spec !== "string") source = spec;
-  else if (/^https?:\/\//.test(spec)) source = sourceFromUrl(spec, fetchImpl);
+  else if (/^https?:\/\//.test(spec)) source = sourceFromUrl(spec, (input, init) => fetchImpl(input, { ...init, signal }));
   else if (HUB_ID_RE.test(spec) && !(await isLocalDir(spec))) {
     const repo: HubRepo = { name: spec, revision, hubUrl: hubUrl.replace(/\/$/, ""), accessToken, fetch: guardedFetch(fetchImpl, signal) };
     sizes = await listSizes(repo, signal);
     source = hubSource(repo, sizes, await openCache(cache), signal);
   } else source = sourceFromPath(spec);
-  const aborting = withSignal(source, signal);
-  const overall = progress && overallProgress(progress, sizes && plannedFiles(sizes));
-  const both = overall && onProgress ? (l: number, t: number, f: string) => { onProgress(l, t, f); overall(l, t, f); } : overall ?? onProgress;
-  return loadFromSource(aborting, { ...rest, onProgress: both });
+  return withProgress(withSignal(source, signal), progress && overallProgress(progress, sizes && plannedFiles(sizes)));
+}
+
+/** Feeds every read's per-file progress to `overall` as well as to the reader's own callback. */
+function withProgress(source: ModelSource, overall?: (loaded: number, total: number, file: string) => void): ModelSource {
+  if (!overall) return source;
+  return {
+    location: source.location,
+    read: (fileName, onProgress) => source.read(fileName, (l, t, f) => { overall(l, t, f); onProgress?.(l, t, f); }),
+  };
 }
 
 /** One repository at one revision, as @huggingface/hub's calls take it. */

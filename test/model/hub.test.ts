@@ -5,7 +5,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { ModelSourceError } from "../../src/errors";
-import { loadModel, type LoadProgress, type ModelFileCache } from "../../src/model/hub";
+import { loadModel, openModel, type LoadProgress, type ModelFileCache } from "../../src/model/hub";
+import { loadEngine } from "../../sdk/engine";
 import { fakeHub } from "./fakeHub";
 import { greedyIds, readHfFiles } from "./helpers";
 import { buildSafetensors, jsonBytes, splitSafetensors } from "./safetensorsFixtures";
@@ -41,6 +42,23 @@ t("one overall progress figure, rising to 1; a second load from the cache fetche
   const b = await loadModel("org/tiny", { hubUrl: HUB, fetch: hub.fetch, cache });
   assert.equal(b.tokenizer.encode("Once upon a time"), a.tokenizer.encode("Once upon a time"));
   assert.equal(hub.requests.filter((r) => r.path.includes("/resolve/")), [], "no file fetched again");
+});
+
+t("openModel: loadEngine runs a hub model, with one overall figure from the listing", async () => {
+  const files = await readHfFiles();
+  const hub = fakeHub(files);
+  const seen: LoadProgress[] = [];
+  const engine = await loadEngine(await openModel("org/tiny", { hubUrl: HUB, fetch: hub.fetch, cache: false, progress: (p) => seen.push(p) }), { backend: "cpu" });
+  try {
+    const ids: number[] = [];
+    for await (const id of engine.generate("Once upon a time", { maxTokens: 2 })) ids.push(id);
+    assert.is(ids.length, 2);
+    const total = [...files.values()].reduce((n, b) => n + b.byteLength, 0);
+    assert.ok(seen.length > 0 && seen.every((p) => p.totalBytes === total), `total ${seen[0]?.totalBytes} of ${total}`);
+    assert.is(seen.at(-1)!.fraction, 1);
+  } finally {
+    engine.destroy();
+  }
 });
 
 t("an AbortSignal stops the load with its reason", async () => {
