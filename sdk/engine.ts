@@ -9,7 +9,8 @@ import { streamModel } from "../src/engine/weights";
 import { InvalidArgumentError, NoGpuAdapterError } from "../src/errors";
 import { loadModel } from "../src/model/index";
 import type { LlamaConfig } from "../src/model/llama";
-import { type ModelSource, type ProgressCallback, sourceFromPath, sourceFromUrl } from "../src/model/source";
+import { openModel } from "../src/model/hub";
+import type { ModelSource, ProgressCallback } from "../src/model/source";
 import type { PolicyInput } from "../src/policies";
 import { createKvCache } from "./cache";
 import { requestGpuDevice } from "./device";
@@ -40,7 +41,8 @@ export interface LoadEngineOptions {
 
 /**
  * Loads a model for generation.
- * @param source - a ModelSource, a directory path, or an http(s) URL of the model's files.
+ * @param source - a ModelSource, a directory path, an http(s) URL of the model's files, or a hub id
+ *   (`org/name`; `openModel` for progress, cache and revision options).
  * @example
  * ```ts
  * const engine = await loadEngine("models/SmolLM2-135M", { policy: { name: "kvcompress", ratio: 4 } });
@@ -49,7 +51,8 @@ export interface LoadEngineOptions {
  * ```
  */
 export async function loadEngine(source: ModelSource | string, options: LoadEngineOptions = {}): Promise<Engine> {
-  const src = typeof source === "string" ? (/^https?:\/\//.test(source) ? sourceFromUrl(source) : sourceFromPath(source)) : source;
+  // A string is what openModel takes: a hub id (not a local directory), a URL or a directory.
+  const src = typeof source === "string" ? await openModel(source, { signal: options.signal }) : source;
   const chunk = options.prefillChunkTokens ?? 512;
   if (!Number.isInteger(chunk) || chunk < 1) throw new InvalidArgumentError("prefillChunkTokens", chunk, "an integer ≥ 1");
   const policy = options.policy ?? { name: "full" };
