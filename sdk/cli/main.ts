@@ -12,7 +12,8 @@ usage:
   kvcompress eval --model PATH|ID --text FILE [--windows N] [--policies ...] [--ratios ...] [--json] [--out DIR] ...
   kvcompress info [--backend gpu|cpu]
 Run a command with --help for its flags; add --debug to any command for stack traces.
---model takes a directory, a URL, a short id (stories260K, tinystories-656K) or any hub id org/name.
+--model takes a directory, a URL, a short id (stories260K, tinystories-656K) or any hub id org/name
+(org/name@REV for a branch, tag or commit).
 Environment: KVCOMPRESS_MODELS (local models by id), KVCOMPRESS_HF_BASE (hub URL),
   KVCOMPRESS_STALL_MS (download stall timeout, default 60000), KVCOMPRESS_MAX_DOWNLOAD_BYTES (size cap).
 Exit status: 0 ok, 2 usage error (nothing loaded), 1 any other error.`;

@@ -74,16 +74,21 @@ export async function resolveModel(spec: string | undefined, onProgress?: Progre
     }
     return { name, source: cachedFirstRead(sourceFromPath(dir)), llama2c };
   }
-  if (!HUB_ID_RE.test(name) || name.split("/").some((p) => p === "." || p === "..")) {
+  // `org/name@revision`: a branch, tag or commit (default main); kept in its own cache folder.
+  const at = name.lastIndexOf("@");
+  const repo = at > 0 ? name.slice(0, at) : name;
+  const revision = at > 0 ? name.slice(at + 1) : "main";
+  if (!HUB_ID_RE.test(repo) || repo.split("/").some((p) => p === "." || p === "..")) {
     throw new ModelSourceError(name, `no such model directory, not a known model id (${Object.keys(KNOWN_MODELS).join(", ")}) and not a hub id like org/name`, true);
   }
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(revision)) throw new CliUsageError(`--model: revision ${JSON.stringify(revision)} is not a branch, tag or commit name`);
   // Offline first: a copy under KVCOMPRESS_MODELS is used as it is; the cache's copy only once complete.
   const offline = env.KVCOMPRESS_MODELS ? path.join(env.KVCOMPRESS_MODELS, name) : "";
   if (offline && await hasFiles(offline, ["config.json"])) return { name, source: cachedFirstRead(sourceFromPath(offline)) };
-  if (await hasFiles(path.join(modelCacheDir(env), name), [".complete"])) return { name, source: cachedFirstRead(sourceFromPath(path.join(modelCacheDir(env), name))) };
-  const dir = path.join(modelCacheDir(env), name);
+  const dir = path.join(modelCacheDir(env), revision === "main" ? repo : `${repo}@${revision}`);
+  if (await hasFiles(dir, [".complete"])) return { name, source: cachedFirstRead(sourceFromPath(dir)) };
   await ensureWritableDir(dir, "the model cache (XDG_CACHE_HOME)");
-  await downloadHubModel(hubBase, name, dir, limits, onProgress);
+  await downloadHubModel(hubBase, repo, revision, dir, limits, onProgress);
   return { name, source: cachedFirstRead(sourceFromPath(dir)) };
 }
 
@@ -91,11 +96,11 @@ export async function resolveModel(spec: string | undefined, onProgress?: Progre
  * A Hugging Face safetensors model: config, tokenizer, then one weight file or an index and its
  * shards. The listing says which files exist; a hub without the tree API is asked file by file.
  */
-async function downloadHubModel(hubUrl: string, repo: string, dir: string, limits: ReturnType<typeof downloadLimits>, onProgress?: ProgressCallback): Promise<void> {
-  const listed = await listHubFolder(hubUrl, repo, "main", "", limits.stallMs);
-  const fileOf = (name: string): HubFile => listed?.get(name) ?? { hubUrl, repo, revision: "main", path: name };
+async function downloadHubModel(hubUrl: string, repo: string, revision: string, dir: string, limits: ReturnType<typeof downloadLimits>, onProgress?: ProgressCallback): Promise<void> {
+  const listed = await listHubFolder(hubUrl, repo, revision, "", limits.stallMs);
+  const fileOf = (name: string): HubFile => listed?.get(name) ?? { hubUrl, repo, revision, path: name };
   const get = (name: string) => {
-    if (listed && !listed.has(name)) throw new ModelSourceError(hubFileUrl(fileOf(name)), `not in ${repo}`, true);
+    if (listed && !listed.has(name)) throw new ModelSourceError(hubFileUrl(fileOf(name)), `not in ${repo} at ${revision}`, true);
     return downloadFile(fileOf(name), path.join(dir, name), name, limits, onProgress);
   };
   const optional = async (name: string): Promise<boolean> => {

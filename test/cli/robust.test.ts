@@ -233,6 +233,32 @@ if (runtime !== "chromium") {
       const again = await cli(args, env);
       assert.is(again.code, 0, again.stderr);
       assert.equal(hub.requests, [], "the second run asks the hub nothing");
+      // A mirror without the tree API: the files are asked for one by one, the missing ones skipped.
+      const mirror = fakeHub(files, { repo: "someone/tiny-stories", noApi: true });
+      const mirrorServer = await serveHub(mirror);
+      try {
+        const m = await cli(args, { ...env, XDG_CACHE_HOME: `${cacheHome}/mirror`, KVCOMPRESS_HF_BASE: mirrorServer.url });
+        assert.is(m.code, 0, m.stderr);
+        assert.equal(JSON.parse(m.stdout).ids, JSON.parse(r.stdout).ids);
+        assert.equal(mirror.fileGets().map((p) => p.split("/").pop()!).sort(), ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
+      } finally {
+        mirrorServer.close();
+      }
+      // org/name@revision: that revision's files, in a cache folder of its own.
+      const tagged = fakeHub(files, { repo: "someone/tiny-stories", revision: "v2" });
+      const taggedServer = await serveHub(tagged);
+      try {
+        const v = await cli(["generate", "--model", "someone/tiny-stories@v2", ...args.slice(3)], { ...env, KVCOMPRESS_HF_BASE: taggedServer.url });
+        assert.is(v.code, 0, v.stderr);
+        assert.ok(tagged.fileGets().length === 4 && tagged.fileGets().every((p) => p.startsWith("/someone/tiny-stories/resolve/v2/")), tagged.fileGets().join(" "));
+        const fs2 = (await import("node:fs/promises" as string)) as typeof import("node:fs/promises");
+        assert.ok((await fs2.stat(`${cacheHome}/kvcompress/models/someone/tiny-stories@v2/.complete`)).isFile());
+        const bad = await cli(["generate", "--model", "someone/tiny-stories@../x", ...args.slice(3)], env);
+        assert.is(bad.code, 2, bad.stderr);
+        assert.match(bad.stderr, /--model: revision/);
+      } finally {
+        taggedServer.close();
+      }
     } finally {
       server.close();
       await fs.rm(cacheHome, { recursive: true, force: true });
