@@ -7,6 +7,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runtime, sharedBase } from "../harness/env";
+import { buildSafetensors, jsonBytes, splitSafetensors } from "../model/safetensorsFixtures";
 import { fakeHub, serveHub, type FakeHub, type FakeHubOptions, type ListedFile } from "../model/fakeHub";
 
 interface Run { code: number; stdout: string; stderr: string }
@@ -211,11 +212,17 @@ if (runtime !== "chromium") {
     });
   });
 
-  t("any hub id of a supported architecture downloads once, then loads from the cache", async () => {
+  const SHARDED_FILES = ["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json"];
+  t("any hub id of a supported architecture (sharded here) downloads once, then loads from the cache", async () => {
     const fs = (await import("node:fs/promises" as string)) as typeof import("node:fs/promises");
     const os = (await import("node:os" as string)) as typeof import("node:os");
     const files = new Map<string, Uint8Array>();
-    for (const f of ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]) files.set(f, new Uint8Array(await fs.readFile(`${sharedBase()}/models/tinystories-656K/${f}`)));
+    for (const f of ["config.json", "tokenizer.json", "tokenizer_config.json"]) files.set(f, new Uint8Array(await fs.readFile(`${sharedBase()}/models/tinystories-656K/${f}`)));
+    // Sharded, as larger repos are: two shards behind model.safetensors.index.json.
+    const { tensors } = splitSafetensors(new Uint8Array(await fs.readFile(`${sharedBase()}/models/tinystories-656K/model.safetensors`)));
+    const shardOf = (name: string) => (name.includes("layers.1.") ? "model-00002-of-00002.safetensors" : "model-00001-of-00002.safetensors");
+    for (const shard of ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]) files.set(shard, buildSafetensors(tensors.filter((x) => shardOf(x.name) === shard)));
+    files.set("model.safetensors.index.json", jsonBytes({ metadata: {}, weight_map: Object.fromEntries(tensors.map((x) => [x.name, shardOf(x.name)])) }));
     files.set("README.md", new TextEncoder().encode("# a model card the CLI does not fetch"));
     const hub = fakeHub(files, { repo: "someone/tiny-stories" });
     const server = await serveHub(hub);
@@ -228,7 +235,7 @@ if (runtime !== "chromium") {
       assert.is(r.code, 0, r.stderr);
       assert.is(JSON.parse(r.stdout).model, "someone/tiny-stories");
       assert.not.match(r.stderr, /download /, "--json: no progress bars");
-      assert.equal(gets(), ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
+      assert.equal(gets(), SHARDED_FILES);
       hub.requests.length = 0;
       const again = await cli(args, env);
       assert.is(again.code, 0, again.stderr);
@@ -240,7 +247,8 @@ if (runtime !== "chromium") {
         const m = await cli(args, { ...env, XDG_CACHE_HOME: `${cacheHome}/mirror`, KVCOMPRESS_HF_BASE: mirrorServer.url });
         assert.is(m.code, 0, m.stderr);
         assert.equal(JSON.parse(m.stdout).ids, JSON.parse(r.stdout).ids);
-        assert.equal(mirror.fileGets().map((p) => p.split("/").pop()!).sort(), ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
+        // model.safetensors is asked for first and answered 404: then the index and its shards.
+        assert.equal(mirror.fileGets().map((p) => p.split("/").pop()!).sort(), SHARDED_FILES);
       } finally {
         mirrorServer.close();
       }
@@ -250,7 +258,7 @@ if (runtime !== "chromium") {
       try {
         const v = await cli(["generate", "--model", "someone/tiny-stories@v2", ...args.slice(3)], { ...env, KVCOMPRESS_HF_BASE: taggedServer.url });
         assert.is(v.code, 0, v.stderr);
-        assert.ok(tagged.fileGets().length === 4 && tagged.fileGets().every((p) => p.startsWith("/someone/tiny-stories/resolve/v2/")), tagged.fileGets().join(" "));
+        assert.ok(tagged.fileGets().length === SHARDED_FILES.length && tagged.fileGets().every((p) => p.startsWith("/someone/tiny-stories/resolve/v2/")), tagged.fileGets().join(" "));
         const fs2 = (await import("node:fs/promises" as string)) as typeof import("node:fs/promises");
         assert.ok((await fs2.stat(`${cacheHome}/kvcompress/models/someone/tiny-stories@v2/.complete`)).isFile());
         const bad = await cli(["generate", "--model", "someone/tiny-stories@../x", ...args.slice(3)], env);
