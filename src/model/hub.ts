@@ -86,15 +86,15 @@ export async function openModel(spec: string | ModelSource, options: OpenModelOp
   const { progress, signal, cache = "auto", hubUrl = "https://huggingface.co", revision = "main", accessToken, fetch: fetchImpl = globalThis.fetch } = options;
   signal?.throwIfAborted();
   let source: ModelSource;
-  let sizes: Map<string, number> | undefined;
+  let listing: RepoListing | undefined;
   if (typeof spec !== "string") source = spec;
   else if (/^https?:\/\//.test(spec)) source = sourceFromUrl(spec, (input, init) => fetchImpl(input, { ...init, signal }));
   else if (HUB_ID_RE.test(spec) && !(await isLocalDir(spec))) {
     const repo: HubRepo = { name: spec, revision, hubUrl: hubUrl.replace(/\/$/, ""), accessToken, fetch: guardedFetch(fetchImpl, signal) };
-    sizes = await listSizes(repo, signal);
-    source = hubSource(repo, sizes, await openCache(cache), signal);
+    listing = await listRepo(repo, signal);
+    source = hubSource(repo, listing, await openCache(cache), signal);
   } else source = sourceFromPath(spec);
-  return withProgress(withSignal(source, signal), progress && overallProgress(progress, sizes && plannedFiles(sizes)));
+  return withProgress(withSignal(source, signal), progress && overallProgress(progress, listing && plannedFiles(listing.sizes)));
 }
 
 /** Feeds every read's per-file progress to `overall` as well as to the reader's own callback. */
@@ -148,14 +148,22 @@ function overallProgress(report: (p: LoadProgress) => void, planned?: Map<string
   };
 }
 
-/** The repo's root files and their sizes (LFS files: the real size, not the pointer's). */
-async function listSizes(repo: HubRepo, signal?: AbortSignal): Promise<Map<string, number> | undefined> {
+/** What the hub's listing says: each root file's size (LFS files: the real size, not the
+ *  pointer's) and, for LFS files, the sha256 of the content. */
+interface RepoListing {
+  readonly sizes: Map<string, number>;
+  readonly sha256: Map<string, string>;
+}
+
+async function listRepo(repo: HubRepo, signal?: AbortSignal): Promise<RepoListing | undefined> {
   try {
-    const sizes = new Map<string, number>();
+    const listing: RepoListing = { sizes: new Map(), sha256: new Map() };
     for await (const e of listFiles({ repo: repo.name, revision: repo.revision, hubUrl: repo.hubUrl, accessToken: repo.accessToken, fetch: repo.fetch })) {
-      if (e.type === "file") sizes.set(e.path, e.lfs?.size ?? e.size);
+      if (e.type !== "file") continue;
+      listing.sizes.set(e.path, e.lfs?.size ?? e.size);
+      if (e.lfs?.oid && /^[0-9a-f]{64}$/.test(e.lfs.oid)) listing.sha256.set(e.path, e.lfs.oid);
     }
-    return sizes;
+    return listing;
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
     if (err instanceof ModelSourceError) throw err;
@@ -184,7 +192,8 @@ function guardedFetch(fetchImpl: typeof fetch, signal?: AbortSignal): typeof fet
 }
 
 /** Files of one hub repository; whole, verified answers are kept in `cache`. */
-function hubSource(repo: HubRepo, sizes: Map<string, number> | undefined, cache: ModelFileCache | undefined, signal?: AbortSignal): ModelSource {
+function hubSource(repo: HubRepo, listing: RepoListing | undefined, cache: ModelFileCache | undefined, signal?: AbortSignal): ModelSource {
+  const sizes = listing?.sizes;
   const base = `${repo.hubUrl}/${repo.name}/resolve/${encodeURIComponent(repo.revision)}/`;
   return {
     location: base.slice(0, -1),
@@ -202,6 +211,9 @@ function hubSource(repo: HubRepo, sizes: Map<string, number> | undefined, cache:
       if (sizes && bytes.byteLength !== sizes.get(fileName)) throw new ModelSourceError(url, `incomplete: ${bytes.byteLength} of ${sizes.get(fileName)} bytes`, false);
       // Only what the loader will accept is worth keeping: an HTML error page never is.
       if (fileName.endsWith(".json") && bytes[0] === 0x3c) throw new ModelSourceError(url, `starts with "<": an HTML page, not ${fileName}`, false);
+      const want = listing?.sha256.get(fileName);
+      const got = want && await sha256Hex(bytes);
+      if (got && got !== want) throw new ModelSourceError(url, `sha256 ${got} does not match the hub's ${want}`, false);
       await cache?.put(url, new Response(bytes.slice(), { headers: { "content-length": String(bytes.byteLength) } })).catch(() => {});
       return bytes;
     },
@@ -240,6 +252,14 @@ async function downloadBytes(repo: HubRepo, fileName: string, url: string, onPro
   if (loadedBytes !== totalBytes) throw new ModelSourceError(url, `incomplete: ${loadedBytes} of ${totalBytes} bytes`, false);
   if (totalBytes === 0) onProgress?.(0, 0, fileName);
   return bytes;
+}
+
+/** Hex SHA-256 through Web Crypto (every runtime here has it); undefined where it is missing. */
+async function sha256Hex(bytes: Uint8Array): Promise<string | undefined> {
+  const subtle = (globalThis as { crypto?: Crypto }).crypto?.subtle;
+  if (!subtle) return undefined; // an http:// page that is not localhost has no Web Crypto
+  const digest = new Uint8Array(await subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function hubError(err: unknown, url: string, signal?: AbortSignal): unknown {

@@ -90,6 +90,20 @@ for (const htmlFile of ["config.json", "model.safetensors"]) t(`an HTML answer f
   assert.ok(![...cache.store.keys()].some((u) => u.endsWith(htmlFile)), "the page is not cached");
 });
 
+t("a file whose bytes do not match the listing's sha256 is refused and not cached", async () => {
+  const files = await readHfFiles();
+  const hub = fakeHub(files, { listing: (e) => (e.path === "model.safetensors" && e.lfs ? { ...e, lfs: { ...e.lfs, oid: "0".repeat(64) } } : e) });
+  const cache = memoryCache();
+  try {
+    await loadModel("org/tiny", { hubUrl: HUB, fetch: hub.fetch, cache });
+    assert.unreachable("expected a rejection");
+  } catch (err) {
+    assert.instance(err, ModelSourceError);
+    assert.match((err as Error).message, /model\.safetensors: sha256 [0-9a-f]{64} does not match the hub's 0{64}/);
+  }
+  assert.ok(![...cache.store.keys()].some((u) => u.endsWith("model.safetensors")), "the wrong file is not cached");
+});
+
 t("revision: files resolve at that revision; a mirror without the tree API still loads", async () => {
   const files = await readHfFiles();
   const hub = fakeHub(files, { revision: "v1.0" });
