@@ -57,10 +57,12 @@ export function hubBrowserPlugin() {
     name: "kvcompress-hub-browser",
     setup(build) {
       if (build.initialOptions.platform === "node") return;
-      const require = createRequire(path.join(repoRoot, "package.json"));
       // require.resolve gives dist/index.js (the `require` condition); the browser build sits beside it.
-      const browserEntry = path.join(path.dirname(require.resolve("@huggingface/hub")), "browser", "index.mjs");
-      build.onResolve({ filter: /^@huggingface\/hub$/ }, () => ({ path: browserEntry }));
+      // Resolved on first import only, so a bundle that never imports the hub does not need it.
+      build.onResolve({ filter: /^@huggingface\/hub$/ }, () => {
+        const require = createRequire(path.join(repoRoot, "package.json"));
+        return { path: path.join(path.dirname(require.resolve("@huggingface/hub")), "browser", "index.mjs") };
+      });
     },
   };
 }
