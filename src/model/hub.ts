@@ -18,6 +18,7 @@ import { ModelSourceError } from "../errors";
 import { loadModel as loadFromSource, type LoadModelOptions } from "./index";
 import { sourceFromPath, sourceFromUrl, type ModelSource } from "./source";
 import type { LoadedModel } from "./types";
+
 /** One figure for the whole load: bytes of every file the model needs. */
 export interface LoadProgress {
   readonly loadedBytes: number;
@@ -214,7 +215,9 @@ function hubSource(repo: HubRepo, listing: RepoListing | undefined, cache: Model
       const want = listing?.sha256.get(fileName);
       const got = want && await sha256Hex(bytes);
       if (got && got !== want) throw new ModelSourceError(url, `sha256 ${got} does not match the hub's ${want}`, false);
-      await cache?.put(url, new Response(bytes.slice(), { headers: { "content-length": String(bytes.byteLength) } })).catch(() => {});
+      // new Response copies the bytes (a BufferSource body is copied when the Response is made);
+      // a full quota rejects the put, and the load goes on without the cache.
+      await cache?.put(url, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "content-length": String(bytes.byteLength) } })).catch(() => {});
       return bytes;
     },
   };
