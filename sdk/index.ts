@@ -12,6 +12,10 @@ export type { PolicyInput, PolicyConfig, PolicyName, MetricKind, Ranking, Trigge
 export { PRESETS } from "../src/presets";
 export type { ModelShape, PresetName } from "../src/presets";
 
+// ── the same settings on a vLLM KV-Compress server (docs/SCALING.md) ──
+export { vllmKvcompressSettings } from "../src/vllm";
+export type { VllmSettings, VllmSettingsInput, VllmSettingsOptions, VllmRequestFields, VllmSettingWarning } from "../src/vllm";
+
 // ── devices ──
 export { requestGpuDevice } from "./device";
 export type { GpuDeviceHandle, RequestGpuDeviceOptions } from "./device";
