@@ -242,7 +242,7 @@ function render(stats, step) {
   $("memory-meter").value = stats.bytesUncompressed > 0 ? stats.bytesInUse / stats.bytesUncompressed : 0;
   $("fig-passes").textContent = String(stats.passes);
   if (step) {
-    $("fig-speed").textContent = step.tokensPerSecond > 0 ? `${step.tokensPerSecond.toFixed(1)} tok/s` : "–";
+    $("fig-speed").textContent = `${step.tokensPerSecond > 0 ? `${step.tokensPerSecond.toFixed(1)} tok/s` : "–"}, prompt in ${(step.prefillMs / 1000).toFixed(2)} s`;
     $("fig-tokens").textContent = `${step.promptTokens} prompt + ${step.generated} generated`;
   }
   // The stats this view was drawn from, as the SDK returned them: a test reads them here.

@@ -41,6 +41,12 @@ async function load(msg) {
   });
 }
 
+/** Lets a queued "stop" in: the CPU backend's steps settle as microtasks, which never let it run. */
+const channel = new MessageChannel();
+function yieldToMessages() {
+  return new Promise((resolve) => { channel.port1.onmessage = () => resolve(); channel.port2.postMessage(0); });
+}
+
 /** One greedy step of the `full` comparison on its own cache (same weights, same backend). */
 function argmax(logits) {
   let best = 0;
@@ -61,7 +67,7 @@ async function generate(msg) {
     full = { cache, seq: new CachedSequence(cache, cache.addSequence()), decoder: tok.createStreamDecoder(), next: null, done: false };
   }
   const model = engine.windowModel();
-  let generated = 0, decodeMs = 0;
+  let generated = 0, decodeMs = 0, prefillMs = 0;
   try {
     const it = engine.generate(prompt, { maxTokens: msg.maxTokens, signal });
     for (;;) {
@@ -69,9 +75,11 @@ async function generate(msg) {
       const r = await it.next();
       if (r.done) break;
       if (generated > 0) decodeMs += performance.now() - t0; // the first token also waited for the prefill
+      else prefillMs = performance.now() - t0;
       generated++;
       const step = { type: "step", text: decoder.push(r.value), generated, promptTokens: prompt.length, stats: engine.stats() };
       step.tokensPerSecond = generated > 1 ? (generated - 1) / (decodeMs / 1000) : 0;
+      step.prefillMs = prefillMs;
       if (full && !full.done) {
         const logits = await model.forward(full.next === null ? prompt : [full.next], full.seq);
         full.next = argmax(logits);
@@ -80,6 +88,7 @@ async function generate(msg) {
         if (full.next === tok.eosId) full.done = true;
       }
       post(step);
+      await yieldToMessages();
     }
     post({ type: "done", text: decoder.flush(), fullText: full?.decoder.flush() ?? "", stats: engine.stats() });
   } catch (err) {
