@@ -3,8 +3,11 @@
 // kvcompress at ratio 4 on the CPU backend and on WebGPU (SwiftShader), and check what the page
 // shows: the text grows; the heatmap's numbers are stats().keptPerHead of the SDK (which the
 // page leaves in body[data-stats]) and change once compression runs; the memory figure is
-// stats().bytesInUse; Stop stops; no console errors. Screenshots at 1280 and 390 px go to
-// build/artifacts/app/. Driven from Node. Needs `node scripts/build.mjs --no-types` first.
+// stats().bytesInUse; Stop stops; a hub id loads through a mirror and comes from Cache Storage
+// the second time; no console errors. Screenshots at 1280 and 390 px go to build/artifacts/app/
+// (docs/app-*.png are copies of the CPU run's). Driven from Node. Needs
+// `node scripts/build.mjs --no-types` first. The WebGPU half costs about a minute on SwiftShader
+// (about 1 token/s there), so Stop and the hub are checked on the CPU half only.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runtime } from "../harness/env";
@@ -17,7 +20,7 @@ type Page = {
   selectOption(sel: string, v: string): Promise<unknown>; focus(sel: string): Promise<void>; keyboard: { press(k: string): Promise<void> };
   waitForFunction(fn: (arg: any) => unknown, arg?: unknown, o?: { timeout: number; polling?: number }): Promise<unknown>;
   setViewportSize(s: { width: number; height: number }): Promise<void>; screenshot(o: { path: string; fullPage: boolean }): Promise<unknown>;
-  on(ev: string, f: (x: any) => void): void;
+  on(ev: string, f: (x: any) => void): void; route(url: RegExp, handler: (route: any) => unknown): Promise<void>;
 };
 
 if (runtime === "node") {
@@ -31,7 +34,7 @@ if (runtime === "node") {
     w.__snaps = [];
     const take = () => w.__snaps.push({
       text: document.getElementById("text")!.textContent ?? "",
-      cells: [...document.querySelectorAll("#heatmap td.cell")].map((td) => Number(td.textContent)),
+      cells: Array.from(document.querySelectorAll("#heatmap td.cell"), (td) => Number(td.textContent)),
       memory: document.getElementById("fig-memory")!.textContent ?? "",
       passes: document.getElementById("fig-passes")!.textContent ?? "",
       stats: document.body.dataset.stats,
@@ -54,7 +57,7 @@ if (runtime === "node") {
       page.on("console", (m: { type(): string; text(): string }) => { if (m.type() === "error" || m.type() === "warning") errors.push(`console ${m.type()}: ${m.text()}`); });
       const q = new URLSearchParams({ model: MODEL, checkpoint: "stories260K.bin", tokenizer: "tok512.bin", backend, context: "512" });
       await page.goto(`http://127.0.0.1:${server.address().port}/examples/app/index.html?${q}`);
-      const unlabelled = await page.evaluate(() => [...document.querySelectorAll("input, select, textarea")]
+      const unlabelled = await page.evaluate(() => Array.from(document.querySelectorAll("input, select, textarea"))
         .filter((el) => (el as HTMLInputElement).labels?.length === 0 && !el.getAttribute("aria-label")).map((el) => el.id));
       assert.equal(unlabelled, [], "every control has a label");
 
@@ -112,7 +115,7 @@ if (runtime === "node") {
           const [r, g, b] = c.match(/\d+/g)!.slice(0, 3).map((x) => { const v = Number(x) / 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
           return 0.2126 * r + 0.7152 * g + 0.0722 * b;
         };
-        return Math.min(...[...document.querySelectorAll("#heatmap td.cell")].map((td) => {
+        return Math.min(...Array.from(document.querySelectorAll("#heatmap td.cell"), (td) => {
           const s = getComputedStyle(td);
           const [a, b] = [lum(s.color), lum(s.backgroundColor)].sort((x, y) => y - x);
           return (a + 0.05) / (b + 0.05);
@@ -133,6 +136,25 @@ if (runtime === "node") {
       assert.equal(await page.evaluate(() => [document.getElementById("text")!.textContent, document.getElementById("fig-tokens")!.textContent]), stoppedAt, "nothing after Stop");
       assert.ok(Number(/(\d+) generated/.exec(stoppedAt[1] ?? "")![1]) < 360, stoppedAt[1]!);
       assert.is(await page.evaluate(() => (document.getElementById("generate") as HTMLButtonElement).disabled), false);
+
+      // A hub id (through a mirror this test answers): the Worker keeps the files in Cache Storage,
+      // so loading it again reads no network.
+      const hits: string[] = [];
+      await page.route(/\/mirror\/org\/stories260K\/resolve\/main\//, (route: any) => {
+        const file = `${process.cwd()}/../shared/models/stories260K/${route.request().url().split("/").pop()}`;
+        hits.push(file);
+        return fs.existsSync(file) ? route.fulfill({ path: file }) : route.fulfill({ status: 404, body: "not found" });
+      });
+      const hubUrl = `http://127.0.0.1:${server.address().port}/mirror`;
+      for (let visit = 0; visit < 2; visit++) {
+        await page.goto(`http://127.0.0.1:${server.address().port}/examples/app/index.html?${new URLSearchParams({ ...Object.fromEntries(q), model: "org/stories260K", hub: hubUrl })}`);
+        await page.click("#load");
+        await page.waitForFunction(() => !(document.getElementById("generate") as HTMLButtonElement).disabled || document.getElementById("error")!.textContent, null, { timeout: 20_000 });
+        assert.match(await page.evaluate(() => document.getElementById("load-status")!.textContent ?? ""), /^Loaded \(llama2c/);
+        if (visit === 0) assert.ok(hits.some((f) => f.endsWith("stories260K.bin")), hits.join());
+        else assert.equal(hits.filter((f) => f.endsWith(".bin")), [], "the second visit reads the weights from Cache Storage");
+        hits.length = 0;
+      }
       assert.equal(errors, [], "no console errors");
     } finally {
       await browser?.close();
