@@ -21,6 +21,7 @@ type Page = {
   waitForFunction(fn: (arg: any) => unknown, arg?: unknown, o?: { timeout: number; polling?: number }): Promise<unknown>;
   setViewportSize(s: { width: number; height: number }): Promise<void>; screenshot(o: { path: string; fullPage: boolean }): Promise<unknown>;
   on(ev: string, f: (x: any) => void): void; route(url: RegExp, handler: (route: any) => unknown): Promise<void>;
+  setInputFiles(sel: string, files: string[]): Promise<void>;
 };
 
 if (runtime === "node") {
@@ -165,6 +166,15 @@ if (runtime === "node") {
         else assert.equal(hits.filter((f) => f.endsWith(".bin")), [], "the second visit reads the weights from Cache Storage");
         hits.length = 0;
       }
+      // Local files through the picker: the larger .bin is the checkpoint, the other the tokenizer.
+      await page.click("details summary");
+      await page.fill("#checkpoint", "");
+      await page.fill("#tokenizer", "");
+      const dir = `${process.cwd()}/../shared/models/stories260K`;
+      await page.setInputFiles("#files", [`${dir}/tok512.bin`, `${dir}/stories260K.bin`]);
+      await page.click("#load");
+      await page.waitForFunction(() => /^Loaded/.test(document.getElementById("load-status")!.textContent ?? "") || document.getElementById("error")!.textContent, null, { timeout: 20_000 });
+      assert.match(await page.evaluate(() => document.getElementById("load-status")!.textContent + " " + document.getElementById("error")!.textContent), /^Loaded \(llama2c, 5 layers × 4 KV heads/);
       assert.equal(errors, [], "no console errors");
     } finally {
       await browser?.close();
