@@ -22,8 +22,8 @@ export type { GpuDeviceHandle, RequestGpuDeviceOptions } from "./device";
 
 // ── running models on the cache ──
 export { CachedSequence } from "../src/model/cachedSequence";
-export { loadModel } from "../src/model/hub";
-export type { LoadModelFromOptions, LoadProgress, ModelFileCache } from "../src/model/hub";
+export { loadModel, sourceFromHub } from "../src/model/hub";
+export type { LoadModelFromOptions, LoadProgress, ModelFileCache, HubSourceOptions } from "../src/model/hub";
 export { sourceFromFiles, sourceFromPath, sourceFromUrl, sourceFromReader, LlamaModel } from "../src/model/index";
 export type {
   LoadedModel, ModelSource, ModelTokenizer, ProgressCallback, AttentionCache, LlamaConfig, LlamaWeights, LlamaLayerWeights, Llama3RopeScaling,

@@ -6,7 +6,7 @@
 // NOTE: the hub protocol here is two plain requests (`/api/models/<id>/tree/<rev>` for the file
 // sizes, `/<id>/resolve/<rev>/<file>` for the bytes); issue 14 asks for @huggingface/hub
 // instead, which needs a package.json change owned elsewhere.
-import { ModelSourceError } from "../errors";
+import { InvalidArgumentError, ModelSourceError } from "../errors";
 import { loadModel as loadFromSource, type LoadModelOptions } from "./index";
 import { sourceFromPath, sourceFromUrl, type ModelSource } from "./source";
 import type { LoadedModel } from "./types";
@@ -71,6 +71,37 @@ export async function loadModel(spec: string | ModelSource, options: LoadModelFr
   return loadFromSource(aborting, { ...rest, onProgress: both });
 }
 
+/** Options of {@link sourceFromHub}: where the hub is, which revision, and the file cache. */
+export interface HubSourceOptions {
+  /** "auto" (default): Cache Storage where the runtime has it; false: never cache. */
+  cache?: "auto" | false | ModelFileCache;
+  /** Hub base URL (default https://huggingface.co); a mirror or a test server. */
+  hubUrl?: string;
+  /** Branch, tag or commit (default "main"). */
+  revision?: string;
+  fetch?: typeof fetch;
+  signal?: AbortSignal;
+}
+
+/**
+ * The files of a hub repository as a ModelSource, for `loadEngine`: the same requests and the
+ * same cache as {@link loadModel} with a hub id (a second visit reads Cache Storage, not the network).
+ * @throws InvalidArgumentError when `id` is not "org/name".
+ * @example
+ * const engine = await loadEngine(sourceFromHub("HuggingFaceTB/SmolLM2-135M"), { onProgress: (l, t, f) => console.log(f, l, t) });
+ */
+export function sourceFromHub(id: string, options: HubSourceOptions = {}): ModelSource {
+  if (!HUB_ID_RE.test(id)) throw new InvalidArgumentError("id", id, 'a hub id "org/name"');
+  const { cache = "auto", hubUrl = "https://huggingface.co", revision = "main", fetch: fetchImpl = globalThis.fetch, signal } = options;
+  const base = `${hubUrl.replace(/\/$/, "")}/${id}/resolve/${encodeURIComponent(revision)}/`;
+  let opened: Promise<ModelFileCache | undefined> | undefined;
+  const lazy: ModelFileCache = { // Cache Storage opens on the first read, so this stays synchronous
+    match: async (url) => (await (opened ??= openCache(cache)))?.match(url),
+    put: async (url, res) => { await (await (opened ??= openCache(cache)))?.put(url, res); },
+  };
+  return withSignal(hubSource(base, lazy, fetchImpl, signal), signal);
+}
+
 /** Aggregates per-file progress into one figure; sizes from the hub listing when it gave them. */
 function overallProgress(report: (p: LoadProgress) => void, sizes?: Map<string, number>): (loaded: number, total: number, file: string) => void {
   const loadedByFile = new Map<string, number>();
@@ -130,8 +161,11 @@ async function openCache(cache: "auto" | false | ModelFileCache): Promise<ModelF
   if (cache === false) return undefined;
   if (cache !== "auto") return cache;
   const storage = (globalThis as { caches?: CacheStorage }).caches;
-  // Node has no Cache Storage; Deno's is on disk and per origin. Both are fine to skip.
-  if (!storage || typeof (globalThis as { document?: unknown }).document === "undefined") return undefined;
+  // Node has no Cache Storage; Deno's is on disk and per origin, and workerd's is the edge's:
+  // all fine to skip. A page and its dedicated Worker (where a browser app runs its model) use it.
+  const g = globalThis as { document?: unknown; DedicatedWorkerGlobalScope?: unknown; Deno?: unknown };
+  const browser = typeof g.document !== "undefined" || (typeof g.DedicatedWorkerGlobalScope !== "undefined" && typeof g.Deno === "undefined");
+  if (!storage || !browser) return undefined;
   try {
     const c = await storage.open(CACHE_NAME);
     return { match: (url) => c.match(url), put: (url, res) => c.put(url, res) };

@@ -3,8 +3,9 @@
 // AbortSignal, and an HTML answer that is refused and never cached.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ModelSourceError } from "../../src/errors";
-import { loadModel, type LoadProgress, type ModelFileCache } from "../../src/model/hub";
+import { InvalidArgumentError, ModelSourceError } from "../../src/errors";
+import { loadModel, sourceFromHub, type LoadProgress, type ModelFileCache } from "../../src/model/hub";
+import { loadEngine } from "../../sdk/engine";
 import { readHfFiles } from "./helpers";
 
 const t = suite("model: loadModel from a hub id");
@@ -89,6 +90,31 @@ for (const htmlFile of ["config.json", "model.safetensors"]) t(`an HTML answer f
     assert.match((err as Error).message, new RegExp(`${htmlFile.replace(".", "\\.")}.*HTML`));
   }
   assert.ok(![...cache.store.keys()].some((u) => u.endsWith(htmlFile)), "the page is not cached");
+});
+
+t("sourceFromHub: loadEngine reads the repository through the same requests and cache; a bad id is named", async () => {
+  const files = await readHfFiles();
+  const hub = fakeHub(files);
+  const cache = memoryCache();
+  const engine = await loadEngine(sourceFromHub("org/tiny", { hubUrl: HUB, fetch: hub.fetchImpl, cache }), { backend: "cpu", maxContextTokens: 32 });
+  try {
+    assert.is(engine.format, "hf");
+    assert.ok(hub.requests.includes("http://127.0.0.1:9/org/tiny/resolve/main/config.json"), hub.requests.join("\n"));
+    assert.equal([...cache.store.keys()].sort(), [...files.keys()].map((f) => `http://127.0.0.1:9/org/tiny/resolve/main/${f}`).sort());
+  } finally {
+    engine.destroy();
+  }
+  hub.requests.length = 0;
+  const again = await sourceFromHub("org/tiny", { hubUrl: HUB, fetch: hub.fetchImpl, cache }).read("config.json");
+  assert.equal(again, files.get("config.json"));
+  assert.equal(hub.requests, [], "the second read comes from the cache");
+  try {
+    sourceFromHub("not a hub id");
+    assert.unreachable("expected a rejection");
+  } catch (err) {
+    assert.instance(err, InvalidArgumentError);
+    assert.is((err as InvalidArgumentError).field, "id");
+  }
 });
 
 t.run();

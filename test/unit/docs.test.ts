@@ -7,6 +7,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import readme from "kvcompress:source/README.md";
 import architecture from "kvcompress:source/docs/ARCHITECTURE.md";
+import appDoc from "kvcompress:source/docs/app.md";
+import appReadme from "kvcompress:source/examples/app/README.md";
 import benchmarks from "kvcompress:source/docs/BENCHMARKS.md";
 import contracts from "kvcompress:source/docs/CONTRACTS.md";
 import controlPlane from "kvcompress:source/docs/CONTROL_PLANE.md";
@@ -72,6 +74,8 @@ import p40 from "kvcompress:source/test/unit/contract.test.ts";
 const DOCS: Record<string, string> = {
   "README.md": readme,
   "docs/ARCHITECTURE.md": architecture,
+  "docs/app.md": appDoc,
+  "examples/app/README.md": appReadme,
   "docs/BENCHMARKS.md": benchmarks,
   "docs/CONTRACTS.md": contracts,
   "docs/CONTROL_PLANE.md": controlPlane,
