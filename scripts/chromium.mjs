@@ -7,7 +7,7 @@ import path from "node:path";
 import { chromium } from "playwright-core";
 import { repoRoot } from "./esbuild-plugins.mjs";
 
-const TYPES = { ".mjs": "text/javascript", ".js": "text/javascript", ".html": "text/html", ".json": "application/json", ".wasm": "application/wasm" };
+const TYPES = { ".mjs": "text/javascript", ".js": "text/javascript", ".html": "text/html", ".css": "text/css", ".json": "application/json", ".wasm": "application/wasm", ".png": "image/png" };
 
 export const CHROMIUM_FLAGS = [
   "--enable-unsafe-webgpu",

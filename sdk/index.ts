@@ -12,14 +12,18 @@ export type { PolicyInput, PolicyConfig, PolicyName, MetricKind, Ranking, Trigge
 export { PRESETS } from "../src/presets";
 export type { ModelShape, PresetName } from "../src/presets";
 
+// ── the same settings on a vLLM KV-Compress server (docs/SCALING.md) ──
+export { vllmKvcompressSettings } from "../src/vllm";
+export type { VllmSettings, VllmSettingsInput, VllmSettingsOptions, VllmRequestFields, VllmSettingWarning } from "../src/vllm";
+
 // ── devices ──
 export { requestGpuDevice } from "./device";
 export type { GpuDeviceHandle, RequestGpuDeviceOptions } from "./device";
 
 // ── running models on the cache ──
 export { CachedSequence } from "../src/model/cachedSequence";
-export { loadModel, openModel } from "../src/model/hub";
-export type { LoadModelFromOptions, LoadProgress, ModelFileCache, OpenModelOptions } from "../src/model/hub";
+export { loadModel, openModel, sourceFromHub } from "../src/model/hub";
+export type { LoadModelFromOptions, LoadProgress, ModelFileCache, OpenModelOptions, HubSourceOptions } from "../src/model/hub";
 export { sourceFromFiles, sourceFromPath, sourceFromUrl, sourceFromReader, LlamaModel } from "../src/model/index";
 export type {
   LoadedModel, ModelSource, ModelTokenizer, ProgressCallback, AttentionCache, LlamaConfig, LlamaWeights, LlamaLayerWeights, Llama3RopeScaling,

@@ -11,6 +11,7 @@ usage:
   kvcompress generate --prompt TEXT [--model PATH|URL|ID] [--policy NAME] [--ratio R | --max-cache-tokens C] [--json] ...
   kvcompress eval --model PATH|ID --text FILE [--windows N] [--policies ...] [--ratios ...] [--json] [--out DIR] ...
   kvcompress info [--backend gpu|cpu]
+  kvcompress vllm-args [--policy NAME] [--ratio R [--prompt-tokens P] | --max-cache-tokens C] [--json] ...
 Run a command with --help for its flags; add --debug to any command for stack traces.
 --model takes a directory, a URL, a short id (stories260K, tinystories-656K) or any hub id org/name
 (org/name@REV for a branch, tag or commit).
@@ -33,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "info": await runInfo(rest, io); return 0;
+    case "vllm-args": await (await import("./vllmArgs")).runVllmArgs(rest, io); return 0;
     case undefined: case "help": case "--help": case "-h": io.out(HELP + "\n"); return command ? 0 : 2;
     default: throw new CliUsageError(`unknown command ${JSON.stringify(command)}\n${HELP}`);
   }

@@ -14,7 +14,7 @@
 // needs each file as one Uint8Array. A custom `cache` (an OPFS one included) plugs in through
 // ModelFileCache.
 import { downloadFile, HubApiError, listFiles } from "@huggingface/hub";
-import { ModelSourceError } from "../errors";
+import { InvalidArgumentError, ModelSourceError } from "../errors";
 import { loadModel as loadFromSource, type LoadModelOptions } from "./index";
 import { sourceFromPath, sourceFromUrl, type ModelSource } from "./source";
 import type { LoadedModel } from "./types";
@@ -96,6 +96,40 @@ export async function openModel(spec: string | ModelSource, options: OpenModelOp
     source = hubSource(repo, listing, await openCache(cache), signal);
   } else source = sourceFromPath(spec);
   return withProgress(withSignal(source, signal), progress && overallProgress(progress, listing && plannedFiles(listing.sizes)));
+}
+
+/** Options of {@link sourceFromHub}: where the hub is, which revision, the file cache, a token. */
+export interface HubSourceOptions {
+  /** "auto" (default): Cache Storage in browsers (pages and workers); false: never cache. */
+  cache?: "auto" | false | ModelFileCache;
+  /** Hub base URL (default https://huggingface.co); a mirror or a test server. */
+  hubUrl?: string;
+  /** Branch, tag or commit (default "main"). */
+  revision?: string;
+  /** A Hugging Face token, for gated or private repositories. */
+  accessToken?: string;
+  fetch?: typeof fetch;
+  signal?: AbortSignal;
+}
+
+/**
+ * The files of a hub repository as a ModelSource, made synchronously: the listing and the cache
+ * open on the first read. The same requests and cache as {@link openModel} with a hub id (a
+ * second visit reads Cache Storage, not the network); `openModel` adds one overall progress figure.
+ * @throws InvalidArgumentError when `id` is not "org/name".
+ * @example
+ * const engine = await loadEngine(sourceFromHub("HuggingFaceTB/SmolLM2-135M"), { onProgress: (l, t, f) => console.log(f, l, t) });
+ */
+export function sourceFromHub(id: string, options: HubSourceOptions = {}): ModelSource {
+  if (!HUB_ID_RE.test(id)) throw new InvalidArgumentError("id", id, 'a hub id "org/name"');
+  const { cache = "auto", hubUrl = "https://huggingface.co", revision = "main", accessToken, fetch: fetchImpl = globalThis.fetch, signal } = options;
+  const repo: HubRepo = { name: id, revision, hubUrl: hubUrl.replace(/\/$/, ""), accessToken, fetch: guardedFetch(fetchImpl, signal) };
+  let opened: Promise<ModelSource> | undefined;
+  const open = async () => withSignal(hubSource(repo, await listRepo(repo, signal), await openCache(cache), signal), signal);
+  return {
+    location: `${repo.hubUrl}/${id}/resolve/${encodeURIComponent(revision)}`,
+    read: async (fileName, onProgress) => (await (opened ??= open())).read(fileName, onProgress),
+  };
 }
 
 /** Feeds every read's per-file progress to `overall` as well as to the reader's own callback. */

@@ -27,6 +27,7 @@ export async function runAll(files: readonly TestFile[]): Promise<RunResult> {
   for (const group of g.UVU_QUEUE) {
     const name = group[0] as string;
     log(`\n${name}`);
+    const t0 = Date.now();
     for (const run of group.slice(1) as SuiteRun[]) {
       try {
         const [errs, passed, , total] = await run();
@@ -38,6 +39,8 @@ export async function runAll(files: readonly TestFile[]): Promise<RunResult> {
         result.errors.push(`${name}: suite crashed: ${(err as Error).stack ?? err}`);
       }
     }
+    // Per-file wall time, so the suite's 20-minute CI budget can be spent where it matters.
+    log(`  ${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
   for (const e of result.errors) log(`\n${e}`);
   return result;

@@ -4,8 +4,8 @@
 // an HTML answer that is refused and never cached.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ModelSourceError } from "../../src/errors";
-import { loadModel, openModel, type LoadProgress, type ModelFileCache } from "../../src/model/hub";
+import { InvalidArgumentError, ModelSourceError } from "../../src/errors";
+import { loadModel, openModel, sourceFromHub, type LoadProgress, type ModelFileCache } from "../../src/model/hub";
 import { loadEngine } from "../../sdk/engine";
 import { fakeHub } from "./fakeHub";
 import { greedyIds, readHfFiles } from "./helpers";
@@ -159,6 +159,34 @@ t(`cache "auto": ${inBrowser ? "Cache Storage keeps the files, a second load fet
     const c = await storage!.open("kvcompress-models-v1");
     assert.is((await c.match(`${HUB}/org/cached/resolve/main/model.safetensors`))?.headers.get("content-length"), String(files.get("model.safetensors")!.byteLength));
     await storage!.delete("kvcompress-models-v1");
+  }
+});
+
+t("sourceFromHub: loadEngine reads the repository through the same requests and cache; a bad id is named", async () => {
+  const files = await readHfFiles();
+  const hub = fakeHub(files);
+  const cache = memoryCache();
+  const source = sourceFromHub("org/tiny", { hubUrl: HUB, fetch: hub.fetch, cache });
+  assert.equal(hub.requests, [], "nothing is asked before the first read");
+  const engine = await loadEngine(source, { backend: "cpu", maxContextTokens: 32 });
+  try {
+    assert.is(engine.format, "hf");
+    assert.ok(hub.requests.some((r) => r.path === "/api/models/org/tiny/tree/main"), "the listing");
+    assert.ok(hub.fileGets().includes("/org/tiny/resolve/main/config.json"), hub.fileGets().join("\n"));
+    assert.equal([...cache.store.keys()].sort(), [...files.keys()].map((f) => `${HUB}/org/tiny/resolve/main/${f}`).sort());
+  } finally {
+    engine.destroy();
+  }
+  hub.requests.length = 0;
+  const again = await sourceFromHub("org/tiny", { hubUrl: HUB, fetch: hub.fetch, cache }).read("config.json");
+  assert.equal(again, files.get("config.json"));
+  assert.equal(hub.fileGets(), [], "the second read comes from the cache");
+  try {
+    sourceFromHub("not a hub id");
+    assert.unreachable("expected a rejection");
+  } catch (err) {
+    assert.instance(err, InvalidArgumentError);
+    assert.is((err as InvalidArgumentError).field, "id");
   }
 });
 

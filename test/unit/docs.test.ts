@@ -7,11 +7,14 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import readme from "kvcompress:source/README.md";
 import architecture from "kvcompress:source/docs/ARCHITECTURE.md";
+import appDoc from "kvcompress:source/docs/app.md";
+import appReadme from "kvcompress:source/examples/app/README.md";
 import benchmarks from "kvcompress:source/docs/BENCHMARKS.md";
 import contracts from "kvcompress:source/docs/CONTRACTS.md";
 import controlPlane from "kvcompress:source/docs/CONTROL_PLANE.md";
 import method from "kvcompress:source/docs/METHOD.md";
 import quality from "kvcompress:source/docs/QUALITY.md";
+import scaling from "kvcompress:source/docs/SCALING.md";
 import guide from "kvcompress:source/docs/guide.md";
 import benchCpu from "kvcompress:source/docs/bench/cpu.md";
 import benchGpu from "kvcompress:source/docs/bench/gpu.md";
@@ -71,11 +74,14 @@ import p40 from "kvcompress:source/test/unit/contract.test.ts";
 const DOCS: Record<string, string> = {
   "README.md": readme,
   "docs/ARCHITECTURE.md": architecture,
+  "docs/app.md": appDoc,
+  "examples/app/README.md": appReadme,
   "docs/BENCHMARKS.md": benchmarks,
   "docs/CONTRACTS.md": contracts,
   "docs/CONTROL_PLANE.md": controlPlane,
   "docs/METHOD.md": method,
   "docs/QUALITY.md": quality,
+  "docs/SCALING.md": scaling,
   "docs/guide.md": guide,
   "docs/bench/cpu.md": benchCpu,
   "docs/bench/gpu.md": benchGpu,
