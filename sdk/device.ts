@@ -69,7 +69,9 @@ function currentRuntime(): "browser" | "deno" | "node" | "worker" {
  * ```
  */
 export async function requestGpuDevice(options: RequestGpuDeviceOptions = {}): Promise<GpuDeviceHandle> {
-  if (options.device) return describeDevice(options.device, undefined);
+  // GPUDevice.adapterInfo (newer WebGPU) names a caller's device too, e.g. a device that
+  // loadEngine made and passed on to createKvCache.
+  if (options.device) return describeDevice(options.device, (options.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo);
   const timeoutMs = options.timeoutMs ?? 30_000;
   let gpu = await findGpu();
   if (!gpu) throw new NoGpuAdapterError(noAdapterHint());

@@ -3,7 +3,7 @@
 // SwiftShader fallback, once found, is remembered and reused).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { noAdapterHint } from "../../sdk/device";
+import { noAdapterHint, requestGpuDevice } from "../../sdk/device";
 import { runtime } from "../harness/env";
 
 const t = suite(`no-adapter hints (${runtime})`);
@@ -36,4 +36,16 @@ for (let i = 0; i < 2; i++) { const c = await createKvCache(cfg, { backend: "gpu
     assert.match(r.stdout, /cache 0 gpu\ncache 1 gpu/);
   });
 }
+t("a caller's device keeps its adapter's name where the runtime exposes GPUDevice.adapterInfo", async () => {
+  const made = await requestGpuDevice();
+  try {
+    const again = await requestGpuDevice({ device: made.device });
+    const info = (made.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    if (info) assert.is(again.adapterName, made.adapterName);
+    else assert.is(again.adapterName, "caller's device");
+  } finally {
+    made.device.destroy();
+  }
+});
+
 t.run();
