@@ -57,6 +57,26 @@ async function fmaTflops(): Promise<number> {
 }
 
 const SMALL = !!process.env.BENCH_SMALL; // a smoke run on a software adapter
+
+// Step profile: host time per decode step from the previous readback to this step's submit
+// (reserve, encode, endStep: everything on the CPU) and from submit to the readback resolving
+// (GPU execution + map latency). Recorded by wrapping submit and mapAsync during decode.
+const prof = { on: false, lastMapped: 0, host: [] as number[], wait: [] as number[], submitAt: 0 };
+{
+  const q = Object.getPrototypeOf(device.queue) as GPUQueue;
+  const submit = q.submit;
+  q.submit = function (this: GPUQueue, cbs: Iterable<GPUCommandBuffer>) {
+    if (prof.on) { prof.submitAt = performance.now(); if (prof.lastMapped) prof.host.push(prof.submitAt - prof.lastMapped); }
+    return submit.call(this, cbs);
+  };
+  const bp = (globalThis as unknown as { GPUBuffer: { prototype: GPUBuffer } }).GPUBuffer.prototype;
+  const mapAsync = bp.mapAsync;
+  bp.mapAsync = async function (this: GPUBuffer, ...args: Parameters<GPUBuffer["mapAsync"]>) {
+    await mapAsync.apply(this, args);
+    if (prof.on) { prof.lastMapped = performance.now(); if (prof.submitAt) prof.wait.push(prof.lastMapped - prof.submitAt); }
+  };
+}
+const median = (a: number[]) => { const b = [...a].sort((x, y) => x - y); return b[b.length >> 1] ?? 0; };
 const PROMPT = SMALL ? 64 : 2048, CTXS = SMALL ? [32, 100] : [1024, 8000], STEPS = SMALL ? 4 : 64;
 const rand = (n: number, seed: number) => { let s = seed; return Array.from({ length: n }, () => 3 + ((s = (s * 1103515245 + 12345) >>> 0) % 1997)); };
 const copy = await copyGBs();
@@ -85,7 +105,13 @@ for (const dir of process.argv.slice(2)) {
   row.prefillTflops = (2 * dense * (row.prefillTokS as number)) / 1e12;
   for (const ctx of CTXS) {
     const steps = STEPS;
-    for await (const _ of engine.generate(rand(ctx, ctx), { maxTokens: steps, stopIds: [] })) { /* drain */ }
+    let i = 0;
+    for await (const _ of engine.generate(rand(ctx, ctx), { maxTokens: steps, stopIds: [] })) {
+      if (i++ === 1) { prof.on = true; prof.host.length = 0; prof.wait.length = 0; prof.lastMapped = 0; prof.submitAt = 0; }
+    }
+    prof.on = false;
+    row[`stepHostMs_ctx${ctx}`] = median(prof.host);
+    row[`stepWaitMs_ctx${ctx}`] = median(prof.wait);
     const tm = engine.timings;
     row[`decodeTokS_ctx${ctx}`] = (tm.generatedTokens - 1) / (tm.decodeMs / 1000);
     row[`prefillMs_ctx${ctx}`] = tm.prefillMs;

@@ -28,7 +28,9 @@ export interface DeviceTensor { dtype: WeightDtype; shape: readonly number[]; ro
 /** Rows per workgroup of matvec*.wgsl (`const ROWS`) and the output tile of matmul.wgsl (`const TILE`). */
 export const MATVEC_ROWS = 2;
 export const MATMUL_TILE = 64;
-const MATVEC_WG = 128;
+/** matvec workgroup sizes built (override WG): the smallest that keeps every lane of a row busy. */
+const MATVEC_WGS = [32, 64, 128] as const;
+const matvecWg = (numChunks: number) => (numChunks <= 48 ? 32 : numChunks <= 160 ? 64 : 128);
 
 const elemBytes = (d: WeightDtype) => (d === "f32" ? 4 : 2);
 
@@ -137,8 +139,8 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
   const subgroups = (opts.subgroups ?? true) && device.features.has("subgroups" as GPUFeatureName);
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
   const built = new Map<string, Promise<BuiltKernel>>();
-  const kernel = (name: ModelKernelName, dtype: WeightDtype = "f32", constants: Record<string, number> = {}) => {
-    const key = `${name}/${dtype}`;
+  const kernel = (name: ModelKernelName, dtype: WeightDtype, constants: Record<string, number>, wg: number) => {
+    const key = `${name}/${dtype}/${wg}`;
     let k = built.get(key);
     if (!k) {
       const files = MODEL_KERNEL_FILES[name](dtype);
@@ -151,9 +153,9 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
   const mv = subgroups ? "matvecSubgroup" : "matvec";
   const pipes: Record<string, BuiltKernel> = {};
   await Promise.all([
-    ...dtypes.flatMap((d) => [["embed", d], ["rmsNorm", d], [mv, d], ["matmul", d]] as const),
-    ...(["rope", "swiglu", "add", "argmax", "sampleTopP"] as const).map((n) => [n, "f32"] as const),
-  ].map(async ([n, d]) => { pipes[`${n}/${d}`] = await kernel(n, d, n === mv ? { WG: MATVEC_WG } : {}); }));
+    ...dtypes.flatMap((d) => [["embed", d, 0], ["rmsNorm", d, 0], ["matmul", d, 0], ...MATVEC_WGS.map((wg) => [mv, d, wg] as const)] as const),
+    ...(["rope", "swiglu", "add", "argmax", "sampleTopP"] as const).map((n) => [n, "f32", 0] as const),
+  ].map(async ([n, d, wg]) => { pipes[wg ? `${n}/${d}/${wg}` : `${n}/${d}`] = await kernel(n, d, wg ? { WG: wg } : {}, wg); }));
   const owned: GPUBuffer[] = [];
   const dummy = device.createBuffer({ label: "model dummy bias", size: 16, usage: GPUBufferUsage.STORAGE });
   owned.push(dummy);
@@ -165,8 +167,8 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
     return b;
   };
   const group = (k: BuiltKernel, buffers: Record<string, GPUBuffer>) => bindGroup(device, k, buffers);
-  const pipe = (name: ModelKernelName, dtype: WeightDtype = "f32") => {
-    const k = pipes[`${name}/${dtype}`];
+  const pipe = (name: ModelKernelName, dtype: WeightDtype = "f32", wg = 0) => {
+    const k = pipes[wg ? `${name}/${dtype}/${wg}` : `${name}/${dtype}`];
     if (!k) throw new InvalidArgumentError("weight dtype", dtype, `one of the kernels' dtypes (${dtypes.join(", ")})`);
     return k;
   };
@@ -177,7 +179,7 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
     // matvec reads 8-element chunks as vec4<u32>: a row must be whole chunks; else the tiled kernel.
     const vec = name === "matvec" && a.inDim % 8 === 0;
     const kname = vec ? mv : "matmul";
-    const k = pipe(kname, a.weight.dtype);
+    const k = pipe(kname, a.weight.dtype, vec ? matvecWg(a.inDim / 8) : 0);
     const flags = (a.bias ? 1 : 0) | (a.accumulate ? 2 : 0);
     const parts = a.weight.parts.map((p) => {
       const args = argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags });
