@@ -113,6 +113,16 @@ export class GpuForward {
     const mm = (role: string, x: GPUBuffer, y: GPUBuffer, inDim: number, outDim: number, accumulate: boolean, biasRole?: string) =>
       mat.prepare({ step, x, weight: this.matrix(role), y, inDim, outDim, bias: biasRole ? this.biases.get(biasRole) : undefined, accumulate });
     const norm = (role: string) => k.rmsNorm.prepare({ step, x: a.x, weight: this.matrix(role), out: a.xn, dim: c.dim, eps: c.normEps });
+    // Decode: gate, up and SwiGLU in one pass over both weights where the row length allows.
+    const ffnIn = (l: number): Dispatch[] => {
+      const r = (key: string) => `layers.${l}.${key}`;
+      const fused = decode ? k.matvecSwiglu.prepare({ step, x: a.xn, gate: this.matrix(r("wGate")), up: this.matrix(r("wUp")), y: a.gate, inDim: c.dim, outDim: c.hiddenDim }) : null;
+      return fused ? [fused] : [
+        mm(r("wGate"), a.xn, a.gate, c.dim, c.hiddenDim, false),
+        mm(r("wUp"), a.xn, a.up, c.dim, c.hiddenDim, false),
+        k.swiglu.prepare({ step, gate: a.gate, up: a.up, width: c.hiddenDim }),
+      ];
+    };
     const layers: StepPlan["layers"] = [];
     for (let l = 0; l < c.numLayers; l++) {
       const r = (key: string) => `layers.${l}.${key}`;
@@ -128,9 +138,7 @@ export class GpuForward {
         post: [
           mm(r("wo"), a.att, a.x, qDim, c.dim, true),
           norm(r("ffnNorm")),
-          mm(r("wGate"), a.xn, a.gate, c.dim, c.hiddenDim, false),
-          mm(r("wUp"), a.xn, a.up, c.dim, c.hiddenDim, false),
-          k.swiglu.prepare({ step, gate: a.gate, up: a.up, width: c.hiddenDim }),
+          ...ffnIn(l),
           mm(r("wDown"), a.gate, a.x, c.hiddenDim, c.dim, true),
         ],
       });

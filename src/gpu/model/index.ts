@@ -107,6 +107,9 @@ export interface ModelKernels {
   rmsNorm: { prepare(a: { step: GPUBuffer; x: GPUBuffer; weight: DeviceTensor; out: GPUBuffer; dim: number; eps: number }): Dispatch };
   /** y[n, out] (=|+=) x[n, in] W^T (+ bias), tuned for n = 1 (decode); any n is correct. */
   matvec: { prepare(a: MatArgs): Dispatch };
+  /** y = silu(x Wg^T) * (x Wu^T) in one pass over both weights (decode); null where inDim % 8 ≠ 0
+   *  (then matvec + matvec + swiglu). gate and up must be split into the same parts. */
+  matvecSwiglu: { prepare(a: { step: GPUBuffer; x: GPUBuffer; gate: DeviceTensor; up: DeviceTensor; y: GPUBuffer; inDim: number; outDim: number }): Dispatch | null };
   /** The same product, tiled for n ≫ 1 (prefill chunks). */
   matmul: { prepare(a: MatArgs): Dispatch };
   rope: { prepare(a: { step: GPUBuffer; x: GPUBuffer; invFreq: GPUBuffer; heads: number; headSize: number; style: RopeStyle }): Dispatch };
@@ -151,9 +154,10 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
   };
   const dtypes = opts.dtypes ?? ["f32", "f16", "bf16"];
   const mv = subgroups ? "matvecSubgroup" : "matvec";
+  const mvGlu = subgroups ? "matvecSwigluSubgroup" : "matvecSwiglu";
   const pipes: Record<string, BuiltKernel> = {};
   await Promise.all([
-    ...dtypes.flatMap((d) => [["embed", d, 0], ["rmsNorm", d, 0], ["matmul", d, 0], ...MATVEC_WGS.map((wg) => [mv, d, wg] as const)] as const),
+    ...dtypes.flatMap((d) => [["embed", d, 0], ["rmsNorm", d, 0], ["matmul", d, 0], ...MATVEC_WGS.flatMap((wg) => [[mv, d, wg], [mvGlu, d, wg]] as const)] as const),
     ...(["rope", "swiglu", "add", "argmax", "sampleTopP"] as const).map((n) => [n, "f32", 0] as const),
   ].map(async ([n, d, wg]) => { pipes[wg ? `${n}/${d}/${wg}` : `${n}/${d}`] = await kernel(n, d, wg ? { WG: wg } : {}, wg); }));
   const owned: GPUBuffer[] = [];
@@ -241,6 +245,31 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
     },
     matvec: { prepare: (a) => matDispatch("matvec", a) },
     matmul: { prepare: (a) => matDispatch("matmul", a) },
+    matvecSwiglu: {
+      prepare(a) {
+        for (const [field, w] of [["gate", a.gate], ["up", a.up]] as const) {
+          if (w.cols !== a.inDim) throw new InvalidArgumentError(`matvecSwiglu.${field}.cols`, w.cols, `must equal inDim ${a.inDim}`);
+          if (w.rows !== a.outDim) throw new InvalidArgumentError(`matvecSwiglu.${field}.rows`, w.rows, `must equal outDim ${a.outDim}`);
+        }
+        if (a.gate.dtype !== a.up.dtype) throw new InvalidArgumentError("matvecSwiglu.up.dtype", a.up.dtype, `must equal gate's ${a.gate.dtype}`);
+        if (a.gate.parts.length !== a.up.parts.length || a.gate.parts.some((p, i) => p.rowCount !== a.up.parts[i]!.rowCount)) {
+          throw new InvalidArgumentError("matvecSwiglu.up.parts", a.up.parts.length, "must split as gate's");
+        }
+        if (a.inDim % 8 !== 0) return null;
+        const k = pipe(mvGlu, a.gate.dtype, matvecWg(a.inDim / 8));
+        const parts = a.gate.parts.map((p, i) => {
+          const args = argsBuffer(mvGlu, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount });
+          const [gx, gy] = grid2(Math.ceil(p.rowCount / MATVEC_ROWS), maxDim);
+          return { g: group(k, { x: a.x, W: p.buffer, W2: a.up.parts[i]!.buffer, y: a.y, args, step: a.step }), gx, gy };
+        });
+        return {
+          encode(pass, n) {
+            pass.setPipeline(k.pipeline);
+            for (const p of parts) { pass.setBindGroup(0, p.g); pass.dispatchWorkgroups(p.gx, p.gy, n); }
+          },
+        };
+      },
+    },
     rope: {
       prepare(a) {
         if (a.headSize % 2) throw new InvalidArgumentError("rope.headSize", a.headSize, "must be even");

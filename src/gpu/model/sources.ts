@@ -6,6 +6,11 @@ import wBf16 from "../../../shaders/model/common/w_bf16.wgsl";
 import wvF32 from "../../../shaders/model/common/wv_f32.wgsl";
 import wvF16 from "../../../shaders/model/common/wv_f16.wgsl";
 import wvBf16 from "../../../shaders/model/common/wv_bf16.wgsl";
+import wv2F32 from "../../../shaders/model/common/wv2_f32.wgsl";
+import wv2F16 from "../../../shaders/model/common/wv2_f16.wgsl";
+import wv2Bf16 from "../../../shaders/model/common/wv2_bf16.wgsl";
+import matvecSwigluWgsl from "../../../shaders/model/matvec_swiglu.wgsl";
+import matvecSwigluSubgroupWgsl from "../../../shaders/model/matvec_swiglu_subgroup.wgsl";
 import stepWgsl from "../../../shaders/model/common/step.wgsl";
 import embedWgsl from "../../../shaders/model/embed.wgsl";
 import rmsNormWgsl from "../../../shaders/model/rms_norm.wgsl";
@@ -24,7 +29,9 @@ export type WeightDtype = "f32" | "f16" | "bf16";
 export const MODEL_WGSL: Readonly<Record<string, string>> = {
   "common/w_f32.wgsl": wF32, "common/w_f16.wgsl": wF16, "common/w_bf16.wgsl": wBf16,
   "common/wv_f32.wgsl": wvF32, "common/wv_f16.wgsl": wvF16, "common/wv_bf16.wgsl": wvBf16,
+  "common/wv2_f32.wgsl": wv2F32, "common/wv2_f16.wgsl": wv2F16, "common/wv2_bf16.wgsl": wv2Bf16,
   "common/step.wgsl": stepWgsl,
+  "matvec_swiglu.wgsl": matvecSwigluWgsl, "matvec_swiglu_subgroup.wgsl": matvecSwigluSubgroupWgsl,
   "embed.wgsl": embedWgsl, "rms_norm.wgsl": rmsNormWgsl, "matvec.wgsl": matvecWgsl,
   "matvec_subgroup.wgsl": matvecSubgroupWgsl, "matmul.wgsl": matmulWgsl, "rope.wgsl": ropeWgsl,
   "swiglu.wgsl": swigluWgsl, "add.wgsl": addWgsl, "argmax.wgsl": argmaxWgsl, "sample_top_p.wgsl": sampleTopPWgsl,
@@ -32,6 +39,7 @@ export const MODEL_WGSL: Readonly<Record<string, string>> = {
 
 const w = (d: WeightDtype) => `common/w_${d}.wgsl`;
 const wv = (d: WeightDtype) => `common/wv_${d}.wgsl`;
+const wv2 = (d: WeightDtype) => `common/wv2_${d}.wgsl`;
 const STEP = "common/step.wgsl";
 
 /** File lists per model kernel and weight dtype (kernels without weights ignore it), in concatenation order. */
@@ -41,6 +49,8 @@ export const MODEL_KERNEL_FILES: Record<ModelKernelName, (dtype: WeightDtype) =>
   matvec: (d) => [wv(d), STEP, "matvec.wgsl"],
   // The kernel first: its `enable subgroups;` must open the module.
   matvecSubgroup: (d) => ["matvec_subgroup.wgsl", wv(d), STEP],
+  matvecSwiglu: (d) => [wv(d), wv2(d), STEP, "matvec_swiglu.wgsl"],
+  matvecSwigluSubgroup: (d) => ["matvec_swiglu_subgroup.wgsl", wv(d), wv2(d), STEP],
   matmul: (d) => [w(d), STEP, "matmul.wgsl"],
   rope: () => [STEP, "rope.wgsl"],
   swiglu: () => [STEP, "swiglu.wgsl"],

@@ -53,6 +53,26 @@ for (const dtype of ["f32", "f16", "bf16"] as WeightDtype[]) {
       }
     });
   }
+  test(`matvecSwiglu ${dtype} 515x576 n=2, split weights`, async () => {
+    const { device, step, variants } = await setup();
+    const seed = freshSeed(), rng = makeRng(seed);
+    const inDim = 576, outDim = 515, n = 2;
+    const rowBytes = inDim * (dtype === "f32" ? 4 : 2), maxBindingBytes = 300 * rowBytes;
+    const g = encodeWeights(randomArray(rng, inDim * outDim), dtype), u = encodeWeights(randomArray(rng, inDim * outDim), dtype);
+    const G = uploadTensor(device, { dtype, shape: [outDim, inDim], bytes: g.bytes }, { maxBindingBytes });
+    const U = uploadTensor(device, { dtype, shape: [outDim, inDim], bytes: u.bytes }, { maxBindingBytes });
+    assert.is(G.parts.length, 2);
+    const x = randomArray(rng, n * inDim).map((v) => v * 4);
+    const want = refSwiglu(refMatmul(x, g.stored, n, inDim, outDim), refMatmul(x, u.stored, n, inDim, outDim));
+    const xb = storageBuffer(device, x), st = step(n);
+    for (const v of variants) {
+      const y = nanBuffer(device, n * outDim);
+      const d = v.matvecSwiglu.prepare({ step: st, x: xb, gate: G, up: U, y, inDim, outDim })!;
+      await runPass(device, (pass) => d.encode(pass, n));
+      const e = maxRelErr(await readF32(device, y, n * outDim), want);
+      assert.ok(e < 1e-5, `matvecSwiglu${v.subgroups ? " (subgroups)" : ""} rel err ${e} (seed ${seed})`);
+    }
+  });
   test(`embed ${dtype} vocab 515 dim 576, split table, n=3`, async () => {
     const { device, k, step } = await setup();
     const seed = freshSeed(), rng = makeRng(seed);
