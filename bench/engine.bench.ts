@@ -7,6 +7,7 @@ import { requestGpuDevice } from "../sdk/device";
 import { loadEngine } from "../sdk/engine";
 import fmaWgsl from "./probes/fma.wgsl";
 import { createCopyProbe } from "./probes/copy";
+import { STEP_BYTES, createModelKernels, createStepBuffer, uploadTensor, writeStep } from "../src/gpu/model";
 
 const handle = await requestGpuDevice();
 const device = handle.device;
@@ -83,6 +84,40 @@ const copy = await copyGBs();
 const fma = await fmaTflops();
 console.log(`copy ${copy.toFixed(0)} GB/s (read+write); FMA probe ${fma.toFixed(2)} TFLOP/s`);
 console.log("BOUNDSJSON " + JSON.stringify({ copyGBs: copy, fmaTflops: fma }));
+
+// Kernel profile at the 1B shape (bf16): the decode matvec's achieved weight bandwidth, the cost
+// of one small dispatch in a long chain (what a decode step pays ~200 times), and the tiled
+// prefill matmul's TFLOP/s. KERNELJSON.
+async function kernelProfile(): Promise<Record<string, number>> {
+  const k = await createModelKernels(device, { dtypes: ["bf16"] });
+  const st = createStepBuffer(device), words = new Uint32Array(STEP_BYTES / 4);
+  const buf = (floats: number) => device.createBuffer({ size: 4 * floats, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  const out: Record<string, number> = { subgroups: k.subgroups ? 1 : 0 };
+  const R = SMALL ? 256 : 8192, C = SMALL ? 128 : 2048, N = SMALL ? 64 : 2048;
+  for (const [rows, cols] of [[R, C], [C, R]]) {
+    const W = uploadTensor(device, { dtype: "bf16", shape: [rows, cols], bytes: new Uint8Array(rows * cols * 2) });
+    const x = buf(N * cols), y = buf(N * rows);
+    writeStep(device.queue, st, 1, 0, 0, 1, 0, words);
+    const mv = k.matvec.prepare({ step: st, x, weight: W, y, inDim: cols, outDim: rows });
+    const reps = 20;
+    const ms = await wall((enc) => { const p = enc.beginComputePass(); for (let i = 0; i < reps; i++) mv.encode(p, 1); p.end(); }, 5) / reps;
+    out[`matvecGBs_${rows}x${cols}`] = (rows * cols * 2) / (ms * 1e6);
+    const st2 = createStepBuffer(device);
+    writeStep(device.queue, st2, N, 0, 0, 1, 0, words);
+    const mm = k.matmul.prepare({ step: st2, x, weight: W, y, inDim: cols, outDim: rows });
+    const mms = await wall((enc) => { const p = enc.beginComputePass(); mm.encode(p, N); p.end(); }, 3);
+    out[`matmulTflops_${N}x${rows}x${cols}`] = (2 * N * rows * cols) / (mms * 1e9);
+    W.parts.forEach((p) => p.buffer.destroy());
+  }
+  const a = buf(2048), b = buf(2048);
+  const add = k.add.prepare({ step: st, x: a, y: b, width: 2048 });
+  const chain = 300;
+  const cms = await wall((enc) => { const p = enc.beginComputePass(); for (let i = 0; i < chain; i++) add.encode(p, 1); p.end(); }, 5);
+  out.usPerSmallDispatch = (1000 * cms) / chain;
+  k.destroy();
+  return out;
+}
+console.log("KERNELJSON " + JSON.stringify(await kernelProfile()));
 
 for (const dir of process.argv.slice(2)) {
   const rssBefore = process.resourceUsage().maxRSS;
