@@ -80,7 +80,9 @@ export class GpuForward {
     const c = this.config, T = this.maxChunk;
     const qDim = c.numQHeads * c.headSize, kvDim = c.numKvHeads * c.headSize;
     const f = 4, u = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
-    this.kernels = await createModelKernels(this.device, { dtypes: [...new Set([...this.matrices.values()].map((m) => m.dtype))] });
+    this.kernels = await createModelKernels(this.device, {
+      dtypes: [...new Set([...this.matrices.values()].map((m) => m.dtype))], inDims: [c.dim, qDim, c.hiddenDim],
+    });
     this.act = {
       tokens: this.buffer("tokens", 4 * T, STORAGE_RW()),
       x: this.buffer("x", f * T * c.dim, STORAGE_RW()), xn: this.buffer("xn", f * T * c.dim, STORAGE_RW()),

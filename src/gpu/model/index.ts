@@ -137,8 +137,9 @@ function grid2(groups: number, max: number): [number, number] {
  * Builds the model kernels' pipelines once.
  * @param opts.subgroups - false: the workgroup-reduction matvec even where the adapter has subgroups.
  * @param opts.dtypes - the weight dtypes to build for (default all three; an engine builds its own).
+ * @param opts.inDims - the matvec row lengths to build for (default any: every workgroup size).
  */
-export async function createModelKernels(device: GPUDevice, opts: { subgroups?: boolean; dtypes?: readonly WeightDtype[] } = {}): Promise<ModelKernels> {
+export async function createModelKernels(device: GPUDevice, opts: { subgroups?: boolean; dtypes?: readonly WeightDtype[]; inDims?: readonly number[] } = {}): Promise<ModelKernels> {
   const subgroups = (opts.subgroups ?? true) && device.features.has("subgroups" as GPUFeatureName);
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
   const built = new Map<string, Promise<BuiltKernel>>();
@@ -155,9 +156,10 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
   const dtypes = opts.dtypes ?? ["f32", "f16", "bf16"];
   const mv = subgroups ? "matvecSubgroup" : "matvec";
   const mvGlu = subgroups ? "matvecSwigluSubgroup" : "matvecSwiglu";
+  const wgs = opts.inDims ? [...new Set(opts.inDims.filter((d) => d % 8 === 0).map((d) => matvecWg(d / 8)))] : MATVEC_WGS;
   const pipes: Record<string, BuiltKernel> = {};
   await Promise.all([
-    ...dtypes.flatMap((d) => [["embed", d, 0], ["rmsNorm", d, 0], ["matmul", d, 0], ...MATVEC_WGS.flatMap((wg) => [[mv, d, wg], [mvGlu, d, wg]] as const)] as const),
+    ...dtypes.flatMap((d) => [["embed", d, 0], ["rmsNorm", d, 0], ["matmul", d, 0], ...wgs.flatMap((wg) => [[mv, d, wg], [mvGlu, d, wg]] as const)] as const),
     ...(["rope", "swiglu", "add", "argmax", "sampleTopP"] as const).map((n) => [n, "f32", 0] as const),
   ].map(async ([n, d, wg]) => { pipes[wg ? `${n}/${d}/${wg}` : `${n}/${d}`] = await kernel(n, d, wg ? { WG: wg } : {}, wg); }));
   const owned: GPUBuffer[] = [];
@@ -173,7 +175,7 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
   const group = (k: BuiltKernel, buffers: Record<string, GPUBuffer>) => bindGroup(device, k, buffers);
   const pipe = (name: ModelKernelName, dtype: WeightDtype = "f32", wg = 0) => {
     const k = pipes[wg ? `${name}/${dtype}/${wg}` : `${name}/${dtype}`];
-    if (!k) throw new InvalidArgumentError("weight dtype", dtype, `one of the kernels' dtypes (${dtypes.join(", ")})`);
+    if (!k) throw new InvalidArgumentError(`${name} pipeline`, `${dtype}${wg ? `, WG ${wg}` : ""}`, `one built by createModelKernels (dtypes ${dtypes.join(", ")}; opts.inDims)`);
     return k;
   };
 
