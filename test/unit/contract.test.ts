@@ -100,6 +100,10 @@ for (const dtype of ["f32", "f16", "bf16"] as const) {
       const kernelFile = files.find((f) => !f.startsWith("common/"))!;
       assert.match(MODEL_WGSL[kernelFile]!, /^\/\/ \S+\.wgsl — [\s\S]*Bindings \(group 0\):[\s\S]*Dispatch:[\s\S]*Bytes moved:/, `${kernelFile}: header`);
       if (code.includes("enable subgroups;")) assert.ok(code.startsWith(MODEL_WGSL[kernelFile]!), `${name}: the enable directive opens the module`);
+      // The host passes only WG (to the matvec kernels): every override has a default.
+      const overrides = [...code.matchAll(/override\s+(\w+)\s*:\s*u32\s*(=)?/g)];
+      for (const m of overrides) assert.ok(m[2], `${name}: override ${m[1]} has a default`);
+      if (name.startsWith("matvec")) assert.equal(overrides.map((m) => m[1]), ["WG"], `${name}: WG is its one override`);
     });
   }
 }
