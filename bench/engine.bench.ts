@@ -7,6 +7,7 @@ import { requestGpuDevice } from "../sdk/device";
 import { loadEngine } from "../sdk/engine";
 import fmaWgsl from "./probes/fma.wgsl";
 import { createCopyProbe } from "./probes/copy";
+import { STEP_BYTES, createModelKernels, createStepBuffer, uploadTensor, writeStep } from "../src/gpu/model";
 
 const handle = await requestGpuDevice();
 const device = handle.device;
@@ -57,12 +58,66 @@ async function fmaTflops(): Promise<number> {
 }
 
 const SMALL = !!process.env.BENCH_SMALL; // a smoke run on a software adapter
+
+// Step profile: host time per decode step from the previous readback to this step's submit
+// (reserve, encode, endStep: everything on the CPU) and from submit to the readback resolving
+// (GPU execution + map latency). Recorded by wrapping submit and mapAsync during decode.
+const prof = { on: false, lastMapped: 0, host: [] as number[], wait: [] as number[], submitAt: 0 };
+{
+  const q = Object.getPrototypeOf(device.queue) as GPUQueue;
+  const submit = q.submit;
+  q.submit = function (this: GPUQueue, cbs: Iterable<GPUCommandBuffer>) {
+    if (prof.on) { prof.submitAt = performance.now(); if (prof.lastMapped) prof.host.push(prof.submitAt - prof.lastMapped); }
+    return submit.call(this, cbs);
+  };
+  const bp = (globalThis as unknown as { GPUBuffer: { prototype: GPUBuffer } }).GPUBuffer.prototype;
+  const mapAsync = bp.mapAsync;
+  bp.mapAsync = async function (this: GPUBuffer, ...args: Parameters<GPUBuffer["mapAsync"]>) {
+    await mapAsync.apply(this, args);
+    if (prof.on) { prof.lastMapped = performance.now(); if (prof.submitAt) prof.wait.push(prof.lastMapped - prof.submitAt); }
+  };
+}
+const median = (a: number[]) => { const b = [...a].sort((x, y) => x - y); return b[b.length >> 1] ?? 0; };
 const PROMPT = SMALL ? 64 : 2048, CTXS = SMALL ? [32, 100] : [1024, 8000], STEPS = SMALL ? 4 : 64;
 const rand = (n: number, seed: number) => { let s = seed; return Array.from({ length: n }, () => 3 + ((s = (s * 1103515245 + 12345) >>> 0) % 1997)); };
 const copy = await copyGBs();
 const fma = await fmaTflops();
 console.log(`copy ${copy.toFixed(0)} GB/s (read+write); FMA probe ${fma.toFixed(2)} TFLOP/s`);
 console.log("BOUNDSJSON " + JSON.stringify({ copyGBs: copy, fmaTflops: fma }));
+
+// Kernel profile at the 1B shape (bf16): the decode matvec's achieved weight bandwidth, the cost
+// of one small dispatch in a long chain (what a decode step pays ~200 times), and the tiled
+// prefill matmul's TFLOP/s. KERNELJSON.
+async function kernelProfile(): Promise<Record<string, number>> {
+  const k = await createModelKernels(device, { dtypes: ["bf16"] });
+  const st = createStepBuffer(device), words = new Uint32Array(STEP_BYTES / 4);
+  const buf = (floats: number) => device.createBuffer({ size: 4 * floats, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  const out: Record<string, number> = { subgroups: k.subgroups ? 1 : 0 };
+  const R = SMALL ? 256 : 8192, C = SMALL ? 128 : 2048, N = SMALL ? 64 : 2048;
+  for (const [rows, cols] of [[R, C], [C, R]]) {
+    const W = uploadTensor(device, { dtype: "bf16", shape: [rows, cols], bytes: new Uint8Array(rows * cols * 2) });
+    const x = buf(N * cols), y = buf(N * rows);
+    writeStep(device.queue, st, 1, 0, 0, 1, 0, words);
+    const mv = k.matvec.prepare({ step: st, x, weight: W, y, inDim: cols, outDim: rows });
+    const reps = 20;
+    const ms = await wall((enc) => { const p = enc.beginComputePass(); for (let i = 0; i < reps; i++) mv.encode(p, 1); p.end(); }, 5) / reps;
+    out[`matvecGBs_${rows}x${cols}`] = (rows * cols * 2) / (ms * 1e6);
+    const st2 = createStepBuffer(device);
+    writeStep(device.queue, st2, N, 0, 0, 1, 0, words);
+    const mm = k.matmul.prepare({ step: st2, x, weight: W, y, inDim: cols, outDim: rows });
+    const mms = await wall((enc) => { const p = enc.beginComputePass(); mm.encode(p, N); p.end(); }, 3);
+    out[`matmulTflops_${N}x${rows}x${cols}`] = (2 * N * rows * cols) / (mms * 1e9);
+    W.parts.forEach((p) => p.buffer.destroy());
+  }
+  const a = buf(2048), b = buf(2048);
+  const add = k.add.prepare({ step: st, x: a, y: b, width: 2048 });
+  const chain = 300;
+  const cms = await wall((enc) => { const p = enc.beginComputePass(); for (let i = 0; i < chain; i++) add.encode(p, 1); p.end(); }, 5);
+  out.usPerSmallDispatch = (1000 * cms) / chain;
+  k.destroy();
+  return out;
+}
+console.log("KERNELJSON " + JSON.stringify(await kernelProfile()));
 
 for (const dir of process.argv.slice(2)) {
   const rssBefore = process.resourceUsage().maxRSS;
@@ -85,7 +140,13 @@ for (const dir of process.argv.slice(2)) {
   row.prefillTflops = (2 * dense * (row.prefillTokS as number)) / 1e12;
   for (const ctx of CTXS) {
     const steps = STEPS;
-    for await (const _ of engine.generate(rand(ctx, ctx), { maxTokens: steps, stopIds: [] })) { /* drain */ }
+    let i = 0;
+    for await (const _ of engine.generate(rand(ctx, ctx), { maxTokens: steps, stopIds: [] })) {
+      if (i++ === 1) { prof.on = true; prof.host.length = 0; prof.wait.length = 0; prof.lastMapped = 0; prof.submitAt = 0; }
+    }
+    prof.on = false;
+    row[`stepHostMs_ctx${ctx}`] = median(prof.host);
+    row[`stepWaitMs_ctx${ctx}`] = median(prof.wait);
     const tm = engine.timings;
     row[`decodeTokS_ctx${ctx}`] = (tm.generatedTokens - 1) / (tm.decodeMs / 1000);
     row[`prefillMs_ctx${ctx}`] = tm.prefillMs;

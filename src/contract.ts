@@ -107,8 +107,9 @@ export function controlLayoutBytes(g: RegionGeometry): number {
 
 // ── WGSL kernels: bindings and Batch uniform fields ─────────────────────────────────────────
 
-/** How a binding is declared: read-write storage, read-only storage, or the Batch uniform. */
-export type BindingKind = "storage" | "read-only-storage" | "batch";
+/** How a binding is declared: read-write storage, read-only storage, the Batch uniform (dynamic
+ *  offset into a ring), or a plain uniform (the model kernels' Args and Step). */
+export type BindingKind = "storage" | "read-only-storage" | "batch" | "uniform";
 
 /** Binding number of the Batch uniform in every kernel (shaders/common/batch.wgsl). */
 export const BATCH_BINDING = 6;
@@ -233,6 +234,61 @@ export function packUniform(io: KernelIo, args: Readonly<Record<string, number>>
     });
   }
 }
+
+// ── WGSL model kernels (shaders/model): bindings, Args, and the per-step uniform ─────────────
+
+/** A model kernel's I/O: bindings by name, and its `struct Args` fields (u32; f32 values as bits). */
+export interface ModelKernelIo {
+  readonly bindings: Readonly<Record<string, readonly [number, BindingKind]>>;
+  readonly args: readonly string[];
+}
+
+/** Fields of `struct Step` (shaders/model/common/step.wgsl), written once per step by the host. */
+export const MODEL_STEP_FIELDS = ["numTokens", "startPos", "temperatureBits", "topPBits", "rBits", "_pad0", "_pad1", "_pad2"] as const;
+const margs = [6, "uniform"] as const, mstep = [7, "uniform"] as const, weight = [1, ro] as const;
+const pad4 = (...f: string[]) => [...f, "_pad0", "_pad1", "_pad2", "_pad3"].slice(0, 4);
+const mmArgs = ["inDim", "outDim", "rowStart", "rowCount", "flags", "_pad0", "_pad1", "_pad2"] as const;
+const mmBindings = { x: [0, ro], W: weight, bias: [2, ro], y: [3, rw], args: margs, step: mstep } as const;
+/** The fused gate/up/SwiGLU matvec: W the gate weight, W2 the up weight. */
+const glu = { x: [0, ro], W: weight, W2: [4, ro], y: [3, rw], args: margs, step: mstep } as const;
+
+/** Each model kernel's I/O. Keys are the kernel names of src/gpu/model/sources.ts MODEL_KERNEL_FILES. */
+export const MODEL_KERNEL_IO = {
+  embed: { bindings: { ids: [0, ro], W: weight, outv: [2, rw], args: margs, step: mstep }, args: ["dim", "rowStart", "rowCount", "_pad0"] },
+  rmsNorm: { bindings: { x: [0, ro], W: weight, outv: [2, rw], args: margs, step: mstep }, args: ["dim", "epsBits", "_pad0", "_pad1"] },
+  matvec: { bindings: mmBindings, args: mmArgs },
+  matvecSubgroup: { bindings: mmBindings, args: mmArgs },
+  matvecSwiglu: { bindings: glu, args: ["inDim", "outDim", "rowStart", "rowCount"] },
+  matvecSwigluSubgroup: { bindings: glu, args: ["inDim", "outDim", "rowStart", "rowCount"] },
+  matmul: { bindings: mmBindings, args: mmArgs },
+  rope: { bindings: { x: [0, rw], invFreq: [1, ro], args: margs, step: mstep }, args: ["heads", "headSize", "style", "_pad0"] },
+  swiglu: { bindings: { gate: [0, rw], up: [1, ro], args: margs, step: mstep }, args: pad4("width") },
+  add: { bindings: { x: [0, ro], y: [1, rw], args: margs, step: mstep }, args: pad4("width") },
+  argmax: { bindings: { logits: [0, ro], outv: [1, rw], args: margs }, args: pad4("vocab") },
+  sampleTopP: { bindings: { logits: [0, ro], outv: [1, rw], args: margs, step: mstep }, args: pad4("vocab") },
+} as const satisfies Record<string, ModelKernelIo>;
+
+export type ModelKernelName = keyof typeof MODEL_KERNEL_IO;
+
+/** A model kernel's Args words from named fields (padding zero); unknown or missing fields throw. */
+export function packModelArgs(io: ModelKernelIo, args: Readonly<Record<string, number>>): Uint32Array<ArrayBuffer> {
+  const out = new Uint32Array(Math.max(4, Math.ceil(io.args.length / 4) * 4));
+  const fields = io.args.filter((f) => !f.startsWith("_"));
+  const given = Object.keys(args);
+  if (given.length !== fields.length || given.some((g) => !fields.includes(g))) {
+    throw new InternalError(`model args: ${given.join(",")} != ${fields.join(",")}`);
+  }
+  io.args.forEach((name, i) => { if (!name.startsWith("_")) out[i] = args[name]! >>> 0; });
+  return out;
+}
+
+/** f32 → its bits as a u32 (how f32 values travel in the all-u32 uniforms). */
+export function f32Bits(v: number): number {
+  F32_SCRATCH[0] = v;
+  return U32_SCRATCH[0]!;
+}
+const F32_SCRATCH = new Float32Array(1);
+const U32_SCRATCH = new Uint32Array(F32_SCRATCH.buffer);
 
 // ── WGSL constants mirrored by TypeScript ───────────────────────────────────────────────────
 

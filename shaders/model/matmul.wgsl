@@ -1,45 +1,59 @@
-// matmul.wgsl — y[t, rowStart + r] (=|+=) sum_i W[r, i] * x[t, i] (+ bias[rowStart + r]) for the
-// rows of one weight part; W [rowCount, in] row-major in stored precision, f32 accumulate.
-// Bindings: 0 x f32[n, in] (read), 1 W (common/w_*.wgsl), 2 bias f32[out] (read; unused unless
-// flags&1), 3 y f32[n, out] (rw), 4 uniform P.
-// Dispatch: (ceil(rowCount / ROWS), n). Design: ROWS rows per workgroup, LANES threads per row
-// streaming the row contiguously (coalesced), tree reduce in shared memory; the epilogue adds the
-// bias (flags&1) and accumulates into y (flags&2, the fused residual). This is the correctness
-// baseline used for both decode (n = 1) and prefill chunks; a tiled prefill variant and a
-// subgroup-reduce decode variant are to follow (see src/gpu/model/index.ts).
-// Overrides: LANES (power of two), ROWS; LANES*ROWS ≤ 256. Bytes moved: rowCount*in*(weight bytes)*n + n*(in+out)*4.
-override LANES: u32 = 64u;
-override ROWS: u32 = 4u;
-struct P { n: u32, inDim: u32, outDim: u32, rowStart: u32, rowCount: u32, flags: u32, pad0: u32, pad1: u32 }
+// matmul.wgsl — prefill's matrix × matrix: y[t, rowStart + r] (=|+=) sum_i W[r, i] * x[t, i]
+// (+ bias[rowStart + r]) for t < numTokens and the rows of one weight part; f32 accumulate.
+// Sources: common/w_{f32,f16,bf16}.wgsl, common/step.wgsl, this file.
+// Bindings (group 0): 0 x f32[numTokens, inDim] (read), 1 W (part [rowCount, inDim] in stored
+//   precision), 2 bias f32[outDim] (read; unused unless flags&1), 3 y f32[numTokens, outDim] (rw),
+//   6 args uniform Args, 7 step uniform Step (numTokens).
+// Dispatch: (ceil(rowCount / TILE), ceil(numTokens / TILE)).
+// Design: a TILE×TILE output tile per workgroup of 16×16 lanes, each lane a 4×4 register block
+//   (4 tokens × 4 rows). K advances TILE_K at a time: the workgroup stages x[tokens, k..] and
+//   W[rows, k..] (widened to f32) in workgroup memory, then every lane does 16 FMAs per k from
+//   4 + 4 loads of it. Any shape: out-of-range rows, tokens and k stage zeros.
+// Overrides: none (the tile sizes size workgroup arrays). Bytes moved: per tile pass
+//   TILE*inDim*(4 + weight bytes); 2*numTokens*rowCount*inDim FLOP.
+const TILE: u32 = 64u;
+const TILE_K: u32 = 16u;
+struct Args { inDim: u32, outDim: u32, rowStart: u32, rowCount: u32, flags: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<uniform> p: P;
-var<workgroup> part: array<f32, 256>;
-@compute @workgroup_size(LANES * ROWS)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let lane = li % LANES;
-  let rr = li / LANES;
-  let r = wg.x * ROWS + rr;
-  let t = wg.y;
-  var s = 0.0;
-  if (r < p.rowCount) {
-    let wb = r * p.inDim;
-    let xb = t * p.inDim;
-    for (var i = lane; i < p.inDim; i += LANES) { s += w_at(wb + i) * x[xb + i]; }
-  }
-  part[li] = s;
-  workgroupBarrier();
-  for (var k = LANES / 2u; k > 0u; k >>= 1u) {
-    if (lane < k) { part[li] += part[li + k]; }
+@group(0) @binding(6) var<uniform> args: Args;
+// [TILE_K, TILE] each: k-major, so a lane's 4 consecutive tokens (rows) are adjacent.
+var<workgroup> xs: array<f32, 1024>;
+var<workgroup> ws: array<f32, 1024>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let rTile = wid.x * TILE; let tTile = wid.y * TILE;
+  let tx = li % 16u; let ty = li / 16u;
+  var acc: array<vec4<f32>, 4>; // acc[i][j]: token tTile + 4ty + i, row rTile + 4tx + j
+  for (var k0 = 0u; k0 < args.inDim; k0 += TILE_K) {
+    for (var e = li; e < TILE * TILE_K; e += 256u) {
+      let kk = e % TILE_K; let m = e / TILE_K;
+      let k = k0 + kk;
+      let t = tTile + m; let r = rTile + m;
+      xs[kk * TILE + m] = select(0.0, x[t * args.inDim + k], t < step.numTokens && k < args.inDim);
+      ws[kk * TILE + m] = select(0.0, w_at(r * args.inDim + k), r < args.rowCount && k < args.inDim);
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < TILE_K; kk++) {
+      let a = vec4<f32>(xs[kk * TILE + 4u * ty], xs[kk * TILE + 4u * ty + 1u], xs[kk * TILE + 4u * ty + 2u], xs[kk * TILE + 4u * ty + 3u]);
+      let b = vec4<f32>(ws[kk * TILE + 4u * tx], ws[kk * TILE + 4u * tx + 1u], ws[kk * TILE + 4u * tx + 2u], ws[kk * TILE + 4u * tx + 3u]);
+      acc[0] += a.x * b; acc[1] += a.y * b; acc[2] += a.z * b; acc[3] += a.w * b;
+    }
     workgroupBarrier();
   }
-  if (lane == 0u && r < p.rowCount) {
-    let o = p.rowStart + r;
-    var v = part[li];
-    if ((p.flags & 1u) != 0u) { v += bias[o]; }
-    let yi = t * p.outDim + o;
-    if ((p.flags & 2u) != 0u) { v += y[yi]; }
-    y[yi] = v;
+  for (var i = 0u; i < 4u; i++) {
+    let t = tTile + 4u * ty + i;
+    if (t >= step.numTokens) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      let r = rTile + 4u * tx + j;
+      if (r >= args.rowCount) { break; }
+      let o = args.rowStart + r;
+      var v = acc[i][j];
+      if ((args.flags & 1u) != 0u) { v += bias[o]; }
+      let yi = t * args.outDim + o;
+      if ((args.flags & 2u) != 0u) { v += y[yi]; }
+      y[yi] = v;
+    }
   }
 }

@@ -1,6 +1,8 @@
 // sample_top_p.wgsl — one token id per row from logits at temperature T > 0 with nucleus topP,
 // given one uniform random number r in [0, 1) from the host (createRng(seed), src/model/sample.ts).
-// Bindings: 0 logits f32[rows, vocab] (read), 1 out u32[rows] (rw), 2 uniform P.
+// Sources: common/step.wgsl, this file.
+// Bindings (group 0): 0 logits f32[rows, vocab] (read), 1 outv u32[rows] (rw), 6 args uniform Args,
+//   7 step uniform Step (temperature, topP, r as f32 bits: they change per step, the vocab does not).
 // Dispatch: (rows); one workgroup of WG threads per row. Overrides: WG (power of two ≤ 256).
 // Bytes moved: ≈ 4*vocab*(2 + 2*31 + 2*18) per row (every bisection step re-reads the row).
 //
@@ -15,10 +17,10 @@
 //     tie count) included tie of pS by id — the first token of the order whose cumulative mass
 //     exceeds goal, exactly as the straight loop walks it.
 override WG: u32 = 256u;
-struct P { vocab: u32, pad0: u32, temperature: f32, topP: f32, r: f32, pad1: u32, pad2: u32, pad3: u32 }
+struct Args { vocab: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read_write> outv: array<u32>;
-@group(0) @binding(2) var<uniform> p: P;
+@group(0) @binding(6) var<uniform> args: Args;
 var<workgroup> red: array<f32, 256>;
 // The reduced value, read back through workgroupUniformLoad so the bisection branches count as uniform.
 var<workgroup> bcast: f32;
@@ -37,7 +39,7 @@ fn wreduce(v: f32, isMax: bool) -> f32 {
   if (li == 0u) { bcast = red[0]; }
   return workgroupUniformLoad(&bcast);
 }
-fn prob(i: u32) -> f32 { return exp((logits[base + i] - mx) / p.temperature) / total; }
+fn prob(i: u32) -> f32 { return exp((logits[base + i] - mx) / bitcast<f32>(step.temperatureBits)) / total; }
 // Included in the nucleus: above pL, or a tie of pL with id below cutId.
 fn included(i: u32, q: f32, pL: f32, cutId: u32) -> bool { return q > pL || (q == pL && i < cutId); }
 
@@ -45,7 +47,7 @@ fn included(i: u32, q: f32, pL: f32, cutId: u32) -> bool { return q > pL || (q =
 // restricted to included tokens when inc.
 fn stat(mode: u32, v: f32, c: u32, inc: bool, pL: f32, cutId: u32) -> f32 {
   var s = 0.0;
-  for (var i = li; i < p.vocab; i += WG) {
+  for (var i = li; i < args.vocab; i += WG) {
     let q = prob(i);
     if (inc && !included(i, q, pL, cutId)) { continue; }
     if (mode == 0u && q >= v) { s += q; }
@@ -67,7 +69,7 @@ fn valueSearch(bound: f32, inc: bool, pL: f32, cutId: u32) -> f32 {
 }
 // Smallest c with count(q == v, id < c) >= k (k ≥ 1 and ≤ the tie count).
 fn idSearch(v: f32, k: f32, inc: bool, pL: f32, cutId: u32) -> u32 {
-  var lo = 0u; var hi = p.vocab;
+  var lo = 0u; var hi = args.vocab;
   loop {
     if (hi - lo <= 1u) { break; }
     let mid = lo + (hi - lo) / 2u;
@@ -79,40 +81,40 @@ fn idSearch(v: f32, k: f32, inc: bool, pL: f32, cutId: u32) -> u32 {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   li = lid;
-  base = wg.x * p.vocab;
+  base = wg.x * args.vocab;
   var m = -3.4028234e38;
-  for (var i = li; i < p.vocab; i += WG) { m = max(m, logits[base + i]); }
+  for (var i = li; i < args.vocab; i += WG) { m = max(m, logits[base + i]); }
   mx = wreduce(m, true);
   total = 1.0;
   var s = 0.0;
-  for (var i = li; i < p.vocab; i += WG) { s += prob(i); }
+  for (var i = li; i < args.vocab; i += WG) { s += prob(i); }
   total = wreduce(s, false);
 
-  if (p.topP >= 1.0) {
+  if (bitcast<f32>(step.topPBits) >= 1.0) {
     // No nucleus: sampleFrom walks ids in order; the token is the smallest c with
     // sum(p_i, i < c) > r, minus one (the last id when rounding leaves r above the total).
-    var lo = 0u; var hi = p.vocab;
+    var lo = 0u; var hi = args.vocab;
     loop {
       if (hi - lo <= 1u) { break; }
       let mid = lo + (hi - lo) / 2u;
-      if (stat(3u, 0.0, mid, false, 0.0, 0u) > p.r) { hi = mid; } else { lo = mid; }
+      if (stat(3u, 0.0, mid, false, 0.0, 0u) > bitcast<f32>(step.rBits)) { hi = mid; } else { lo = mid; }
     }
     if (li == 0u) { outv[wg.x] = hi - 1u; }
     return;
   }
   var pL = -1.0; var cutId = 0u;
   {
-    pL = valueSearch(p.topP, false, 0.0, 0u);
+    pL = valueSearch(bitcast<f32>(step.topPBits), false, 0.0, 0u);
     let A = stat(1u, pL, 0u, false, 0.0, 0u);
-    let ties = stat(2u, pL, p.vocab, false, 0.0, 0u);
-    let k = clamp(floor((p.topP - A) / pL) + 1.0, 1.0, ties);
+    let ties = stat(2u, pL, args.vocab, false, 0.0, 0u);
+    let k = clamp(floor((bitcast<f32>(step.topPBits) - A) / pL) + 1.0, 1.0, ties);
     cutId = idSearch(pL, k, false, 0.0, 0u);
   }
   let mass = stat(0u, 0.0, 0u, true, pL, cutId);
-  let goal = p.r * mass;
+  let goal = bitcast<f32>(step.rBits) * mass;
   let pS = valueSearch(goal, true, pL, cutId);
   let A2 = stat(1u, pS, 0u, true, pL, cutId);
-  let ties2 = stat(2u, pS, p.vocab, true, pL, cutId);
+  let ties2 = stat(2u, pS, args.vocab, true, pL, cutId);
   let k2 = clamp(floor((goal - A2) / pS) + 1.0, 1.0, max(ties2, 1.0));
   let c = idSearch(pS, k2, true, pL, cutId);
   if (li == 0u) { outv[wg.x] = c - 1u; }

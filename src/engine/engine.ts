@@ -43,9 +43,13 @@ export interface EngineSequence {
   close(): void;
 }
 
-/** How a backend runs chunks of a sequence. Returns a token id (greedy on the device) or logits. */
+/** How a token is drawn: temperature 0 greedy; else temperature + top-p with one rng() draw per token. */
+interface Sampling { temperature: number; topP: number; rng: () => number }
+const GREEDY: Sampling = { temperature: 0, topP: 1, rng: () => 0 };
+
+/** How a backend runs chunks of a sequence. Returns a token id (sampled on the device for the GPU) or logits. */
 interface Runner {
-  run(seqId: number, ids: readonly number[], want: "token" | "logits" | "all", prompt: boolean): Promise<number | Float32Array>;
+  run(seqId: number, ids: readonly number[], want: "token" | "logits" | "all", prompt: boolean, sampling?: Sampling): Promise<number | Float32Array>;
   close(seqId: number): void;
   destroy(): void;
   /** The model over any sequence of any cache on the same backend (the evaluator's per-policy caches). */
@@ -101,7 +105,10 @@ export class Engine {
     const temperature = options.temperature ?? 0;
     const stop = new Set(options.stopIds ?? [this.tokenizer.eosId]);
     const rng = createRng(options.seed ?? 0);
-    const want = temperature === 0 ? "token" : "logits";
+    const topP = options.topP ?? 1;
+    if (!(temperature >= 0)) throw new InvalidArgumentError("temperature", temperature, "≥ 0 (0 = greedy)");
+    if (!(topP > 0 && topP <= 1)) throw new InvalidArgumentError("topP", topP, "in (0, 1]");
+    const sampling: Sampling = { temperature, topP, rng };
     const pick = (r: number | Float32Array) => typeof r === "number" ? r : sampleToken(r, options, rng);
     this.running = true;
     try {
@@ -111,7 +118,7 @@ export class Engine {
       this.timings = { promptTokens: ids.length, generatedTokens: 0, prefillMs: 0, decodeMs: 0 };
       options.signal?.throwIfAborted();
       const t0 = performance.now();
-      let r = await this.runner.run(seqId, ids, want, true);
+      let r = await this.runner.run(seqId, ids, "token", true, sampling);
       this.timings.prefillMs = performance.now() - t0;
       const t1 = performance.now();
       for (let i = 0; i < maxTokens; i++) {
@@ -121,7 +128,7 @@ export class Engine {
         yield tok;
         if (stop.has(tok) || i + 1 === maxTokens) break;
         options.signal?.throwIfAborted();
-        r = await this.runner.run(seqId, [tok], want, false);
+        r = await this.runner.run(seqId, [tok], "token", false, sampling);
       }
       this.timings.decodeMs = performance.now() - t1;
     } finally {
@@ -189,7 +196,7 @@ export function gpuRunner(cache: KvCache, gpu: GpuForward, chunk: number): Runne
   const obsWindow = cache.config.policy.obsWindow;
   const positions = new Map<number, number>(); // tokens each sequence holds (its next position)
   return {
-    async run(seqId, ids, want, prompt) {
+    async run(seqId, ids, want, prompt, sampling = GREEDY) {
       const startPos = positions.get(seqId) ?? 0;
       positions.set(seqId, startPos + ids.length);
       const plan = prompt ? planChunks(ids.length, chunk, obsWindow) : [[0, 1, true] as [number, number, boolean]];
@@ -201,7 +208,8 @@ export function gpuRunner(cache: KvCache, gpu: GpuForward, chunk: number): Runne
         await cache.reserve(seqId, n);
         const out = want === "all" ? { kind: "logits" as const, allRows: true }
           : !lastChunk ? { kind: "none" as const }
-          : want === "token" ? { kind: "token" as const } : { kind: "logits" as const, allRows: false };
+          : want === "token" ? { kind: "token" as const, temperature: sampling.temperature, topP: sampling.topP, r: sampling.temperature > 0 ? sampling.rng() : 0 }
+          : { kind: "logits" as const, allRows: false };
         const r = await gpu.run(cache, seqId, ids.slice(s, s + n), startPos + s, out, scores);
         if (want === "all") rows.push(r as Float32Array);
         else if (lastChunk) result = r as number | Float32Array;
@@ -244,15 +252,11 @@ export function gpuRunner(cache: KvCache, gpu: GpuForward, chunk: number): Runne
 export function cpuRunner(cache: KvCache, model: LlamaModel | CpuForward): Runner {
   const seqs = new Map<number, CachedSequence>();
   return {
-    async run(seqId, ids, want) {
+    async run(seqId, ids, want, _prompt, sampling = GREEDY) {
       let seq = seqs.get(seqId);
       if (!seq) { seq = new CachedSequence(cache, seqId); seqs.set(seqId, seq); }
       const logits = "weights" in model ? await model.forward(ids, seq, { allLogits: want === "all" }) : await model.forward(ids, seq, want === "all");
-      if (want === "token") {
-        let best = 0;
-        for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
-        return best;
-      }
+      if (want === "token") return sampleToken(logits, sampling, sampling.rng);
       return logits;
     },
     close(seqId) { seqs.delete(seqId); },

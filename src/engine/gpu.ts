@@ -1,151 +1,161 @@
 // The GPU forward pass: weights on the device in their stored precision, every dense layer a
-// WGSL dispatch, attention through the KvCache's GPU-buffer path (encodeAppend/encodeAttention).
-// A chunk (a prefill chunk or one decode token) is encoded into one command buffer whose only
-// readback is the sampled token id (or, when asked, the logits rows).
+// model kernel (shaders/model, host wrappers in src/gpu/model), attention through the KvCache's
+// GPU-buffer path (encodeAppend/encodeAttention).
+//
+// Every dispatch of a step is prepared once in finish(), for two batch shapes: a one-token step
+// (decode: matrix × vector kernels) and a prefill chunk (tiled matrix × matrix kernels). A step
+// then writes the token ids and one Step uniform, replays the prepared list into one command
+// buffer, and reads back one token id (sampled on the device) or, when asked, logits.
 import type { KvCache } from "../cache";
-import { InvalidArgumentError, LimitTooLowError, ModelFormatError } from "../errors";
+import { InvalidArgumentError, ModelFormatError } from "../errors";
 import type { LlamaConfig } from "../model/llama";
 import { ropeInvFrequencies } from "../model/rope";
+import {
+  type DeviceTensor, type Dispatch, type ModelKernels, STEP_BYTES, createModelKernels, createStepBuffer, ropeInvFreqBuffer,
+  uploadTensor, writeStep,
+} from "../gpu/model";
 import type { RawTensor } from "./weights";
-import { ARGMAX_WGSL, RMSNORM_WGSL, ROPE_WGSL, SWIGLU_WGSL, type WeightDtype, embedWgsl, matmulWgsl } from "./wgsl";
 
-/** A matrix [rows, cols] on the device, split by rows into bindings of at most maxStorageBufferBindingSize. */
-interface DeviceMatrix {
-  dtype: WeightDtype;
-  rows: number;
-  cols: number;
-  parts: { buffer: GPUBuffer; rowStart: number; rows: number }[];
-}
+/** What the caller wants out of a chunk. Sampling: temperature 0 is greedy; r one uniform [0, 1) draw. */
+export type ChunkOutput =
+  | { kind: "token"; temperature: number; topP: number; r: number }
+  | { kind: "logits"; allRows: boolean }
+  | { kind: "none" };
 
-/** What the caller wants out of a chunk. */
-export type ChunkOutput = { kind: "token" } | { kind: "logits"; allRows: boolean } | { kind: "none" };
-
-const STORAGE_DST = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
 const STORAGE_RW = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
+/** The prepared dispatches of one batch shape. */
+interface StepPlan {
+  embed: Dispatch;
+  layers: { pre: Dispatch[]; post: Dispatch[] }[];
+}
+
 export class GpuForward {
-  private readonly matrices = new Map<string, DeviceMatrix>();
-  private readonly vectors = new Map<string, GPUBuffer>();
+  private readonly matrices = new Map<string, DeviceTensor>();
+  private readonly biases = new Map<string, GPUBuffer>();
   private readonly owned: GPUBuffer[] = [];
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
-  private readonly maxBinding: number;
-  /** Activations for up to maxChunk rows. */
-  private act!: { tokens: GPUBuffer; x: GPUBuffer; xn: GPUBuffer; q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; att: GPUBuffer; gate: GPUBuffer; up: GPUBuffer; logits1: GPUBuffer; result: GPUBuffer; readback: GPUBuffer; stepAll: GPUBuffer; stepHead: GPUBuffer; rope: GPUBuffer; dummy: GPUBuffer };
+  private kernels!: ModelKernels;
+  private act!: Record<"tokens" | "x" | "xn" | "q" | "k" | "v" | "att" | "gate" | "up" | "xLast" | "xnLast" | "logits1" | "result" | "readback" | "stepChunk" | "stepOne" | "invFreq", GPUBuffer>;
+  private decode!: StepPlan;
+  private chunk!: StepPlan;
+  /** Decode head (reads x row 0 under stepChunk) and chunk head (reads xLast under stepOne): norm + classifier. */
+  private headDecode!: Dispatch[];
+  private headChunk!: Dispatch[];
+  private headAll: Dispatch[] | null = null;
   private logitsAll: GPUBuffer | null = null;
-  private layerGroups: { pre: [GPUComputePipeline, GPUBindGroup, [number, number]][]; post: [GPUComputePipeline, GPUBindGroup, [number, number]][] }[] = [];
-  private embedGroups: [GPUComputePipeline, GPUBindGroup, number][] = [];
-  private headGroups = new Map<string, [GPUComputePipeline, GPUBindGroup, [number, number]][]>();
-  private argmaxGroup!: GPUBindGroup;
+  private argmax!: Dispatch;
+  private sample!: Dispatch;
+  private classifierRole = "embed";
+  // Hot-path scratch, allocated once.
+  private readonly tokenWords: Uint32Array<ArrayBuffer>;
+  private readonly stepWords = new Uint32Array(STEP_BYTES / 4);
+  private readonly seqIds = [0];
   /** Bytes of weights held on the device. */
   weightBytes = 0;
 
   constructor(readonly device: GPUDevice, readonly config: Readonly<LlamaConfig>, readonly maxChunk: number, readonly maxPositions: number) {
-    this.maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+    this.tokenWords = new Uint32Array(maxChunk);
   }
 
-  /** Receives one tensor from the loader: uploads it (split by rows if needed); the bytes can go. */
+  /** Receives one tensor from the loader: uploads it in its stored precision; the bytes can go. */
   upload(t: RawTensor): void {
-    const isVector = t.shape.length === 1;
-    if (isVector) {
-      // Norm weights and biases are a few KB: kept f32 so their kernels need no dtype variants.
+    const leaf = t.role.slice(t.role.lastIndexOf(".") + 1);
+    if (t.shape.length === 1 && (leaf === "bq" || leaf === "bk" || leaf === "bv")) {
+      // Biases are read by the matmul epilogues as f32: a few KB per layer.
       const f32 = widen(t);
-      const b = this.buffer(`w-${t.role}`, f32.byteLength, STORAGE_DST());
+      const b = this.buffer(`w-${t.role}`, f32.byteLength, STORAGE_RW());
       this.device.queue.writeBuffer(b, 0, f32);
-      this.vectors.set(t.role, b);
+      this.biases.set(t.role, b);
       this.weightBytes += f32.byteLength;
       return;
     }
-    const [rows, cols] = t.shape as [number, number];
-    if (t.dtype !== "f32" && cols % 2 !== 0) throw new ModelFormatError(t.role, `16-bit tensors need an even row length to pack in pairs, got ${cols}`);
-    const rowBytes = cols * (t.dtype === "f32" ? 4 : 2);
-    const rowsPerPart = Math.floor(this.maxBinding / rowBytes);
-    if (rowsPerPart < 1) throw new LimitTooLowError("maxStorageBufferBindingSize", rowBytes, this.maxBinding);
-    const m: DeviceMatrix = { dtype: t.dtype, rows, cols, parts: [] };
-    for (let r = 0; r < rows; r += rowsPerPart) {
-      const n = Math.min(rowsPerPart, rows - r);
-      const bytes = t.bytes.subarray(r * rowBytes, (r + n) * rowBytes);
-      const b = this.buffer(`w-${t.role}-${r}`, bytes.byteLength, STORAGE_DST());
-      writeBytes(this.device, b, bytes);
-      m.parts.push({ buffer: b, rowStart: r, rows: n });
-    }
+    const m = uploadTensor(this.device, t, { label: `engine-w-${t.role}` });
+    for (const p of m.parts) this.owned.push(p.buffer);
     this.matrices.set(t.role, m);
-    this.weightBytes += rows * rowBytes;
+    this.weightBytes += t.bytes.byteLength;
   }
 
-  /** After the last tensor: builds pipelines, activations and every bind group once. */
+  /** After the last tensor: builds pipelines, activations and every dispatch of both batch shapes once. */
   async finish(tied: boolean): Promise<void> {
     const c = this.config, T = this.maxChunk;
     const qDim = c.numQHeads * c.headSize, kvDim = c.numKvHeads * c.headSize;
-    const f = 4;
-    const u = () => GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
+    const f = 4, u = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
+    this.kernels = await createModelKernels(this.device, {
+      dtypes: [...new Set([...this.matrices.values()].map((m) => m.dtype))], inDims: [c.dim, qDim, c.hiddenDim],
+    });
     this.act = {
-      tokens: this.buffer("tokens", 4 * T, STORAGE_DST()),
+      tokens: this.buffer("tokens", 4 * T, STORAGE_RW()),
       x: this.buffer("x", f * T * c.dim, STORAGE_RW()), xn: this.buffer("xn", f * T * c.dim, STORAGE_RW()),
       q: this.buffer("q", f * T * qDim, STORAGE_RW()), k: this.buffer("k", f * T * kvDim, STORAGE_RW()),
       v: this.buffer("v", f * T * kvDim, STORAGE_RW()), att: this.buffer("att", f * T * qDim, STORAGE_RW()),
       gate: this.buffer("gate", f * T * c.hiddenDim, STORAGE_RW()), up: this.buffer("up", f * T * c.hiddenDim, STORAGE_RW()),
+      xLast: this.buffer("x-last", f * c.dim, STORAGE_RW()), xnLast: this.buffer("xn-last", f * c.dim, STORAGE_RW()),
       logits1: this.buffer("logits", f * c.vocabSize, STORAGE_RW()), result: this.buffer("result", 16, STORAGE_RW()),
       readback: this.device.createBuffer({ label: "engine-readback", size: Math.max(16, f * c.vocabSize), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
-      stepAll: this.buffer("step-all", 16, u()), stepHead: this.buffer("step-head", 16, u()),
-      rope: this.buffer("rope", 8 * this.maxPositions * (c.headSize / 2), STORAGE_DST()),
-      dummy: this.buffer("dummy", 16, STORAGE_DST()),
+      stepChunk: createStepBuffer(this.device, "engine-step"), stepOne: createStepBuffer(this.device, "engine-step-one"),
+      invFreq: ropeInvFreqBuffer(this.device, ropeInvFrequencies(c.headSize, c.ropeTheta, c.ropeScaling)),
     };
-    this.owned.push(this.act.readback);
-    this.device.queue.writeBuffer(this.act.rope, 0, ropeTable(c, this.maxPositions));
-
-    const kinds = new Set([...this.matrices.values()].map((m) => m.dtype));
-    const build = async (key: string, code: string) => {
-      const module = this.device.createShaderModule({ label: `engine-${key}`, code });
-      this.pipelines.set(key, await this.device.createComputePipelineAsync({ label: `engine-${key}`, layout: "auto", compute: { module, entryPoint: "main" } }));
-    };
-    await Promise.all([
-      ...[...kinds].flatMap((d) => [build(`mm-${d}`, matmulWgsl(d)), build(`embed-${d}`, embedWgsl(d))]),
-      build("rmsnorm", RMSNORM_WGSL), build("rope", ROPE_WGSL), build("swiglu", SWIGLU_WGSL), build("argmax", ARGMAX_WGSL),
-    ]);
-
-    const a = this.act;
-    const embed = this.matrices.get("embed")!;
-    for (const p of embed.parts) {
-      const pl = this.pipelines.get(`embed-${embed.dtype}`)!;
-      this.embedGroups.push([pl, this.group(pl, [a.stepAll, this.uniform([c.dim, p.rowStart, p.rows, 0]), a.tokens, p.buffer, a.x]), Math.ceil(c.dim / 64)]);
-    }
-    const norm = (step: GPUBuffer, x: GPUBuffer, w: GPUBuffer, out: GPUBuffer): [GPUComputePipeline, GPUBindGroup, [number, number]] => {
-      const pl = this.pipelines.get("rmsnorm")!;
-      const un = new ArrayBuffer(16);
-      new Uint32Array(un)[0] = c.dim;
-      new Float32Array(un)[1] = c.normEps;
-      return [pl, this.group(pl, [step, this.uniform(un), x, w, out]), [-1, 1]];
-    };
-    const rope = (x: GPUBuffer, heads: number): [GPUComputePipeline, GPUBindGroup, [number, number]] => {
-      const pl = this.pipelines.get("rope")!;
-      return [pl, this.group(pl, [a.stepAll, this.uniform([heads, c.headSize, c.ropeStyle === "interleaved" ? 0 : 1, 0]), a.rope, x]), [Math.ceil((heads * c.headSize / 2) / 64), -1]];
-    };
-    for (let l = 0; l < c.numLayers; l++) {
-      const r = (k: string) => `layers.${l}.${k}`;
-      const pre = [
-        norm(a.stepAll, a.x, this.vectors.get(r("attnNorm"))!, a.xn),
-        ...this.mm(a.stepAll, r("wq"), a.xn, a.q, this.vectors.get(r("bq")), false, qDim),
-        ...this.mm(a.stepAll, r("wk"), a.xn, a.k, this.vectors.get(r("bk")), false, kvDim),
-        ...this.mm(a.stepAll, r("wv"), a.xn, a.v, this.vectors.get(r("bv")), false, kvDim),
-        rope(a.q, c.numQHeads), rope(a.k, c.numKvHeads),
-      ];
-      const sw = this.pipelines.get("swiglu")!;
-      const post = [
-        ...this.mm(a.stepAll, r("wo"), a.att, a.x, undefined, true, c.dim),
-        norm(a.stepAll, a.x, this.vectors.get(r("ffnNorm"))!, a.xn),
-        ...this.mm(a.stepAll, r("wGate"), a.xn, a.gate, undefined, false, c.hiddenDim),
-        ...this.mm(a.stepAll, r("wUp"), a.xn, a.up, undefined, false, c.hiddenDim),
-        [sw, this.group(sw, [a.stepAll, this.uniform([c.hiddenDim, 0, 0, 0]), a.up, a.gate]), [Math.ceil(c.hiddenDim / 64), -1]] as [GPUComputePipeline, GPUBindGroup, [number, number]],
-        ...this.mm(a.stepAll, r("wDown"), a.gate, a.x, undefined, true, c.dim),
-      ];
-      this.layerGroups.push({ pre, post });
-    }
+    this.owned.push(this.act.readback, this.act.stepChunk, this.act.stepOne, this.act.invFreq);
+    writeStep(this.device.queue, this.act.stepOne, 1, 0, 0, 1, 0, this.stepWords);
     this.classifierRole = tied ? "embed" : "classifier";
-    this.headGroups.set("one", [norm(a.stepHead, a.x, this.vectors.get("finalNorm")!, a.xn), ...this.mm(a.stepHead, this.classifierRole, a.xn, a.logits1, undefined, false, c.vocabSize)]);
-    const am = this.pipelines.get("argmax")!;
-    this.argmaxGroup = this.group(am, [this.uniform([c.vocabSize, 0, 0, 0]), a.logits1, a.result]);
+    this.decode = this.plan(true);
+    this.chunk = this.plan(false);
+    const a = this.act, k = this.kernels;
+    this.headDecode = this.head(a.stepChunk, a.x, a.xn, a.logits1, true);
+    this.headChunk = this.head(a.stepOne, a.xLast, a.xnLast, a.logits1, true);
+    this.argmax = k.argmax.prepare({ logits: a.logits1, out: a.result, vocab: c.vocabSize });
+    this.sample = k.sample.prepare({ step: a.stepChunk, logits: a.logits1, out: a.result, vocab: c.vocabSize });
   }
-  private classifierRole = "embed";
+
+  /** Every layer's dispatches for one batch shape: decode (one token: matvec) or a chunk (tiled matmul). */
+  private plan(decode: boolean): StepPlan {
+    const c = this.config, a = this.act, k = this.kernels, step = a.stepChunk;
+    const qDim = c.numQHeads * c.headSize, kvDim = c.numKvHeads * c.headSize;
+    const mat = decode ? k.matvec : k.matmul;
+    const mm = (role: string, x: GPUBuffer, y: GPUBuffer, inDim: number, outDim: number, accumulate: boolean, biasRole?: string) =>
+      mat.prepare({ step, x, weight: this.matrix(role), y, inDim, outDim, bias: biasRole ? this.biases.get(biasRole) : undefined, accumulate });
+    const norm = (role: string) => k.rmsNorm.prepare({ step, x: a.x, weight: this.matrix(role), out: a.xn, dim: c.dim, eps: c.normEps });
+    // Decode: gate, up and SwiGLU in one pass over both weights where the row length allows.
+    const ffnIn = (l: number): Dispatch[] => {
+      const r = (key: string) => `layers.${l}.${key}`;
+      const fused = decode ? k.matvecSwiglu.prepare({ step, x: a.xn, gate: this.matrix(r("wGate")), up: this.matrix(r("wUp")), y: a.gate, inDim: c.dim, outDim: c.hiddenDim }) : null;
+      return fused ? [fused] : [
+        mm(r("wGate"), a.xn, a.gate, c.dim, c.hiddenDim, false),
+        mm(r("wUp"), a.xn, a.up, c.dim, c.hiddenDim, false),
+        k.swiglu.prepare({ step, gate: a.gate, up: a.up, width: c.hiddenDim }),
+      ];
+    };
+    const layers: StepPlan["layers"] = [];
+    for (let l = 0; l < c.numLayers; l++) {
+      const r = (key: string) => `layers.${l}.${key}`;
+      layers.push({
+        pre: [
+          norm(r("attnNorm")),
+          mm(r("wq"), a.xn, a.q, c.dim, qDim, false, r("bq")),
+          mm(r("wk"), a.xn, a.k, c.dim, kvDim, false, r("bk")),
+          mm(r("wv"), a.xn, a.v, c.dim, kvDim, false, r("bv")),
+          k.rope.prepare({ step, x: a.q, invFreq: a.invFreq, heads: c.numQHeads, headSize: c.headSize, style: c.ropeStyle }),
+          k.rope.prepare({ step, x: a.k, invFreq: a.invFreq, heads: c.numKvHeads, headSize: c.headSize, style: c.ropeStyle }),
+        ],
+        post: [
+          mm(r("wo"), a.att, a.x, qDim, c.dim, true),
+          norm(r("ffnNorm")),
+          ...ffnIn(l),
+          mm(r("wDown"), a.gate, a.x, c.hiddenDim, c.dim, true),
+        ],
+      });
+    }
+    return { embed: k.embed.prepare({ step, ids: a.tokens, table: this.matrix("embed"), out: a.x, dim: c.dim }), layers };
+  }
+
+  /** Final norm + classifier over x → logits (matvec for one row, matmul for many). */
+  private head(step: GPUBuffer, x: GPUBuffer, xn: GPUBuffer, logits: GPUBuffer, oneRow: boolean): Dispatch[] {
+    const c = this.config, k = this.kernels;
+    return [
+      k.rmsNorm.prepare({ step, x, weight: this.matrix("finalNorm"), out: xn, dim: c.dim, eps: c.normEps }),
+      (oneRow ? k.matvec : k.matmul).prepare({ step, x: xn, weight: this.matrix(this.classifierRole), y: logits, inDim: c.dim, outDim: c.vocabSize }),
+    ];
+  }
 
   /**
    * Encodes and submits the chunk `tokens` (positions startPos..) of `seqId`, whose slots are
@@ -157,49 +167,44 @@ export class GpuForward {
     if (T < 1 || T > this.maxChunk) throw new InvalidArgumentError("tokens.length", T, `in [1, ${this.maxChunk}] (prefillChunkTokens)`);
     if (startPos + T > this.maxPositions) throw new InvalidArgumentError("position", startPos + T, `≤ maxContextTokens (${this.maxPositions})`);
     const q = this.device.queue;
-    q.writeBuffer(a.tokens, 0, Uint32Array.from(tokens));
+    for (let i = 0; i < T; i++) this.tokenWords[i] = tokens[i]!;
+    q.writeBuffer(a.tokens, 0, this.tokenWords, 0, T);
+    const tok = out.kind === "token" ? out : null;
+    writeStep(q, a.stepChunk, T, startPos, tok?.temperature ?? 0, tok?.topP ?? 1, tok?.temperature ? tok.r : 0, this.stepWords);
     const allRows = out.kind === "logits" && out.allRows;
-    q.writeBuffer(a.stepAll, 0, new Uint32Array([T, startPos, 0, 0]));
-    q.writeBuffer(a.stepHead, 0, new Uint32Array([T, startPos, allRows ? 0 : T - 1, 0]));
-    const headRows = allRows ? T : 1;
-    let head = this.headGroups.get("one")!;
-    let logits = a.logits1;
-    if (allRows) {
-      if (!this.logitsAll) {
-        this.logitsAll = this.buffer("logits-all", 4 * this.maxChunk * c.vocabSize, STORAGE_RW());
-        this.headGroups.set("all", [head[0]!, ...this.mm(a.stepHead, this.classifierRole, a.xn, this.logitsAll, undefined, false, c.vocabSize)]);
-      }
-      head = this.headGroups.get("all")!;
-      logits = this.logitsAll;
-    }
+    const plan = T === 1 ? this.decode : this.chunk;
+    this.seqIds[0] = seqId;
+    const options = metric ? METRIC_ON : METRIC_OFF;
+
     const enc = this.device.createCommandEncoder({ label: "engine-step" });
     let pass = enc.beginComputePass();
-    for (const [pl, g, gx] of this.embedGroups) { pass.setPipeline(pl); pass.setBindGroup(0, g); pass.dispatchWorkgroups(gx, T); }
-    const dispatchAll = (list: [GPUComputePipeline, GPUBindGroup, [number, number]][], rows: number) => {
-      for (const [pl, g, [x, y]] of list) {
-        pass.setPipeline(pl);
-        pass.setBindGroup(0, g);
-        pass.dispatchWorkgroups(x === -1 ? rows : x, y === -1 ? T : y);
-      }
-    };
+    plan.embed.encode(pass, T);
     for (let l = 0; l < c.numLayers; l++) {
-      const lg = this.layerGroups[l]!;
-      dispatchAll(lg.pre, T);
+      const lg = plan.layers[l]!;
+      for (const d of lg.pre) d.encode(pass, T);
       pass.end();
       cache.encodeAppend(enc, l, seqId, a.k, a.v);
-      cache.encodeAttention(enc, l, [seqId], a.q, a.att, { metric });
+      cache.encodeAttention(enc, l, this.seqIds, a.q, a.att, options);
       pass = enc.beginComputePass();
-      dispatchAll(lg.post, T);
+      for (const d of lg.post) d.encode(pass, T);
     }
-    if (out.kind !== "none") dispatchAll(head, headRows);
-    if (out.kind === "token") {
-      pass.setPipeline(this.pipelines.get("argmax")!);
-      pass.setBindGroup(0, this.argmaxGroup);
-      pass.dispatchWorkgroups(1);
+    let logits = a.logits1;
+    if (allRows) {
+      for (const d of this.allRowsHead()) d.encode(pass, T);
+      logits = this.logitsAll!;
+    } else if (out.kind !== "none") {
+      if (T === 1) for (const d of this.headDecode) d.encode(pass, 1);
+      else {
+        pass.end();
+        enc.copyBufferToBuffer(a.x, 4 * (T - 1) * c.dim, a.xLast, 0, 4 * c.dim);
+        pass = enc.beginComputePass();
+        for (const d of this.headChunk) d.encode(pass, 1);
+      }
+      if (tok) (tok.temperature === 0 ? this.argmax : this.sample).encode(pass, 1);
     }
     pass.end();
     let bytes = 0;
-    if (out.kind === "token") { bytes = 4; enc.copyBufferToBuffer(a.result, 0, a.readback, 0, 4); }
+    if (tok) { bytes = 4; enc.copyBufferToBuffer(a.result, 0, a.readback, 0, 4); }
     else if (out.kind === "logits" && !allRows) { bytes = 4 * c.vocabSize; enc.copyBufferToBuffer(logits, 0, a.readback, 0, bytes); }
     let big: GPUBuffer | null = null;
     if (allRows) {
@@ -211,39 +216,37 @@ export class GpuForward {
     if (bytes === 0) return null;
     const rb = big ?? a.readback;
     await rb.mapAsync(GPUMapMode.READ, 0, bytes);
+    if (tok) {
+      const id = new Uint32Array(rb.getMappedRange(0, 4))[0]!;
+      rb.unmap();
+      return id;
+    }
     const copy = rb.getMappedRange(0, bytes).slice(0);
     rb.unmap();
     big?.destroy();
-    return out.kind === "token" ? new Uint32Array(copy)[0]! : new Float32Array(copy);
+    return new Float32Array(copy);
   }
 
   destroy(): void {
     for (const b of this.owned) b.destroy();
     this.owned.length = 0;
+    this.kernels?.destroy();
   }
 
-  /** Dispatch entries of out (+)= W·x (+ bias), one per row part of W. */
-  private mm(step: GPUBuffer, role: string, x: GPUBuffer, out: GPUBuffer, bias: GPUBuffer | undefined, accumulate: boolean, outStride: number): [GPUComputePipeline, GPUBindGroup, [number, number]][] {
+  /** The head over every row of a chunk (the evaluator's all-logits path), prepared on first use. */
+  private allRowsHead(): Dispatch[] {
+    if (!this.headAll) {
+      const a = this.act;
+      this.logitsAll = this.buffer("logits-all", 4 * this.maxChunk * this.config.vocabSize, STORAGE_RW());
+      this.headAll = this.head(a.stepChunk, a.x, a.xn, this.logitsAll, false);
+    }
+    return this.headAll;
+  }
+
+  private matrix(role: string): DeviceTensor {
     const m = this.matrices.get(role);
     if (!m) throw new ModelFormatError(role, "tensor was never uploaded");
-    const pl = this.pipelines.get(`mm-${m.dtype}`)!;
-    return m.parts.map((p) => {
-      const gridX = Math.min(p.rows, 32768), gridY = Math.ceil(p.rows / gridX);
-      const flags = (bias ? 1 : 0) | (accumulate ? 2 : 0);
-      const uni = this.uniform([m.cols, p.rowStart, p.rows, outStride, flags, gridX, 0, 0]);
-      return [pl, this.group(pl, [step, uni, x, p.buffer, bias ?? this.act.dummy, out]), [gridX, gridY]];
-    });
-  }
-
-  private group(pl: GPUComputePipeline, buffers: GPUBuffer[]): GPUBindGroup {
-    return this.device.createBindGroup({ layout: pl.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
-  }
-
-  private uniform(data: number[] | ArrayBuffer): GPUBuffer {
-    const words = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(Uint32Array.from(data).buffer);
-    const b = this.buffer("uniform", Math.max(16, words.byteLength), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-    this.device.queue.writeBuffer(b, 0, words);
-    return b;
+    return m;
   }
 
   private buffer(label: string, size: number, usage: number): GPUBuffer {
@@ -253,25 +256,18 @@ export class GpuForward {
   }
 }
 
-/** writeBuffer needs a 4-byte multiple; a tail of 2 bytes (odd number of 16-bit weights) is padded. */
-function writeBytes(device: GPUDevice, b: GPUBuffer, bytes: Uint8Array): void {
-  if (bytes.byteLength % 4 === 0 && bytes.byteOffset % 4 === 0) {
-    device.queue.writeBuffer(b, 0, bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return;
-  }
-  const copy = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
-  copy.set(bytes);
-  device.queue.writeBuffer(b, 0, copy);
-}
+const METRIC_ON = { metric: true } as const;
+const METRIC_OFF = { metric: false } as const;
 
-/** A small tensor (norm weight, bias) as f32. */
+/** A small tensor (a bias) as f32. */
 function widen(t: RawTensor): Float32Array<ArrayBuffer> {
   const n = t.shape.reduce((x, y) => x * y, 1);
   const out = new Float32Array(n);
   const view = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+  const bits = new Uint32Array(1), asF32 = new Float32Array(bits.buffer);
   for (let i = 0; i < n; i++) {
     if (t.dtype === "f32") out[i] = view.getFloat32(4 * i, true);
-    else if (t.dtype === "bf16") out[i] = new Float32Array(new Uint32Array([view.getUint16(2 * i, true) << 16]).buffer)[0]!;
+    else if (t.dtype === "bf16") { bits[0] = view.getUint16(2 * i, true) << 16; out[i] = asF32[0]!; }
     else out[i] = halfToFloat(view.getUint16(2 * i, true));
   }
   return out;
@@ -282,17 +278,4 @@ function halfToFloat(h: number): number {
   if (e === 0) return sign * m * 2 ** -24;
   if (e === 31) return m === 0 ? sign * Infinity : NaN;
   return sign * (1 + m / 1024) * 2 ** (e - 15);
-}
-
-/** cos/sin of pos · invFreq[j] for every position, angles in f64 (as the reference's applyRope). */
-function ropeTable(c: LlamaConfig, maxPositions: number): Float32Array<ArrayBuffer> {
-  const inv = ropeInvFrequencies(c.headSize, c.ropeTheta, c.ropeScaling);
-  const half = c.headSize / 2;
-  const out = new Float32Array(2 * maxPositions * half);
-  for (let p = 0; p < maxPositions; p++) for (let j = 0; j < half; j++) {
-    const angle = p * inv[j]!;
-    out[2 * (p * half + j)] = Math.cos(angle);
-    out[2 * (p * half + j) + 1] = Math.sin(angle);
-  }
-  return out;
 }

@@ -17,7 +17,7 @@ import { Llama2cTokenizer } from "../model/llama2cTokenizer";
 import { SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, SafetensorsFile, parseIndex } from "../model/safetensors";
 import { type ModelSource, type ProgressCallback, fileLabel, readOptional } from "../model/source";
 import type { ModelFormat, ModelTokenizer } from "../model/types";
-import type { WeightDtype } from "./wgsl";
+import type { WeightDtype } from "../gpu/model/sources";
 
 /** What the sink receives for one tensor. `bytes` is valid only during the call. */
 export interface RawTensor {

@@ -8,7 +8,10 @@ import asLayout from "kvcompress:source/assembly/layout.ts";
 import {
   HEADER_CONFIG, HEADER_WORDS, KERNEL_IO, MAX_UNIFORM_ARGS, MIRRORED_WGSL_CONSTANTS, REGION_SLOT_BASE, SEQ_FIELDS,
   WASM_REGIONS, type KernelIo, controlLayoutBytes, packUniform, regionSlot, seqsOffsetBytes,
+  MODEL_KERNEL_IO, MODEL_STEP_FIELDS, packModelArgs,
 } from "../../src/contract";
+import { MODEL_KERNEL_FILES, MODEL_WGSL, modelSourcesOf } from "../../src/gpu/model/sources";
+import { MATMUL_TILE, MATVEC_ROWS } from "../../src/gpu/model";
 import { KERNEL_FILES, WGSL, sourcesOf } from "../../src/gpu/kernels/sources";
 import { workgroupStorageBytes } from "../../src/gpu/kernels/build";
 import { decodeConstants } from "../../src/gpu/layout";
@@ -38,7 +41,8 @@ function structFields(code: string, name: string): string[] | undefined {
   });
 }
 
-const accessOf = { storage: "read_write", "read-only-storage": "read", batch: "uniform" } as const;
+const accessOf = { storage: "read_write", "read-only-storage": "read", batch: "uniform", uniform: "uniform" } as const;
+type BindingKindOf = keyof typeof accessOf;
 
 test("KERNEL_IO names exactly the kernels of KERNEL_FILES", () => {
   assert.equal(Object.keys(KERNEL_IO).sort(), Object.keys(KERNEL_FILES).sort());
@@ -71,6 +75,52 @@ for (const dtype of ["f32", "f16"] as const) {
     });
   }
 }
+
+test("MODEL_KERNEL_IO names exactly the kernels of MODEL_KERNEL_FILES, and every model WGSL file is used", () => {
+  assert.equal(Object.keys(MODEL_KERNEL_IO).sort(), Object.keys(MODEL_KERNEL_FILES).sort());
+  const used = new Set(Object.values(MODEL_KERNEL_FILES).flatMap((f) => ["f32", "f16", "bf16"].flatMap((d) => f(d as "f32"))));
+  assert.equal([...used].sort(), Object.keys(MODEL_WGSL).sort());
+});
+
+for (const dtype of ["f32", "f16", "bf16"] as const) {
+  for (const name of Object.keys(MODEL_KERNEL_IO) as (keyof typeof MODEL_KERNEL_IO)[]) {
+    test(`model ${name} (${dtype}): bindings, struct Args and struct Step`, () => {
+      const io = MODEL_KERNEL_IO[name];
+      const files = MODEL_KERNEL_FILES[name](dtype);
+      const code = modelSourcesOf(files).join("\n");
+      const declared = bindingsOf(code);
+      assert.equal([...declared.keys()].sort(), Object.keys(io.bindings).sort(), `${name}: declared bindings are the contract's`);
+      for (const [bindingName, [binding, kind]] of Object.entries(io.bindings)) {
+        const w = declared.get(bindingName)!;
+        assert.is(w.binding, binding, `${name}: ${bindingName}'s binding number`);
+        assert.is(w.access, accessOf[kind as BindingKindOf], `${name}: ${bindingName}'s access`);
+      }
+      assert.equal(structFields(code, "Args"), [...io.args], `${name}: struct Args`);
+      if ("step" in io.bindings) assert.equal(structFields(code, "Step"), [...MODEL_STEP_FIELDS], `${name}: struct Step`);
+      const kernelFile = files.find((f) => !f.startsWith("common/"))!;
+      assert.match(MODEL_WGSL[kernelFile]!, /^\/\/ \S+\.wgsl — [\s\S]*Bindings \(group 0\):[\s\S]*Dispatch:[\s\S]*Bytes moved:/, `${kernelFile}: header`);
+      if (code.includes("enable subgroups;")) assert.ok(code.startsWith(MODEL_WGSL[kernelFile]!), `${name}: the enable directive opens the module`);
+      // The host passes only WG (to the matvec kernels): every override has a default.
+      const overrides = [...code.matchAll(/override\s+(\w+)\s*:\s*u32\s*(=)?/g)];
+      for (const m of overrides) assert.ok(m[2], `${name}: override ${m[1]} has a default`);
+      if (name.startsWith("matvec")) assert.equal(overrides.map((m) => m[1]), ["WG"], `${name}: WG is its one override`);
+    });
+  }
+}
+
+test("model kernel consts the host sizes grids by", () => {
+  const constOf = (file: string, name: string) => Number(new RegExp(`const\\s+${name}\\s*:\\s*u32\\s*=\\s*(\\d+)u`).exec(MODEL_WGSL[file]!)?.[1]);
+  assert.is(constOf("matvec.wgsl", "ROWS"), MATVEC_ROWS);
+  assert.is(constOf("matvec_subgroup.wgsl", "ROWS"), MATVEC_ROWS);
+  assert.is(constOf("matmul.wgsl", "TILE"), MATMUL_TILE);
+});
+
+test("packModelArgs: named fields in declaration order, padding zero, unknown or missing fields throw", () => {
+  assert.equal([...packModelArgs(MODEL_KERNEL_IO.matvec, { inDim: 7, outDim: 5, rowStart: 3, rowCount: 2, flags: 1 })], [7, 5, 3, 2, 1, 0, 0, 0]);
+  assert.equal([...packModelArgs(MODEL_KERNEL_IO.rope, { heads: 9, headSize: 64, style: 1 })], [9, 64, 1, 0]);
+  assert.throws(() => packModelArgs(MODEL_KERNEL_IO.rope, { heads: 9, headSize: 64 } as never), (e: unknown) => e instanceof InternalError);
+  assert.throws(() => packModelArgs(MODEL_KERNEL_IO.swiglu, { width: 1, count: 2 } as never), (e: unknown) => e instanceof InternalError);
+});
 
 test("WGSL constants mirrored by TypeScript", () => {
   for (const [file, consts] of Object.entries(MIRRORED_WGSL_CONSTANTS)) {

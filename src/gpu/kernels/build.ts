@@ -14,7 +14,7 @@ export interface KernelSpec {
   /** WGSL texts, concatenated in this order (common helpers first, the kernel last). */
   sources: string[];
   /** The kernel's bindings by name (src/contract.ts KERNEL_IO[kernel], or a bench probe's own). */
-  io: Pick<KernelIo, "bindings">;
+  io: Pick<KernelIo, "bindings"> | { bindings: Readonly<Record<string, readonly [number, BindingKind]>> };
   constants: Record<string, number>;
 }
 

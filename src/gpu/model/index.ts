@@ -1,63 +1,38 @@
-// src/gpu/model/index.ts — WGSL kernels of a Llama-family forward pass (issue 13, kernel part).
+// src/gpu/model/index.ts — host wrappers of the model kernels (shaders/model/*.wgsl): one
+// prepared object per dispatch, built once, that only encodes (STYLE L3).
 //
-// API (stable; the engine host codes against it — list any change under "API CHANGES" below):
-//
-//   uploadTensor(device, { dtype: "f32"|"f16"|"bf16", shape: number[], bytes: Uint8Array }, opts?)
-//     → DeviceTensor { dtype, shape, rows, cols, parts: { buffer, rowStart, rowCount }[] }
+//   uploadTensor(device, { dtype, shape, bytes }, opts?) → DeviceTensor
 //     Stored precision on the device: f16/bf16 as packed pairs in u32 words (element 2k low half),
 //     odd element counts padded; split by rows into parts no larger than maxStorageBufferBindingSize
 //     (opts.maxBindingBytes overrides it, for tests). shape[0] is rows, the product of the rest cols.
-//   createModelKernels(device, opts?) → Promise<ModelKernels>; builds every pipeline once.
-//   ModelKernels (each encode() only records into the pass; uniforms go through a ring, see below):
-//     embed.encode(pass, { ids, table: DeviceTensor, out, n, dim })
-//     rmsNorm.encode(pass, { x, weight: DeviceTensor, out, n, dim, eps })
-//     matmul.encode(pass, { x, weight: DeviceTensor, y, n, inDim, outDim, bias?, accumulate? })
-//         y[n,out] (=|+=) x[n,in] W^T (+ bias); decode is n = 1; the classifier is matmul on the
-//         (tied or not) embedding DeviceTensor.
-//     rope.encode(pass, { x, invFreq, n, heads, headSize, style: RopeStyle, startPos })
-//         invFreq: GPUBuffer f32[headSize/2] from ropeInvFrequencies (src/model/rope.ts), built once
-//         with ropeInvFreqBuffer(device, f64array).
-//     swiglu.encode(pass, { gate, up, count })       gate = silu(gate) * up, in place
-//     add.encode(pass, { x, y, count })              y += x
-//     argmax.encode(pass, { logits, out, rows, vocab })  out u32[rows], lowest index wins ties
-//     beginStep()   resets the uniform ring; call once per command encoder you submit.
-//   All x/y/out buffers are f32 GPUBuffers with STORAGE usage, sizes in elements.
-//
-// Uniform ring: every encode() writes its per-dispatch sizes with queue.writeBuffer into the next
-// 256-byte slot of one uniform buffer (dynamic offset). queue.writeBuffer lands before the next
-// submit, so all slots used by one submission must be distinct: at most UNIFORM_SLOTS encodes per
-// submission (a RangeError past that, never silent reuse).
-//
-//     sample.encode(pass, { logits, out, rows, vocab, temperature, topP, r })  temperature 0 → argmax;
-//         else temperature + top-p (shaders/model/sample_top_p.wgsl documents the algorithm), r one
-//         uniform [0, 1) number per step from createRng(seed) on the host.
-// NOT YET (deadline): the tiled shared-memory prefill matmul and the subgroup decode matvec
-// (matmul.wgsl is a row-per-LANES baseline for both).
-//
-// API CHANGES: + sample (added 23:45, nothing removed).
+//   createModelKernels(device, opts?) → Promise<ModelKernels>: every pipeline, built once.
+//   kernels.<kernel>.prepare({ step, buffers…, sizes… }) → Dispatch: writes the kernel's `Args`
+//     uniform and builds its bind group(s) once; Dispatch.encode(pass, numTokens) then records
+//     setPipeline / setBindGroup / dispatchWorkgroups only (no allocation, no queue write).
+//   The per-step values (numTokens, startPos, the sampling temperature / topP / r) live in one
+//     Step uniform (createStepBuffer) that the host writes once per step with writeStep; the
+//     numTokens given to encode() sizes the grid and must equal the Step's.
+//   All x/y/out buffers are f32 GPUBuffers with STORAGE usage; biases are f32 buffers.
 
-import { buildKernel, type BuiltKernel } from "../kernels/build";
+import { buildKernel, bindGroup, type BuiltKernel } from "../kernels/build";
 import { InvalidArgumentError } from "../../errors";
+import { MODEL_KERNEL_IO, MODEL_STEP_FIELDS, type ModelKernelName, f32Bits, packModelArgs } from "../../contract";
 import type { RopeStyle } from "../../model/rope";
-import wF32 from "../../../shaders/model/common/w_f32.wgsl";
-import wF16 from "../../../shaders/model/common/w_f16.wgsl";
-import wBf16 from "../../../shaders/model/common/w_bf16.wgsl";
-import embedWgsl from "../../../shaders/model/embed.wgsl";
-import rmsNormWgsl from "../../../shaders/model/rms_norm.wgsl";
-import matmulWgsl from "../../../shaders/model/matmul.wgsl";
-import ropeWgsl from "../../../shaders/model/rope.wgsl";
-import swigluWgsl from "../../../shaders/model/swiglu.wgsl";
-import addWgsl from "../../../shaders/model/add.wgsl";
-import argmaxWgsl from "../../../shaders/model/argmax.wgsl";
-import sampleTopPWgsl from "../../../shaders/model/sample_top_p.wgsl";
+import { MODEL_KERNEL_FILES, modelSourcesOf, type WeightDtype } from "./sources";
 
-export type WeightDtype = "f32" | "f16" | "bf16";
+export type { WeightDtype } from "./sources";
 export interface HostTensor { dtype: WeightDtype; shape: readonly number[]; bytes: Uint8Array }
 export interface TensorPart { buffer: GPUBuffer; rowStart: number; rowCount: number }
 export interface DeviceTensor { dtype: WeightDtype; shape: readonly number[]; rows: number; cols: number; parts: TensorPart[] }
 
+/** Rows per workgroup of matvec*.wgsl (`const ROWS`) and the output tile of matmul.wgsl (`const TILE`). */
+export const MATVEC_ROWS = 2;
+export const MATMUL_TILE = 64;
+/** matvec workgroup sizes built (override WG): the smallest that keeps every lane of a row busy. */
+const MATVEC_WGS = [32, 64, 128] as const;
+const matvecWg = (numChunks: number) => (numChunks <= 48 ? 32 : numChunks <= 160 ? 64 : 128);
+
 const elemBytes = (d: WeightDtype) => (d === "f32" ? 4 : 2);
-const W_SRC: Record<WeightDtype, string> = { f32: wF32, f16: wF16, bf16: wBf16 };
 
 export function uploadTensor(device: GPUDevice, t: HostTensor, opts: { maxBindingBytes?: number; label?: string } = {}): DeviceTensor {
   const rows = t.shape[0] ?? 1;
@@ -76,9 +51,13 @@ export function uploadTensor(device: GPUDevice, t: HostTensor, opts: { maxBindin
     const start = r0 * cols * eb, len = rc * cols * eb;
     const size = Math.max(16, Math.ceil(len / 16) * 16); // pads odd element counts to whole words
     const buffer = device.createBuffer({ label: opts.label ?? "weight", size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
-    const padded = new Uint8Array(Math.ceil(len / 4) * 4);
-    padded.set(t.bytes.subarray(start, start + len));
-    device.queue.writeBuffer(buffer, 0, padded);
+    const src = t.bytes.subarray(start, start + len);
+    if (len % 4 === 0 && src.byteOffset % 4 === 0) device.queue.writeBuffer(buffer, 0, src.buffer as ArrayBuffer, src.byteOffset, len);
+    else {
+      const padded = new Uint8Array(Math.ceil(len / 4) * 4);
+      padded.set(src);
+      device.queue.writeBuffer(buffer, 0, padded);
+    }
     parts.push({ buffer, rowStart: r0, rowCount: rc });
   }
   return { dtype: t.dtype, shape: [...t.shape], rows, cols, parts };
@@ -92,142 +71,249 @@ export function ropeInvFreqBuffer(device: GPUDevice, invFreq: ArrayLike<number>)
   return buf;
 }
 
-export const UNIFORM_SLOT_BYTES = 256;
-export const UNIFORM_SLOTS = 4096;
+/** Bytes of the Step uniform (shaders/model/common/step.wgsl). */
+export const STEP_BYTES = 4 * MODEL_STEP_FIELDS.length;
 
-class UniformRing {
-  readonly buffer: GPUBuffer;
-  private next = 0;
-  constructor(private device: GPUDevice) {
-    this.buffer = device.createBuffer({ label: "model uniforms", size: UNIFORM_SLOT_BYTES * UNIFORM_SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  }
-  reset() { this.next = 0; }
-  /** Writes 8 words (u32, or f32 where `floats` marks the index) and returns the slot offset. */
-  push(words: number[], floats: number[] = []): number {
-    if (this.next >= UNIFORM_SLOTS) throw new RangeError(`model uniforms: more than ${UNIFORM_SLOTS} encodes before beginStep()`);
-    const buf = new ArrayBuffer(32), u = new Uint32Array(buf), f = new Float32Array(buf);
-    words.forEach((w, i) => { if (floats.includes(i)) f[i] = w; else u[i] = w >>> 0; });
-    const off = this.next++ * UNIFORM_SLOT_BYTES;
-    this.device.queue.writeBuffer(this.buffer, off, buf);
-    return off;
-  }
+/** A Step uniform buffer, written with writeStep. */
+export function createStepBuffer(device: GPUDevice, label = "model step"): GPUBuffer {
+  return device.createBuffer({ label, size: STEP_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
 }
 
-interface Pipe { built: BuiltKernel; uniformBinding: number }
-
-async function pipe(device: GPUDevice, file: string, sources: string[], storage: Record<number, "storage" | "read-only-storage">, uniformBinding: number, constants: Record<string, number> = {}): Promise<Pipe> {
-  // buildKernel's "batch" kind is a dynamic-offset uniform, which is what the ring needs.
-  // These kernels predate src/contract.ts's named bindings: their bindings are named by number
-  // ("b3") until they get KERNEL_IO entries of their own.
-  const numbered = { ...storage, [uniformBinding]: "batch" as const };
-  const bindings = Object.fromEntries(Object.entries(numbered).map(([b, kind]) => [`b${b}`, [Number(b), kind] as const]));
-  const built = await buildKernel(device, { file, sources, io: { bindings }, constants });
-  return { built, uniformBinding };
+/**
+ * Writes the Step uniform through `scratch` (STEP_BYTES / 4 words, reused by the caller): the
+ * hot path's one uniform write, with no allocation. temperature 0 = greedy (r unused).
+ */
+export function writeStep(queue: GPUQueue, buffer: GPUBuffer, numTokens: number, startPos: number,
+  temperature: number, topP: number, r: number, scratch: Uint32Array<ArrayBuffer>): void {
+  if (!(temperature >= 0)) throw new InvalidArgumentError("temperature", temperature, "≥ 0 (0 = greedy)");
+  if (!(topP > 0 && topP <= 1)) throw new InvalidArgumentError("topP", topP, "in (0, 1]");
+  if (!(r >= 0 && r < 1)) throw new InvalidArgumentError("r", r, "in [0, 1)");
+  scratch[0] = numTokens;
+  scratch[1] = startPos;
+  scratch[2] = f32Bits(temperature);
+  scratch[3] = f32Bits(topP);
+  scratch[4] = f32Bits(r);
+  queue.writeBuffer(buffer, 0, scratch, 0, MODEL_STEP_FIELDS.length);
 }
 
-function run(device: GPUDevice, ring: UniformRing, pass: GPUComputePassEncoder, p: Pipe, buffers: Record<number, GPUBuffer>, words: number[], floats: number[], grid: [number, number]) {
-  if (grid[0] <= 0 || grid[1] <= 0) return;
-  const max = device.limits.maxComputeWorkgroupsPerDimension;
-  if (grid[0] > max || grid[1] > max) throw new InvalidArgumentError("dispatch", grid.join("x"), `must be ≤ ${max} per dimension`);
-  const off = ring.push(words, floats);
-  const group = device.createBindGroup({
-    layout: p.built.layout,
-    entries: [...p.built.bindings.values()].map((binding) => binding === p.uniformBinding
-      ? { binding, resource: { buffer: ring.buffer, size: 32 } }
-      : { binding, resource: { buffer: buffers[binding]! } }),
-  });
-  pass.setPipeline(p.built.pipeline);
-  pass.setBindGroup(0, group, [off]);
-  pass.dispatchWorkgroups(grid[0], grid[1]);
-}
+/** A prepared dispatch: encode() records it for `numTokens` rows (the Step's numTokens). */
+export interface Dispatch { encode(pass: GPUComputePassEncoder, numTokens: number): void }
 
-/** 1-D element count → 2-D grid of WG-thread workgroups (x ≤ 65535). */
-function linearGrid(count: number, wg: number): [number, number] {
-  const groups = Math.ceil(count / wg);
-  const x = Math.min(groups, 65535);
-  return [x, Math.ceil(groups / x)];
-}
+interface MatArgs { step: GPUBuffer; x: GPUBuffer; weight: DeviceTensor; y: GPUBuffer; inDim: number; outDim: number; bias?: GPUBuffer; accumulate?: boolean }
 
 export interface ModelKernels {
-  embed: { encode(pass: GPUComputePassEncoder, a: { ids: GPUBuffer; table: DeviceTensor; out: GPUBuffer; n: number; dim: number }): void };
-  rmsNorm: { encode(pass: GPUComputePassEncoder, a: { x: GPUBuffer; weight: DeviceTensor; out: GPUBuffer; n: number; dim: number; eps: number }): void };
-  matmul: { encode(pass: GPUComputePassEncoder, a: { x: GPUBuffer; weight: DeviceTensor; y: GPUBuffer; n: number; inDim: number; outDim: number; bias?: GPUBuffer; accumulate?: boolean }): void };
-  rope: { encode(pass: GPUComputePassEncoder, a: { x: GPUBuffer; invFreq: GPUBuffer; n: number; heads: number; headSize: number; style: RopeStyle; startPos: number }): void };
-  swiglu: { encode(pass: GPUComputePassEncoder, a: { gate: GPUBuffer; up: GPUBuffer; count: number }): void };
-  add: { encode(pass: GPUComputePassEncoder, a: { x: GPUBuffer; y: GPUBuffer; count: number }): void };
-  argmax: { encode(pass: GPUComputePassEncoder, a: { logits: GPUBuffer; out: GPUBuffer; rows: number; vocab: number }): void };
-  /** temperature 0 → argmax; else temperature + top-p with r = one uniform [0,1) number (createRng(seed)()). */
-  sample: { encode(pass: GPUComputePassEncoder, a: { logits: GPUBuffer; out: GPUBuffer; rows: number; vocab: number; temperature: number; topP: number; r: number }): void };
-  beginStep(): void;
+  /** out[t] = table[ids[t]]. */
+  embed: { prepare(a: { step: GPUBuffer; ids: GPUBuffer; table: DeviceTensor; out: GPUBuffer; dim: number }): Dispatch };
+  rmsNorm: { prepare(a: { step: GPUBuffer; x: GPUBuffer; weight: DeviceTensor; out: GPUBuffer; dim: number; eps: number }): Dispatch };
+  /** y[n, out] (=|+=) x[n, in] W^T (+ bias), tuned for n = 1 (decode); any n is correct. */
+  matvec: { prepare(a: MatArgs): Dispatch };
+  /** y = silu(x Wg^T) * (x Wu^T) in one pass over both weights (decode); null where inDim % 8 ≠ 0
+   *  (then matvec + matvec + swiglu). gate and up must be split into the same parts. */
+  matvecSwiglu: { prepare(a: { step: GPUBuffer; x: GPUBuffer; gate: DeviceTensor; up: DeviceTensor; y: GPUBuffer; inDim: number; outDim: number }): Dispatch | null };
+  /** The same product, tiled for n ≫ 1 (prefill chunks). */
+  matmul: { prepare(a: MatArgs): Dispatch };
+  rope: { prepare(a: { step: GPUBuffer; x: GPUBuffer; invFreq: GPUBuffer; heads: number; headSize: number; style: RopeStyle }): Dispatch };
+  /** gate = silu(gate) * up over [n, width], in place. */
+  swiglu: { prepare(a: { step: GPUBuffer; gate: GPUBuffer; up: GPUBuffer; width: number }): Dispatch };
+  /** y += x over [n, width]. */
+  add: { prepare(a: { step: GPUBuffer; x: GPUBuffer; y: GPUBuffer; width: number }): Dispatch };
+  /** out[row] = argmax of logits[row] (lowest index on ties); encode(pass, rows). */
+  argmax: { prepare(a: { logits: GPUBuffer; out: GPUBuffer; vocab: number }): Dispatch };
+  /** Temperature (> 0) + top-p from the Step's temperature / topP / r; encode(pass, rows). */
+  sample: { prepare(a: { step: GPUBuffer; logits: GPUBuffer; out: GPUBuffer; vocab: number }): Dispatch };
+  /** Whether matvec runs the subgroup variant. */
+  readonly subgroups: boolean;
+  /** Destroys the Args uniforms of every prepared dispatch. */
   destroy(): void;
 }
 
-const MM_ROWS = 4;
+/** 1-D workgroup count → a 2-D grid (x ≤ the per-dimension limit). */
+function grid2(groups: number, max: number): [number, number] {
+  const x = Math.min(groups, max);
+  return [x, Math.ceil(groups / x)];
+}
 
-export async function createModelKernels(device: GPUDevice): Promise<ModelKernels> {
-  const ring = new UniformRing(device);
-  const dts: WeightDtype[] = ["f32", "f16", "bf16"];
-  const R = "read-only-storage" as const, S = "storage" as const;
-  const embedP: Record<string, Pipe> = {}, normP: Record<string, Pipe> = {}, mmP: Record<string, Pipe> = {};
-  for (const d of dts) {
-    embedP[d] = await pipe(device, `model/embed.wgsl (${d})`, [W_SRC[d], embedWgsl], { 0: R, 1: R, 2: S }, 3);
-    normP[d] = await pipe(device, `model/rms_norm.wgsl (${d})`, [W_SRC[d], rmsNormWgsl], { 0: R, 1: R, 2: S }, 3);
-    mmP[d] = await pipe(device, `model/matmul.wgsl (${d})`, [W_SRC[d], matmulWgsl], { 0: R, 1: R, 2: R, 3: S }, 4, { ROWS: MM_ROWS, LANES: 64 });
-  }
-  const ropeP = await pipe(device, "model/rope.wgsl", [ropeWgsl], { 0: S, 1: R }, 2);
-  const swigluP = await pipe(device, "model/swiglu.wgsl", [swigluWgsl], { 0: S, 1: R }, 2);
-  const addP = await pipe(device, "model/add.wgsl", [addWgsl], { 0: R, 1: S }, 2);
-  const argmaxP = await pipe(device, "model/argmax.wgsl", [argmaxWgsl], { 0: R, 1: S }, 2);
-  const sampleP = await pipe(device, "model/sample_top_p.wgsl", [sampleTopPWgsl], { 0: R, 1: S }, 2);
-  const dummy = device.createBuffer({ label: "model dummy bias", size: 16, usage: GPUBufferUsage.STORAGE });
-  const checkCols = (field: string, w: DeviceTensor, cols: number) => {
-    if (w.cols !== cols) throw new InvalidArgumentError(field, w.cols, `must equal ${cols}`);
+/**
+ * Builds the model kernels' pipelines once.
+ * @param opts.subgroups - false: the workgroup-reduction matvec even where the adapter has subgroups.
+ * @param opts.dtypes - the weight dtypes to build for (default all three; an engine builds its own).
+ * @param opts.inDims - the matvec row lengths to build for (default any: every workgroup size).
+ */
+export async function createModelKernels(device: GPUDevice, opts: { subgroups?: boolean; dtypes?: readonly WeightDtype[]; inDims?: readonly number[] } = {}): Promise<ModelKernels> {
+  const subgroups = (opts.subgroups ?? true) && device.features.has("subgroups" as GPUFeatureName);
+  const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
+  const built = new Map<string, Promise<BuiltKernel>>();
+  const kernel = (name: ModelKernelName, dtype: WeightDtype, constants: Record<string, number>, wg: number) => {
+    const key = `${name}/${dtype}/${wg}`;
+    let k = built.get(key);
+    if (!k) {
+      const files = MODEL_KERNEL_FILES[name](dtype);
+      k = buildKernel(device, { file: `model/${files.find((f) => !f.startsWith("common/"))} (${dtype})`, sources: modelSourcesOf(files), io: MODEL_KERNEL_IO[name], constants });
+      built.set(key, k);
+    }
+    return k;
   };
+  const dtypes = opts.dtypes ?? ["f32", "f16", "bf16"];
+  const mv = subgroups ? "matvecSubgroup" : "matvec";
+  const mvGlu = subgroups ? "matvecSwigluSubgroup" : "matvecSwiglu";
+  const wgs = opts.inDims ? [...new Set(opts.inDims.filter((d) => d % 8 === 0).map((d) => matvecWg(d / 8)))] : MATVEC_WGS;
+  const pipes: Record<string, BuiltKernel> = {};
+  await Promise.all([
+    ...dtypes.flatMap((d) => [["embed", d, 0], ["rmsNorm", d, 0], ["matmul", d, 0], ...wgs.flatMap((wg) => [[mv, d, wg], [mvGlu, d, wg]] as const)] as const),
+    ...(["rope", "swiglu", "add", "argmax", "sampleTopP"] as const).map((n) => [n, "f32", 0] as const),
+  ].map(async ([n, d, wg]) => { pipes[wg ? `${n}/${d}/${wg}` : `${n}/${d}`] = await kernel(n, d, wg ? { WG: wg } : {}, wg); }));
+  const owned: GPUBuffer[] = [];
+  const dummy = device.createBuffer({ label: "model dummy bias", size: 16, usage: GPUBufferUsage.STORAGE });
+  owned.push(dummy);
+  const argsBuffer = (name: ModelKernelName, fields: Record<string, number>) => {
+    const words = packModelArgs(MODEL_KERNEL_IO[name], fields);
+    const b = device.createBuffer({ label: `model ${name} args`, size: words.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(b, 0, words);
+    owned.push(b);
+    return b;
+  };
+  const group = (k: BuiltKernel, buffers: Record<string, GPUBuffer>) => bindGroup(device, k, buffers);
+  const pipe = (name: ModelKernelName, dtype: WeightDtype = "f32", wg = 0) => {
+    const k = pipes[wg ? `${name}/${dtype}/${wg}` : `${name}/${dtype}`];
+    if (!k) throw new InvalidArgumentError(`${name} pipeline`, `${dtype}${wg ? `, WG ${wg}` : ""}`, `one built by createModelKernels (dtypes ${dtypes.join(", ")}; opts.inDims)`);
+    return k;
+  };
+
+  const matDispatch = (name: "matvec" | "matmul", a: MatArgs): Dispatch => {
+    if (a.weight.cols !== a.inDim) throw new InvalidArgumentError(`${name}.weight.cols`, a.weight.cols, `must equal inDim ${a.inDim}`);
+    if (a.weight.rows !== a.outDim) throw new InvalidArgumentError(`${name}.weight.rows`, a.weight.rows, `must equal outDim ${a.outDim}`);
+    // matvec reads 8-element chunks as vec4<u32>: a row must be whole chunks; else the tiled kernel.
+    const vec = name === "matvec" && a.inDim % 8 === 0;
+    const kname = vec ? mv : "matmul";
+    const k = pipe(kname, a.weight.dtype, vec ? matvecWg(a.inDim / 8) : 0);
+    const flags = (a.bias ? 1 : 0) | (a.accumulate ? 2 : 0);
+    const parts = a.weight.parts.map((p) => {
+      const args = argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags });
+      const g = group(k, { x: a.x, W: p.buffer, bias: a.bias ?? dummy, y: a.y, args, step: a.step });
+      const [gx, gy] = grid2(Math.ceil(p.rowCount / MATVEC_ROWS), maxDim);
+      return { g, rowCount: p.rowCount, gx, gy };
+    });
+    return {
+      encode(pass, n) {
+        pass.setPipeline(k.pipeline);
+        for (const p of parts) {
+          pass.setBindGroup(0, p.g);
+          if (vec) pass.dispatchWorkgroups(p.gx, p.gy, n);
+          else pass.dispatchWorkgroups(Math.ceil(p.rowCount / MATMUL_TILE), Math.ceil(n / MATMUL_TILE));
+        }
+      },
+    };
+  };
+  /** A single-group dispatch whose grid is a function of numTokens. */
+  const simple = (k: BuiltKernel, g: GPUBindGroup, gx: (n: number) => number, gy: (n: number) => number): Dispatch => ({
+    encode(pass, n) {
+      const x = gx(n), y = gy(n);
+      if (x <= 0 || y <= 0) return;
+      pass.setPipeline(k.pipeline);
+      pass.setBindGroup(0, g);
+      pass.dispatchWorkgroups(x, y);
+    },
+  });
+  const linear = (width: number, wg: number) => {
+    const gx = (n: number) => Math.min(Math.ceil((n * width) / wg), maxDim);
+    return [gx, (n: number) => Math.ceil(Math.ceil((n * width) / wg) / Math.max(1, gx(n)))] as const;
+  };
+
   return {
+    subgroups,
     embed: {
-      encode(pass, a) {
-        checkCols("embed.table.cols", a.table, a.dim);
-        for (const part of a.table.parts) run(device, ring, pass, embedP[a.table.dtype]!, { 0: a.ids, 1: part.buffer, 2: a.out }, [a.n, a.dim, part.rowStart, part.rowCount], [], [Math.ceil(a.dim / 64), a.n]);
+      prepare(a) {
+        if (a.table.cols !== a.dim) throw new InvalidArgumentError("embed.table.cols", a.table.cols, `must equal ${a.dim}`);
+        const k = pipe("embed", a.table.dtype);
+        const groups = a.table.parts.map((p) => group(k, { ids: a.ids, W: p.buffer, outv: a.out, step: a.step,
+          args: argsBuffer("embed", { dim: a.dim, rowStart: p.rowStart, rowCount: p.rowCount }) }));
+        const gx = Math.ceil(a.dim / 64);
+        return {
+          encode(pass, n) {
+            pass.setPipeline(k.pipeline);
+            for (const g of groups) { pass.setBindGroup(0, g); pass.dispatchWorkgroups(gx, n); }
+          },
+        };
       },
     },
     rmsNorm: {
-      encode(pass, a) {
+      prepare(a) {
         if (a.weight.rows * a.weight.cols !== a.dim) throw new InvalidArgumentError("rmsNorm.weight size", a.weight.rows * a.weight.cols, `must equal dim ${a.dim}`);
         if (a.weight.parts.length !== 1) throw new InvalidArgumentError("rmsNorm.weight.parts", a.weight.parts.length, "must be 1");
-        run(device, ring, pass, normP[a.weight.dtype]!, { 0: a.x, 1: a.weight.parts[0]!.buffer, 2: a.out }, [a.n, a.dim, a.eps, 0], [2], [a.n, 1]);
+        const k = pipe("rmsNorm", a.weight.dtype);
+        const g = group(k, { x: a.x, W: a.weight.parts[0]!.buffer, outv: a.out, step: a.step, args: argsBuffer("rmsNorm", { dim: a.dim, epsBits: f32Bits(a.eps) }) });
+        return simple(k, g, (n) => n, () => 1);
       },
     },
-    matmul: {
-      encode(pass, a) {
-        checkCols("matmul.weight.cols", a.weight, a.inDim);
-        if (a.weight.rows !== a.outDim) throw new InvalidArgumentError("matmul.weight.rows", a.weight.rows, `must equal outDim ${a.outDim}`);
-        const flags = (a.bias ? 1 : 0) | (a.accumulate ? 2 : 0);
-        for (const part of a.weight.parts) {
-          run(device, ring, pass, mmP[a.weight.dtype]!, { 0: a.x, 1: part.buffer, 2: a.bias ?? dummy, 3: a.y },
-            [a.n, a.inDim, a.outDim, part.rowStart, part.rowCount, flags, 0, 0], [], [Math.ceil(part.rowCount / MM_ROWS), a.n]);
+    matvec: { prepare: (a) => matDispatch("matvec", a) },
+    matmul: { prepare: (a) => matDispatch("matmul", a) },
+    matvecSwiglu: {
+      prepare(a) {
+        for (const [field, w] of [["gate", a.gate], ["up", a.up]] as const) {
+          if (w.cols !== a.inDim) throw new InvalidArgumentError(`matvecSwiglu.${field}.cols`, w.cols, `must equal inDim ${a.inDim}`);
+          if (w.rows !== a.outDim) throw new InvalidArgumentError(`matvecSwiglu.${field}.rows`, w.rows, `must equal outDim ${a.outDim}`);
         }
+        if (a.gate.dtype !== a.up.dtype) throw new InvalidArgumentError("matvecSwiglu.up.dtype", a.up.dtype, `must equal gate's ${a.gate.dtype}`);
+        if (a.gate.parts.length !== a.up.parts.length || a.gate.parts.some((p, i) => p.rowCount !== a.up.parts[i]!.rowCount)) {
+          throw new InvalidArgumentError("matvecSwiglu.up.parts", a.up.parts.length, "must split as gate's");
+        }
+        if (a.inDim % 8 !== 0) return null;
+        const k = pipe(mvGlu, a.gate.dtype, matvecWg(a.inDim / 8));
+        const parts = a.gate.parts.map((p, i) => {
+          const args = argsBuffer(mvGlu, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount });
+          const [gx, gy] = grid2(Math.ceil(p.rowCount / MATVEC_ROWS), maxDim);
+          return { g: group(k, { x: a.x, W: p.buffer, W2: a.up.parts[i]!.buffer, y: a.y, args, step: a.step }), gx, gy };
+        });
+        return {
+          encode(pass, n) {
+            pass.setPipeline(k.pipeline);
+            for (const p of parts) { pass.setBindGroup(0, p.g); pass.dispatchWorkgroups(p.gx, p.gy, n); }
+          },
+        };
       },
     },
     rope: {
-      encode(pass, a) {
+      prepare(a) {
         if (a.headSize % 2) throw new InvalidArgumentError("rope.headSize", a.headSize, "must be even");
-        run(device, ring, pass, ropeP, { 0: a.x, 1: a.invFreq }, [a.n, a.heads, a.headSize, a.style === "interleaved" ? 0 : 1, a.startPos, 0, 0, 0], [],
-          [Math.ceil((a.heads * a.headSize) / 2 / 64), a.n]);
+        const k = pipe("rope");
+        const g = group(k, { x: a.x, invFreq: a.invFreq, step: a.step, args: argsBuffer("rope", { heads: a.heads, headSize: a.headSize, style: a.style === "interleaved" ? 0 : 1 }) });
+        const gx = Math.ceil((a.heads * a.headSize) / 2 / 64);
+        return simple(k, g, () => gx, (n) => n);
       },
     },
-    swiglu: { encode(pass, a) { run(device, ring, pass, swigluP, { 0: a.gate, 1: a.up }, [a.count, 0, 0, 0], [], linearGrid(a.count, 256)); } },
-    add: { encode(pass, a) { run(device, ring, pass, addP, { 0: a.x, 1: a.y }, [a.count, 0, 0, 0], [], linearGrid(a.count, 256)); } },
-    argmax: { encode(pass, a) { run(device, ring, pass, argmaxP, { 0: a.logits, 1: a.out }, [a.vocab, 0, 0, 0], [], [a.rows, 1]); } },
+    swiglu: {
+      prepare(a) {
+        const k = pipe("swiglu");
+        const g = group(k, { gate: a.gate, up: a.up, step: a.step, args: argsBuffer("swiglu", { width: a.width }) });
+        const [gx, gy] = linear(a.width, 256);
+        return simple(k, g, gx, gy);
+      },
+    },
+    add: {
+      prepare(a) {
+        const k = pipe("add");
+        const g = group(k, { x: a.x, y: a.y, step: a.step, args: argsBuffer("add", { width: a.width }) });
+        const [gx, gy] = linear(a.width, 256);
+        return simple(k, g, gx, gy);
+      },
+    },
+    argmax: {
+      prepare(a) {
+        const k = pipe("argmax");
+        const g = group(k, { logits: a.logits, outv: a.out, args: argsBuffer("argmax", { vocab: a.vocab }) });
+        return simple(k, g, (rows) => rows, () => 1);
+      },
+    },
     sample: {
-      encode(pass, a) {
-        if (!(a.temperature >= 0)) throw new InvalidArgumentError("sample.temperature", a.temperature, "must be ≥ 0");
-        if (!(a.topP > 0 && a.topP <= 1)) throw new InvalidArgumentError("sample.topP", a.topP, "must be in (0, 1]");
-        if (!(a.r >= 0 && a.r < 1)) throw new InvalidArgumentError("sample.r", a.r, "must be in [0, 1)");
-        if (a.temperature === 0) { run(device, ring, pass, argmaxP, { 0: a.logits, 1: a.out }, [a.vocab, 0, 0, 0], [], [a.rows, 1]); return; }
-        run(device, ring, pass, sampleP, { 0: a.logits, 1: a.out }, [a.vocab, 0, a.temperature, a.topP, a.r, 0, 0, 0], [2, 3, 4], [a.rows, 1]);
+      prepare(a) {
+        const k = pipe("sampleTopP");
+        const g = group(k, { logits: a.logits, outv: a.out, step: a.step, args: argsBuffer("sampleTopP", { vocab: a.vocab }) });
+        return simple(k, g, (rows) => rows, () => 1);
       },
     },
-    beginStep() { ring.reset(); },
-    destroy() { ring.buffer.destroy(); dummy.destroy(); },
+    destroy() {
+      for (const b of owned) b.destroy();
+      owned.length = 0;
+    },
   };
 }

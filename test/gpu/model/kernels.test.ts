@@ -3,7 +3,9 @@
 // vocab 515, chunks shorter than a workgroup, f32/f16/bf16 weights, weights split into parts.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { createModelKernels, ropeInvFreqBuffer, uploadTensor, type ModelKernels, type WeightDtype } from "../../../src/gpu/model";
+import {
+  STEP_BYTES, createModelKernels, createStepBuffer, ropeInvFreqBuffer, uploadTensor, writeStep, type ModelKernels, type WeightDtype,
+} from "../../../src/gpu/model";
 import { ropeInvFrequencies } from "../../../src/model/rope";
 import { makeRng, maxRelErr } from "../../reference/kernels";
 import { encodeWeights, refAdd, refArgmax, refEmbed, refMatmul, refRmsNorm, refRope, refSwiglu } from "../../reference/model";
@@ -12,18 +14,25 @@ import { freshSeed, nanBuffer, randomArray, readBuffer, runPass, storageBuffer }
 
 const test = suite("gpu: model kernels");
 let kernels: ModelKernels | undefined;
-async function setup(): Promise<{ device: GPUDevice; k: ModelKernels }> {
+let portable: ModelKernels | undefined;
+async function setup(): Promise<{ device: GPUDevice; k: ModelKernels; step: (numTokens: number, startPos?: number) => GPUBuffer; variants: ModelKernels[] }> {
   const device = await testDevice();
   kernels ??= await createModelKernels(device);
-  kernels.beginStep();
-  return { device, k: kernels };
+  // Where the adapter has subgroups, the workgroup-reduction matvec runs too.
+  if (kernels.subgroups) portable ??= await createModelKernels(device, { subgroups: false });
+  const step = (numTokens: number, startPos = 0) => {
+    const b = createStepBuffer(device);
+    writeStep(device.queue, b, numTokens, startPos, 0, 1, 0, new Uint32Array(STEP_BYTES / 4));
+    return b;
+  };
+  return { device, k: kernels, step, variants: portable ? [kernels, portable] : [kernels] };
 }
 const readF32 = async (d: GPUDevice, b: GPUBuffer, n: number) => new Float32Array(await readBuffer(d, b)).subarray(0, n);
 
 for (const dtype of ["f32", "f16", "bf16"] as WeightDtype[]) {
   for (const [inDim, outDim, n, parts] of [[896, 576, 1, 1], [576, 896, 5, 1], [576, 515, 3, 3], [7, 5, 2, 2]] as const) {
-    test(`matmul ${dtype} ${outDim}x${inDim} n=${n} parts≈${parts} bias+accumulate`, async () => {
-      const { device, k } = await setup();
+    test(`matvec + matmul ${dtype} ${outDim}x${inDim} n=${n} parts≈${parts} bias+accumulate`, async () => {
+      const { device, step, variants } = await setup();
       const seed = freshSeed(), rng = makeRng(seed);
       const w = encodeWeights(randomArray(rng, inDim * outDim), dtype);
       const rowBytes = inDim * (dtype === "f32" ? 4 : 2);
@@ -31,37 +40,59 @@ for (const dtype of ["f32", "f16", "bf16"] as WeightDtype[]) {
       const W = uploadTensor(device, { dtype, shape: [outDim, inDim], bytes: w.bytes }, { maxBindingBytes });
       if (parts > 1) assert.ok(W.parts.length > 1, `split into ${W.parts.length} parts (seed ${seed})`);
       const x = randomArray(rng, n * inDim), bias = randomArray(rng, outDim), y0 = randomArray(rng, n * outDim);
-      const xb = storageBuffer(device, x), bb = storageBuffer(device, bias);
-      const y1 = nanBuffer(device, n * outDim), y2 = storageBuffer(device, y0);
-      await runPass(device, (pass) => {
-        k.matmul.encode(pass, { x: xb, weight: W, y: y1, n, inDim, outDim });
-        k.matmul.encode(pass, { x: xb, weight: W, y: y2, n, inDim, outDim, bias: bb, accumulate: true });
-      });
-      const e1 = maxRelErr(await readF32(device, y1, n * outDim), refMatmul(x, w.stored, n, inDim, outDim));
-      const e2 = maxRelErr(await readF32(device, y2, n * outDim), refMatmul(x, w.stored, n, inDim, outDim, bias, y0));
-      assert.ok(e1 < 1e-5 && e2 < 1e-5, `matmul rel err ${e1} / ${e2} (seed ${seed})`);
+      const xb = storageBuffer(device, x), bb = storageBuffer(device, bias), st = step(n);
+      const want1 = refMatmul(x, w.stored, n, inDim, outDim), want2 = refMatmul(x, w.stored, n, inDim, outDim, bias, y0);
+      for (const [label, prep] of variants.flatMap((v) => [[`matvec${v.subgroups ? " (subgroups)" : ""}`, v.matvec], ["matmul", v.matmul]] as const)) {
+        const y1 = nanBuffer(device, n * outDim), y2 = storageBuffer(device, y0);
+        const d1 = prep.prepare({ step: st, x: xb, weight: W, y: y1, inDim, outDim });
+        const d2 = prep.prepare({ step: st, x: xb, weight: W, y: y2, inDim, outDim, bias: bb, accumulate: true });
+        await runPass(device, (pass) => { d1.encode(pass, n); d2.encode(pass, n); });
+        const e1 = maxRelErr(await readF32(device, y1, n * outDim), want1);
+        const e2 = maxRelErr(await readF32(device, y2, n * outDim), want2);
+        assert.ok(e1 < 1e-5 && e2 < 1e-5, `${label} rel err ${e1} / ${e2} (seed ${seed})`);
+      }
     });
   }
+  test(`matvecSwiglu ${dtype} 515x576 n=2, split weights`, async () => {
+    const { device, step, variants } = await setup();
+    const seed = freshSeed(), rng = makeRng(seed);
+    const inDim = 576, outDim = 515, n = 2;
+    const rowBytes = inDim * (dtype === "f32" ? 4 : 2), maxBindingBytes = 300 * rowBytes;
+    const g = encodeWeights(randomArray(rng, inDim * outDim), dtype), u = encodeWeights(randomArray(rng, inDim * outDim), dtype);
+    const G = uploadTensor(device, { dtype, shape: [outDim, inDim], bytes: g.bytes }, { maxBindingBytes });
+    const U = uploadTensor(device, { dtype, shape: [outDim, inDim], bytes: u.bytes }, { maxBindingBytes });
+    assert.is(G.parts.length, 2);
+    const x = randomArray(rng, n * inDim).map((v) => v * 4);
+    const want = refSwiglu(refMatmul(x, g.stored, n, inDim, outDim), refMatmul(x, u.stored, n, inDim, outDim));
+    const xb = storageBuffer(device, x), st = step(n);
+    for (const v of variants) {
+      const y = nanBuffer(device, n * outDim);
+      const d = v.matvecSwiglu.prepare({ step: st, x: xb, gate: G, up: U, y, inDim, outDim })!;
+      await runPass(device, (pass) => d.encode(pass, n));
+      const e = maxRelErr(await readF32(device, y, n * outDim), want);
+      assert.ok(e < 1e-5, `matvecSwiglu${v.subgroups ? " (subgroups)" : ""} rel err ${e} (seed ${seed})`);
+    }
+  });
   test(`embed ${dtype} vocab 515 dim 576, split table, n=3`, async () => {
-    const { device, k } = await setup();
+    const { device, k, step } = await setup();
     const seed = freshSeed(), rng = makeRng(seed);
     const V = 515, D = 576, n = 3;
     const w = encodeWeights(randomArray(rng, V * D), dtype);
     const T = uploadTensor(device, { dtype, shape: [V, D], bytes: w.bytes }, { maxBindingBytes: 200 * D * 4 });
     const ids = Uint32Array.from([Math.floor(rng() * V), V - 1, 0]);
     const out = nanBuffer(device, n * D);
-    await runPass(device, (pass) => k.embed.encode(pass, { ids: storageBuffer(device, ids), table: T, out, n, dim: D }));
+    await runPass(device, (pass) => k.embed.prepare({ step: step(n), ids: storageBuffer(device, ids), table: T, out, dim: D }).encode(pass, n));
     assert.is(maxRelErr(await readF32(device, out, n * D), refEmbed(w.stored, D, ids)), 0, `embed (seed ${seed})`);
   });
   test(`rmsNorm ${dtype} dim 896 n=3`, async () => {
-    const { device, k } = await setup();
+    const { device, k, step } = await setup();
     const seed = freshSeed(), rng = makeRng(seed);
     const D = 896, n = 3, eps = 1e-6;
     const w = encodeWeights(randomArray(rng, D), dtype);
     const x = randomArray(rng, n * D);
     const out = nanBuffer(device, n * D);
     const weight = uploadTensor(device, { dtype, shape: [D], bytes: w.bytes });
-    await runPass(device, (pass) => k.rmsNorm.encode(pass, { x: storageBuffer(device, x), weight, out, n, dim: D, eps }));
+    await runPass(device, (pass) => k.rmsNorm.prepare({ step: step(n), x: storageBuffer(device, x), weight, out, dim: D, eps }).encode(pass, n));
     const e = maxRelErr(await readF32(device, out, n * D), refRmsNorm(x, w.stored, n, D, eps));
     assert.ok(e < 1e-5, `rmsNorm rel err ${e} (seed ${seed})`);
   });
@@ -70,7 +101,7 @@ for (const dtype of ["f32", "f16", "bf16"] as WeightDtype[]) {
 for (const style of ["interleaved", "rotate-half"] as const) {
   for (const [heads, headSize, scaled] of [[9, 64, false], [14, 64, true], [3, 64, false], [2, 128, true]] as const) {
     test(`rope ${style} ${heads} heads x ${headSize}${scaled ? " llama3-scaled" : ""} n=3`, async () => {
-      const { device, k } = await setup();
+      const { device, k, step } = await setup();
       const seed = freshSeed(), rng = makeRng(seed);
       const n = 3, startPos = 1000 + Math.floor(rng() * 100);
       const inv = ropeInvFrequencies(headSize, scaled ? 500000 : 10000,
@@ -78,7 +109,7 @@ for (const style of ["interleaved", "rotate-half"] as const) {
       const inv32 = Float32Array.from(inv); // the kernel reads f32 inverse frequencies
       const x = randomArray(rng, n * heads * headSize);
       const xb = storageBuffer(device, x);
-      await runPass(device, (pass) => k.rope.encode(pass, { x: xb, invFreq: ropeInvFreqBuffer(device, inv), n, heads, headSize, style, startPos }));
+      await runPass(device, (pass) => k.rope.prepare({ step: step(n, startPos), x: xb, invFreq: ropeInvFreqBuffer(device, inv), heads, headSize, style }).encode(pass, n));
       // f32 angles at positions ~1e3 carry ~1e-4 absolute error in the GPU's f32 sin/cos.
       const e = maxRelErr(await readF32(device, xb, x.length), refRope(x, n, heads, headSize, startPos, inv32, style));
       assert.ok(e < 2e-3, `rope rel err ${e} (seed ${seed})`);
@@ -86,13 +117,15 @@ for (const style of ["interleaved", "rotate-half"] as const) {
   }
 }
 
-test("swiglu and add, 3 x 4864 (not a multiple of 256)", async () => {
-  const { device, k } = await setup();
+test("swiglu and add, 3 x 4869 (not a multiple of 256)", async () => {
+  const { device, k, step } = await setup();
   const seed = freshSeed(), rng = makeRng(seed);
-  const count = 3 * 4864 + 5;
+  const n = 3, width = 4864 + 5, count = n * width;
   const g = randomArray(rng, count).map((v) => v * 8), u = randomArray(rng, count), r = randomArray(rng, count);
   const gb = storageBuffer(device, g), ub = storageBuffer(device, u), rb = storageBuffer(device, r);
-  await runPass(device, (pass) => { k.swiglu.encode(pass, { gate: gb, up: ub, count }); k.add.encode(pass, { x: gb, y: rb, count }); });
+  const st = step(n);
+  const sw1 = k.swiglu.prepare({ step: st, gate: gb, up: ub, width }), add1 = k.add.prepare({ step: st, x: gb, y: rb, width });
+  await runPass(device, (pass) => { sw1.encode(pass, n); add1.encode(pass, n); });
   const sw = refSwiglu(g, u);
   const e1 = maxRelErr(await readF32(device, gb, count), sw);
   const e2 = maxRelErr(await readF32(device, rb, count), refAdd(sw, r));
@@ -100,7 +133,7 @@ test("swiglu and add, 3 x 4864 (not a multiple of 256)", async () => {
 });
 
 test("argmax vocab 515, 3 rows, ties resolve to the lowest index, NaN never wins", async () => {
-  const { device, k } = await setup();
+  const { device, k, step } = await setup();
   const seed = freshSeed(), rng = makeRng(seed);
   const V = 515, rows = 3;
   const logits = randomArray(rng, rows * V);
@@ -109,7 +142,7 @@ test("argmax vocab 515, 3 rows, ties resolve to the lowest index, NaN never wins
   logits[V + 514] = 9; logits[V + 3] = NaN;                // row 1: last element wins
   logits[2 * V + 0] = 9;                                   // row 2: first element wins
   const out = storageBuffer(device, new Uint32Array(rows).fill(0xdeadbeef));
-  await runPass(device, (pass) => k.argmax.encode(pass, { logits: storageBuffer(device, logits), out, rows, vocab: V }));
+  await runPass(device, (pass) => k.argmax.prepare({ logits: storageBuffer(device, logits), out, vocab: V }).encode(pass, rows));
   const got = [...new Uint32Array(await readBuffer(device, out)).subarray(0, rows)];
   assert.equal(got, refArgmax(logits, rows, V), `argmax (seed ${seed})`);
   assert.equal(got, [top, 514, 0], `argmax expected (seed ${seed})`);

@@ -1,0 +1,58 @@
+// matvec.wgsl — decode's matrix × vector: y[t, rowStart + r] (=|+=) sum_i W[r, i] * x[t, i]
+// (+ bias[rowStart + r]) for the rows of one weight part, t < numTokens (1 in decode: every
+// weight byte is read once per step, so this kernel is bound by weight bandwidth; each token of
+// a larger n re-reads the weights, which is why chunks go to matmul.wgsl).
+// Sources: common/wv_{f32,f16,bf16}.wgsl, common/step.wgsl, this file.
+// Bindings (group 0): 0 x vec4<f32>[numTokens, inDim/4] (read), 1 W (part [rowCount, inDim], read
+//   as vec4<u32> chunks of 8 elements), 2 bias f32[outDim] (read; unused unless flags&1),
+//   3 y f32[numTokens, outDim] (rw), 6 args uniform Args, 7 step uniform Step (numTokens).
+// Dispatch: (ceil(rowCount / ROWS) workgroups linear over x and y, numTokens in z).
+// Design: ROWS rows per workgroup; the WG lanes stride over a row's 16-byte chunks (a subgroup's
+//   loads are contiguous) and each lane keeps one partial per row, so x is loaded once per chunk
+//   for all ROWS rows. Partials meet in a workgroup tree (matvec_subgroup.wgsl: subgroupAdd).
+//   Epilogue: bias (flags&1), accumulate into y (flags&2, the fused residual add).
+// Requires: inDim % 8 == 0 (the host falls back to matmul.wgsl otherwise).
+// Overrides: WG (power of two ≤ 256). ROWS is a const (it sizes a register array).
+// Bytes moved: rowCount*inDim*(weight bytes) + numTokens*(inDim + rowCount)*4; 2 FLOP per weight.
+override WG: u32 = 128u;
+const ROWS: u32 = 2u;
+struct Args { inDim: u32, outDim: u32, rowStart: u32, rowCount: u32, flags: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<uniform> args: Args;
+var<workgroup> part: array<f32, 512>;
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let r0 = (wid.x + wid.y * nwg.x) * ROWS;
+  let numChunks = args.inDim / 8u;
+  let t = wid.z;
+  if (t >= step.numTokens) { return; }
+  {
+    var acc: array<f32, ROWS>;
+    let xb = t * (args.inDim / 4u);
+    for (var c = li; c < numChunks; c += WG) {
+      let xa = x[xb + 2u * c]; let xc = x[xb + 2u * c + 1u];
+      for (var r = 0u; r < ROWS; r++) {
+        if (r0 + r < args.rowCount) {
+          let w = w8((r0 + r) * numChunks + c);
+          acc[r] += dot(w.lo, xa) + dot(w.hi, xc);
+        }
+      }
+    }
+    for (var r = 0u; r < ROWS; r++) { part[r * WG + li] = acc[r]; }
+    workgroupBarrier();
+    for (var k = WG / 2u; k > 0u; k >>= 1u) {
+      if (li < k) { for (var r = 0u; r < ROWS; r++) { part[r * WG + li] += part[r * WG + li + k]; } }
+      workgroupBarrier();
+    }
+    if (li < ROWS && r0 + li < args.rowCount) {
+      let o = args.rowStart + r0 + li;
+      var v = part[li * WG];
+      if ((args.flags & 1u) != 0u) { v += bias[o]; }
+      let yi = t * args.outDim + o;
+      if ((args.flags & 2u) != 0u) { v += y[yi]; }
+      y[yi] = v;
+    }
+  }
+}

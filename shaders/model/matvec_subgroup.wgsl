@@ -1,0 +1,59 @@
+// matvec_subgroup.wgsl — matvec.wgsl with the per-row partials summed by subgroupAdd: one
+// workgroup barrier per token instead of log2(WG). The fast path where the adapter has the
+// `subgroups` feature; same inputs, outputs, dispatch and requirements as matvec.wgsl (whose
+// header documents them).
+// Sources: THIS FILE FIRST (its `enable` must open the module), then common/wv_{f32,f16,bf16}.wgsl,
+//   common/step.wgsl.
+// Bindings (group 0): as matvec.wgsl (0 x, 1 W, 2 bias, 3 y, 6 args, 7 step).
+// Dispatch: as matvec.wgsl (ceil(rowCount / ROWS) workgroups linear over x and y, numTokens in z).
+// Requires: as matvec.wgsl, and local_invocation_index laid out subgroup by subgroup (subgroup s
+//   holds invocations s*sgSize..), as shaders/paged_attention_decode_subgroup.wgsl assumes; the
+//   model kernel tests compare both variants with a straight loop on each adapter they run on.
+// Overrides: WG (power of two ≤ 256). Bytes moved: as matvec.wgsl.
+enable subgroups;
+override WG: u32 = 128u;
+const ROWS: u32 = 2u;
+struct Args { inDim: u32, outDim: u32, rowStart: u32, rowCount: u32, flags: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<uniform> args: Args;
+// [ROWS, subgroup]: at most 256 subgroups of a 256-lane workgroup (subgroup size ≥ 1).
+var<workgroup> part: array<f32, 512>;
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32,
+        @builtin(subgroup_size) sgSize: u32, @builtin(subgroup_invocation_id) sgLane: u32) {
+  let r0 = (wid.x + wid.y * nwg.x) * ROWS;
+  let numChunks = args.inDim / 8u;
+  let numSg = (WG + sgSize - 1u) / sgSize;
+  let sg = li / sgSize;
+  let t = wid.z;
+  if (t >= step.numTokens) { return; }
+  {
+    var acc: array<f32, ROWS>;
+    let xb = t * (args.inDim / 4u);
+    for (var c = li; c < numChunks; c += WG) {
+      let xa = x[xb + 2u * c]; let xc = x[xb + 2u * c + 1u];
+      for (var r = 0u; r < ROWS; r++) {
+        if (r0 + r < args.rowCount) {
+          let w = w8((r0 + r) * numChunks + c);
+          acc[r] += dot(w.lo, xa) + dot(w.hi, xc);
+        }
+      }
+    }
+    for (var r = 0u; r < ROWS; r++) {
+      let s = subgroupAdd(acc[r]);
+      if (sgLane == 0u) { part[r * 256u + sg] = s; }
+    }
+    workgroupBarrier();
+    if (li < ROWS && r0 + li < args.rowCount) {
+      var v = 0.0;
+      for (var k = 0u; k < numSg; k++) { v += part[li * 256u + k]; }
+      let o = args.rowStart + r0 + li;
+      if ((args.flags & 1u) != 0u) { v += bias[o]; }
+      let yi = t * args.outDim + o;
+      if ((args.flags & 2u) != 0u) { v += y[yi]; }
+      y[yi] = v;
+    }
+  }
+}
