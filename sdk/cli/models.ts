@@ -142,6 +142,8 @@ function cachedFirstRead(source: ModelSource): ModelSource {
   const memo = new Map<string, Uint8Array>();
   return {
     location: source.location,
+    // Range reads (the GPU engine's loader) pass through: they hold one tensor, not a file.
+    ...(source.open ? { open: (fileName: string) => source.open!(fileName) } : {}),
     async read(fileName, onProgress) {
       const hit = memo.get(fileName);
       if (hit) {

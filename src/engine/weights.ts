@@ -5,17 +5,19 @@
 // Roles are the engine's names for tensors, independent of the file format:
 //   embed, classifier (absent when tied), finalNorm, layers.<l>.<LlamaLayerWeights key>.
 //
-// Host memory: ModelSource reads whole files, so a single-file checkpoint is held once while it is
-// walked (shards one at a time); the sink never gets a copy. Range reads would bring the peak down
-// to one tensor, and are not done yet.
+// Host memory: where the source can read byte ranges (ModelSource.open: a file system), each
+// tensor is read on its own and dropped after the sink, so the peak is about the largest tensor
+// (llama2.c: one weight of every layer, which that format stores together). Other sources (URLs,
+// bytes) read whole files, one shard at a time; the sink never gets a copy.
 import { MissingTensorError, ModelFormatError, TensorShapeError } from "../errors";
 import { HfTokenizer } from "../model/hfTokenizer";
 import { parseHfConfig, parseJson } from "../model/hf";
 import { type LlamaConfig, type LlamaLayerWeights, expectedWeightShapes } from "../model/llama";
 import { HEADER_BYTES, readHeader, sizeError, tensorLayout } from "../model/llama2c";
 import { Llama2cTokenizer } from "../model/llama2cTokenizer";
-import { SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, SafetensorsFile, parseIndex } from "../model/safetensors";
-import { type ModelSource, type ProgressCallback, fileLabel, readOptional } from "../model/source";
+import { SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, type TensorEntry, parseIndex, parseSafetensorsLayout, safetensorsHeaderBytes } from "../model/safetensors";
+import { ModelSourceError } from "../errors";
+import { type ModelSource, type ProgressCallback, type RandomAccessFile, fileLabel, readOptional } from "../model/source";
 import type { ModelFormat, ModelTokenizer } from "../model/types";
 import type { WeightDtype } from "../gpu/model/sources";
 
@@ -99,18 +101,17 @@ async function streamHf(source: ModelSource, configBytes: Uint8Array, sink: Tens
   await options.onConfig?.(c);
 
   // Which files hold which names: one file, or the shards of the index (read one at a time).
-  let files: { name: string; bytes?: Uint8Array }[];
+  let files: string[];
   let names: Set<string>;
   let indexLabel = fileLabel(source, SAFETENSORS_FILE);
-  const single = await readOptional(source, SAFETENSORS_FILE, onProgress);
-  if (single !== null) {
-    const parsed = SafetensorsFile.parse(single, indexLabel);
-    files = [{ name: SAFETENSORS_FILE, bytes: single }];
-    names = new Set(parsed.tensors.keys());
+  let first = await openTensors(source, SAFETENSORS_FILE, onProgress);
+  if (first !== null) {
+    files = [SAFETENSORS_FILE];
+    names = new Set(first.tensors.keys());
   } else {
     indexLabel = fileLabel(source, SAFETENSORS_INDEX_FILE);
     const weightMap = parseIndex(await source.read(SAFETENSORS_INDEX_FILE, onProgress), indexLabel);
-    files = [...new Set(weightMap.values())].map((name) => ({ name }));
+    files = [...new Set(weightMap.values())];
     names = new Set(weightMap.keys());
   }
   const embedName = "model.embed_tokens.weight", headName = "lm_head.weight";
@@ -130,22 +131,27 @@ async function streamHf(source: ModelSource, configBytes: Uint8Array, sink: Tens
     return null; // e.g. rotary_emb.inv_freq of old exports: recomputed
   };
   const seen = new Set<string>();
-  for (const f of files) {
-    const label = fileLabel(source, f.name);
-    const bytes = f.bytes ?? await source.read(f.name, onProgress);
-    const file = SafetensorsFile.parse(bytes, label);
-    for (const [name, entry] of file.tensors) {
-      const role = roleOf(name);
-      if (role === null) continue;
-      const want = roleShape(c, role);
-      if (entry.shape.length !== want.length || entry.shape.some((d, i) => d !== want[i])) throw new TensorShapeError(label, name, want, entry.shape);
-      const dtype = ({ F32: "f32", F16: "f16", BF16: "bf16" } as const)[entry.dtype as "F32"];
-      if (dtype === undefined) throw new ModelFormatError(label, `dtype ${entry.dtype} is not supported (F32, F16, BF16 are)`, name);
-      options.signal?.throwIfAborted();
-      await sink({ role, dtype, shape: entry.shape, bytes: file.raw(name) });
-      seen.add(role);
+  for (const name of files) {
+    const label = fileLabel(source, name);
+    const file = first ?? await openTensors(source, name, onProgress);
+    first = null;
+    if (file === null) throw new ModelSourceError(label, "listed in the index but not found", true);
+    try {
+      // File order, so a file-system source reads front to back.
+      for (const entry of [...file.tensors.values()].sort((a, b) => a.beginByte - b.beginByte)) {
+        const role = roleOf(entry.name);
+        if (role === null) continue;
+        const want = roleShape(c, role);
+        if (entry.shape.length !== want.length || entry.shape.some((d, i) => d !== want[i])) throw new TensorShapeError(label, entry.name, want, entry.shape);
+        const dtype = ({ F32: "f32", F16: "f16", BF16: "bf16" } as const)[entry.dtype as "F32"];
+        if (dtype === undefined) throw new ModelFormatError(label, `dtype ${entry.dtype} is not supported (F32, F16, BF16 are)`, entry.name);
+        options.signal?.throwIfAborted();
+        await sink({ role, dtype, shape: entry.shape, bytes: await file.bytesOf(entry) });
+        seen.add(role);
+      }
+    } finally {
+      await file.close(); // let the shard go before the next one is read
     }
-    f.bytes = undefined; // let the shard go before the next one is read
   }
   for (const role of requiredRoles(c, tied)) if (!seen.has(role)) throw new MissingTensorError(indexLabel, hfNameOf(role, embedFrom));
   return { format: "hf", architecture: cfg.modelType, config: c, tokenizer, tied };
@@ -168,11 +174,21 @@ async function streamLlama2c(source: ModelSource, sink: TensorSink, options: Str
   const checkpointName = options.llama2c?.checkpoint ?? "model.bin";
   const tokenizerName = options.llama2c?.tokenizer ?? "tokenizer.bin";
   const label = fileLabel(source, checkpointName);
-  const bytes = await source.read(checkpointName, options.onProgress);
-  const h = readHeader(bytes, label);
+  const file = await openRanges(source, checkpointName, options.onProgress);
+  try {
+    return await walkLlama2c(file, label, source, tokenizerName, sink, options);
+  } finally {
+    await file.close();
+  }
+}
+
+async function walkLlama2c(
+  file: RandomAccessFile, label: string, source: ModelSource, tokenizerName: string, sink: TensorSink, options: StreamOptions,
+): Promise<StreamedModel> {
+  const h = readHeader(await file.read(0, Math.min(HEADER_BYTES, file.byteLength)), label);
   const layout = tensorLayout(h);
   const expectedBytes = HEADER_BYTES + 4 * layout.reduce((a, [, n]) => a + n, 0);
-  if (bytes.byteLength !== expectedBytes) throw sizeError(label, bytes.byteLength, expectedBytes, layout);
+  if (file.byteLength !== expectedBytes) throw sizeError(label, file.byteLength, expectedBytes, layout);
   const config: LlamaConfig = Object.freeze({
     dim: h.dim, hiddenDim: h.hiddenDim, numLayers: h.numLayers, numQHeads: h.numQHeads, numKvHeads: h.numKvHeads,
     headSize: h.dim / h.numQHeads, vocabSize: h.vocabSize, maxSeqLen: h.maxSeqLen,
@@ -181,7 +197,8 @@ async function streamLlama2c(source: ModelSource, sink: TensorSink, options: Str
   await options.onConfig?.(config);
   let offset = HEADER_BYTES;
   for (const [name, numFloats] of layout) {
-    const all = bytes.subarray(offset, offset + 4 * numFloats);
+    // One weight of every layer at a time: llama2.c stores them together.
+    const all = await file.read(offset, 4 * numFloats);
     offset += 4 * numFloats;
     options.signal?.throwIfAborted();
     if (name === "token_embedding") await sink({ role: "embed", dtype: "f32", shape: [h.vocabSize, h.dim], bytes: all });
@@ -197,4 +214,55 @@ async function streamLlama2c(source: ModelSource, sink: TensorSink, options: Str
   }
   const tokenizer = Llama2cTokenizer.parse(await source.read(tokenizerName, options.onProgress), h.vocabSize, fileLabel(source, tokenizerName));
   return { format: "llama2c", architecture: "llama2c", config, tokenizer, tied: h.sharedClassifier };
+}
+
+/** A safetensors file's tensor table, and its tensors' bytes one range at a time. */
+interface TensorFile {
+  readonly tensors: ReadonlyMap<string, TensorEntry>;
+  bytesOf(entry: TensorEntry): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** `null` when the file does not exist. Reads byte ranges where the source can. */
+async function openTensors(source: ModelSource, fileName: string, onProgress?: ProgressCallback): Promise<TensorFile | null> {
+  let file: RandomAccessFile;
+  try {
+    file = await openRanges(source, fileName, onProgress);
+  } catch (err) {
+    if (err instanceof ModelSourceError && err.notFound) return null;
+    throw err;
+  }
+  try {
+    const label = fileLabel(source, fileName);
+    const headerBytes = safetensorsHeaderBytes(await file.read(0, Math.min(8, file.byteLength)), file.byteLength, label);
+    const { tensors } = parseSafetensorsLayout(await file.read(0, headerBytes), file.byteLength, label);
+    return { tensors, bytesOf: (e) => file.read(e.beginByte, e.endByte - e.beginByte), close: () => file.close() };
+  } catch (err) {
+    await file.close();
+    throw err;
+  }
+}
+
+/**
+ * The source's range reads, with progress as the bytes read so far of the file; a source
+ * without them (URL, bytes) is read whole once and served from memory.
+ */
+async function openRanges(source: ModelSource, fileName: string, onProgress?: ProgressCallback): Promise<RandomAccessFile> {
+  if (!source.open) {
+    const bytes = await source.read(fileName, onProgress);
+    return { byteLength: bytes.byteLength, read: async (offset, length) => bytes.subarray(offset, offset + length), close: async () => {} };
+  }
+  const file = await source.open(fileName);
+  let readBytes = 0;
+  onProgress?.(0, file.byteLength, fileName);
+  return {
+    byteLength: file.byteLength,
+    async read(offset, length) {
+      const bytes = await file.read(offset, length);
+      readBytes = Math.min(file.byteLength, readBytes + length);
+      onProgress?.(readBytes, file.byteLength, fileName);
+      return bytes;
+    },
+    close: () => file.close(),
+  };
 }

@@ -54,31 +54,7 @@ export class SafetensorsFile implements TensorStore {
 
   /** @throws ModelFormatError naming `fileName` (and the tensor) on any inconsistency. */
   static parse(bytes: Uint8Array, fileName: string): SafetensorsFile {
-    if (bytes.byteLength < 8) throw new ModelFormatError(fileName, `truncated: ${bytes.byteLength} bytes, no header`);
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const headerBytes = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
-    if (headerBytes > MAX_HEADER_BYTES || headerBytes < 2) {
-      throw new ModelFormatError(fileName, `corrupt header: header length ${headerBytes} is not plausible`);
-    }
-    if (8 + headerBytes > bytes.byteLength) {
-      throw new ModelFormatError(fileName, `truncated: header needs ${8 + headerBytes} bytes, file has ${bytes.byteLength}`);
-    }
-    const header = parseHeaderJson(bytes.subarray(8, 8 + headerBytes), fileName);
-    const dataStartByte = 8 + headerBytes;
-    const tensors = new Map<string, TensorEntry>();
-    let metadata: Record<string, string> = {};
-    for (const [name, raw] of Object.entries(header)) {
-      if (name === "__metadata__") {
-        metadata = (raw ?? {}) as Record<string, string>;
-        continue;
-      }
-      const entry = validateEntry(name, raw, dataStartByte, fileName);
-      if (entry.endByte > bytes.byteLength) {
-        throw new ModelFormatError(fileName, `truncated: data ends at byte ${entry.endByte}, file has ${bytes.byteLength}`, name);
-      }
-      tensors.set(name, entry);
-    }
-    checkDisjointRanges([...tensors.values()], fileName);
+    const { tensors, metadata } = parseSafetensorsLayout(bytes, bytes.byteLength, fileName);
     return new SafetensorsFile(fileName, bytes, tensors, metadata);
   }
 
@@ -114,6 +90,50 @@ export class SafetensorsFile implements TensorStore {
     checkFinite(out, this.fileName, name);
     return out;
   }
+}
+
+/** Bytes of the header (8-byte length + JSON) given the file's first 8 bytes. */
+export function safetensorsHeaderBytes(first8: Uint8Array, fileBytes: number, fileName: string): number {
+  if (fileBytes < 8 || first8.byteLength < 8) throw new ModelFormatError(fileName, `truncated: ${fileBytes} bytes, no header`);
+  const view = new DataView(first8.buffer, first8.byteOffset, 8);
+  const headerBytes = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
+  if (headerBytes > MAX_HEADER_BYTES || headerBytes < 2) {
+    throw new ModelFormatError(fileName, `corrupt header: header length ${headerBytes} is not plausible`);
+  }
+  if (8 + headerBytes > fileBytes) {
+    throw new ModelFormatError(fileName, `truncated: header needs ${8 + headerBytes} bytes, file has ${fileBytes}`);
+  }
+  return 8 + headerBytes;
+}
+
+/**
+ * The tensor table of a safetensors file from its first bytes (at least the header) and its
+ * length: what a loader needs to read the tensors one byte range at a time.
+ * @throws ModelFormatError naming `fileName` (and the tensor) on any inconsistency.
+ */
+export function parseSafetensorsLayout(
+  prefix: Uint8Array,
+  fileBytes: number,
+  fileName: string,
+): { tensors: Map<string, TensorEntry>; metadata: Record<string, string> } {
+  const dataStartByte = safetensorsHeaderBytes(prefix, fileBytes, fileName);
+  if (prefix.byteLength < dataStartByte) throw new ModelFormatError(fileName, `truncated: header needs ${dataStartByte} bytes, got ${prefix.byteLength}`);
+  const header = parseHeaderJson(prefix.subarray(8, dataStartByte), fileName);
+  const tensors = new Map<string, TensorEntry>();
+  let metadata: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === "__metadata__") {
+      metadata = (raw ?? {}) as Record<string, string>;
+      continue;
+    }
+    const entry = validateEntry(name, raw, dataStartByte, fileName);
+    if (entry.endByte > fileBytes) {
+      throw new ModelFormatError(fileName, `truncated: data ends at byte ${entry.endByte}, file has ${fileBytes}`, name);
+    }
+    tensors.set(name, entry);
+  }
+  checkDisjointRanges([...tensors.values()], fileName);
+  return { tensors, metadata };
 }
 
 function parseHeaderJson(headerUtf8: Uint8Array, fileName: string): Record<string, unknown> {

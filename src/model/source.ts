@@ -18,6 +18,20 @@ export interface ModelSource {
    * @throws ModelSourceError — `notFound` is true when the file does not exist.
    */
   read(fileName: string, onProgress?: ProgressCallback): Promise<Uint8Array>;
+  /**
+   * Opens one file for reads by byte range, where the source can (a file system). Loaders that
+   * keep weights elsewhere (the GPU engine) use it to hold one tensor at a time, not the file.
+   * @throws ModelSourceError — `notFound` is true when the file does not exist.
+   */
+  open?(fileName: string): Promise<RandomAccessFile>;
+}
+
+/** A file read by byte range: {@link ModelSource.open}. */
+export interface RandomAccessFile {
+  readonly byteLength: number;
+  /** Exactly `length` bytes from `offset` (a fresh array the caller may keep). */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  close(): Promise<void>;
 }
 
 /** Reads an optional file (e.g. a sharded checkpoint's index): `null` when it does not exist. */
@@ -148,6 +162,11 @@ interface FsPromises {
   open(path: string, flags: "r"): Promise<FsFileHandle>;
   stat(path: string): Promise<{ isFile(): boolean; isDirectory(): boolean }>;
 }
+/** What the lazily imported file system gives a path source: whole reads and range reads. */
+interface FsAccess {
+  readAll: ReadFileWithProgress;
+  open(path: string): Promise<RandomAccessFile>;
+}
 
 type ReadFileWithProgress = (path: string, onBytes: (loadedBytes: number, totalBytes: number) => void) => Promise<Uint8Array>;
 
@@ -163,31 +182,44 @@ export function sourceFromPath(
   readFile?: (path: string) => Promise<Uint8Array>,
 ): ModelSource {
   const location = dir.endsWith("/") ? dir.slice(0, -1) : dir;
-  let fsRead: ReadFileWithProgress | undefined = readFile && (async (path, onBytes) => {
+  const injected: ReadFileWithProgress | undefined = readFile && (async (path, onBytes) => {
     const bytes = await readFile(path);
     onBytes(bytes.byteLength, bytes.byteLength);
     return bytes;
   });
-  return {
+  let fs: FsAccess | undefined;
+  const wrapErrors = async <T>(path: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof ModelSourceError) throw err;
+      const code = (err as { code?: string }).code;
+      throw new ModelSourceError(path, (err as Error).message, code === "ENOENT" || code === "NotFound");
+    }
+  };
+  const source: ModelSource = {
     location,
     async read(fileName, onProgress) {
       const path = `${location}/${fileName}`;
-      fsRead ??= await importFsReader(path);
-      try {
-        return await fsRead(path, (loadedBytes, totalBytes) => onProgress?.(loadedBytes, totalBytes, fileName));
-      } catch (err) {
-        if (err instanceof ModelSourceError) throw err;
-        const code = (err as { code?: string }).code;
-        throw new ModelSourceError(path, (err as Error).message, code === "ENOENT" || code === "NotFound");
-      }
+      const readAll = injected ?? (fs ??= await importFs(path)).readAll;
+      return wrapErrors(path, () => readAll(path, (loadedBytes, totalBytes) => onProgress?.(loadedBytes, totalBytes, fileName)));
     },
   };
+  // An injected reader (sandboxes, tests) reads whole files only.
+  if (!injected) {
+    source.open = async (fileName) => {
+      const path = `${location}/${fileName}`;
+      fs ??= await importFs(path);
+      return wrapErrors(path, () => fs!.open(path));
+    };
+  }
+  return source;
 }
 
 /** Marks a path that exists but is not a regular file, so the message says so and not ENOENT. */
 class NotRegularFileError extends Error {}
 
-async function importFsReader(path: string): Promise<ReadFileWithProgress> {
+async function importFs(path: string): Promise<FsAccess> {
   // A computed specifier keeps bundlers from trying to resolve (or polyfill) node:fs for the web.
   const specifier = ["node", "fs/promises"].join(":");
   let fs: FsPromises;
@@ -196,26 +228,55 @@ async function importFsReader(path: string): Promise<ReadFileWithProgress> {
   } catch {
     throw new ModelSourceError(path, "no file system in this runtime; pass a URL or the file bytes instead", false);
   }
-  return async (p, onBytes) => {
+  const openRegular = async (p: string): Promise<FsFileHandle> => {
     // Opening a FIFO blocks until a writer appears, and a device never ends: only regular files
     // are model files. (stat follows symlinks, so a linked file is fine.)
     const info = await fs.stat(p);
     if (!info.isFile()) throw new NotRegularFileError(info.isDirectory() ? "is a directory, not a file" : "is not a regular file (a FIFO, socket or device?)");
-    const file = await fs.open(p, "r");
-    try {
-      const totalBytes = (await file.stat()).size;
-      const bytes = new Uint8Array(totalBytes); // a plain Uint8Array, never a Node Buffer
-      let loadedBytes = 0;
-      while (loadedBytes < totalBytes) {
-        const { bytesRead } = await file.read(bytes, loadedBytes, Math.min(FS_CHUNK_BYTES, totalBytes - loadedBytes), loadedBytes);
-        if (bytesRead === 0) throw new Error(`file shrank while reading: ${loadedBytes} of ${totalBytes} bytes`);
-        loadedBytes += bytesRead;
-        onBytes(loadedBytes, totalBytes);
-      }
-      if (totalBytes === 0) onBytes(0, 0);
-      return bytes;
-    } finally {
-      await file.close();
+    return fs.open(p, "r");
+  };
+  const readInto = async (file: FsFileHandle, bytes: Uint8Array, position: number, onChunk?: (loadedBytes: number) => void) => {
+    let loadedBytes = 0;
+    while (loadedBytes < bytes.byteLength) {
+      const length = Math.min(FS_CHUNK_BYTES, bytes.byteLength - loadedBytes);
+      const { bytesRead } = await file.read(bytes, loadedBytes, length, position + loadedBytes);
+      if (bytesRead === 0) throw new Error(`file shrank while reading: ${position + loadedBytes} bytes were there, ${position + bytes.byteLength} expected`);
+      loadedBytes += bytesRead;
+      onChunk?.(loadedBytes);
     }
+  };
+  return {
+    async readAll(p, onBytes) {
+      const file = await openRegular(p);
+      try {
+        const totalBytes = (await file.stat()).size;
+        const bytes = new Uint8Array(totalBytes); // a plain Uint8Array, never a Node Buffer
+        await readInto(file, bytes, 0, (loadedBytes) => onBytes(loadedBytes, totalBytes));
+        if (totalBytes === 0) onBytes(0, 0);
+        return bytes;
+      } finally {
+        await file.close();
+      }
+    },
+    async open(p) {
+      const file = await openRegular(p);
+      const byteLength = (await file.stat()).size;
+      return {
+        byteLength,
+        async read(offset, length) {
+          if (!(offset >= 0 && length >= 0 && offset + length <= byteLength)) {
+            throw new ModelSourceError(p, `read of bytes ${offset}..${offset + length} is outside the file (${byteLength} bytes)`, false);
+          }
+          const bytes = new Uint8Array(length);
+          try {
+            await readInto(file, bytes, offset);
+          } catch (err) {
+            throw new ModelSourceError(p, (err as Error).message, false);
+          }
+          return bytes;
+        },
+        close: () => file.close(),
+      };
+    },
   };
 }

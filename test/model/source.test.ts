@@ -5,6 +5,8 @@ import * as assert from "uvu/assert";
 import { ModelSourceError } from "../../src/errors";
 import { readOptional, sourceFromFiles, sourceFromPath, sourceFromUrl } from "../../src/model/source";
 import { loadModel } from "../../src/model/index";
+import { type RawTensor, streamModel } from "../../src/engine/weights";
+import type { ModelSource } from "../../src/model/source";
 import { readShared, runtime, sharedBase } from "../harness/env";
 import { HF_FILES, STORIES_DIR, TINY_HF_DIR } from "./helpers";
 
@@ -65,6 +67,42 @@ t("sourceFromPath (Node, Deno): chunked read with progress; ENOENT is notFound",
   assert.equal(bytes, await readShared(`${STORIES_DIR}/tok512.bin`));
   assert.equal(progress.at(-1), [6227, 6227]);
   assert.is(await readOptional(source, "no-such-file.json"), null);
+});
+
+t("streamModel on a path source reads one tensor at a time (never a whole weight file), the same bytes as a whole read", async () => {
+  if (runtime === "chromium") return; // range reads come from a file system
+  for (const [dir, weights] of [[TINY_HF_DIR, "model.safetensors"], [STORIES_DIR, "stories260K.bin"]] as const) {
+    const base = sourceFromPath(`${sharedBase()}/${dir}`);
+    const wholeReads: string[] = [];
+    let maxRange = 0, fileBytes = 0;
+    const spied: ModelSource = {
+      location: base.location,
+      read: (name, p) => (wholeReads.push(name), base.read(name, p)),
+      open: async (name) => {
+        const f = await base.open!(name);
+        fileBytes = f.byteLength;
+        return { byteLength: f.byteLength, read: (o, n) => ((maxRange = Math.max(maxRange, n)), f.read(o, n)), close: () => f.close() };
+      },
+    };
+    const llama2c = { checkpoint: "stories260K.bin", tokenizer: "tok512.bin" };
+    const viaRanges: RawTensor[] = [], viaWhole: RawTensor[] = [];
+    const keep = (out: RawTensor[]) => (t: RawTensor) => void out.push({ ...t, bytes: t.bytes.slice() });
+    await streamModel(spied, keep(viaRanges), { llama2c });
+    assert.not.ok(wholeReads.includes(weights), `${weights} read whole`);
+    // The largest tensor (embedding or classifier: vocab × dim; llama2.c: one weight of all layers)
+    // is well under half the file.
+    assert.ok(maxRange > 0 && maxRange < fileBytes / 2, `largest range ${maxRange} of ${fileBytes}`);
+    const whole = await readShared(`${dir}/${weights}`);
+    const files = new Map<string, Uint8Array>([[weights, whole]]);
+    for (const name of dir === STORIES_DIR ? ["tok512.bin"] : ["config.json", "tokenizer.json", "tokenizer_config.json"]) files.set(name, await readShared(`${dir}/${name}`));
+    await streamModel(sourceFromFiles(files), keep(viaWhole), { llama2c });
+    assert.is(viaRanges.length, viaWhole.length);
+    for (let i = 0; i < viaWhole.length; i++) {
+      assert.is(viaRanges[i]!.role, viaWhole[i]!.role);
+      assert.equal(viaRanges[i]!.shape, viaWhole[i]!.shape);
+      assert.ok(viaRanges[i]!.bytes.every((b, j) => b === viaWhole[i]!.bytes[j]), `${viaWhole[i]!.role} bytes differ`);
+    }
+  }
 });
 
 t("loadModel picks the format: config.json → HF, otherwise llama2.c", async () => {
