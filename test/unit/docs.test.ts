@@ -67,6 +67,8 @@ import p37 from "kvcompress:source/src/model/cachedSequence.ts";
 import p38 from "kvcompress:source/src/policies.ts";
 import p39 from "kvcompress:source/src/presets.ts";
 import p40 from "kvcompress:source/test/unit/contract.test.ts";
+import p41 from "kvcompress:source/assembly/pressure.ts";
+import p42 from "kvcompress:source/assembly/steps.ts";
 
 const DOCS: Record<string, string> = {
   "README.md": readme,
@@ -103,6 +105,7 @@ const ARCHITECTURE_PATHS: Record<string, string> = {
   "src/gpu/backend.ts": p32, "src/gpu/dispatch.ts": p33, "src/gpu/kernels/decodeAttention.ts": p34,
   "src/gpu/layout.ts": p35, "src/gpu/pool.ts": p36, "src/model/cachedSequence.ts": p37,
   "src/policies.ts": p38, "src/presets.ts": p39, "test/unit/contract.test.ts": p40,
+  "assembly/pressure.ts": p41, "assembly/steps.ts": p42,
 };
 
 /** Build outputs the page names; they exist only after a build, so they are not checked. */
