@@ -1,8 +1,8 @@
 // admission.ts — does a prompt fit, and what the next decode step takes.
 // A prompt is prefilled uncompressed (docs/METHOD.md §2.4 compresses after prefill), so admission
 // needs ceil(P/b) blocks in every (layer, kvHead). What to do when the pool is short is
-// decided in one place, KvCache.reserve (src/cache.ts): compress the decoding sequences between
-// steps, each to its own budget, or refuse before evicting anything.
+// decided in one place, pressure.ts pressurePlan: compress the decoding sequences between steps,
+// each to its own budget, or preempt the newest.
 
 import { numLayers, numKvHeads, maxSeqs, blockSize, headRow, ctxLenAt } from "./layout";
 import { isActive } from "./tables";

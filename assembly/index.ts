@@ -11,6 +11,8 @@ import * as schedule from "./schedule";
 import * as plan from "./plan_moves";
 import * as admission from "./admission";
 import * as stats from "./stats";
+import * as steps from "./steps";
+import * as pressure from "./pressure";
 
 /** Sizes every region and resets the pool. Returns 0; −1 if memory cannot grow to fit;
  *  −2 if a size is not positive. May be called again to reset everything. */
@@ -26,6 +28,8 @@ export function init(
   layout.maxBlocksPerHead = maxBlocksPerHead;
   if (layout.computeLayout() < 0) return -1;
   tables.tablesInit();
+  steps.stepsInit();
+  pressure.policyReset();
   return 0;
 }
 
@@ -35,7 +39,11 @@ export function layoutOffsets(): usize {
 }
 
 // ── pool and tables ──
-export function addSequence(): i32 { return tables.addSequence(); }
+export function addSequence(): i32 {
+  const seqId = tables.addSequence();
+  if (seqId >= 0) steps.stepsAdd(seqId);
+  return seqId;
+}
 export function removeSequence(seqId: i32): i32 { return tables.removeSequence(seqId); }
 export function reserve(seqId: i32, numTokens: i32): i32 { return tables.reserve(seqId, numTokens); }
 export function blocksToReserve(seqId: i32, numTokens: i32): i32 { return tables.blocksToReserve(seqId, numTokens); }
@@ -65,11 +73,35 @@ export function seqMaxFreeable(seqId: i32, protectedWindow: i32, sinks: i32): i3
 export function scheduleKvCompress(k: i32): i32 { return schedule.scheduleKvCompress(k); }
 export function scheduleByLayer(k: i32): i32 { return schedule.scheduleByLayer(k); }
 export function scheduleUniform(k: i32): i32 { return schedule.scheduleUniform(k); }
-export function planMoves(k: i32): i32 { return plan.planMoves(k); }
+/** Plans and applies the pass, then counts it in the step state (steps.ts recordPass). */
+export function planMoves(k: i32): i32 {
+  const rc = plan.planMoves(k);
+  if (rc >= 0) steps.recordPass(k);
+  return rc;
+}
 export function lastNumFreed(): i32 { return plan.lastNumFreed; }
 export function lastBadHead(): i32 { return plan.lastBadHead; }
 
-// ── admission (what to do under pressure is KvCache.reserve's one decision) ──
+// ── the step state of each sequence (steps.ts) ──
+export function reserveStep(seqId: i32, numTokens: i32): i32 { return steps.reserveStep(seqId, numTokens); }
+export function markAppended(seqId: i32, layer: i32): i32 { return steps.markAppended(seqId, layer); }
+/** Ends the step; returns 1 when a compression pass is due under the policy, 0 if not, −2 if inactive. */
+export function endStep(seqId: i32): i32 {
+  const rc = steps.endStep(seqId);
+  return rc < 0 ? rc : (pressure.passDue(seqId, rc == 1) ? 1 : 0);
+}
+export function isBetweenSteps(seqId: i32): i32 { return steps.isBetweenSteps(seqId) ? 1 : 0; }
+
+// ── the policy, per-sequence budgets, the pass schedule and the pressure plan (pressure.ts) ──
+export function setPolicy(kind: i32, value: i32, minTokens: i32, protectedWindow: i32, sinks: i32, continual: i32, ranking: i32, beta: i32): i32 {
+  return pressure.setPolicy(kind, value, minTokens, protectedWindow, sinks, continual, ranking, beta);
+}
+export function seqCapTokens(seqId: i32): i32 { return pressure.seqCapTokens(seqId); }
+export function seqBudgetBlocks(seqId: i32): i32 { return pressure.seqBudgetBlocks(seqId); }
+export function schedulePass(k: i32): i32 { return pressure.schedulePass(k); }
+export function pressurePlan(seqId: i32, numTokens: i32): i32 { return pressure.pressurePlan(seqId, numTokens); }
+
+// ── admission (what to do under pressure is pressurePlan's one decision) ──
 export function blocksForPrompt(promptTokens: i32): i32 { return admission.blocksForPrompt(promptTokens); }
 export function blocksForNextStep(): i32 { return admission.blocksForNextStep(); }
 

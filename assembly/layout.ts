@@ -23,6 +23,10 @@
 // │ freedBlocks | i32[numBlocks]                 blocks released by the last planMoves()      │
 // │ seqBlocks   | i32[maxSeqs]                   stats: blocks held per sequence              │
 // │ scratch     | i32[numLayers · numKvHeads, 4] schedule: per-head counts                    │
+// │ seqSteps    | i32[maxSeqs, 8]               step state per sequence (steps.ts, SS_*)      │
+// │ seqAppended | i32[maxSeqs, numLayers]       1 = this step's K/V appended in that layer    │
+// │ poolCounts  | i32[4]                        passes, evictedKvs (lo, hi u32 words), 0      │
+// │ pressure    | i32[8 + maxSeqs]              the last pressurePlan() (pressure.ts, PP_*)   │
 // └──────────────────────────────────────────────────────────────────────────────────────────┘
 // A "head row" is the flat index (layer · maxSeqs + seqId) · numKvHeads + kvHead: the row of
 // blockTables and the index of ctxLens. Pass arrays use k (the pass size) in place of maxSeqs.
@@ -63,8 +67,14 @@ export const R_MOVES: i32 = 23;
 export const R_FREED_BLOCKS: i32 = 24;
 export const R_SEQ_BLOCKS: i32 = 25;
 export const R_SCRATCH: i32 = 26;
-export const R_END: i32 = 27; // one past the last byte used
-export const NUM_REGIONS: i32 = 19;
+export const R_SEQ_STEPS: i32 = 27;
+export const R_SEQ_APPENDED: i32 = 28;
+export const R_POOL_COUNTS: i32 = 29;
+export const R_PRESSURE: i32 = 30;
+export const R_END: i32 = 31; // one past the last byte used
+export const NUM_REGIONS: i32 = 23;
+/** i32 words per sequence in seqSteps (steps.ts names them). */
+export const SEQ_STEP_WORDS: i32 = 8;
 
 export let headerPtr: usize = 0;
 export let blockTablesPtr: usize = 0;
@@ -86,6 +96,10 @@ export let movesPtr: usize = 0;
 export let freedBlocksPtr: usize = 0;
 export let seqBlocksPtr: usize = 0;
 export let scratchPtr: usize = 0;
+export let seqStepsPtr: usize = 0;
+export let seqAppendedPtr: usize = 0;
+export let poolCountsPtr: usize = 0;
+export let pressurePtr: usize = 0;
 
 /** Rounds a byte count up to 16 so every region can be viewed as any 4- or 16-byte type. */
 @inline function align16(n: u64): u64 {
@@ -113,7 +127,11 @@ function regionBytes(r: i32): u64 {
     case 15: return N * b * 8; // moves
     case 16: return N * 4; // freedBlocks
     case 17: return S * 4; // seqBlocks
-    default: return L * H * 16; // scratch
+    case 18: return L * H * 16; // scratch
+    case 19: return S * <u64>SEQ_STEP_WORDS * 4; // seqSteps
+    case 20: return S * L * 4; // seqAppended
+    case 21: return 16; // poolCounts
+    default: return (8 + S) * 4; // pressure
   }
 }
 
@@ -163,6 +181,10 @@ export function computeLayout(): i32 {
   freedBlocksPtr = regionPtr(R_FREED_BLOCKS);
   seqBlocksPtr = regionPtr(R_SEQ_BLOCKS);
   scratchPtr = regionPtr(R_SCRATCH);
+  seqStepsPtr = regionPtr(R_SEQ_STEPS);
+  seqAppendedPtr = regionPtr(R_SEQ_APPENDED);
+  poolCountsPtr = regionPtr(R_POOL_COUNTS);
+  pressurePtr = regionPtr(R_PRESSURE);
   return 0;
 }
 

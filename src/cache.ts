@@ -3,8 +3,8 @@
 // compression pass (docs/METHOD.md §3): backend score ordering → read back chunk keys → wasm
 // schedule → backend evicted indices → wasm move plan → backend moves → blocks back to the pool.
 import type { KvBackend, Protection } from "./backend";
-import { blockBytes, type KvCacheConfig } from "./config";
-import type { ControlPlane } from "./control/plane";
+import type { KvCacheConfig } from "./config";
+import type { ControlPlane, PressurePlan, StepState } from "./control/plane";
 import { DeviceLostError, InvalidArgumentError, KvCompressError, KvPoolExhaustedError } from "./errors";
 import { metricModeOf } from "./policies";
 
@@ -49,18 +49,6 @@ export interface PassReport {
   readonly blocksFreed: number;
 }
 
-interface SeqState {
-  /** Tokens reserved this step (reserve → endStep); 0 between steps. */
-  numNew: number;
-  /** Layers whose K/V of this step were appended; a layer is attended only after its append
-   *  (a reserved, unappended slot holds whatever a freed block held before). */
-  appended: Uint8Array;
-  prefilling: boolean;
-  promptTokens: number;
-  passes: number;
-  evictedKvs: number;
-}
-
 /**
  * A compressed paged KV cache: per-(layer, KV head) block tables over one pool allocated up
  * front, on WebGPU or the CPU backend. Create it with `createKvCache`.
@@ -81,9 +69,9 @@ interface SeqState {
  * ```
  */
 export class KvCache {
-  private readonly seqs = new Map<number, SeqState>();
-  private totalPasses = 0;
-  private totalEvicted = 0;
+  // Every sequence's state (step, prompt, passes, evicted KVs) and the pool's counters live in the
+  // control plane (assembly/steps.ts); this class reads them through views and holds only what
+  // is JavaScript's: the queue of async calls and the sequences of the pass in flight.
   private destroyed = false;
   /** Reserve, endStep and compress run one at a time: a pass reads the tables, awaits the
    *  backend, then writes them, so two passes interleaved would plan on stale state. */
@@ -93,7 +81,9 @@ export class KvCache {
 
   /** @internal Use createKvCache() from the SDK. */
   constructor(readonly config: KvCacheConfig, private readonly control: ControlPlane, private readonly backend: KvBackend,
-    private readonly lost: () => DeviceLostError | undefined, private readonly onDestroy: () => void = () => {}) {}
+    private readonly lost: () => DeviceLostError | undefined, private readonly onDestroy: () => void = () => {}) {
+    control.setPolicy(config.policy);
+  }
 
   /** "gpu" or "cpu". */
   get backendKind(): "gpu" | "cpu" { return this.backend.kind; }
@@ -105,7 +95,6 @@ export class KvCache {
     this.check();
     const seqId = this.control.addSequence();
     if (seqId < 0) throw new KvPoolExhaustedError(`maxSeqs: all ${this.config.maxSeqs} sequence slots are in use; remove one first`);
-    this.seqs.set(seqId, { numNew: 0, appended: new Uint8Array(this.config.numLayers), prefilling: true, promptTokens: 0, passes: 0, evictedKvs: 0 });
     this.backend.syncTables([seqId]);
     return seqId;
   }
@@ -117,7 +106,6 @@ export class KvCache {
     // The pass planned moves over this sequence's blocks; freeing them under it would corrupt them.
     if (this.inPass.has(seqId)) throw new InvalidArgumentError("seqId", seqId, "a sequence not in a compression pass in flight (await the endStep/compress/reserve first)");
     this.control.removeSequence(seqId);
-    this.seqs.delete(seqId);
     this.backend.syncTables([seqId]);
   }
 
@@ -139,7 +127,7 @@ export class KvCache {
     if (!st.prefilling && numTokens !== 1) throw new InvalidArgumentError("numTokens", numTokens, "1 for a sequence past its prefill (one decode token per step)");
     // A prompt may arrive in chunks (chunked prefill): while prefilling, the next chunk may be
     // reserved once the previous one is appended in every layer. Otherwise one reserve per step.
-    const chunkDone = st.prefilling && st.appended.every((x) => x === 1);
+    const chunkDone = st.prefilling && st.numAppended === this.config.numLayers;
     if (st.numNew !== 0 && !chunkDone) {
       throw new InvalidArgumentError("seqId", seqId, "a sequence without tokens reserved this step (call endStep first; a prefill chunk must be appended in every layer first)");
     }
@@ -148,34 +136,22 @@ export class KvCache {
     if (seqLen + numTokens > c.maxContextTokens) throw new InvalidArgumentError("numTokens", numTokens, `seqLen (${seqLen}) + numTokens ≤ maxContextTokens (${c.maxContextTokens})`);
     const need = this.control.blocksToReserve(seqId, numTokens);
     if (need > c.numBlocks) throw new KvPoolExhaustedError(`a prompt of ${numTokens} tokens needs ${need} blocks; the pool has ${c.numBlocks} in all`, need, this.control.numFreeBlocks);
-    const free = this.control.numFreeBlocks;
-    if (need > free) {
-      // Prompts arrive uncompressed and a sequence mid-step has reserved slots that hold no KV
-      // yet, so only decoding sequences between steps give up KVs. Decide before evicting
-      // anything: a refusal changes nothing.
-      const ids = c.policy.budget ? this.compressible() : [];
-      const gain = ids.reduce((a, s) => a + Math.min(this.budgetBlocks(s), this.control.maxFreeableBlocks(s, c.policy.protectedWindow, c.policy.sinks)), 0);
-      if (free + gain < need) throw this.exhausted(seqId, numTokens, need, free, gain);
-      await this.compressNow(ids);
-    }
-    if (!this.control.reserve(seqId, numTokens)) throw this.exhausted(seqId, numTokens, need, this.control.numFreeBlocks, 0);
-    st.numNew = numTokens;
-    st.appended.fill(0);
+    // The control plane's one pressure decision (assembly/pressure.ts), made before evicting
+    // anything: compress the decoding sequences between steps, or, when even that is short,
+    // refuse (nothing changed) and name the sequence to preempt — the caller's to free.
+    const plan = this.control.pressurePlan(seqId, numTokens);
+    if (plan.action === "preempt") throw this.exhausted(seqId, numTokens, plan);
+    if (plan.action === "compress") await this.compressNow(plan.compress);
+    if (!this.control.reserveStep(seqId, numTokens)) throw this.exhausted(seqId, numTokens, this.control.pressurePlan(seqId, numTokens));
     this.backend.syncTables([seqId]);
   }
 
-  private exhausted(seqId: number, numTokens: number, need: number, free: number, gain: number): KvPoolExhaustedError {
-    // Admission order is the control plane's (seqBirth), as everything else about a sequence's slots.
-    const birth = this.control.seqBirth;
-    const newest = [...this.seqs.keys()].reduce((a, b) => (birth[b] > birth[a] ? b : a));
+  private exhausted(seqId: number, numTokens: number, plan: PressurePlan): KvPoolExhaustedError {
+    const { blocksNeeded: need, blocksFree: free, blocksFreeable: gain } = plan;
+    // The plan's first preemption is the newest live sequence (admission order, seqBirth).
+    const newest = plan.preempt.length ? plan.preempt[0] : this.control.liveSeqIds().reduce((a, b) => (this.control.seqBirth[b] > this.control.seqBirth[a] ? b : a));
     return new KvPoolExhaustedError(`need ${need} blocks for ${numTokens} tokens of sequence ${seqId}, ${free} free` +
       (gain ? ` and ${gain} freeable by compression` : "") + `; preempt a sequence (newest: ${newest}) or raise the capacity`, need, free);
-  }
-
-  /** Decoding sequences between steps, oldest first: the only ones a pass may touch. */
-  private compressible(): number[] {
-    const birth = this.control.seqBirth;
-    return [...this.seqs].filter(([, s]) => !s.prefilling && s.numNew === 0).map(([id]) => id).sort((a, b) => birth[a] - birth[b]);
   }
 
   /** Writes this step's keys (after RoPE) and values for one layer.
@@ -190,7 +166,7 @@ export class KvCache {
     checkFinite("k", k, want);
     checkFinite("v", v, want);
     this.backend.append(layer, seqId, st.numNew, k, v);
-    st.appended[layer] = 1;
+    this.control.markAppended(seqId, layer);
   }
 
   /** Attention of this step's queries of one sequence (causal; prefill or one decode token),
@@ -257,7 +233,7 @@ export class KvCache {
     if (st.numNew === 0) throw new InvalidArgumentError("seqId", seqId, "a sequence with tokens reserved this step (call reserve first)");
     if (k.size < bytes || v.size < bytes) throw new InvalidArgumentError("k.size / v.size", `${k.size} / ${v.size}`, `≥ numTokens·numKvHeads·headSize·4 = ${bytes} bytes`);
     this.gpuPath().encodeAppend(encoder, layer, seqId, st.numNew, k, v);
-    st.appended[layer] = 1;
+    this.control.markAppended(seqId, layer);
   }
 
   /** Encodes attention of this step's queries: prefill of one sequence (seqIds of length 1 while
@@ -296,19 +272,10 @@ export class KvCache {
 
   private async endStepNow(seqIds: readonly number[]): Promise<PassReport | null> {
     this.check();
-    const sts = seqIds.map((s) => this.state(s)); // every id checked before any state changes
-    const due: number[] = [];
-    sts.forEach((st, i) => {
-      const s = seqIds[i];
-      if (st.prefilling) {
-        st.prefilling = false;
-        st.promptTokens = this.control.seqLens[s];
-        if (this.config.policy.budget) due.push(s);
-      } else if (this.config.policy.trigger === "continual" && this.config.policy.budget && this.budgetBlocks(s) > 0) {
-        due.push(s);
-      }
-      st.numNew = 0;
-    });
+    seqIds.forEach((s) => this.state(s)); // every id checked before any state changes
+    // The control plane ends each step (the first ends the prefill) and says whether the policy
+    // makes a pass due: a prompt just ended, or (continual) a sequence over its budget.
+    const due = seqIds.filter((s) => this.control.endStep(s));
     return due.length ? this.compressNow(due) : null;
   }
 
@@ -321,9 +288,9 @@ export class KvCache {
   async compress(seqIds?: readonly number[]): Promise<PassReport> {
     return this.exclusive(() => {
       this.check();
-      const ids = seqIds ?? [...this.seqs.keys()];
+      const ids = seqIds ?? this.liveByAge();
       ids.forEach((s) => this.state(s));
-      return this.compressNow(ids.filter((s) => { const st = this.seqs.get(s)!; return !st.prefilling && st.numNew === 0; }));
+      return this.compressNow(ids.filter((s) => this.control.isBetweenSteps(s)));
     });
   }
 
@@ -333,17 +300,11 @@ export class KvCache {
     const ids = seqIds.filter((s) => this.control.seqLens[s] > 0);
     if (!p.budget || ids.length === 0) return { seqIds: ids, evictedKvs: 0, blocksFreed: 0 };
     let evictedKvs = 0, blocksFreed = 0;
-    if (p.ranking === "global") {
-      const r = await this.pass(ids, () => this.control.scheduleKvCompress(ids, ids.map((s) => this.budgetBlocks(s))));
+    // The wasm schedules under the policy it was given (budgets or layer caps of each sequence);
+    // layerCaps are pool-wide, so per-layer rankings go one sequence at a time.
+    for (const group of p.ranking === "global" ? [ids] : ids.map((s) => [s])) {
+      const r = await this.pass(group);
       evictedKvs += r.evictedKvs; blocksFreed += r.blocksFreed;
-    } else {
-      for (const s of ids) { // layerCaps are pool-wide, so per-layer rankings go one sequence at a time
-        const cap = this.capTokens(s);
-        if (p.ranking === "pyramid") this.control.pyramidLayerCaps(cap, Math.round(p.pyramidBeta));
-        else this.control.uniformLayerCaps(cap);
-        const r = await this.pass([s], () => p.ranking === "layer" ? this.control.scheduleByLayer([s]) : this.control.scheduleUniform([s]));
-        evictedKvs += r.evictedKvs; blocksFreed += r.blocksFreed;
-      }
     }
     return { seqIds: ids, evictedKvs, blocksFreed };
   }
@@ -356,87 +317,49 @@ export class KvCache {
   }
 
   /** One pass over `ids`: the backend orders scores, the wasm schedules and plans, the backend moves. */
-  private async pass(ids: number[], schedule: () => number): Promise<{ evictedKvs: number; blocksFreed: number }> {
+  private async pass(ids: number[]): Promise<{ evictedKvs: number; blocksFreed: number }> {
     for (const s of ids) this.inPass.add(s);
     try {
-      return await this.passNow(ids, schedule);
+      return await this.passNow(ids);
     } finally {
       this.inPass.clear();
     }
   }
 
-  private async passNow(ids: number[], schedule: () => number): Promise<{ evictedKvs: number; blocksFreed: number }> {
+  /** TypeScript only couriers here: chunk keys from the backend into wasm memory, the schedule's
+   *  counts and offsets (wasm-written) to the backend, its evicted indices back, the moves out.
+   *  Crossings into the wasm: schedulePass, planMoves (which also counts the pass). */
+  private async passNow(ids: number[]): Promise<{ evictedKvs: number; blocksFreed: number }> {
     const prot: Protection = { protectedWindow: this.config.policy.protectedWindow, sinks: this.config.policy.sinks };
     await this.backend.chunkKeys(ids, prot, this.control.chunkKeys(ids.length));
-    schedule();
-    // A copy: the CPU backend may grow wasm memory below, which detaches views onto it.
-    const counts = this.control.evictCounts(ids.length).slice();
-    // The schedule wrote the per-head offsets; the last one is the pass's total.
-    const evicted = this.control.evictedOffsets(ids.length)[counts.length];
+    this.control.schedulePass(ids);
+    // The schedule wrote the counts and their prefix sums; the last offset is the pass's total.
+    const evicted = this.control.evictedOffsets(ids.length)[this.config.numLayers * ids.length * this.config.numKvHeads];
     if (evicted === 0) return { evictedKvs: 0, blocksFreed: 0 };
-    await this.backend.evictedIndices(ids, prot, counts, this.control.evictedOffsets(ids.length), this.control.evictedIdx);
+    // counts as a copy: the CPU backend may grow wasm memory while staging, which detaches views.
+    await this.backend.evictedIndices(ids, prot, this.control.evictCounts(ids.length).slice(), this.control.evictedOffsets(ids.length), this.control.evictedIdx);
     const { numMoves, numFreed } = this.control.planMoves();
     this.backend.executeMoves(this.control.moves(numMoves), numMoves);
     this.backend.syncTables(ids);
-    const perSeq = this.config.numKvHeads;
-    ids.forEach((s, i) => {
-      const st = this.seqs.get(s)!;
-      let n = 0;
-      for (let l = 0; l < this.config.numLayers; l++) for (let h = 0; h < perSeq; h++) n += counts[(l * ids.length + i) * perSeq + h];
-      st.passes++;
-      st.evictedKvs += n;
-    });
-    this.totalPasses++;
-    this.totalEvicted += evicted;
     return { evictedKvs: evicted, blocksFreed: numFreed };
   }
 
-  /** Per-head token budget C of a sequence (ratio mode refers to its prompt length). */
-  private capTokens(seqId: number): number {
-    const b = this.config.policy.budget!;
-    if (b.kind === "tokens") return b.maxTokensPerHead;
-    const st = this.seqs.get(seqId)!;
-    return this.control.capTokensForRatio(st.promptTokens || this.control.seqLens[seqId], b.ratio, b.minTokens);
-  }
-
-  /** E: blocks the sequence holds beyond its budget (docs/METHOD.md §2.4). */
-  private budgetBlocks(seqId: number): number {
-    return this.control.budgetMaxTokens(seqId, this.capTokens(seqId));
+  /** Live sequences, oldest first (admission order). */
+  private liveByAge(): number[] {
+    const birth = this.control.seqBirth;
+    return this.control.liveSeqIds().sort((a, b) => birth[a] - birth[b]);
   }
 
   /** Statistics of the whole cache and of every live sequence. */
+  /** Statistics of the whole cache and of every live sequence (all from the control plane). */
   stats(): CacheStats {
     this.check();
-    const c = this.config;
     const cs = this.control.stats();
-    const ctx = this.control.ctxLens;
-    const bytesPerBlock = blockBytes(c);
-    const sequences: SequenceStats[] = [];
-    let keptAll = 0, fullAll = 0;
-    for (const [seqId, st] of [...this.seqs.entries()].sort((a, b) => a[0] - b[0])) {
-      const kept = new Int32Array(c.numLayers * c.numKvHeads);
-      let keptKvs = 0;
-      for (let l = 0; l < c.numLayers; l++) for (let h = 0; h < c.numKvHeads; h++) {
-        const n = ctx[this.control.rowOf(l, seqId, h)];
-        kept[l * c.numKvHeads + h] = n;
-        keptKvs += n;
-      }
-      const seqLen = this.control.seqLens[seqId];
-      const fullKvs = seqLen * c.numLayers * c.numKvHeads;
-      keptAll += keptKvs; fullAll += fullKvs;
-      const blocksInUse = cs.blocksPerSeq[seqId];
-      sequences.push({
-        seqId, seqLen, promptTokens: st.promptTokens, keptPerHead: kept, keptKvs, blocksInUse,
-        bytesInUse: blocksInUse * bytesPerBlock,
-        bytesUncompressed: Math.ceil(seqLen / c.blockSize) * c.numLayers * c.numKvHeads * bytesPerBlock,
-        achievedRatio: keptKvs ? fullKvs / keptKvs : 1, passes: st.passes, evictedKvs: st.evictedKvs,
-      });
-    }
+    const sequences: SequenceStats[] = cs.sequences.map((s) => ({ ...s }));
     return {
-      policy: c.policy.name, backend: this.backend.kind, numBlocks: c.numBlocks, blocksInUse: cs.blocksInUse, freeBlocks: cs.freeBlocks,
-      bytesInUse: cs.blocksInUse * bytesPerBlock,
-      bytesUncompressed: sequences.reduce((a, s) => a + s.bytesUncompressed, 0),
-      achievedRatio: keptAll ? fullAll / keptAll : 1, passes: this.totalPasses, evictedKvs: this.totalEvicted, sequences,
+      policy: this.config.policy.name, backend: this.backend.kind, numBlocks: this.config.numBlocks, blocksInUse: cs.blocksInUse,
+      freeBlocks: cs.freeBlocks, bytesInUse: cs.bytesInUse, bytesUncompressed: cs.bytesUncompressed,
+      achievedRatio: cs.achievedRatio, passes: cs.passes, evictedKvs: cs.evictedKvs, sequences,
     };
   }
 
@@ -462,13 +385,15 @@ export class KvCache {
     const lost = this.lost();
     if (lost) throw lost;
   }
-  private state(seqId: number): SeqState {
-    const st = this.seqs.get(seqId);
-    if (!st) throw new InvalidArgumentError("seqId", seqId, `a live sequence id (live: ${[...this.seqs.keys()].join(", ") || "none"})`);
-    return st;
+  /** The step state of a live sequence (read from the control plane). */
+  private state(seqId: number): StepState {
+    if (!this.control.isActive(seqId)) {
+      throw new InvalidArgumentError("seqId", seqId, `a live sequence id (live: ${this.liveByAge().join(", ") || "none"})`);
+    }
+    return this.control.stepOf(seqId);
   }
-  private checkAppended(seqId: number, st: SeqState, layer: number): void {
-    if (st.numNew === 0 || !st.appended[layer]) throw new InvalidArgumentError("seqId", seqId, `a sequence whose tokens of this step were appended in layer ${layer} (call append first)`);
+  private checkAppended(seqId: number, st: StepState, layer: number): void {
+    if (st.numNew === 0 || !this.control.isAppended(seqId, layer)) throw new InvalidArgumentError("seqId", seqId, `a sequence whose tokens of this step were appended in layer ${layer} (call append first)`);
   }
   private checkDecodeBatch(layer: number, seqIds: readonly number[]): void {
     if (seqIds.length === 0) throw new InvalidArgumentError("seqIds", "[]", "one or more live sequence ids");

@@ -62,6 +62,14 @@ export interface RegionSpec {
   readonly length: (g: RegionGeometry) => number;
 }
 
+/** i32 words per sequence in the seqSteps region, named by SEQ_STEP_FIELDS (assembly/steps.ts). */
+export const SEQ_STEP_WORDS = 8;
+/** Word i of a sequence's seqSteps row (assembly/steps.ts SS_*; evicted KVs as two u32 words). */
+export const SEQ_STEP_FIELDS = ["numNew", "prefilling", "promptTokens", "passes", "evictedLo", "evictedHi", "numAppended"] as const;
+/** Words 0.. of the pressure region (assembly/pressure.ts PP_*); sequence ids follow, from word 8. */
+export const PRESSURE_FIELDS = ["action", "blocksNeeded", "blocksFree", "blocksFreeable", "numCompress", "numPreempt"] as const;
+export const PRESSURE_HEADER_WORDS = 8;
+
 const headRows = (g: RegionGeometry) => g.numLayers * g.maxSeqs * g.numKvHeads;
 
 /** Regions in header-slot order; the diagram in assembly/layout.ts says what each holds. */
@@ -85,6 +93,10 @@ export const WASM_REGIONS = [
   { name: "freedBlocks", elem: "i32", length: (g) => g.numBlocks },
   { name: "seqBlocks", elem: "i32", length: (g) => g.maxSeqs },
   { name: "scratch", elem: "i32", length: (g) => g.numLayers * g.numKvHeads * 4 },
+  { name: "seqSteps", elem: "i32", length: (g) => g.maxSeqs * SEQ_STEP_WORDS },
+  { name: "seqAppended", elem: "i32", length: (g) => g.maxSeqs * g.numLayers },
+  { name: "poolCounts", elem: "i32", length: () => 4 },
+  { name: "pressure", elem: "i32", length: (g) => PRESSURE_HEADER_WORDS + g.maxSeqs },
 ] as const satisfies readonly RegionSpec[];
 
 export type RegionName = (typeof WASM_REGIONS)[number]["name"];

@@ -26,6 +26,15 @@ export interface ControlExports {
   planMoves(k: number): number;
   lastNumFreed(): number;
   lastBadHead(): number;
+  reserveStep(seqId: number, numTokens: number): number;
+  markAppended(seqId: number, layer: number): number;
+  endStep(seqId: number): number;
+  isBetweenSteps(seqId: number): number;
+  setPolicy(kind: number, value: number, minTokens: number, protectedWindow: number, sinks: number, continual: number, ranking: number, beta: number): number;
+  seqCapTokens(seqId: number): number;
+  seqBudgetBlocks(seqId: number): number;
+  schedulePass(k: number): number;
+  pressurePlan(seqId: number, numTokens: number): number;
   blocksForPrompt(promptTokens: number): number;
   blocksForNextStep(): number;
   computeSeqBlocks(): number;

@@ -4,7 +4,8 @@
 // wasm memory so the GPU side uploads tables and plans with queue.writeBuffer, no JS copy.
 // Capacity shortfalls are return values (false / −1 / action fields), never exceptions.
 
-import { controlLayoutBytes } from "../contract";
+import { controlLayoutBytes, PRESSURE_FIELDS, PRESSURE_HEADER_WORDS, SEQ_STEP_FIELDS, SEQ_STEP_WORDS } from "../contract";
+import type { PolicyConfig } from "../policies";
 import { ConfigError, InvalidArgumentError, WasmMemoryLimitError } from "../errors";
 import { makeAbort, WasmMemoryViews, type F32View, type I32View, type U32View } from "./wasmMemory";
 import type { ControlExports } from "./exports";
@@ -31,7 +32,67 @@ export interface ControlStats {
   bytesInUse: number;
   /** Bytes the same tokens would take uncompressed: ceil(seqLen/b) blocks per (layer, kvHead). */
   bytesUncompressed: number;
+  /** KVs an uncompressed cache would hold ÷ KVs kept, over the live sequences (1 = none kept or no compression). */
+  achievedRatio: number;
+  /** Compression passes that evicted something, and the KVs they evicted, over the pool's life. */
+  passes: number;
+  evictedKvs: number;
+  /** Every live sequence, by ascending seqId. */
+  sequences: ControlSeqStats[];
 }
+
+/** One live sequence in ControlStats; keptPerHead is i32 [numLayers, numKvHeads] (a copy). */
+export interface ControlSeqStats {
+  seqId: number;
+  seqLen: number;
+  promptTokens: number;
+  keptPerHead: Int32Array;
+  keptKvs: number;
+  blocksInUse: number;
+  bytesInUse: number;
+  bytesUncompressed: number;
+  achievedRatio: number;
+  passes: number;
+  evictedKvs: number;
+}
+
+/** Where a sequence is in its step (the seqSteps region, assembly/steps.ts). */
+export interface StepState {
+  /** Tokens reserved this step; 0 between steps. */
+  numNew: number;
+  /** True until the first endStep (the prompt, maybe in chunks). */
+  prefilling: boolean;
+  /** Prompt length (0 before the first endStep). */
+  promptTokens: number;
+  passes: number;
+  evictedKvs: number;
+  /** Layers whose K/V of this step were appended. */
+  numAppended: number;
+}
+
+/** The pressure plan (assembly/pressure.ts): what reserving needs when the pool is short. */
+export interface PressurePlan {
+  /** fits: nothing to do; compress: compress `compress` (each to its budget); preempt: that is
+   *  short too, so also free `preempt` (newest first; the caller keeps their tokens). */
+  action: "fits" | "compress" | "preempt";
+  blocksNeeded: number;
+  blocksFree: number;
+  /** Blocks the `compress` sequences can give up (budget and protection bound). */
+  blocksFreeable: number;
+  /** Sequences to compress, oldest first. */
+  compress: number[];
+  /** Sequences to preempt, newest first (empty unless action is preempt). */
+  preempt: number[];
+}
+
+/** The policy fields the control plane decides with (src/policies.ts PolicyConfig). */
+export type ControlPolicy = Pick<PolicyConfig, "budget" | "protectedWindow" | "sinks" | "trigger" | "ranking" | "pyramidBeta">;
+
+const I32_MAX = 2 ** 31 - 1;
+const RANKINGS = ["global", "layer", "uniform", "pyramid"] as const;
+const ACTIONS = ["fits", "compress", "preempt"] as const;
+const step = (name: (typeof SEQ_STEP_FIELDS)[number]) => SEQ_STEP_FIELDS.indexOf(name);
+const planWord = (name: (typeof PRESSURE_FIELDS)[number]) => PRESSURE_FIELDS.indexOf(name);
 
 /** Bytes are compiled here; a precompiled Module (workerd's `.wasm` imports) is only instantiated.
  *  Both overloads of WebAssembly.instantiate are used on purpose: their results differ in shape. */
@@ -100,6 +161,14 @@ export class ControlPlane {
   get seqBirth(): I32View {
     return this.mem.view<I32View>(Int32Array, "seqBirth", this.config.maxSeqs);
   }
+  /** i32 [maxSeqs, SEQ_STEP_WORDS]: each sequence's step state (src/contract.ts SEQ_STEP_FIELDS). */
+  get seqSteps(): I32View {
+    return this.mem.view<I32View>(Int32Array, "seqSteps", this.config.maxSeqs * SEQ_STEP_WORDS);
+  }
+  /** i32 [maxSeqs, numLayers]: 1 where this step's K/V of that layer were appended. */
+  get seqAppended(): I32View {
+    return this.mem.view<I32View>(Int32Array, "seqAppended", this.config.maxSeqs * this.config.numLayers);
+  }
   /** i32 [numLayers]: tokens per head allowed in each layer (scheduleByLayer/Uniform read it). */
   get layerCaps(): I32View {
     return this.mem.view<I32View>(Int32Array, "layerCaps", this.config.numLayers);
@@ -165,9 +234,12 @@ export class ControlPlane {
    *  false: the pool is short and nothing changed. @throws InvalidArgumentError when a head
    *  would pass maxBlocksPerHead (the context the tables were sized for). */
   reserve(seqId: number, numTokens: number): boolean {
+    return this.reserveWith((s, n) => this.wasm.reserve(s, n), seqId, numTokens);
+  }
+  private reserveWith(call: (seqId: number, numTokens: number) => number, seqId: number, numTokens: number): boolean {
     this.checkSeq(seqId);
     checkCount("numTokens", numTokens);
-    const rc = this.wasm.reserve(seqId, numTokens);
+    const rc = call(seqId, numTokens);
     if (rc === -3) {
       const maxCtx = this.config.maxBlocksPerHead * this.config.blockSize;
       throw new InvalidArgumentError("numTokens", numTokens, `a head may hold at most maxBlocksPerHead·blockSize = ${maxCtx} KVs`);
@@ -202,6 +274,86 @@ export class ControlPlane {
   isActive(seqId: number): boolean {
     return Number.isInteger(seqId) && this.wasm.isActive(seqId) === 1;
   }
+  /** Live sequence ids, ascending. */
+  liveSeqIds(): number[] {
+    const ids: number[] = [];
+    for (let s = 0; s < this.config.maxSeqs; s++) if (this.wasm.isActive(s) === 1) ids.push(s);
+    return ids;
+  }
+
+  // ── the step of each sequence (assembly/steps.ts) ──
+
+  /** The step state of a live sequence, read from the seqSteps view. @throws InvalidArgumentError */
+  stepOf(seqId: number): StepState {
+    this.checkSeq(seqId);
+    const w = this.seqSteps, at = seqId * SEQ_STEP_WORDS;
+    return {
+      numNew: w[at + step("numNew")], prefilling: w[at + step("prefilling")] === 1, promptTokens: w[at + step("promptTokens")],
+      passes: w[at + step("passes")], numAppended: w[at + step("numAppended")],
+      evictedKvs: (w[at + step("evictedHi")] >>> 0) * 2 ** 32 + (w[at + step("evictedLo")] >>> 0),
+    };
+  }
+  /** Whether this step's K/V of `layer` were appended for the sequence. */
+  isAppended(seqId: number, layer: number): boolean {
+    return this.seqAppended[seqId * this.config.numLayers + layer] === 1;
+  }
+  /** reserve() that also starts the step: numNew = numTokens, no layer appended yet. */
+  reserveStep(seqId: number, numTokens: number): boolean {
+    return this.reserveWith((s, n) => this.wasm.reserveStep(s, n), seqId, numTokens);
+  }
+  /** Records that this step's K/V of `layer` were appended. @throws InvalidArgumentError without a reservation. */
+  markAppended(seqId: number, layer: number): void {
+    this.checkSeq(seqId);
+    checkIndex("layer", layer, this.config.numLayers);
+    if (this.wasm.markAppended(seqId, layer) < 0) throw new InvalidArgumentError("seqId", seqId, "a sequence with tokens reserved this step");
+  }
+  /** Ends the step (the first ends the prefill); true when the policy makes a pass due. */
+  endStep(seqId: number): boolean {
+    this.checkSeq(seqId);
+    return this.wasm.endStep(seqId) === 1;
+  }
+  /** Past its prefill and between steps: the only sequences a pass may touch. */
+  isBetweenSteps(seqId: number): boolean {
+    return this.wasm.isBetweenSteps(seqId) === 1;
+  }
+
+  // ── the policy, budgets under it, and the pressure plan (assembly/pressure.ts) ──
+
+  /** Sets the policy the budgets, passDue, schedulePass and pressurePlan use (default: no budget). */
+  setPolicy(p: ControlPolicy): void {
+    const b = p.budget;
+    const kind = b === null ? 0 : b.kind === "tokens" ? 1 : 2;
+    // Caps past i32 mean "no limit" either way; the wasm works in i32.
+    const value = b === null ? 0 : b.kind === "tokens" ? Math.min(b.maxTokensPerHead, I32_MAX) : Math.min(Math.round(b.ratio * 1000), I32_MAX);
+    const minTokens = b !== null && b.kind === "ratio" ? Math.min(b.minTokens, I32_MAX) : 0;
+    const rc = this.wasm.setPolicy(kind, value, minTokens, Math.min(p.protectedWindow, I32_MAX), Math.min(p.sinks, I32_MAX),
+      p.trigger === "continual" ? 1 : 0, RANKINGS.indexOf(p.ranking), Math.min(Math.round(p.pyramidBeta), I32_MAX));
+    if (rc < 0) throw new ConfigError("policy", "budget, protection, ranking or pyramidBeta out of the control plane's range");
+  }
+  /** Per-head budget C of a sequence under the policy (2^31 − 1 without a budget). */
+  seqCapTokens(seqId: number): number {
+    this.checkSeq(seqId);
+    return this.wasm.seqCapTokens(seqId);
+  }
+  /** E under the policy: blocks the sequence holds beyond its budget. */
+  seqBudgetBlocks(seqId: number): number {
+    this.checkSeq(seqId);
+    return this.wasm.seqBudgetBlocks(seqId);
+  }
+  /** The one memory-pressure decision for reserving numTokens more of seqId (pure: changes nothing). */
+  pressurePlan(seqId: number, numTokens: number): PressurePlan {
+    this.checkSeq(seqId);
+    checkCount("numTokens", numTokens);
+    const action = this.wasm.pressurePlan(seqId, numTokens);
+    const w = this.mem.view<I32View>(Int32Array, "pressure", PRESSURE_HEADER_WORDS + this.config.maxSeqs);
+    const nc = w[planWord("numCompress")], np = w[planWord("numPreempt")];
+    const ids = Array.from(w.subarray(PRESSURE_HEADER_WORDS, PRESSURE_HEADER_WORDS + nc + np));
+    return {
+      action: ACTIONS[action], blocksNeeded: w[planWord("blocksNeeded")], blocksFree: w[planWord("blocksFree")],
+      blocksFreeable: w[planWord("blocksFreeable")], compress: ids.slice(0, nc), preempt: ids.slice(nc),
+    };
+  }
+
   /** Flat index into ctxLens / blockTables rows: (layer · maxSeqs + seqId) · numKvHeads + kvHead. */
   rowOf(layer: number, seqId: number, kvHead: number): number {
     return (layer * this.config.maxSeqs + seqId) * this.config.numKvHeads + kvHead;
@@ -284,6 +436,15 @@ export class ControlPlane {
     this.setPass(seqIds);
     return this.wasm.scheduleUniform(seqIds.length);
   }
+  /** Schedules a pass over seqIds under the policy (setPolicy), each sequence to its own
+   *  budget, in one call: the wasm computes E or the layer caps itself. Per-layer rankings take
+   *  one sequence per pass. Returns blocks scheduled; read evictCounts()/evictedOffsets(). */
+  schedulePass(seqIds: readonly number[]): number {
+    this.setPass(seqIds);
+    const rc = this.wasm.schedulePass(seqIds.length);
+    if (rc < 0) throw new InvalidArgumentError("seqIds.length", seqIds.length, "1 for a per-layer or uniform ranking (layer caps are pool-wide)");
+    return rc;
+  }
   /** Plans the moves of the current pass from evictedOffsets()/evictedIdx, then applies
    *  ctxLen −= n and frees the tail blocks. @throws InvalidArgumentError on a bad CSR. */
   planMoves(): { numMoves: number; numFreed: number } {
@@ -308,15 +469,36 @@ export class ControlPlane {
     const everFits = blocksNeeded <= c.numBlocks && promptTokens <= c.maxBlocksPerHead * c.blockSize;
     return { ok: hasSeqSlot && everFits && blocksNeeded <= blocksFree, blocksNeeded, blocksFree, hasSeqSlot, everFits };
   }
+  /** Everything stats report, from the wasm's tables, lengths and step state (one source). */
   stats(): ControlStats {
+    const c = this.config;
     const blocksInUse = this.wasm.computeSeqBlocks();
-    const bpb = this.config.bytesPerBlock;
+    const bpb = c.bytesPerBlock;
+    const blocksPerSeq = this.mem.view<I32View>(Int32Array, "seqBlocks", c.maxSeqs).slice();
+    const ctx = this.ctxLens, seqLens = this.seqLens;
+    const sequences: ControlSeqStats[] = [];
+    let keptAll = 0, fullAll = 0;
+    for (const seqId of this.liveSeqIds()) {
+      const keptPerHead = new Int32Array(c.numLayers * c.numKvHeads);
+      let keptKvs = 0;
+      for (let l = 0; l < c.numLayers; l++) for (let h = 0; h < c.numKvHeads; h++) {
+        const n = ctx[this.rowOf(l, seqId, h)];
+        keptPerHead[l * c.numKvHeads + h] = n;
+        keptKvs += n;
+      }
+      const seqLen = seqLens[seqId], fullKvs = seqLen * c.numLayers * c.numKvHeads, st = this.stepOf(seqId);
+      keptAll += keptKvs; fullAll += fullKvs;
+      sequences.push({
+        seqId, seqLen, promptTokens: st.promptTokens, keptPerHead, keptKvs, blocksInUse: blocksPerSeq[seqId],
+        bytesInUse: blocksPerSeq[seqId] * bpb, bytesUncompressed: Math.ceil(seqLen / c.blockSize) * c.numLayers * c.numKvHeads * bpb,
+        achievedRatio: keptKvs ? fullKvs / keptKvs : 1, passes: st.passes, evictedKvs: st.evictedKvs,
+      });
+    }
+    const pool = this.mem.view<I32View>(Int32Array, "poolCounts", 4);
     return {
-      freeBlocks: this.wasm.numFreeBlocks(),
-      blocksInUse,
-      blocksPerSeq: this.mem.view<I32View>(Int32Array, "seqBlocks", this.config.maxSeqs).slice(),
-      bytesInUse: blocksInUse * bpb,
-      bytesUncompressed: this.wasm.uncompressedBlocks() * bpb,
+      freeBlocks: this.wasm.numFreeBlocks(), blocksInUse, blocksPerSeq, bytesInUse: blocksInUse * bpb,
+      bytesUncompressed: this.wasm.uncompressedBlocks() * bpb, achievedRatio: keptAll ? fullAll / keptAll : 1,
+      passes: pool[0], evictedKvs: (pool[2] >>> 0) * 2 ** 32 + (pool[1] >>> 0), sequences,
     };
   }
 

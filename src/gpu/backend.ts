@@ -112,42 +112,57 @@ export class GpuBackend implements KvBackend {
     return new Float32Array(await this.read(out, 0, q.byteLength));
   }
 
+  /** Sorts each group of the pass and gathers its chunk keys into one [L, k, H, M] buffer on the
+   *  GPU, then ONE readback straight into `out` (the wasm's chunkKeys view), whatever the groups. */
   async chunkKeys(seqIds: readonly number[], protection: Protection, out: Float32Array): Promise<void> {
     const { numLayers: L, numKvHeads: H, maxBlocksPerHead: M } = this.pool.dims;
-    for (let g = 0; g < seqIds.length; g += this.passSeqs) {
-      const group = seqIds.slice(g, g + this.passSeqs);
-      const ck = this.sort(group, protection);
-      const keys = new Float32Array(await this.read(ck, 0, 4 * L * group.length * H * M));
-      // [L, group, H, M] → the rows of [L, k, H, M].
-      for (let l = 0; l < L; l++) for (let j = 0; j < group.length; j++) {
-        const src = (l * group.length + j) * H * M;
-        out.set(keys.subarray(src, src + H * M), (l * seqIds.length + g + j) * H * M);
-      }
+    const k = seqIds.length, bytes = 4 * L * k * H * M;
+    if (k <= this.passSeqs) {
+      out.set(new Float32Array(await this.read(this.sort(seqIds, protection), 0, bytes)));
+      return;
     }
+    const all = this.buffer("chunkKeysAll", bytes);
+    for (let g = 0; g < k; g += this.passSeqs) {
+      const group = seqIds.slice(g, g + this.passSeqs), rowBytes = 4 * group.length * H * M;
+      const ck = this.sort(group, protection);
+      // [L, group, H, M] → the rows of [L, k, H, M]: one contiguous run per layer.
+      const enc = this.device.createCommandEncoder();
+      for (let l = 0; l < L; l++) enc.copyBufferToBuffer(ck, l * rowBytes, all, 4 * (l * k + g) * H * M, rowBytes);
+      this.device.queue.submit([enc.finish()]);
+    }
+    out.set(new Float32Array(await this.read(all, 0, bytes)));
   }
 
+  /** Marks and compacts each group's evicted indices straight into their places in the pass's
+   *  CSR (the wasm's offsets, gathered per group: no prefix sums here), then ONE readback into
+   *  `idx`. With one group the wasm's counts and offsets are uploaded as they are. */
   async evictedIndices(seqIds: readonly number[], protection: Protection, counts: Int32Array, offsets: Uint32Array, idx: Uint32Array): Promise<void> {
     const { numLayers: L, numKvHeads: H } = this.pool.dims;
     const k = seqIds.length;
-    // offsets are the schedule's prefix sums of counts (assembly/schedule.ts writes both).
-    if (offsets[counts.length] === 0) return;
+    const total = offsets[L * k * H];
+    if (total === 0) return;
+    const ib = this.buffer("evicted", 4 * total);
     for (let g = 0; g < k; g += this.passSeqs) {
       const group = seqIds.slice(g, g + this.passSeqs), kg = group.length;
-      // Rows of this group, in the group's own [L, kg, H] order → global rows of [L, k, H].
-      const rows: number[] = [];
-      for (let l = 0; l < L; l++) for (let j = 0; j < kg; j++) for (let h = 0; h < H; h++) rows.push((l * k + g + j) * H + h);
-      const gCounts = Int32Array.from(rows, (r) => Math.max(0, counts[r]));
-      const gOffsets = new Uint32Array(rows.length + 1);
-      rows.forEach((_, i) => { gOffsets[i + 1] = gOffsets[i] + gCounts[i]; });
-      const total = gOffsets[rows.length];
-      if (total === 0) continue;
+      let gCounts: Int32Array = counts, gOffsets: Uint32Array = offsets, gTotal = total;
+      if (kg !== k) {
+        gTotal = 0;
+        // Rows of this group, in the group's own [L, kg, H] order → global rows of [L, k, H].
+        gCounts = new Int32Array(L * kg * H);
+        gOffsets = new Uint32Array(L * kg * H + 1);
+        for (let l = 0, i = 0; l < L; l++) for (let j = 0; j < kg; j++) for (let h = 0; h < H; h++, i++) {
+          const r = (l * k + g + j) * H + h;
+          gCounts[i] = counts[r];
+          gOffsets[i] = offsets[r];
+          gTotal += counts[r];
+        }
+      }
+      if (gTotal === 0) continue;
       if (this.lastPass !== passKey(group, protection)) this.sort(group, protection);
       const cb = this.upload("counts", gCounts), ob = this.upload("offsets", gOffsets);
-      const ib = this.buffer("evicted", 4 * total);
       this.run((pass) => this.k.ordering.encodeEvicted(pass, { evictCounts: cb, evictedOffsets: ob, evictedIdx: ib }));
-      const got = new Uint32Array(await this.read(ib, 0, 4 * total));
-      rows.forEach((r, i) => idx.set(got.subarray(gOffsets[i], gOffsets[i + 1]), offsets[r]));
     }
+    idx.set(new Uint32Array(await this.read(ib, 0, 4 * total)));
   }
 
   // ── the GPU-buffer path: encode into the caller's encoder, never submit, never wait ──

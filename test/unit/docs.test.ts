@@ -72,6 +72,8 @@ import p39 from "kvcompress:source/src/presets.ts";
 import p40 from "kvcompress:source/test/unit/contract.test.ts";
 import p41 from "kvcompress:source/src/engine/gpu.ts";
 import p42 from "kvcompress:source/src/gpu/model/index.ts";
+import p43 from "kvcompress:source/assembly/pressure.ts";
+import p44 from "kvcompress:source/assembly/steps.ts";
 
 const DOCS: Record<string, string> = {
   "README.md": readme,
@@ -112,6 +114,7 @@ const ARCHITECTURE_PATHS: Record<string, string> = {
   "src/gpu/layout.ts": p35, "src/gpu/pool.ts": p36, "src/model/cachedSequence.ts": p37,
   "src/policies.ts": p38, "src/presets.ts": p39, "test/unit/contract.test.ts": p40,
   "src/engine/gpu.ts": p41, "src/gpu/model/index.ts": p42,
+  "assembly/pressure.ts": p43, "assembly/steps.ts": p44,
 };
 
 /** Build outputs the page names; they exist only after a build, so they are not checked. */
