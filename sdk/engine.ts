@@ -23,7 +23,7 @@ export interface LoadEngineOptions {
   /** KV-cache policy. @default { name: "full" } */
   policy?: PolicyInput;
   /** KV storage. @default "f32" */
-  storage?: "f32" | "f16";
+  storage?: "f32" | "f16" | "q8" | "q4";
   /** Longest sequence (prompt + generated). @default the model's max_position_embeddings */
   maxContextTokens?: number;
   /** Prompt tokens per prefill chunk on the GPU (memory is linear in it). @default 512 */

@@ -6,6 +6,7 @@ import type { KvCache } from "../cache";
 import type { LlamaModel } from "../model/llama";
 import type { PolicyInput } from "../policies";
 import { CachedSequence } from "../model/cachedSequence";
+import { blockBytes } from "../config";
 import type { PolicyRun, WindowRunner } from "./run";
 
 /** Makes a cache for the model with the given policy (the caller picks backend and storage). */
@@ -45,10 +46,12 @@ export function createModelWindowRunner(model: WindowForward, makeCache: CacheFa
     }
     return cache;
   }
-  function keptCounts(cache: KvCache, seqId: number): { kept: number; perHead: number[][] } {
+  function keptCounts(cache: KvCache, seqId: number): { kept: number; perHead: number[][]; bytesRelF16: number } {
     const s = cache.stats().sequences.find((x) => x.seqId === seqId)!;
     const perHead = Array.from({ length: c.numLayers }, (_, l) => Array.from(s.keptPerHead.subarray(l * c.numKvHeads, (l + 1) * c.numKvHeads)));
-    return { kept: s.keptKvs, perHead };
+    // bytesUncompressed is the full cache in this cache's storage: rescale it to f16 blocks
+    const f16Full = s.bytesUncompressed * blockBytes({ ...cache.config, storage: "f16" }) / blockBytes(cache.config);
+    return { kept: s.keptKvs, perHead, bytesRelF16: s.bytesInUse / f16Full };
   }
   return {
     async runFull(window, prefix) {
@@ -76,7 +79,7 @@ export function createModelWindowRunner(model: WindowForward, makeCache: CacheFa
         for (let t = prefix; t < window.length - 1; t++) rows.push(await model.forward([window[t]], seq));
         if (mode === "continual") counted = keptCounts(cache, seq.seqId);
         const totalTokens = mode === "continual" ? window.length - 1 : prefix;
-        return { logits: rows, keptPrefixKvs: counted.kept, totalPrefixKvs: totalTokens * c.numLayers * c.numKvHeads, keptPerHead: counted.perHead };
+        return { logits: rows, keptPrefixKvs: counted.kept, totalPrefixKvs: totalTokens * c.numLayers * c.numKvHeads, keptPerHead: counted.perHead, bytesRelF16: counted.bytesRelF16 };
       } finally {
         cache.removeSequence(seq.seqId);
       }
