@@ -12,6 +12,7 @@ import contracts from "kvcompress:source/docs/CONTRACTS.md";
 import controlPlane from "kvcompress:source/docs/CONTROL_PLANE.md";
 import method from "kvcompress:source/docs/METHOD.md";
 import quality from "kvcompress:source/docs/QUALITY.md";
+import quantization from "kvcompress:source/docs/QUANTIZATION.md";
 import guide from "kvcompress:source/docs/guide.md";
 import benchCpu from "kvcompress:source/docs/bench/cpu.md";
 import benchGpu from "kvcompress:source/docs/bench/gpu.md";
@@ -76,6 +77,7 @@ const DOCS: Record<string, string> = {
   "docs/CONTROL_PLANE.md": controlPlane,
   "docs/METHOD.md": method,
   "docs/QUALITY.md": quality,
+  "docs/QUANTIZATION.md": quantization,
   "docs/guide.md": guide,
   "docs/bench/cpu.md": benchCpu,
   "docs/bench/gpu.md": benchGpu,
