@@ -40,10 +40,13 @@ export async function evaluate(argv: readonly string[], onLine?: (s: string) => 
   if (a.windowTokens > contextTokens) throw new UsageError("--window", `must be ≤ the model's context of ${contextTokens} tokens, got ${a.windowTokens}`);
   // The engine holds the weights once (on the device, or in wasm memory); each policy gets its own
   // cache on the same backend from engine.createCache.
-  const engine = await loadEngine(resolved.source, { backend: a.backend, llama2c: resolved.llama2c, policy: { name: "full" }, storage: a.storage });
+  const engine = await loadEngine(resolved.source, { backend: a.backend, llama2c: resolved.llama2c, policy: { name: "full" } });
   const { tokenizer } = engine;
   const tokenIds = tokenizer.encode(text, { bos: false });
-  const inner = createModelWindowRunner(engine.windowModel(), (policy, maxContextTokens) => engine.createCache(policy, maxContextTokens, EVAL_BLOCK_SIZE),
+  // Every policy's cache in --storage; the full-cache reference stays f32, so a quantized row's
+  // KL includes what quantization costs.
+  const inner = createModelWindowRunner(engine.windowModel(),
+    (policy, maxContextTokens, reference) => engine.createCache(policy, maxContextTokens, EVAL_BLOCK_SIZE, reference ? "f32" : a.storage),
     { protectedWindow: a.protectedWindow });
   const runner = { ...inner, destroy() { inner.destroy(); engine.destroy(); } };
   const bar = createProgressBar({ ...stderrSink(), label: "eval", unit: "tokens" });

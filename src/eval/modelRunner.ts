@@ -9,8 +9,10 @@ import { CachedSequence } from "../model/cachedSequence";
 import { blockBytes } from "../config";
 import type { PolicyRun, WindowRunner } from "./run";
 
-/** Makes a cache for the model with the given policy (the caller picks backend and storage). */
-export type CacheFactory = (policy: PolicyInput, maxContextTokens: number) => Promise<KvCache>;
+/** Makes a cache for the model with the given policy (the caller picks backend and storage);
+ *  `reference` is true for the full-cache reference run, which the caller keeps in f32 so that
+ *  quantized storage is measured against the unquantized model. */
+export type CacheFactory = (policy: PolicyInput, maxContextTokens: number, reference?: boolean) => Promise<KvCache>;
 
 /** Turns an eval policy name (with its ablations) and a per-head budget into a PolicyInput. */
 export function evalPolicyInput(name: string, maxTokensPerHead: number, mode: "once" | "continual", protectedWindow?: number): PolicyInput {
@@ -38,10 +40,10 @@ export type WindowForward = Pick<LlamaModel, "config"> & {
 export function createModelWindowRunner(model: WindowForward, makeCache: CacheFactory, opts: { protectedWindow?: number } = {}): WindowRunner & { destroy(): void } {
   const caches = new Map<string, KvCache>();
   const c = model.config;
-  async function cacheFor(key: string, policy: PolicyInput, windowTokens: number): Promise<KvCache> {
+  async function cacheFor(key: string, policy: PolicyInput, windowTokens: number, reference = false): Promise<KvCache> {
     let cache = caches.get(key);
     if (!cache) {
-      cache = await makeCache(policy, windowTokens);
+      cache = await makeCache(policy, windowTokens, reference);
       caches.set(key, cache);
     }
     return cache;
@@ -55,7 +57,7 @@ export function createModelWindowRunner(model: WindowForward, makeCache: CacheFa
   }
   return {
     async runFull(window, prefix) {
-      const cache = await cacheFor("full", { name: "full" }, window.length);
+      const cache = await cacheFor("full", { name: "full" }, window.length, true);
       const seq = new CachedSequence(cache, cache.addSequence());
       try {
         // Tokens 0..T−2 in one pass; rows P−1..T−2 predict tokens P..T−1.
