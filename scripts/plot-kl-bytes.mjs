@@ -18,9 +18,10 @@ for (const f of files) {
   const storage = /-(f32|f16|q8|q4)\.json$/.exec(f)?.[1];
   if (!storage) throw new Error(`${f}: name must end in -f16.json, -q8.json or -q4.json`);
   const r = JSON.parse(readFileSync(f, "utf8"));
-  const rows = byModel.get(r.model) ?? [];
+  const model = path.basename(r.model);
+  const rows = byModel.get(model) ?? [];
   for (const x of r.results) rows.push({ policy: x.policy, ratio: x.ratio, storage, bytes: x.bytes, kl: x.kl, windows: r.windows });
-  byModel.set(r.model, rows);
+  byModel.set(model, rows);
 }
 
 const COLORS = { f32: "#777777", f16: "#1f77b4", q8: "#2ca02c", q4: "#d62728" };
