@@ -107,7 +107,7 @@ test("f16 d=32 b=16 r=4 (4 lanes a key: the subgroup kernel on 4-wide subgroups)
   await check({ dtype: "q4", d: 48, b: 8, H: 2, r: 2, lens: [[50, 20], [33, 9]], mode: 2, maxBindingBlocks: 40 });
 });
 test("q4 d=128 b=16 r=4, L1, split 2 ways; q8 d=12 (3 lanes a key) b=8 r=5, L2", async () => {
-  await check({ dtype: "q4", d: 128, b: 16, H: 2, r: 4, lens: [[300, 7]], mode: 1, tuning: { maxSplitKeys: 256 } });
+  await check({ dtype: "q4", d: 128, b: 16, H: 1, r: 4, lens: [[100], [7]], mode: 1, tuning: { maxSplitKeys: 64 } });
   await check({ dtype: "q8", d: 12, b: 8, H: 2, r: 5, lens: [[70, 1], [0, 29]], mode: 2 });
 });
 
