@@ -41,8 +41,9 @@
 //   probability 0. A query head past GROUP_SIZE in the last quad has a zero query and is never
 //   written. The first iteration of a split always holds a real key, so the running max is
 //   finite from then on.
-// Roofline: reads 2·d·(2|4) B per key once per quad (once in all when GROUP_SIZE ≤ 4), writes
-//   ≤ 4·r B of raw score per key (metric on) and (d + 2)·4 B per split and query head; FLOPs
+// Roofline: reads 2·d·(2|4) B per key (q8/q4: its two records, codes and scales) once per quad
+//   (once in all when GROUP_SIZE ≤ 4), writes ≤ 4·r B of raw score per key (metric on) and
+//   (d + 2)·4 B per split and query head; FLOPs
 //   ≈ 4·min(r, 4)·d per key and quad → bandwidth-bound (docs/bench/gpu.md).
 
 override GROUP_SIZE: u32;
