@@ -7,7 +7,9 @@
 // Environment: BENCH_SMALL=1 (a smoke run on a CPU adapter), BENCH_PLAIN_ONLY=1 (main table
 // only), BENCH_SWEEP=0 (no knob sweep), BENCH_REPEAT=R (the sweep on R fresh pools),
 // BENCH_PERM=identity (contiguous blocks), BENCH_PROBES=1 (probes/stream_loop.wgsl: the K/V
-// access pattern alone), BENCH_DAWN_TOGGLES=a,b (Dawn toggles, diagnostics only).
+// access pattern alone), BENCH_DAWN_TOGGLES=a,b (Dawn toggles, diagnostics only),
+// BENCH_STORAGE=q8,q4 (the quantized storages timed next to f16 at 32K × 16 and 128K × 1, time
+// against bytes read; BENCH_STORAGE= to skip).
 
 import { create, globals } from "webgpu";
 import { createGpuKvPool, type GpuKvPool } from "../src/gpu/pool";
@@ -16,7 +18,7 @@ import { KERNEL_CONSTANTS, KERNEL_FILES, WGSL, sourcesOf } from "../src/gpu/kern
 import { bindGroup, buildKernel, encodeLinear } from "../src/gpu/kernels/build";
 import { BatchRing } from "../src/gpu/dispatch";
 import { KERNEL_IO, type KernelIo } from "../src/contract";
-import { DECODE_TARGET_WORKGROUPS, WG, type DecodeTuning, type PoolGeometry } from "../src/gpu/layout";
+import { DECODE_TARGET_WORKGROUPS, WG, blockBytes, type DecodeTuning, type KvDtype, type PoolGeometry } from "../src/gpu/layout";
 import streamLoopWgsl from "./probes/stream_loop.wgsl";
 import { createCopyProbe } from "./probes/copy";
 
@@ -123,6 +125,27 @@ async function main(): Promise<void> {
     console.log(`decode ctx=${ctx} seqs=${numSeqs} (${row.variant} kernel, ${row.shards} shard(s)): ${f(row.ms)} ms, ${f(row.gbPerS)} GB/s (${f(row.pctOfCopy)}% of copy); ` +
       `L2 metric: ${f(row.msMetric)} ms${row.error ? ` ERROR ${row.error}` : ""}`);
   }
+  const storages = (process.env.BENCH_STORAGE ?? "q8,q4").split(",").filter(Boolean) as KvDtype[];
+  if (storages.length) {
+    // Quantized K/V (docs/QUANTIZATION.md) against f16 in the same run: the kernel reads
+    // kvBytes (codes + scales); "vs bytes" = (ms / ms_f16) ÷ (kvBytes / kvBytes_f16), 1 when time
+    // falls exactly with the bytes read.
+    console.log("\nstorage (decode, no metric):");
+    for (const [ctx, numSeqs] of SMALL ? [[1024, 1]] : [[32768, 16], [131072, 1]]) {
+      let base: Record<string, number> | undefined;
+      for (const dtype of ["f16", ...storages] as KvDtype[]) {
+        try {
+          const r = await benchDecode(device, timer, ctx, numSeqs, undefined, dtype, true);
+          base ??= r;
+          const vsBytes = (r.ms / base.ms) / (r.kvBytes / base.kvBytes);
+          results.push({ kind: "storage", dtype, ctx, numSeqs, ...r, vsBytes });
+          console.log(`${dtype} ctx=${ctx} seqs=${numSeqs}: ${r.ms.toFixed(3)} ms, ${(r.kvBytes / 2 ** 20).toFixed(0)} MiB read ` +
+            `(${(r.kvBytes / base.kvBytes).toFixed(3)} of f16), ${r.gbPerS.toFixed(0)} GB/s, time ${(r.ms / base.ms).toFixed(3)} of f16, ` +
+            `${vsBytes.toFixed(2)}x bytes-proportional`);
+        } catch (e) { console.log(`storage ${dtype} ctx=${ctx} seqs=${numSeqs}: ${e instanceof Error ? e.message : e}`); }
+      }
+    }
+  }
   if (process.env.BENCH_PROBES) {
     console.log("\nprobes (K/V access pattern with a running sum only; GB/s = K + V bytes / time):");
     for (const [ctx, numSeqs] of SMALL ? [[1024, 1]] : [[4096, 16], [32768, 1], [131072, 1]]) {
@@ -225,18 +248,19 @@ async function fillRandom(device: GPUDevice, bufs: readonly GPUBuffer[]): Promis
 }
 
 async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs: number,
-  sweep?: Variant[]): Promise<Record<string, number>> {
+  sweep?: Variant[], dtype: KvDtype = "f16", plainOnly = PLAIN_ONLY): Promise<Record<string, number>> {
   const blocksPerHead = ctx / B;
   const dims: PoolGeometry = {
     numLayers: 1, maxSeqs: numSeqs, numKvHeads: NUM_KV, numQHeads: NUM_Q, headSize: D, blockSize: B,
-    numBlocks: numSeqs * NUM_KV * blocksPerHead, maxBlocksPerHead: blocksPerHead, dtype: "f16",
+    numBlocks: numSeqs * NUM_KV * blocksPerHead, maxBlocksPerHead: blocksPerHead, dtype,
   };
   let pool: GpuKvPool | undefined;
   try {
     pool = createGpuKvPool(device, dims);
     await fillRandom(device, pool.kvShards.slice(0, pool.numShards));
     // Blocks scattered: a random permutation of the pool, as after a long-running server.
-    const perm = blockOrder(dims.numBlocks, 2 * B * D * 2);
+    // (q8/q4: random f16 pairs are finite scale words and arbitrary codes.)
+    const perm = blockOrder(dims.numBlocks, blockBytes(dims));
     pool.writeHeadTables(new Int32Array(numSeqs * NUM_KV).fill(ctx), perm);
     const q = new Float32Array(numSeqs * NUM_Q * D).map(() => Math.random() * 2 - 1);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
@@ -244,7 +268,7 @@ async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs
     device.queue.writeBuffer(queries, 0, q);
     const out = device.createBuffer({ size: q.byteLength, usage });
     const seqIds = Array.from({ length: numSeqs }, (_, i) => i);
-    const kvBytes = numSeqs * NUM_KV * ctx * D * 2 * 2;
+    const kvBytes = numSeqs * NUM_KV * blocksPerHead * blockBytes(dims);
     const iters = SMALL ? 2 : Math.min(100, Math.max(5, Math.ceil(2e-3 / (kvBytes / 2.5e12))));
     const res: Record<string, number> = { iters, shards: pool.numShards, kvBytes };
     const plain = await createDecodeAttention(device, pool, { maxBatchSeqs: numSeqs, withMetric: false });
@@ -252,7 +276,7 @@ async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs
     (res as Record<string, unknown>).variant = plain.variant;
     res.gbPerS = kvBytes / (res.ms * 1e6);
     plain.destroy();
-    if (PLAIN_ONLY) { queries.destroy(); out.destroy(); return res; }
+    if (plainOnly) { queries.destroy(); out.destroy(); return res; }
     if (sweep) {
       for (const [i, variant] of sweep.entries()) {
         const v = await createDecodeAttention(device, pool, {
@@ -298,7 +322,7 @@ async function benchProbe(device: GPUDevice, timer: Timer, ctx: number, numSeqs:
     const ring = new BatchRing(device, 4, "probe-batch");
     const group = bindGroup(device, built, { ...pool.poolBuffers(), batch: ring.buffer, out });
     const off = ring.writeIo(KERNEL_IO.decode, { layer: 0, numSeqs, splitKeys, maxSplits, metricMode: 0, scoresOffset: 0, mlOffset: 0, scoresStride: 0 });
-    const kvBytes = numSeqs * NUM_KV * ctx * D * 2 * 2;
+    const kvBytes = numSeqs * NUM_KV * blocksPerHead * blockBytes(dims);
     const iters = Math.min(100, Math.max(5, Math.ceil(2e-3 / (kvBytes / 2.5e12))));
     const ms = await timer((pass) => { for (let i = 0; i < iters; i++) encodeLinear(pass, built, group, off, numWg); }, iters);
     out.destroy(); ring.destroy();

@@ -11,6 +11,7 @@ import { loadModel } from "../src/model/index";
 import type { LlamaConfig } from "../src/model/llama";
 import { openModel } from "../src/model/hub";
 import type { ModelSource, ProgressCallback } from "../src/model/source";
+import type { KvStorage } from "../src/config";
 import type { PolicyInput } from "../src/policies";
 import { createKvCache } from "./cache";
 import { requestGpuDevice } from "./device";
@@ -24,7 +25,7 @@ export interface LoadEngineOptions {
   /** KV-cache policy. @default { name: "full" } */
   policy?: PolicyInput;
   /** KV storage. @default "f32" */
-  storage?: "f32" | "f16";
+  storage?: KvStorage;
   /** Longest sequence (prompt + generated). @default the model's max_position_embeddings */
   maxContextTokens?: number;
   /** Prompt tokens per prefill chunk on the GPU (memory is linear in it). @default 512 */
@@ -68,9 +69,9 @@ export async function loadEngine(source: ModelSource | string, options: LoadEngi
       if (!(want === "auto" && err instanceof NoGpuAdapterError)) throw err;
     }
   }
-  const cacheWith = (c: LlamaConfig) => (p: PolicyInput, maxContextTokens: number, blockSize?: number) => createKvCache({
+  const cacheWith = (c: LlamaConfig) => (p: PolicyInput, maxContextTokens: number, blockSize?: number, storage?: KvStorage) => createKvCache({
     numLayers: c.numLayers, numQHeads: c.numQHeads, numKvHeads: c.numKvHeads, headSize: c.headSize, ...(blockSize ? { blockSize } : {}),
-    storage: options.storage ?? "f32", maxSeqs: 1, maxContextTokens, capacityTokens: maxContextTokens, policy: p,
+    storage: storage ?? options.storage ?? "f32", maxSeqs: 1, maxContextTokens, capacityTokens: maxContextTokens, policy: p,
   }, device ? { device } : { backend: "cpu" });
   const cacheFor = (c: LlamaConfig, maxContextTokens: number) => cacheWith(c)(policy, maxContextTokens);
 

@@ -3,7 +3,7 @@
 // its OWN block table and ctxLen; the query heads of one quad of a group share each K/V load.
 // The portable kernel: where the `subgroups` feature fits a key's lanes, the host runs
 // paged_attention_decode_subgroup.wgsl instead (same contract; 2x faster on an H200).
-// Sources: common/pool.wgsl, common/batch.wgsl, common/kv_{f32,f16}.wgsl, common/decode_split.wgsl,
+// Sources: common/pool.wgsl, common/batch.wgsl, common/kv_{f32,f16,q8,q4}.wgsl, common/decode_split.wgsl,
 //   this file.
 // Bindings (group 0):
 //   0..3 kvShard*   storage rw  (common/kv_*.wgsl)
@@ -41,8 +41,9 @@
 //   probability 0. A query head past GROUP_SIZE in the last quad has a zero query and is never
 //   written. The first iteration of a split always holds a real key, so the running max is
 //   finite from then on.
-// Roofline: reads 2·d·(2|4) B per key once per quad (once in all when GROUP_SIZE ≤ 4), writes
-//   ≤ 4·r B of raw score per key (metric on) and (d + 2)·4 B per split and query head; FLOPs
+// Roofline: reads 2·d·(2|4) B per key (q8/q4: its two records, codes and scales) once per quad
+//   (once in all when GROUP_SIZE ≤ 4), writes ≤ 4·r B of raw score per key (metric on) and
+//   (d + 2)·4 B per split and query head; FLOPs
 //   ≈ 4·min(r, 4)·d per key and quad → bandwidth-bound (docs/bench/gpu.md).
 
 override GROUP_SIZE: u32;
@@ -114,29 +115,29 @@ fn fetch0(x: Idx8) -> Fetched {
   let V = vec4u(BLOCK_SIZE * (HEAD_SIZE / 4u));
   let a = x.a + V;
   let b = x.b + V;
-  return Fetched(kvShard0[x.a.x], kvShard0[x.a.y], kvShard0[x.a.z], kvShard0[x.a.w], kvShard0[x.b.x], kvShard0[x.b.y], kvShard0[x.b.z], kvShard0[x.b.w],
-                 kvShard0[a.x], kvShard0[a.y], kvShard0[a.z], kvShard0[a.w], kvShard0[b.x], kvShard0[b.y], kvShard0[b.z], kvShard0[b.w]);
+  return Fetched(kvRead0(x.a.x), kvRead0(x.a.y), kvRead0(x.a.z), kvRead0(x.a.w), kvRead0(x.b.x), kvRead0(x.b.y), kvRead0(x.b.z), kvRead0(x.b.w),
+                 kvRead0(a.x), kvRead0(a.y), kvRead0(a.z), kvRead0(a.w), kvRead0(b.x), kvRead0(b.y), kvRead0(b.z), kvRead0(b.w));
 }
 fn fetch1(x: Idx8) -> Fetched {
   let V = vec4u(BLOCK_SIZE * (HEAD_SIZE / 4u));
   let a = x.a + V;
   let b = x.b + V;
-  return Fetched(kvShard1[x.a.x], kvShard1[x.a.y], kvShard1[x.a.z], kvShard1[x.a.w], kvShard1[x.b.x], kvShard1[x.b.y], kvShard1[x.b.z], kvShard1[x.b.w],
-                 kvShard1[a.x], kvShard1[a.y], kvShard1[a.z], kvShard1[a.w], kvShard1[b.x], kvShard1[b.y], kvShard1[b.z], kvShard1[b.w]);
+  return Fetched(kvRead1(x.a.x), kvRead1(x.a.y), kvRead1(x.a.z), kvRead1(x.a.w), kvRead1(x.b.x), kvRead1(x.b.y), kvRead1(x.b.z), kvRead1(x.b.w),
+                 kvRead1(a.x), kvRead1(a.y), kvRead1(a.z), kvRead1(a.w), kvRead1(b.x), kvRead1(b.y), kvRead1(b.z), kvRead1(b.w));
 }
 fn fetch2(x: Idx8) -> Fetched {
   let V = vec4u(BLOCK_SIZE * (HEAD_SIZE / 4u));
   let a = x.a + V;
   let b = x.b + V;
-  return Fetched(kvShard2[x.a.x], kvShard2[x.a.y], kvShard2[x.a.z], kvShard2[x.a.w], kvShard2[x.b.x], kvShard2[x.b.y], kvShard2[x.b.z], kvShard2[x.b.w],
-                 kvShard2[a.x], kvShard2[a.y], kvShard2[a.z], kvShard2[a.w], kvShard2[b.x], kvShard2[b.y], kvShard2[b.z], kvShard2[b.w]);
+  return Fetched(kvRead2(x.a.x), kvRead2(x.a.y), kvRead2(x.a.z), kvRead2(x.a.w), kvRead2(x.b.x), kvRead2(x.b.y), kvRead2(x.b.z), kvRead2(x.b.w),
+                 kvRead2(a.x), kvRead2(a.y), kvRead2(a.z), kvRead2(a.w), kvRead2(b.x), kvRead2(b.y), kvRead2(b.z), kvRead2(b.w));
 }
 fn fetch3(x: Idx8) -> Fetched {
   let V = vec4u(BLOCK_SIZE * (HEAD_SIZE / 4u));
   let a = x.a + V;
   let b = x.b + V;
-  return Fetched(kvShard3[x.a.x], kvShard3[x.a.y], kvShard3[x.a.z], kvShard3[x.a.w], kvShard3[x.b.x], kvShard3[x.b.y], kvShard3[x.b.z], kvShard3[x.b.w],
-                 kvShard3[a.x], kvShard3[a.y], kvShard3[a.z], kvShard3[a.w], kvShard3[b.x], kvShard3[b.y], kvShard3[b.z], kvShard3[b.w]);
+  return Fetched(kvRead3(x.a.x), kvRead3(x.a.y), kvRead3(x.a.z), kvRead3(x.a.w), kvRead3(x.b.x), kvRead3(x.b.y), kvRead3(x.b.z), kvRead3(x.b.w),
+                 kvRead3(a.x), kvRead3(a.y), kvRead3(a.z), kvRead3(a.w), kvRead3(b.x), kvRead3(b.y), kvRead3(b.z), kvRead3(b.w));
 }
 
 /** Partial dots of key j (of this lane's group) with the quad's 4 queries → its rows of part. */

@@ -3,7 +3,7 @@
 // The fast path where the `subgroups` feature exists and a key's lanes fit in one subgroup; same
 // inputs, outputs and dispatch as paged_attention_decode.wgsl (whose header documents them).
 // Sources: THIS FILE FIRST (its `enable` must open the module), then common/pool.wgsl,
-//   common/batch.wgsl, common/kv_{f32,f16}.wgsl, common/decode_split.wgsl.
+//   common/batch.wgsl, common/kv_{f32,f16,q8,q4}.wgsl, common/decode_split.wgsl.
 // Bindings (group 0): as paged_attention_decode.wgsl (0..3 kvShard*, 4 headTables, 6 batch,
 //   7 queries, 8 scratch).
 // Overrides: pool.wgsl's, HEAD_SIZE, BLOCKS_PER_SHARD, GROUP_SIZE, WG_SIZE (a multiple of
@@ -85,34 +85,34 @@ fn fetchIdx(sg: Seg, ci0: u32, g: u32, u: u32) -> vec4u {
 fn fetch0(x: vec4u) -> Fetched {
   let L = lanesPerKey();
   let V = BLOCK_SIZE * (HEAD_SIZE / 4u);
-  return Fetched(kvShard0[x.x], kvShard0[x.x + L], kvShard0[x.x + V], kvShard0[x.x + V + L],
-                 kvShard0[x.y], kvShard0[x.y + L], kvShard0[x.y + V], kvShard0[x.y + V + L],
-                 kvShard0[x.z], kvShard0[x.z + L], kvShard0[x.z + V], kvShard0[x.z + V + L],
-                 kvShard0[x.w], kvShard0[x.w + L], kvShard0[x.w + V], kvShard0[x.w + V + L]);
+  return Fetched(kvRead0(x.x), kvRead0(x.x + L), kvRead0(x.x + V), kvRead0(x.x + V + L),
+                 kvRead0(x.y), kvRead0(x.y + L), kvRead0(x.y + V), kvRead0(x.y + V + L),
+                 kvRead0(x.z), kvRead0(x.z + L), kvRead0(x.z + V), kvRead0(x.z + V + L),
+                 kvRead0(x.w), kvRead0(x.w + L), kvRead0(x.w + V), kvRead0(x.w + V + L));
 }
 fn fetch1(x: vec4u) -> Fetched {
   let L = lanesPerKey();
   let V = BLOCK_SIZE * (HEAD_SIZE / 4u);
-  return Fetched(kvShard1[x.x], kvShard1[x.x + L], kvShard1[x.x + V], kvShard1[x.x + V + L],
-                 kvShard1[x.y], kvShard1[x.y + L], kvShard1[x.y + V], kvShard1[x.y + V + L],
-                 kvShard1[x.z], kvShard1[x.z + L], kvShard1[x.z + V], kvShard1[x.z + V + L],
-                 kvShard1[x.w], kvShard1[x.w + L], kvShard1[x.w + V], kvShard1[x.w + V + L]);
+  return Fetched(kvRead1(x.x), kvRead1(x.x + L), kvRead1(x.x + V), kvRead1(x.x + V + L),
+                 kvRead1(x.y), kvRead1(x.y + L), kvRead1(x.y + V), kvRead1(x.y + V + L),
+                 kvRead1(x.z), kvRead1(x.z + L), kvRead1(x.z + V), kvRead1(x.z + V + L),
+                 kvRead1(x.w), kvRead1(x.w + L), kvRead1(x.w + V), kvRead1(x.w + V + L));
 }
 fn fetch2(x: vec4u) -> Fetched {
   let L = lanesPerKey();
   let V = BLOCK_SIZE * (HEAD_SIZE / 4u);
-  return Fetched(kvShard2[x.x], kvShard2[x.x + L], kvShard2[x.x + V], kvShard2[x.x + V + L],
-                 kvShard2[x.y], kvShard2[x.y + L], kvShard2[x.y + V], kvShard2[x.y + V + L],
-                 kvShard2[x.z], kvShard2[x.z + L], kvShard2[x.z + V], kvShard2[x.z + V + L],
-                 kvShard2[x.w], kvShard2[x.w + L], kvShard2[x.w + V], kvShard2[x.w + V + L]);
+  return Fetched(kvRead2(x.x), kvRead2(x.x + L), kvRead2(x.x + V), kvRead2(x.x + V + L),
+                 kvRead2(x.y), kvRead2(x.y + L), kvRead2(x.y + V), kvRead2(x.y + V + L),
+                 kvRead2(x.z), kvRead2(x.z + L), kvRead2(x.z + V), kvRead2(x.z + V + L),
+                 kvRead2(x.w), kvRead2(x.w + L), kvRead2(x.w + V), kvRead2(x.w + V + L));
 }
 fn fetch3(x: vec4u) -> Fetched {
   let L = lanesPerKey();
   let V = BLOCK_SIZE * (HEAD_SIZE / 4u);
-  return Fetched(kvShard3[x.x], kvShard3[x.x + L], kvShard3[x.x + V], kvShard3[x.x + V + L],
-                 kvShard3[x.y], kvShard3[x.y + L], kvShard3[x.y + V], kvShard3[x.y + V + L],
-                 kvShard3[x.z], kvShard3[x.z + L], kvShard3[x.z + V], kvShard3[x.z + V + L],
-                 kvShard3[x.w], kvShard3[x.w + L], kvShard3[x.w + V], kvShard3[x.w + V + L]);
+  return Fetched(kvRead3(x.x), kvRead3(x.x + L), kvRead3(x.x + V), kvRead3(x.x + V + L),
+                 kvRead3(x.y), kvRead3(x.y + L), kvRead3(x.y + V), kvRead3(x.y + V + L),
+                 kvRead3(x.z), kvRead3(x.z + L), kvRead3(x.z + V), kvRead3(x.z + V + L),
+                 kvRead3(x.w), kvRead3(x.w + L), kvRead3(x.w + V), kvRead3(x.w + V + L));
 }
 
 /** The 4 scores of one key: this lane's partial dots, summed over the key's lanes. */

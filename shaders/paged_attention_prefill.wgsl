@@ -2,7 +2,7 @@
 // caches (docs/METHOD.md §2.1; CONTRACTS.md): query token t (position firstPos + t) sees a key iff
 // key position ≤ query position. Flash-style online softmax: memory is linear in the prompt.
 // Also writes each query's log-sum-exp for prefill_metric_scores.wgsl.
-// Sources: common/pool.wgsl, common/batch.wgsl, common/kv_{f32,f16}.wgsl, this file.
+// Sources: common/pool.wgsl, common/batch.wgsl, common/kv_{f32,f16,q8,q4}.wgsl, this file.
 // Bindings (group 0):
 //   0..3 kvShard*   storage rw  (common/kv_*.wgsl)
 //   4    headTables storage rw  (common/pool.wgsl) — ctxLens include the chunk's own rows (append first)

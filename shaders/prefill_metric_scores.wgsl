@@ -1,7 +1,7 @@
 // prefill_metric_scores.wgsl — per query head, s_h[i] = Σ over the last obsWindow queries of
 // the chunk (all of them when obsWindow = 0) of p (L1) or p² (L2), p = exp(q·k_i·scale − lse_q), causal by position
 // (docs/METHOD.md §2.2; CONTRACTS.md "Metric accumulation"). prefill_metric_pool.wgsl pools and adds.
-// Sources: common/pool.wgsl, common/batch.wgsl, common/kv_{f32,f16}.wgsl, this file.
+// Sources: common/pool.wgsl, common/batch.wgsl, common/kv_{f32,f16,q8,q4}.wgsl, this file.
 // Bindings (group 0):
 //   0..3 kvShard*   storage rw  (common/kv_*.wgsl)
 //   4    headTables storage rw  (common/pool.wgsl)

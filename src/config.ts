@@ -1,10 +1,13 @@
 // The cache config: validated once, filled with defaults, frozen (STYLE L8). Every bad field
 // throws a ConfigError naming the field, the value and the bound.
 import { ConfigError } from "./errors";
+import { kvBlockBytes } from "./contract";
 import { definePolicy, type PolicyConfig, type PolicyInput } from "./policies";
 
-/** How K/V are stored: f32, or f16 packed two to a u32 (`pack2x16float`; arithmetic stays f32). */
-export type KvStorage = "f32" | "f16";
+/** How K/V are stored: f32, f16 packed two to a u32 (`pack2x16float`; arithmetic stays f32), or
+ *  8-/4-bit codes with per-token group scales inside the block (docs/QUANTIZATION.md). */
+export type KvStorage = "f32" | "f16" | "q8" | "q4";
+const STORAGES: readonly KvStorage[] = ["f32", "f16", "q8", "q4"];
 
 /** What the caller writes; see {@link KvCacheConfig} for each field's meaning and default. */
 export interface KvCacheConfigInput {
@@ -47,9 +50,10 @@ export interface KvCacheConfig {
   readonly policy: PolicyConfig;
 }
 
-/** Bytes of one block: keys and values of `blockSize` slots (metric and position not counted). */
+/** Bytes of one block: keys and values of `blockSize` slots, q8/q4 scales included (metric and
+ *  position not counted). */
 export const blockBytes = (c: Pick<KvCacheConfig, "blockSize" | "headSize" | "storage">): number =>
-  2 * c.blockSize * c.headSize * (c.storage === "f16" ? 2 : 4);
+  kvBlockBytes(c.blockSize, c.headSize, c.storage);
 
 /** Bytes per block including the per-slot metric (f32) and position (u32). */
 export const blockBytesWithMeta = (c: Pick<KvCacheConfig, "blockSize" | "headSize" | "storage">): number =>
@@ -89,7 +93,8 @@ export function defineConfig(input: KvCacheConfigInput): KvCacheConfig {
   const blockSize = input.blockSize ?? 16;
   if (!SUPPORTED_BLOCK_SIZES.includes(blockSize)) throw new ConfigError("blockSize", `must be one of ${SUPPORTED_BLOCK_SIZES.join(", ")}, got ${String(blockSize)}`);
   const storage = input.storage ?? "f16";
-  if (storage !== "f32" && storage !== "f16") throw new ConfigError("storage", `must be "f32" or "f16", got ${String(storage)}`);
+  if (!STORAGES.includes(storage)) throw new ConfigError("storage", `must be one of ${STORAGES.map((x) => `"${x}"`).join(", ")}, got ${String(storage)}`);
+  if (storage === "q4" && headSize % 8 !== 0) throw new ConfigError("headSize", `must be a multiple of 8 for storage "q4", got ${headSize}`);
   const maxSeqs = int("maxSeqs", input.maxSeqs ?? 8, 1, 65536);
   const maxContextTokens = int("maxContextTokens", input.maxContextTokens ?? 4096, 1, 1 << 24);
   const maxBlocksPerHead = Math.ceil(maxContextTokens / blockSize);

@@ -15,8 +15,24 @@
 
 import { InternalError } from "./errors";
 
-/** KV storage dtype: f32, or f16 packed two per u32 with pack2x16float. */
-export type KvDtype = "f32" | "f16";
+/** KV storage dtype: f32, f16 packed two per u32 with pack2x16float, or 8/4-bit codes with
+ *  per-token scales in the block (docs/QUANTIZATION.md). */
+export type KvDtype = "f32" | "f16" | "q8" | "q4";
+
+/** Channels per quantization group (one f16 scale + f16 min per group of a key or value). */
+export const QUANT_GROUP = 32;
+export const isQuantized = (dtype: KvDtype): dtype is "q8" | "q4" => dtype === "q8" || dtype === "q4";
+/** u32 words of one key (or value) record of one slot: d elements, and for q8/q4 their scales. */
+export function kvRecordWords(headSize: number, dtype: KvDtype): number {
+  switch (dtype) {
+    case "f32": return headSize;
+    case "f16": return headSize / 2;
+    case "q8": return Math.ceil(headSize / QUANT_GROUP) + headSize / 4;
+    case "q4": return Math.ceil(headSize / QUANT_GROUP) + headSize / 8;
+  }
+}
+/** Bytes of one physical block: key and value records of b slots (scales included). */
+export const kvBlockBytes = (blockSize: number, headSize: number, dtype: KvDtype) => 8 * blockSize * kvRecordWords(headSize, dtype);
 
 /** Pool and model geometry (docs/CONTRACTS.md "Names"). */
 export interface PoolGeometry {
@@ -202,6 +218,10 @@ export const KERNEL_IO = {
   orderCompact: {
     bindings: { headTables, batch, flags: [7, ro], evictedOffsets: [8, ro], evictedIdx: [9, rw] }, args: ["numSeqs", "segLen"], seq: orderSeq,
   },
+  appendKvQuant: {
+    bindings: { ...kvShards, headTables, slotMeta, batch, newKeys: [7, ro], newValues: [8, ro] },
+    args: ["layer", "numSeqs", "tokenBase", "numTokens"], seq: chunkSeq,
+  },
   moves: {
     bindings: { ...kvShards, slotMeta, batch, moves: [7, ro] }, args: ["firstMove", "numMoves"], seq: noSeq,
   },
@@ -323,4 +343,6 @@ export const MIRRORED_WGSL_CONSTANTS: Readonly<Record<string, Readonly<Record<st
   "paged_attention_decode.wgsl": { KEYS_PER_LANE: DECODE_KEYS_PER_LANE },
   "paged_attention_prefill.wgsl": { TILE_KEYS: PREFILL_TILE_KEYS, MAX_CHUNKS: MAX_PREFILL_HEAD_SIZE / 4 },
   "prefill_metric_scores.wgsl": { MAX_CHUNKS: MAX_PREFILL_HEAD_SIZE / 4 },
+  "common/kv_q8.wgsl": { QUANT_GROUP },
+  "common/kv_q4.wgsl": { QUANT_GROUP },
 };

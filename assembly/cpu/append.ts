@@ -4,9 +4,9 @@
 // (e.g. ctxLen 10, numNew 3: rows go to logical 7, 8, 9).
 import {
   blockSize, headSize, isF16, keyRowAddr, metricsBase, positionsBase, numKvHeads,
-  tableRow, ctxLenAt,
+  tableRow, ctxLenAt, rowBytes, storageCode, STORAGE_Q8, STORAGE_Q4, QUANT_GROUP, quantGroups,
 } from "./pool";
-import { f32ToF16 } from "./simd";
+import { f32ToF16, f16ToF32 } from "./simd";
 
 /**
  * @param tables, ctxLens  control-plane regions (pool.ts), `layer` selects the slab
@@ -36,7 +36,7 @@ export function cpuAppend(
         const slot = load<i32>(row + (<usize>(idx / blockSize) << 2)) * blockSize + idx % blockSize;
         const src = <usize>((r0 + t) * numKvHeads + h) * srcRow;
         writeRow(keyRowAddr(slot), k + src, d);
-        writeRow(keyRowAddr(slot) + <usize>blockSize * (isF16 ? <usize>d << 1 : <usize>d << 2), v + src, d);
+        writeRow(keyRowAddr(slot) + <usize>blockSize * rowBytes, v + src, d);
         store<f32>(metricsBase + (<usize>slot << 2), 0);
         store<u32>(positionsBase + (<usize>slot << 2), load<u32>(positions + (<usize>(r0 + t) << 2)));
       }
@@ -46,8 +46,51 @@ export function cpuAppend(
 }
 
 function writeRow(dst: usize, src: usize, d: i32): void {
+  if (storageCode == STORAGE_Q8 || storageCode == STORAGE_Q4) { quantizeRow(dst, src, d); return; }
   if (!isF16) { memory.copy(dst, src, <usize>d << 2); return; }
   for (let j = 0; j < d; j++) {
     store<u16>(dst + (<usize>j << 1), <u16>f32ToF16(load<f32>(src + (<usize>j << 2))));
+  }
+}
+
+// ── q8 / q4 (docs/QUANTIZATION.md): per group of 32 channels, (s, m) = f16((hi − lo) / L), f16(lo);
+// code = the level whose fl(fl(q·s) + m) is nearest x, ties to the lower level. The same steps as
+// shaders/common/kv_q8.wgsl / kv_q4.wgsl, so both backends store the same bits. ──
+
+function quantCode(x: f32, s: f32, m: f32, levels: f32): u32 {
+  if (s == 0) return 0;
+  const q0 = min<f32>(max<f32>(Mathf.round((x - m) / s), 0), levels);
+  let best = max<f32>(q0 - 1, 0);
+  let err = Mathf.abs((best * s + m) - x);
+  for (let q: f32 = best + 1; q <= min<f32>(q0 + 1, levels); q += 1) {
+    const e = Mathf.abs((q * s + m) - x);
+    if (e < err) { best = q; err = e; }
+  }
+  return <u32>best;
+}
+
+/** One record: quantGroups scale words pack2x16float(s, m), then the codes (q8: a byte each;
+ *  q4: element 8w + e in bits 4e..4e+3 of code word w). */
+function quantizeRow(dst: usize, src: usize, d: i32): void {
+  const q4 = storageCode == STORAGE_Q4;
+  const levels: f32 = q4 ? 15 : 255;
+  const codes = dst + (<usize>quantGroups << 2);
+  if (q4) memory.fill(codes, 0, <usize>d >> 1);
+  for (let g = 0; g < quantGroups; g++) {
+    const j0 = g * QUANT_GROUP, j1 = min(d, j0 + QUANT_GROUP);
+    let lo = load<f32>(src + (<usize>j0 << 2)), hi = lo;
+    for (let j = j0; j < j1; j++) { const x = load<f32>(src + (<usize>j << 2)); lo = min(lo, x); hi = max(hi, x); }
+    const sw = f32ToF16((hi - lo) / levels) | (f32ToF16(lo) << 16);
+    store<u32>(dst + (<usize>g << 2), sw);
+    const s = f16ToF32(sw & 0xffff), m = f16ToF32(sw >>> 16);
+    for (let j = j0; j < j1; j++) {
+      const c = quantCode(load<f32>(src + (<usize>j << 2)), s, m, levels);
+      if (q4) {
+        const p = codes + (<usize>j >> 1);
+        store<u8>(p, load<u8>(p) | <u8>(c << (4 * (j & 1))));
+      } else {
+        store<u8>(codes + <usize>j, <u8>c);
+      }
+    }
   }
 }

@@ -2,7 +2,9 @@
 // position). Both walk (sequence, KV head) pairs; see attention.ts for the three steps.
 // q / out are f32 [row, numQHeads, d] with query head hq = kvHead · r + h (GQA: query head
 // hq reads KV head floor(hq / r)). Memory: O(TILE · maxCtx · r) scratch, never O(rows · ctx).
-import { blockSize, rowBytes, headSize, isF16, numKvHeads, tableRow, ctxLenAt, metricsBase } from "./pool";
+import {
+  blockSize, rowBytes, headSize, numKvHeads, tableRow, ctxLenAt, metricsBase, storageCode, STORAGE_F16, STORAGE_Q8, STORAGE_Q4,
+} from "./pool";
 import {
   S, W, ACC, rPad, groups, prepare, prepQ, selectQuery, softmaxRows, metricTerm, groupReduce,
   addDecodeMetric, slotOf,
@@ -18,6 +20,20 @@ const ALL_BLOCKS = 0x7fffffff;
 const NO_MASK: u32 = 0xffffffff;
 /** Kernel result when scratch could not be allocated (the wrapper throws WasmMemoryLimitError). */
 export const ATTN_ERR_MEMORY: i32 = -1;
+
+/** scoreKeys / weightValues for the pool's storage (qkv.ts: u16 f16, u8 q8, i8 q4). */
+function scoreAny(row: usize, ctx: i32, maxPos: u32, jFrom: i32, jTo: i32): void {
+  if (storageCode == STORAGE_F16) scoreKeys<u16>(row, ctx, maxPos, jFrom, jTo);
+  else if (storageCode == STORAGE_Q8) scoreKeys<u8>(row, ctx, maxPos, jFrom, jTo);
+  else if (storageCode == STORAGE_Q4) scoreKeys<i8>(row, ctx, maxPos, jFrom, jTo);
+  else scoreKeys<f32>(row, ctx, maxPos, jFrom, jTo);
+}
+function weightAny(row: usize, ctx: i32, jFrom: i32, jTo: i32, sparse: bool): void {
+  if (storageCode == STORAGE_F16) weightValues<u16>(row, ctx, jFrom, jTo, sparse);
+  else if (storageCode == STORAGE_Q8) weightValues<u8>(row, ctx, jFrom, jTo, sparse);
+  else if (storageCode == STORAGE_Q4) weightValues<i8>(row, ctx, jFrom, jTo, sparse);
+  else weightValues<f32>(row, ctx, jFrom, jTo, sparse);
+}
 
 function maxCtxOf(ctxLens: usize, layer: i32, numSeqs: i32, seqIds: usize): i32 {
   let m = 0;
@@ -53,10 +69,10 @@ export function cpuDecodeAttention(
       if (ctx == 0) { zeroHeads(out + qo, r); continue; }
       const row = tableRow(tables, layer, seq, h);
       prepQ(q + qo, r, scale);
-      if (isF16) scoreKeys<u16>(row, ctx, NO_MASK, 0, ALL_BLOCKS); else scoreKeys<f32>(row, ctx, NO_MASK, 0, ALL_BLOCKS);
+      scoreAny(row, ctx, NO_MASK, 0, ALL_BLOCKS);
       softmaxRows(ctx);
       memory.fill(ACC, 0, <usize>(rPad * headSize) << 2);
-      if (isF16) weightValues<u16>(row, ctx, 0, ALL_BLOCKS, false); else weightValues<f32>(row, ctx, 0, ALL_BLOCKS, false);
+      weightAny(row, ctx, 0, ALL_BLOCKS, false);
       finishValues(r, out + qo, headBytes);
       if (metricMode != 0) addDecodeMetric(row, ctx, r, metricMode, groupMax != 0);
     }
@@ -110,14 +126,14 @@ export function cpuPrefillAttention(
           for (let k = 0; k < nt; k++) {
             selectQuery(k);
             const maxPos = load<u32>(qPositions + (<usize>(t0 + k) << 2));
-            if (isF16) scoreKeys<u16>(row, ctx, maxPos, jc, jc + chunk); else scoreKeys<f32>(row, ctx, maxPos, jc, jc + chunk);
+            scoreAny(row, ctx, maxPos, jc, jc + chunk);
           }
         }
         for (let k = 0; k < nt; k++) { selectQuery(k); softmaxRows(ctx); }
         for (let jc = 0; jc < nb; jc += chunk) {
           for (let k = 0; k < nt; k++) {
             selectQuery(k);
-            if (isF16) weightValues<u16>(row, ctx, jc, jc + chunk, true); else weightValues<f32>(row, ctx, jc, jc + chunk, true);
+            weightAny(row, ctx, jc, jc + chunk, true);
           }
         }
         for (let k = 0; k < nt; k++) {

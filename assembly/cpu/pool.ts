@@ -7,7 +7,8 @@
 // │               | (assembly/layout.ts; it grows memory itself in init())                    │
 // │ kv            | [numBlocks, 2 (0 key, 1 value), b, rowBytes]                              │
 // │               |   rowBytes = 4·d (f32) or 2·d (f16 halves; component 2i is the low half   │
-// │               |   of word i, as pack2x16float stores it)                                  │
+// │               |   of word i, as pack2x16float stores it), or q8/q4 records of 4·R bytes:  │
+// │               |   ceil(d/32) scale words, then the codes (docs/QUANTIZATION.md)          │
 // │ metrics       | f32[numBlocks, b]   accumulated score of the KV in a slot                 │
 // │ positions     | u32[numBlocks, b]   token position of the KV in a slot                    │
 // │ scratch ids   | kernel temporaries and the wrapper's staging buffers (cpuScratch)         │
@@ -41,6 +42,15 @@ export let numBlocks: i32 = 0;
 export let blockSize: i32 = 0;
 export let headSize: i32 = 0;
 export let isF16: bool = false;
+/** Storage codes shared with src/cpu/pool.ts: 0 f32, 1 f16, 2 q8, 3 q4. */
+export const STORAGE_F32 = 0;
+export const STORAGE_F16 = 1;
+export const STORAGE_Q8 = 2;
+export const STORAGE_Q4 = 3;
+export let storageCode: i32 = 0;
+/** Channels per quantization group, and groups (scale words) per q8/q4 record. */
+export const QUANT_GROUP = 32;
+export let quantGroups: i32 = 0;
 export let rowBytes: usize = 0;   // one key (or value) row
 export let blockBytes: usize = 0; // 2 · b · rowBytes
 let kvBase: usize = 0;
@@ -82,29 +92,39 @@ export function topAlloc(bytes: u64): usize {
   return <usize>have;
 }
 
+/** Bytes of one key (or value) row for a storage code: d elements, plus q8/q4 scale words. */
+function rowBytesOf(headSize_: i32, storage: i32): u64 {
+  const groups: u64 = <u64>((headSize_ + QUANT_GROUP - 1) / QUANT_GROUP);
+  if (storage == STORAGE_Q8) return 4 * groups + <u64>headSize_;
+  if (storage == STORAGE_Q4) return 4 * groups + (<u64>headSize_ >> 1);
+  return <u64>headSize_ * (storage == STORAGE_F16 ? 2 : 4);
+}
+
 /** Bytes cpuPoolInit will allocate for this geometry (for the caller's error messages). */
-export function cpuPoolBytes(numBlocks_: i32, blockSize_: i32, headSize_: i32, f16: i32): u64 {
-  const row: u64 = <u64>headSize_ * (f16 ? 2 : 4);
+export function cpuPoolBytes(numBlocks_: i32, blockSize_: i32, headSize_: i32, storage: i32): u64 {
+  const row: u64 = rowBytesOf(headSize_, storage);
   return <u64>numBlocks_ * (<u64>blockSize_ * (2 * row + 8));
 }
 
 /**
  * Allocates the pool; geometry is the control plane's (CONTRACTS.md "Names").
- * headSize must be a multiple of 4 (f32 and f16): kernels read 4 components per f32x4.
+ * headSize must be a multiple of 4 (8 for q4): kernels read 4 components per f32x4.
+ * storage: STORAGE_F32, STORAGE_F16, STORAGE_Q8 or STORAGE_Q4.
  * Metrics start at 0 and positions at 0; the kernels never read slots past a ctxLen.
  */
 export function cpuPoolInit(
   numLayers_: i32, maxSeqs_: i32, numKvHeads_: i32, maxBlocksPerHead_: i32,
-  numBlocks_: i32, blockSize_: i32, headSize_: i32, f16: i32,
+  numBlocks_: i32, blockSize_: i32, headSize_: i32, storage: i32,
 ): i32 {
   if (numBlocks != 0) return POOL_ERR_TWICE;
   if (numLayers_ <= 0 || maxSeqs_ <= 0 || numKvHeads_ <= 0 || maxBlocksPerHead_ <= 0 ||
-      numBlocks_ <= 0 || blockSize_ <= 0 || headSize_ <= 0 || (headSize_ & 3) != 0) {
+      numBlocks_ <= 0 || blockSize_ <= 0 || headSize_ <= 0 || (headSize_ & 3) != 0 ||
+      storage < STORAGE_F32 || storage > STORAGE_Q4 || (storage == STORAGE_Q4 && (headSize_ & 7) != 0)) {
     return POOL_ERR_ARGS;
   }
   const slots: u64 = <u64>numBlocks_ * <u64>blockSize_;
-  const kvBytes = cpuPoolBytes(numBlocks_, blockSize_, headSize_, f16) - (slots << 3);
-  const base = topAlloc(cpuPoolBytes(numBlocks_, blockSize_, headSize_, f16));
+  const kvBytes = cpuPoolBytes(numBlocks_, blockSize_, headSize_, storage) - (slots << 3);
+  const base = topAlloc(cpuPoolBytes(numBlocks_, blockSize_, headSize_, storage));
   if (base == 0) return lastError;
   // memory.grow hands out zeroed pages: metrics and positions start at 0
   kvBase = base;
@@ -112,8 +132,10 @@ export function cpuPoolInit(
   positionsBase = metricsBase + (<usize>slots << 2);
   numLayers = numLayers_; maxSeqs = maxSeqs_; numKvHeads = numKvHeads_;
   maxBlocksPerHead = maxBlocksPerHead_; blockSize = blockSize_; headSize = headSize_;
-  isF16 = f16 != 0;
-  rowBytes = <usize>headSize_ * (f16 ? 2 : 4);
+  storageCode = storage;
+  isF16 = storage == STORAGE_F16;
+  quantGroups = (headSize_ + QUANT_GROUP - 1) / QUANT_GROUP;
+  rowBytes = <usize>rowBytesOf(headSize_, storage);
   blockBytes = 2 * <usize>blockSize_ * rowBytes;
   numBlocks = numBlocks_;
   return POOL_OK;

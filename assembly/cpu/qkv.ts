@@ -7,7 +7,9 @@
 // Storage type T: f32; u16 = f16 halves known finite (4-op convert); i16 = f16 halves with
 // inf/NaN somewhere in the block (exact 8-op convert). Each block is checked once
 // (halvesFinite, ~0.4 op per half) so the common case skips the inf/NaN fix-up.
-import { blockAddr, blockSize, headSize, rowBytes, positionsBase } from "./pool";
+// u8 = q8 records and i8 = q4 records (docs/QUANTIZATION.md): each chunk of 4 is dequantized in
+// registers, code · s + m, from its code bits and its group's scale word; no dequantized copy.
+import { blockAddr, blockSize, headSize, rowBytes, positionsBase, quantGroups } from "./pool";
 import { loadHalf4, loadHalf4Finite, halvesFinite } from "./simd";
 import { S, QS, ACC, INV, rPad, groups } from "./attention";
 
@@ -34,8 +36,26 @@ let touchSink: u32 = 0;
 // @ts-ignore: decorator
 @inline function ld<T>(p: usize, c: usize): v128 {
   if (sizeof<T>() == 4) return v128.load(p + (c << 2));
+  if (sizeof<T>() == 1) return ldQuant<T>(p, c);
   if (isSigned<T>()) return loadHalf4(p + (c << 1));
   return loadHalf4Finite(p + (c << 1));
+}
+
+/** Elements c..c+3 of a q8 (u8) or q4 (i8) record at p, dequantized: fl(fl(code · s) + m). */
+// @ts-ignore: decorator
+@inline function ldQuant<T>(p: usize, c: usize): v128 {
+  const codes = p + (<usize>quantGroups << 2);
+  // halves 0, 1 of the group's scale word: s, m (halves 2, 3 belong to the next word, unused)
+  const sm = loadHalf4(p + ((c >> 5) << 2));
+  const s = v128.shuffle<f32>(sm, sm, 0, 0, 0, 0), m = v128.shuffle<f32>(sm, sm, 1, 1, 1, 1);
+  let q: v128;
+  if (isSigned<T>()) { // q4: 16 bits, element c + e in bits 4e..4e+3
+    const x = i32x4.splat(<i32>load<u16>(codes + (c >> 1)));
+    q = v128.and(i32x4.shr_u(i32x4.mul(x, i32x4(1 << 12, 1 << 8, 1 << 4, 1)), 12), i32x4.splat(15));
+  } else {             // q8: a byte each
+    q = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(codes + c)));
+  }
+  return f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(q), s), m);
 }
 
 /** [Σa0, Σa1, Σa2, Σa3] */

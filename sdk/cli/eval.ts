@@ -45,7 +45,10 @@ export async function evaluate(argv: readonly string[], onLine?: (s: string) => 
   const engine = await loadEngine(resolved.source, { backend: a.backend, llama2c: resolved.llama2c, policy: { name: "full" } });
   const { tokenizer } = engine;
   const tokenIds = tokenizer.encode(text, { bos: false });
-  const inner = createModelWindowRunner(engine.windowModel(), (policy, maxContextTokens) => engine.createCache(policy, maxContextTokens, EVAL_BLOCK_SIZE),
+  // Every policy's cache in --storage; the full-cache reference stays f32, so a quantized row's
+  // KL includes what quantization costs.
+  const inner = createModelWindowRunner(engine.windowModel(),
+    (policy, maxContextTokens, reference) => engine.createCache(policy, maxContextTokens, EVAL_BLOCK_SIZE, reference ? "f32" : a.storage),
     { protectedWindow: a.protectedWindow });
   const runner = { ...inner, destroy() { inner.destroy(); engine.destroy(); } };
   const bar = createProgressBar({ ...stderrSink(), label: "eval", unit: "tokens" });

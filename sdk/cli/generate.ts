@@ -22,7 +22,7 @@ export const GENERATE_FLAGS = {
   continual: { type: "boolean", help: "keep the budget while decoding too (the default)" },
   once: { type: "boolean", help: "compress only once, at the end of the prompt (a short prompt then keeps everything)" },
   backend: { type: "string", help: "gpu|cpu (default: gpu on a hardware adapter, else cpu)" },
-  storage: { type: "string", help: "f16|f32 KV storage (default f32)" },
+  storage: { type: "string", help: "f32|f16|q8|q4 KV storage (default f32; q8/q4: docs/QUANTIZATION.md)" },
   json: { type: "boolean", help: "print one JSON object instead of text" },
   help: { type: "boolean", help: "show this help" },
 } satisfies Record<string, FlagSpec>;
@@ -46,7 +46,9 @@ export async function runGenerate(argv: readonly string[], io: { out: (s: string
   const seed = f.seed ?? 0;
   if (seed < 0 || seed > 0xffffffff) throw new CliUsageError(`--seed must be in [0, 4294967295], got ${seed}`);
   const storage = f.storage ?? "f32";
-  if (storage !== "f32" && storage !== "f16") throw new CliUsageError(`--storage must be f16 or f32, got ${JSON.stringify(storage)}`);
+  if (storage !== "f32" && storage !== "f16" && storage !== "q8" && storage !== "q4") {
+    throw new CliUsageError(`--storage must be f32, f16, q8 or q4, got ${JSON.stringify(storage)}`);
+  }
 
   // Per-file bars on stderr: the download (only when the model is not on disk yet), then the load.
   const downloads = loadProgress(io.err, !f.json, "download");

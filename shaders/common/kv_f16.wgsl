@@ -47,3 +47,31 @@ fn kvStore4(slot: u32, kv: u32, c: u32, v: vec4f) {
     default: { kvShard3[i] = w; }
   }
 }
+
+// Reads of chunk index i from one shard binding (the decode kernels index shards themselves).
+fn kvRead0(i: u32) -> KvChunk { return kvShard0[i]; }
+fn kvRead1(i: u32) -> KvChunk { return kvShard1[i]; }
+fn kvRead2(i: u32) -> KvChunk { return kvShard2[i]; }
+fn kvRead3(i: u32) -> KvChunk { return kvShard3[i]; }
+
+// Raw units for execute_cache_moves.wgsl: a stored chunk, copied as it is.
+alias KvUnit = KvChunk;
+fn kvUnitsPerVec() -> u32 { return HEAD_SIZE / 4u; }
+fn kvLoadUnit(slot: u32, kv: u32, u: u32) -> KvUnit {
+  let i = kvChunkIdx(slot, kv, u);
+  switch kvShardOf(slot) {
+    case 0u: { return kvShard0[i]; }
+    case 1u: { return kvShard1[i]; }
+    case 2u: { return kvShard2[i]; }
+    default: { return kvShard3[i]; }
+  }
+}
+fn kvStoreUnit(slot: u32, kv: u32, u: u32, w: KvUnit) {
+  let i = kvChunkIdx(slot, kv, u);
+  switch kvShardOf(slot) {
+    case 0u: { kvShard0[i] = w; }
+    case 1u: { kvShard1[i] = w; }
+    case 2u: { kvShard2[i] = w; }
+    default: { kvShard3[i] = w; }
+  }
+}

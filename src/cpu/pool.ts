@@ -6,7 +6,7 @@
 // Memory: wasm32 caps linear memory at 4 GiB (CPU_POOL_MAX_BYTES, 65536 pages); runtimes may
 // refuse less (memory.grow fails). Either way creation throws WasmMemoryLimitError.
 import { InvalidArgumentError, KvCompressError, WasmMemoryLimitError } from "../errors";
-import { HEADER_CONFIG, HEADER_WORDS, type PoolGeometry, regionSlot } from "../contract";
+import { HEADER_CONFIG, HEADER_WORDS, type PoolGeometry, kvRecordWords, regionSlot } from "../contract";
 import { makeAbort } from "../control/wasmMemory";
 import type { CpuKernelExports } from "./exports";
 import { instantiateWasm } from "../control/plane";
@@ -72,7 +72,9 @@ export class CpuKvPool {
    */
   static attach(wasm: CpuKernelExports, c: CpuPoolConfig): CpuKvPool {
     if (c.numQHeads % c.numKvHeads !== 0) throw new InvalidArgumentError("numQHeads", c.numQHeads, `a multiple of numKvHeads ${c.numKvHeads}`);
-    const f16 = c.dtype === "f16" ? 1 : 0;
+    // storage codes of assembly/cpu/pool.ts (STORAGE_F32 .. STORAGE_Q4)
+    const f16 = ({ f32: 0, f16: 1, q8: 2, q4: 3 } as const)[c.dtype];
+    if (c.dtype === "q4" && c.headSize % 8 !== 0) throw new InvalidArgumentError("headSize", c.headSize, "a multiple of 8 for q4 storage");
     if (c.headSize % 4 !== 0) throw new InvalidArgumentError("headSize", c.headSize, "a multiple of 4 (the kernels read f32x4 chunks)");
     // the kernels index the control plane's tables with this geometry: it must be the same
     const hdr = new Int32Array(wasm.memory.buffer, wasm.layoutOffsets(), HEADER_CONFIG.length);
@@ -93,9 +95,11 @@ export class CpuKvPool {
 
   // ── views (re-create after any call: memory.grow detaches the old buffer) ──
 
-  /** KV data [numBlocks, 2, b, d]: Float32Array (f32) or Uint16Array of f16 bits (f16). */
-  kvView(): Float32Array | Uint16Array {
+  /** KV data [numBlocks, 2, b, d]: Float32Array (f32) or Uint16Array of f16 bits (f16); q8/q4:
+   *  Uint32Array [numBlocks, 2, b, R] of records (docs/QUANTIZATION.md). */
+  kvView(): Float32Array | Uint16Array | Uint32Array {
     const { numBlocks: N, blockSize: b, headSize: d, dtype } = this.config;
+    if (dtype === "q8" || dtype === "q4") return new Uint32Array(this.wasm.memory.buffer, this.wasm.cpuKvBase(), N * 2 * b * kvRecordWords(d, dtype));
     const n = N * 2 * b * d;
     return dtype === "f16" ? new Uint16Array(this.wasm.memory.buffer, this.wasm.cpuKvBase(), n)
       : new Float32Array(this.wasm.memory.buffer, this.wasm.cpuKvBase(), n);

@@ -5,6 +5,7 @@
 // wasm SIMD dense kernels are wired in.
 import type { CacheStats, KvCache } from "../cache";
 import type { PolicyInput } from "../policies";
+import type { KvStorage } from "../config";
 import { InvalidArgumentError, KvCompressError } from "../errors";
 import type { LlamaConfig, LlamaModel } from "../model/llama";
 import { type SamplingOptions, createRng, sampleToken } from "../model/sample";
@@ -63,7 +64,8 @@ export interface WindowModel {
 }
 
 /** Makes another cache on the engine's backend and device (same model shape). */
-export type EngineCacheFactory = (policy: PolicyInput, maxContextTokens: number, blockSize?: number) => Promise<KvCache>;
+/** storage: this cache's KV storage instead of the engine's (eval keeps its f32 reference). */
+export type EngineCacheFactory = (policy: PolicyInput, maxContextTokens: number, blockSize?: number, storage?: KvStorage) => Promise<KvCache>;
 
 export class Engine {
   private lastSeq: number | null = null;

@@ -52,6 +52,8 @@ export interface EvalArgs {
   /** `once`: compress once after the prefix (default); `continual`: keep the budget while decoding. */
   mode: EvalMode;
   backend: EvalBackend;
+  /** KV storage of every cache (`--storage f32|f16|q8|q4`, default f32); rows report bytes against f16. */
+  storage: EvalStorage;
   /** Tokens never evicted at the end of the sequence (`--protected-window`); undefined = policy default. */
   protectedWindow: number | undefined;
   /** Print the result as one JSON object on stdout. */
@@ -69,14 +71,17 @@ export const EVAL_DEFAULTS = {
   ratios: [2, 4, 8, 16],
   mode: "once" as EvalMode,
   backend: "auto" as EvalBackend,
+  storage: "f32" as EvalStorage,
 };
+
+export type EvalStorage = "f32" | "f16" | "q8" | "q4";
 
 export const EVAL_USAGE = `usage: kvcompress eval --model PATH|ID --text FILE [--window 512] [--prefix 384] [--windows 64]
          [--policies ${EVAL_DEFAULTS.policies.join(",")}] [--ratios 2,4,8,16]
-         [--mode once|continual] [--backend auto|gpu|cpu] [--protected-window W] [--json] [--out DIR]
+         [--mode once|continual] [--backend auto|gpu|cpu] [--storage f32|f16|q8|q4] [--protected-window W] [--json] [--out DIR]
 policies: ${Object.keys(EVAL_POLICIES).join(", ")}`;
 
-const VALUE_FLAGS = ["--model", "--text", "--window", "--prefix", "--windows", "--policies", "--ratios", "--mode", "--backend", "--protected-window", "--out"] as const;
+const VALUE_FLAGS = ["--model", "--text", "--window", "--prefix", "--windows", "--policies", "--ratios", "--mode", "--backend", "--storage", "--protected-window", "--out"] as const;
 const BOOL_FLAGS = ["--json", "--help", "-h"] as const;
 
 /**
@@ -136,6 +141,7 @@ export function parseEvalArgs(argv: readonly string[]): EvalArgs {
     ratios: parseRatios(raw.get("--ratios")),
     mode: choice(raw, "--mode", ["once", "continual"] as const, EVAL_DEFAULTS.mode),
     backend: choice(raw, "--backend", ["auto", "gpu", "cpu"] as const, EVAL_DEFAULTS.backend),
+    storage: choice(raw, "--storage", ["f32", "f16", "q8", "q4"] as const, EVAL_DEFAULTS.storage),
     protectedWindow: protectedRaw === undefined ? undefined : intFlag(raw, "--protected-window", 0, 0),
     json,
     outDir: raw.get("--out"),

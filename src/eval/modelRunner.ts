@@ -6,10 +6,13 @@ import type { KvCache } from "../cache";
 import type { LlamaModel } from "../model/llama";
 import type { PolicyInput } from "../policies";
 import { CachedSequence } from "../model/cachedSequence";
+import { blockBytes } from "../config";
 import type { PolicyRun, WindowRunner } from "./run";
 
-/** Makes a cache for the model with the given policy (the caller picks backend and storage). */
-export type CacheFactory = (policy: PolicyInput, maxContextTokens: number) => Promise<KvCache>;
+/** Makes a cache for the model with the given policy (the caller picks backend and storage);
+ *  `reference` is true for the full-cache reference run, which the caller keeps in f32 so that
+ *  quantized storage is measured against the unquantized model. */
+export type CacheFactory = (policy: PolicyInput, maxContextTokens: number, reference?: boolean) => Promise<KvCache>;
 
 /** Turns an eval policy name (with its ablations) and a per-head budget into a PolicyInput. */
 export function evalPolicyInput(name: string, maxTokensPerHead: number, mode: "once" | "continual", protectedWindow?: number): PolicyInput {
@@ -37,22 +40,24 @@ export type WindowForward = Pick<LlamaModel, "config"> & {
 export function createModelWindowRunner(model: WindowForward, makeCache: CacheFactory, opts: { protectedWindow?: number } = {}): WindowRunner & { destroy(): void } {
   const caches = new Map<string, KvCache>();
   const c = model.config;
-  async function cacheFor(key: string, policy: PolicyInput, windowTokens: number): Promise<KvCache> {
+  async function cacheFor(key: string, policy: PolicyInput, windowTokens: number, reference = false): Promise<KvCache> {
     let cache = caches.get(key);
     if (!cache) {
-      cache = await makeCache(policy, windowTokens);
+      cache = await makeCache(policy, windowTokens, reference);
       caches.set(key, cache);
     }
     return cache;
   }
-  function keptCounts(cache: KvCache, seqId: number): { kept: number; perHead: number[][] } {
+  function keptCounts(cache: KvCache, seqId: number): { kept: number; perHead: number[][]; bytesRelF16: number } {
     const s = cache.stats().sequences.find((x) => x.seqId === seqId)!;
     const perHead = Array.from({ length: c.numLayers }, (_, l) => Array.from(s.keptPerHead.subarray(l * c.numKvHeads, (l + 1) * c.numKvHeads)));
-    return { kept: s.keptKvs, perHead };
+    // bytesUncompressed is the full cache in this cache's storage: rescale it to f16 blocks
+    const f16Full = s.bytesUncompressed * blockBytes({ ...cache.config, storage: "f16" }) / blockBytes(cache.config);
+    return { kept: s.keptKvs, perHead, bytesRelF16: s.bytesInUse / f16Full };
   }
   return {
     async runFull(window, prefix) {
-      const cache = await cacheFor("full", { name: "full" }, window.length);
+      const cache = await cacheFor("full", { name: "full" }, window.length, true);
       const seq = new CachedSequence(cache, cache.addSequence());
       try {
         // Tokens 0..T−2 in one pass; rows P−1..T−2 predict tokens P..T−1.
@@ -76,7 +81,7 @@ export function createModelWindowRunner(model: WindowForward, makeCache: CacheFa
         for (let t = prefix; t < window.length - 1; t++) rows.push(await model.forward([window[t]], seq));
         if (mode === "continual") counted = keptCounts(cache, seq.seqId);
         const totalTokens = mode === "continual" ? window.length - 1 : prefix;
-        return { logits: rows, keptPrefixKvs: counted.kept, totalPrefixKvs: totalTokens * c.numLayers * c.numKvHeads, keptPerHead: counted.perHead };
+        return { logits: rows, keptPrefixKvs: counted.kept, totalPrefixKvs: totalTokens * c.numLayers * c.numKvHeads, keptPerHead: counted.perHead, bytesRelF16: counted.bytesRelF16 };
       } finally {
         cache.removeSequence(seq.seqId);
       }

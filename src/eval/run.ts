@@ -18,6 +18,9 @@ export interface PolicyRun {
   totalPrefixKvs: number;
   /** KVs kept per head, `[layer][kvHead]`, counted at the same moment as `keptPrefixKvs`. */
   keptPerHead: number[][];
+  /** KV bytes in use (whole blocks, q8/q4 scales included) ÷ the bytes of the full cache stored
+   *  in f16, at the same moment as `keptPrefixKvs`. Absent: f16 storage, keptPrefixKvs ÷ totalPrefixKvs. */
+  bytesRelF16?: number;
 }
 
 /** The model, as the evaluation loop sees it. One instance per model and backend. */
@@ -71,6 +74,9 @@ export interface EvalRow {
   kl: number;
   /** Fraction of predictions whose argmax (ties → lower id) equals full's, in [0, 1]. */
   top1: number;
+  /** KV bytes in use ÷ the f16 full cache's bytes (whole blocks, scales included), averaged over
+   *  windows: the x-axis users pay for (0.25 = a quarter of the f16 bytes). */
+  bytes: number;
 }
 
 /** Mean KVs kept per head for one (policy, ratio), for the heatmap. */
@@ -126,6 +132,7 @@ interface RowState {
   ratio: number;
   metrics: MetricAccumulator;
   keptFractionSum: number;
+  bytesSum: number;
   keptSum: number[][] | null;
   fullKvsPerHeadSum: number;
 }
@@ -151,7 +158,7 @@ export async function runEval(
   const rows: RowState[] = [];
   for (const policy of opts.policies) {
     for (const ratio of policy === "full" ? [1] : opts.ratios) {
-      rows.push({ policy, ratio, metrics: new MetricAccumulator(), keptFractionSum: 0, keptSum: null, fullKvsPerHeadSum: 0 });
+      rows.push({ policy, ratio, metrics: new MetricAccumulator(), keptFractionSum: 0, bytesSum: 0, keptSum: null, fullKvsPerHeadSum: 0 });
     }
   }
   const heat = heatmapTarget(opts);
@@ -176,6 +183,7 @@ export async function runEval(
       checkRows(what, run.logits, T - P);
       row.metrics.add(scorePredictions(fullLogProbs, run.logits, targets));
       addKept(row, run, what, row.policy === heat.policy && row.ratio === heat.ratio);
+      row.bytesSum += run.bytesRelF16 ?? run.keptPrefixKvs / run.totalPrefixKvs;
       tokensDone += T;
       onProgress({
         windowsDone: row === rows[rows.length - 1] ? w + 1 : w,
@@ -191,7 +199,7 @@ export async function runEval(
 function summarize(opts: EvalOptions, numWindows: number, fullNll: number, rows: RowState[]): EvalResult {
   const results: EvalRow[] = rows.map((r) => {
     const m = r.metrics.mean();
-    return { policy: r.policy, ratio: r.ratio, achievedRatio: r.keptFractionSum / numWindows, nll: m.nll, deltaNll: m.nll - fullNll, kl: m.kl, top1: m.top1 };
+    return { policy: r.policy, ratio: r.ratio, achievedRatio: r.keptFractionSum / numWindows, nll: m.nll, deltaNll: m.nll - fullNll, kl: m.kl, top1: m.top1, bytes: r.bytesSum / numWindows };
   });
   const heat = heatmapTarget(opts);
   const heatRow = rows.find((r) => r.policy === heat.policy && r.ratio === heat.ratio && r.keptSum !== null);

@@ -5,7 +5,7 @@
 
 import {
   DECODE_KEYS_PER_LANE, DECODE_MAX_SPLIT_BLOCKS, DECODE_MAX_SPLIT_KEYS, MAX_BATCH_SEQS, MAX_PREFILL_HEAD_SIZE,
-  PREFILL_TILE_KEYS, type KvDtype, type PoolGeometry,
+  PREFILL_TILE_KEYS, kvBlockBytes, kvRecordWords, type PoolGeometry,
 } from "../contract";
 
 // The constants WGSL mirrors live in src/contract.ts (checked against the shaders there); the
@@ -43,9 +43,8 @@ export const DECODE_TARGET_WORKGROUPS = 2048;
 /** Elements sorted per workgroup in the fused local bitonic stages (2 per invocation). */
 export const ORDER_LOCAL_ELEMS = 2 * WG.order;
 
-export const bytesPerElem = (dtype: KvDtype) => (dtype === "f16" ? 2 : 4);
-/** Bytes of one physical block: key and value, b slots, d elements. */
-export const blockBytes = (d: PoolGeometry) => 2 * d.blockSize * d.headSize * bytesPerElem(d.dtype);
+/** Bytes of one physical block: key and value records of b slots (q8/q4 scales included). */
+export const blockBytes = (d: PoolGeometry) => kvBlockBytes(d.blockSize, d.headSize, d.dtype);
 export const groupSize = (d: PoolGeometry) => d.numQHeads / d.numKvHeads;
 export const numHeadsTotal = (d: PoolGeometry) => d.numLayers * d.maxSeqs * d.numKvHeads;
 /** Longest logical head: maxBlocksPerHead · b. */
@@ -76,10 +75,11 @@ export const poolConstants = (d: PoolGeometry): Consts => ({
   BLOCK_SIZE: d.blockSize,
 });
 
-/** Overrides of shaders/common/kv_f32.wgsl / kv_f16.wgsl. */
+/** Overrides of shaders/common/kv_{f32,f16,q8,q4}.wgsl (RECORD_WORDS: u32 words per key record). */
 export const kvConstants = (d: PoolGeometry, blocksPerShard: number): Consts => ({
   HEAD_SIZE: d.headSize,
   BLOCKS_PER_SHARD: blocksPerShard,
+  ...(d.dtype === "q8" || d.dtype === "q4" ? { RECORD_WORDS: kvRecordWords(d.headSize, d.dtype) } : {}),
 });
 
 export const appendKvConstants = (d: PoolGeometry, bps: number): Consts => ({
@@ -157,6 +157,8 @@ export const orderConstants = (d: PoolGeometry): Consts => ({
 });
 
 export const orderSortConstants = (): Consts => ({ WG_SIZE: WG.order });
+
+export const appendKvQuantConstants = appendKvConstants;
 
 export const movesConstants = (d: PoolGeometry, bps: number): Consts => ({
   ...poolConstants(d), ...kvConstants(d, bps), WG_SIZE: WG.moves,

@@ -91,7 +91,7 @@ if (runtime !== "chromium") {
       [["generate", ...never, "--prompt", "x", "--temperature", "0x10"], /--temperature must be a finite number/],
       [["generate", ...never, "--prompt", "x", "--policy", "lru"], /--policy: policy\.name.*lru/],
       [["generate", ...never, "--prompt", "x", "--backend", "tpu"], /--backend must be gpu or cpu/],
-      [["generate", ...never, "--prompt", "x", "--storage", "f8"], /--storage must be f16 or f32/],
+      [["generate", ...never, "--prompt", "x", "--storage", "f8"], /--storage must be f32, f16, q8 or q4/],
       [["generate", ...never, "--prompt", "x", "--bogus"], /unknown flag --bogus/],
       [["generate", ...never, "--prompt"], /--prompt needs a value/],
       [["generate", ...never, "--prompt-file", `${dir}/missing.txt`], /--prompt-file: cannot read .*no such file/],

@@ -3,9 +3,14 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { freshSeed } from "../harness/env";
 import { makeRng, maxRelErr, refAppend, refDecode, refPrefill, type PoolDims } from "../reference/kernels";
-import { CPU_STAGE_OUT, cpuPoolFor, elemRelErr, loadPool, rowRelErr, makeRefPool, poison, randomF32, readPool, type Dtype } from "./helpers";
+import { CPU_STAGE_OUT, cpuPoolFor, elemRelErr, loadPool, rowRelErr, makeRefPool, poison, randomF32, readPool, readRecords, type Dtype } from "./helpers";
+import { refQuantizeVec } from "../reference/quant";
+import { kvRecordWords } from "../../src/contract";
 
-const TOL: Record<Dtype, number> = { f32: 1e-5, f16: 2e-3 };
+// q8/q4: the reference reads the same dequantized f32 values the kernels dequantize in registers.
+const TOL: Record<Dtype, number> = { f32: 1e-5, f16: 2e-3, q8: 1e-5, q4: 1e-5 };
+/** The shapes a storage supports (q4 needs d a multiple of 8); q8/q4 run a subset to stay small. */
+const shapesFor = (dtype: Dtype) => (dtype === "q4" ? SHAPES.filter((s) => s.d % 8 === 0 && s.d < 128) : dtype === "q8" ? SHAPES.slice(0, 3) : SHAPES);
 
 interface Shape { d: number; b: number; H: number; r: number; L: number; S: number; seqLen: number }
 // Output error: norm-wise per query-head row (rowRelErr); metrics: element-wise, floor 1e-6.
@@ -54,14 +59,48 @@ for (const dtype of ["f32", "f16"] as const) {
     }
   });
 }
+// q8/q4: every record word of the appended slots bit-exact against the straight-loop quantizer;
+// every other slot's record unchanged.
+for (const dtype of ["q8", "q4"] as const) {
+  Append(`append quantizes as the reference, bit for bit (${dtype})`, async () => {
+    const seed = freshSeed(), rng = makeRng(seed);
+    for (const shape of [{ d: 40, b: 4, H: 2, r: 1, L: 2, S: 3, seqLen: 37 }, { d: 64, b: 16, H: 1, r: 2, L: 1, S: 2, seqLen: 40 }]) {
+      const dims = dimsOf(shape);
+      const ref = makeRefPool(rng, dims, Array(shape.S).fill(shape.seqLen), "f32", false, () => shape.seqLen >> 1);
+      const cpu = await cpuPoolFor(dims, shape.H * shape.r, dtype);
+      loadPool(cpu, ref);
+      const want = readRecords(cpu);
+      const seqIds = [shape.S - 1, 0], offsets = [0, 1, 1 + shape.b + 3];
+      const rows = offsets[2], d = shape.d, R = kvRecordWords(d, dtype);
+      // one constant group (scale 0) and rows of a wider range
+      const k = randomF32(rng, rows * shape.H * d).map((x, i) => (i < 32 ? -0.5 : x * (1 + (i % 5))));
+      const v = randomF32(rng, rows * shape.H * d);
+      const layer = shape.L - 1;
+      cpu.append(layer, seqIds, offsets, k, v, Array.from({ length: rows }, (_, i) => 1000 + i));
+      seqIds.forEach((seq, i) => {
+        for (let t = offsets[i]; t < offsets[i + 1]; t++) for (let h = 0; h < shape.H; h++) {
+          const ctx = ref.ctxLens[ref.headIdx(layer, seq, h)];
+          const slot = ref.slotOf(layer, seq, h, ctx - (offsets[i + 1] - t));
+          const src = (t * shape.H + h) * d;
+          want.set(refQuantizeVec(k.subarray(src, src + d), dtype), slot * 2 * R);
+          want.set(refQuantizeVec(v.subarray(src, src + d), dtype), slot * 2 * R + R);
+        }
+      });
+      const got = readRecords(cpu);
+      for (let j = 0; j < want.length; j++) {
+        if (got[j] !== want[j]) assert.unreachable(`seed ${seed} d=${d}: record word ${j} = ${got[j].toString(16)}, want ${want[j].toString(16)}`);
+      }
+    }
+  });
+}
 Append.run();
 
 const Decode = suite("cpu decode attention");
-for (const dtype of ["f32", "f16"] as const) {
+for (const dtype of ["f32", "f16", "q8", "q4"] as const) {
   for (const mode of [0, 1, 2] as const) {
     Decode(`decode matches refDecode (${dtype}, metricMode ${mode})`, async () => {
       const seed = freshSeed(), rng = makeRng(seed);
-      for (const shape of SHAPES) {
+      for (const shape of shapesFor(dtype)) {
         const dims = dimsOf(shape);
         const ref = makeRefPool(rng, dims, seqLensOf(shape, rng), dtype);
         ref.metrics.fill(0); // metric increments alone, so small p² are compared relatively
@@ -106,11 +145,11 @@ Decode("f16 blocks holding ±inf halves take the exact path (inf flows through P
 Decode.run();
 
 const Prefill = suite("cpu prefill attention");
-for (const dtype of ["f32", "f16"] as const) {
+for (const dtype of ["f32", "f16", "q8", "q4"] as const) {
   for (const mode of [0, 1, 2] as const) {
     Prefill(`prefill matches refPrefill (${dtype}, metricMode ${mode})`, async () => {
       const seed = freshSeed(), rng = makeRng(seed);
-      for (const shape of SHAPES.slice(0, 4)) {
+      for (const shape of shapesFor(dtype).slice(0, 4)) {
         const dims = dimsOf(shape);
         const contiguous = rng() < 0.5; // as right after a prompt, or scrambled as after moves
         const seqLens = seqLensOf(shape, rng);
@@ -140,7 +179,7 @@ for (const dtype of ["f32", "f16"] as const) {
     });
   }
 }
-for (const dtype of ["f32", "f16"] as const) {
+for (const dtype of ["f32", "f16", "q8", "q4"] as const) {
   Prefill(`long prefill: query tiles walk several block chunks (${dtype})`, async () => {
     const seed = freshSeed(), rng = makeRng(seed);
     // d 128, b 8: 4 KiB of K per block, so the 128 KiB chunks hold 32 blocks; 600 keys → 3 chunks

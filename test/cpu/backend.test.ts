@@ -15,7 +15,7 @@ import { elemRelErr, loadPool, makeRefPool, randomF32, readPool, rowRelErr } fro
 const dims: PoolDims = { numLayers: 2, maxSeqs: 3, numKvHeads: 2, headSize: 16, blockSize: 4, numBlocks: 2 * 3 * 2 * 14, maxBlocksPerHead: 14 };
 const numQHeads = 4;
 
-async function setup(dtype: "f32" | "f16") {
+async function setup(dtype: "f32" | "f16" | "q8" | "q4") {
   const cfg = { ...dims, numQHeads, groupSize: numQHeads / dims.numKvHeads, storage: dtype } as unknown as KvCacheConfig;
   const { control, backend } = await createCpuBackend(cpuWasm, cfg, {
     numLayers: dims.numLayers, numKvHeads: dims.numKvHeads, blockSize: dims.blockSize, numBlocks: dims.numBlocks,
@@ -35,12 +35,16 @@ Backend("shares one memory with the control plane: its tables are the kernels' t
   assert.is(pool.seqLensView()[seq], 9);
 });
 
-for (const dtype of ["f32", "f16"] as const) {
+for (const dtype of ["f32", "f16", "q8", "q4"] as const) {
   Backend(`a compression pass in place: chunk keys, evicted indices, moves (${dtype})`, async () => {
     const seed = freshSeed(), rng = makeRng(seed);
     const { control, backend, pool } = await setup(dtype);
     const ref = makeRefPool(rng, dims, [50, 23, 41], dtype);
     loadPool(pool, ref);
+    // q8/q4: the moves must keep every surviving KV's dequantized value exactly, so the
+    // reference starts from what the pool holds
+    const held = readPool(pool, dims);
+    ref.keys.set(held.keys); ref.values.set(held.values);
     const seqIds = [2, 0], prot = { protectedWindow: 4, sinks: 1 };
     await backend.chunkKeys(seqIds, prot, control.chunkKeys(seqIds.length));
     assert.equal(Array.from(control.chunkKeys(seqIds.length)), Array.from(refChunkKeys(ref, seqIds, 4, 1)), `seed ${seed}`);
@@ -60,6 +64,7 @@ for (const dtype of ["f32", "f16"] as const) {
     backend.executeMoves(moves, moves.length / 2);
     const got = readPool(pool, dims);
     assert.is(elemRelErr(got.keys, Float32Array.from(ref.keys)), 0, `seed ${seed}`);
+    assert.is(elemRelErr(got.values, Float32Array.from(ref.values)), 0, `seed ${seed}`);
     assert.is(elemRelErr(got.metrics, Float32Array.from(ref.metrics)), 0, `seed ${seed}`);
     const head = await backend.readHead(1, 2, 1);
     const slots = Array.from({ length: ref.ctxLens[ref.headIdx(1, 2, 1)] }, (_, i) => ref.slotOf(1, 2, 1, i));

@@ -3,10 +3,13 @@
 import cpuWasm from "kvcompress:wasm/cpu";
 import { CpuKvPool, CPU_STAGE_OUT } from "../../src/cpu/pool";
 import { RefPool, randomPool, type PoolDims } from "../reference/kernels";
+import { refDequantizeVec, refQuantizeVec, roundPoolToQuant } from "../reference/quant";
+import { kvRecordWords } from "../../src/contract";
 
 export { CPU_STAGE_OUT };
 
-export type Dtype = "f32" | "f16";
+export type Dtype = "f32" | "f16" | "q8" | "q4";
+const isQuant = (dtype: Dtype): dtype is "q8" | "q4" => dtype === "q8" || dtype === "q4";
 
 /** Poisons a staging region so a kernel that skips an element shows up as NaN. */
 export function poison(pool: CpuKvPool, id: number, floats: number): void {
@@ -25,8 +28,17 @@ export function loadPool(cpu: CpuKvPool, ref: RefPool): void {
   cpu.seqLensView().set(ref.seqLens);
   const { headSize: d, blockSize: b, numBlocks: N } = ref.dims;
   const kv = cpu.kvView();
+  const dtype = cpu.config.dtype;
+  if (isQuant(dtype)) {
+    const R = kvRecordWords(d, dtype);
+    for (let slot = 0; slot < N * b; slot++) {
+      const blk = Math.floor(slot / b), t = slot % b;
+      kv.set(refQuantizeVec(ref.keys.subarray(slot * d, slot * d + d), dtype), ((blk * 2) * b + t) * R);
+      kv.set(refQuantizeVec(ref.values.subarray(slot * d, slot * d + d), dtype), ((blk * 2 + 1) * b + t) * R);
+    }
+  }
   const enc = cpu.config.dtype === "f16" ? (x: number) => cpu.wasm.cpuF32ToF16(x) : (x: number) => x;
-  for (let slot = 0; slot < N * b; slot++) {
+  for (let slot = 0; slot < N * b && !isQuant(dtype); slot++) {
     const blk = Math.floor(slot / b), t = slot % b;
     const k0 = ((blk * 2) * b + t) * d, v0 = ((blk * 2 + 1) * b + t) * d;
     for (let j = 0; j < d; j++) {
@@ -43,8 +55,16 @@ export function readPool(cpu: CpuKvPool, dims: PoolDims): RefPool {
   const out = new RefPool(dims);
   const { headSize: d, blockSize: b, numBlocks: N } = dims;
   const kv = cpu.kvView();
+  const dtype = cpu.config.dtype;
+  if (isQuant(dtype)) {
+    const rec = readRecords(cpu), R = kvRecordWords(d, dtype);
+    for (let slot = 0; slot < N * b; slot++) {
+      out.keys.set(refDequantizeVec(rec.subarray(slot * 2 * R, slot * 2 * R + R), d, dtype), slot * d);
+      out.values.set(refDequantizeVec(rec.subarray(slot * 2 * R + R, slot * 2 * R + 2 * R), d, dtype), slot * d);
+    }
+  }
   const dec = cpu.config.dtype === "f16" ? (h: number) => cpu.wasm.cpuF16ToF32(h) : (x: number) => x;
-  for (let slot = 0; slot < N * b; slot++) {
+  for (let slot = 0; slot < N * b && !isQuant(dtype); slot++) {
     const blk = Math.floor(slot / b), t = slot % b;
     const k0 = ((blk * 2) * b + t) * d, v0 = ((blk * 2 + 1) * b + t) * d;
     for (let j = 0; j < d; j++) {
@@ -54,6 +74,17 @@ export function readPool(cpu: CpuKvPool, dims: PoolDims): RefPool {
   }
   out.metrics.set(cpu.metricsView());
   out.positions.set(cpu.positionsView());
+  return out;
+}
+
+/** q8/q4 records by slot: [numBlocks · b, 2 (key, value), R] u32 (a copy). */
+export function readRecords(cpu: CpuKvPool): Uint32Array {
+  const { headSize: d, blockSize: b, numBlocks: N, dtype } = cpu.config;
+  const R = kvRecordWords(d, dtype), kv = cpu.kvView() as Uint32Array, out = new Uint32Array(N * b * 2 * R);
+  for (let slot = 0; slot < N * b; slot++) for (let kvi = 0; kvi < 2; kvi++) {
+    const src = ((Math.floor(slot / b) * 2 + kvi) * b + (slot % b)) * R;
+    out.set(kv.subarray(src, src + R), (slot * 2 + kvi) * R);
+  }
   return out;
 }
 
@@ -71,6 +102,7 @@ export function makeRefPool(rng: () => number, dims: PoolDims, seqLens: number[]
     ctxLenOf: lenOf ?? ((_l, s) => awkwardLen(rng, dims.blockSize, seqLens[s])),
   });
   if (dtype === "f16") ref.roundToF16();
+  if (isQuant(dtype)) roundPoolToQuant(ref, dtype);
   return ref;
 }
 

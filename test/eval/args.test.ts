@@ -32,6 +32,7 @@ t("defaults follow docs/METHOD.md §5", () => {
   assert.equal(a.ratios, [2, 4, 8, 16]);
   assert.is(a.mode, "once");
   assert.is(a.backend, "auto");
+  assert.is(a.storage, "f32");
   assert.is(a.json, false);
   assert.is(a.outDir, undefined);
   assert.is(a.protectedWindow, undefined);
@@ -39,7 +40,7 @@ t("defaults follow docs/METHOD.md §5", () => {
 
 t("every flag, in both --flag value and --flag=value forms", () => {
   const a = parseEvalArgs([...REQUIRED, "--window=256", "--prefix", "192", "--windows", "2", "--policies", "full,kvcompress,kvcompress-l1,kvcompress-perhead,kvcompress-perlayer",
-    "--ratios=8,1,2", "--mode", "continual", "--backend", "cpu", "--protected-window", "0", "--json", "--out", "docs/q"]);
+    "--ratios=8,1,2", "--mode", "continual", "--backend", "cpu", "--storage", "q4", "--protected-window", "0", "--json", "--out", "docs/q"]);
   assert.is(a.windowTokens, 256);
   assert.is(a.prefixTokens, 192);
   assert.is(a.numWindows, 2);
@@ -47,6 +48,7 @@ t("every flag, in both --flag value and --flag=value forms", () => {
   assert.equal(a.ratios, [1, 2, 8]); // sorted
   assert.is(a.mode, "continual");
   assert.is(a.backend, "cpu");
+  assert.is(a.storage, "q4");
   assert.is(a.protectedWindow, 0);
   assert.is(a.json, true);
   assert.is(a.outDir, "docs/q");
@@ -96,6 +98,7 @@ t("missing required flags, missing values, unknown flags, bad choices", () => {
   usageError([...REQUIRED, "--json=1"], "--json", /takes no value/);
   usageError([...REQUIRED, "--mode", "sometimes"], "--mode", /one of once, continual, got "sometimes"/);
   usageError([...REQUIRED, "--backend", "tpu"], "--backend", /one of auto, gpu, cpu/);
+  usageError([...REQUIRED, "--storage", "q2"], "--storage", /one of f32, f16, q8, q4/);
 });
 
 t.run();

@@ -119,7 +119,22 @@ t("hand-computed loop: full p = [½,½], policy q = [¼,¾], every target 1", as
   close(row.kl, 0.5 * Math.log(4 / 3), 1e-7);
   assert.is(row.top1, 0);
   assert.is(row.achievedRatio, 0.25);
+  assert.is(row.bytes, 0.25, "no bytesRelF16 from the runner: f16, the kept fraction");
   assert.is(r.windows, 2); // floor(30 / 15)
+});
+
+t("bytes: the mean of the runner's bytesRelF16 over windows", async () => {
+  let calls = 0;
+  const runner: WindowRunner = {
+    async runFull(w, p) { return Array.from({ length: w.length - p }, () => Float32Array.of(0, 0)); },
+    async runPolicy(w, p) {
+      // window 1: 0.1, window 2: 0.3 of the f16 full cache's bytes → mean 0.2
+      const bytesRelF16 = calls++ === 0 ? 0.1 : 0.3;
+      return { logits: Array.from({ length: w.length - p }, () => Float32Array.of(0, 0)), keptPrefixKvs: 1, totalPrefixKvs: 4, keptPerHead: [[1]], bytesRelF16 };
+    },
+  };
+  const r = await runEval(baseOpts({ tokenIds: new Array(30).fill(1), bosId: 0, policies: ["q"], ratios: [4], heatmap: { policy: "q", ratio: 4 } }), runner);
+  close(r.results[0].bytes, 0.2, 1e-12);
 });
 
 t("progress: monotonic tokens, ends at the total with every window done", async () => {

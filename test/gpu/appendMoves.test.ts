@@ -9,7 +9,9 @@ import {
   makeRng, randomPool, refAppend, refEvictedIdx, refExecuteMoves, refPlanMoves,
 } from "../reference/kernels";
 import { testDevice } from "../harness/env";
-import { freshSeed, kernelDims, randomArray, readPool, runPass, storageBuffer, uploadPool } from "./helpers";
+import { freshSeed, kernelDims, randomArray, readPool, readQuantRecords, runPass, storageBuffer, testBlockBytes, uploadPool } from "./helpers";
+import { type QuantDtype, refQuantizeVec } from "../reference/quant";
+import { kvRecordWords } from "../../src/contract";
 
 const test = suite("gpu: append_kv and execute_cache_moves");
 
@@ -110,6 +112,89 @@ test("moves f16 d=128 b=16 over 4 shards", () => movesCase("f16", 128, 16, 50));
 test("moves f32 d=64 b=32 over 2 shards", () => movesCase("f32", 64, 32, 100));
 
 
+// q8/q4 append: every record word (scales and codes) bit-exact against the reference quantizer of
+// the same inputs; every other slot's record untouched.
+async function appendQuantCase(dtype: QuantDtype, d: number, b: number, newPerSeq: number[], maxBindingBlocks?: number) {
+  const device = await testDevice();
+  const seed = freshSeed();
+  const rng = makeRng(seed);
+  const H = 3, S = newPerSeq.length, M = 8;
+  const dims = { numLayers: 2, maxSeqs: S, numKvHeads: H, headSize: d, blockSize: b, numBlocks: 2 * S * H * M, maxBlocksPerHead: M };
+  const oldLens = newPerSeq.map(() => Math.floor(rng() * 2 * b));
+  const seqLens = oldLens.map((o, s) => o + newPerSeq[s] + 5);
+  const ref = randomPool(rng, { dims, seqLens, ctxLenOf: (l, s, h) => Math.max(0, oldLens[s] - h) + newPerSeq[s] });
+  const kd = kernelDims(dims, H, dtype);
+  const gpu = createGpuKvPool(device, kd, { maxBindingBytes: maxBindingBlocks ? maxBindingBlocks * testBlockBytes(kd) : undefined });
+  uploadPool(device, gpu, ref);
+  const before = await readQuantRecords(device, gpu);
+  const tokenOffsets = [0];
+  for (const n of newPerSeq) tokenOffsets.push(tokenOffsets.at(-1)! + n);
+  const numTokens = tokenOffsets.at(-1)!;
+  // Scaled inputs, one group constant (s = 0), so ranges and the degenerate group are exercised.
+  const keys = randomArray(rng, numTokens * H * d).map((x, i) => (i < Math.min(32, d) ? 0.25 : x * (1 + (i % 7))));
+  const values = randomArray(rng, numTokens * H * d);
+  const kernel = await createAppendKv(device, gpu);
+  const kb = storageBuffer(device, keys), vb = storageBuffer(device, values);
+  const layer = 1;
+  await runPass(device, (pass) => kernel.encode(pass, {
+    layer, newKeys: kb, newValues: vb,
+    seqs: newPerSeq.map((n, s) => ({ seqId: s, tokenStart: tokenOffsets[s], numNew: n, firstPos: seqLens[s] - n })),
+  }));
+  const got = await readQuantRecords(device, gpu);
+  const want = before.slice();
+  const R = kvRecordWords(d, dtype);
+  for (let s = 0; s < S; s++) for (let t = 0; t < newPerSeq[s]; t++) for (let h = 0; h < H; h++) {
+    const ctx = ref.ctxLens[ref.headIdx(layer, s, h)];
+    const slot = ref.slotOf(layer, s, h, ctx - (newPerSeq[s] - t));
+    const src = ((tokenOffsets[s] + t) * H + h) * d;
+    want.set(refQuantizeVec(keys.subarray(src, src + d), dtype), slot * 2 * R);
+    want.set(refQuantizeVec(values.subarray(src, src + d), dtype), slot * 2 * R + R);
+  }
+  const tag = ` seed=${seed} ${dtype} d=${d}`;
+  for (let i = 0; i < want.length; i++) {
+    if (got[i] !== want[i]) assert.unreachable(`record word ${i} (slot ${Math.floor(i / 2 / R)}) = ${got[i].toString(16)}, want ${want[i].toString(16)}${tag}`);
+  }
+  kernel.destroy(); gpu.destroy(); kb.destroy(); vb.destroy();
+}
 
+test("append q8 d=48 (groups of 32 and 16) b=8, prompts and single tokens, over 3 shards", () => appendQuantCase("q8", 48, 8, [13, 1, 0, 9], 60));
+test("append q4 d=64 b=16", () => appendQuantCase("q4", 64, 16, [1, 20]));
+test("append q4 d=8 b=32", () => appendQuantCase("q4", 8, 32, [7, 3]));
+
+// q8/q4 moves: the dequantized pool after the moves equals the one before with refExecuteMoves
+// applied, exactly: a KV moves with its scales and nothing is re-quantized.
+async function movesQuantCase(dtype: QuantDtype, d: number, b: number, maxBindingBlocks?: number) {
+  const device = await testDevice();
+  const seed = freshSeed();
+  const rng = makeRng(seed);
+  const L = 2, H = 3, S = 2, M = 6;
+  const dims = { numLayers: L, maxSeqs: S, numKvHeads: H, headSize: d, blockSize: b, numBlocks: L * S * H * M, maxBlocksPerHead: M };
+  const seqLens = [5 * b, 3 * b + 1];
+  const ref = randomPool(rng, { dims, seqLens, ctxLenOf: (l, s) => Math.floor(rng() * (seqLens[s] + 1)) });
+  const seqIds = [1, 0];
+  const counts: number[] = [];
+  for (let l = 0; l < L; l++) for (const s of seqIds) for (let h = 0; h < H; h++) counts.push(Math.floor(rng() * (ref.ctxLens[ref.headIdx(l, s, h)] + 1)));
+  const { evictedIdx, evictedOffsets } = refEvictedIdx(ref, seqIds, 0, 0, counts);
+  const { moves } = refPlanMoves(ref, seqIds, evictedIdx, evictedOffsets);
+  const kd = kernelDims(dims, H, dtype);
+  const gpu = createGpuKvPool(device, kd, { maxBindingBytes: maxBindingBlocks ? maxBindingBlocks * testBlockBytes(kd) : undefined });
+  uploadPool(device, gpu, ref);
+  const want = await readPool(device, gpu, ref);
+  const kernel = await createCacheMoveExecutor(device, gpu);
+  const mb = storageBuffer(device, moves.length ? moves : new Uint32Array(2));
+  await runPass(device, (pass) => kernel.encode(pass, { moves: mb, numMoves: moves.length / 2 }));
+  refExecuteMoves(want, moves);
+  const got = await readPool(device, gpu, ref);
+  const tag = ` seed=${seed} ${dtype} moves=${moves.length / 2}`;
+  assert.ok(moves.length > 0, "the random plan has moves" + tag);
+  sameArrays(got.keys, want.keys, 0, "keys" + tag);
+  sameArrays(got.values, want.values, 0, "values" + tag);
+  sameArrays(got.positions, want.positions, 0, "positions" + tag);
+  sameArrays(got.metrics, Float32Array.from(want.metrics), 0, "metrics" + tag);
+  kernel.destroy(); gpu.destroy(); mb.destroy();
+}
+
+test("moves q8 d=40 b=8 over 3 shards", () => movesQuantCase("q8", 40, 8, 25));
+test("moves q4 d=64 b=16", () => movesQuantCase("q4", 64, 16));
 
 test.run();

@@ -6,7 +6,8 @@ import { createDecodeAttention, subgroupMinSize, type GroupReduce, type MetricMo
 import { decodeSubgroupFits, type DecodeTuning, type KvDtype } from "../../src/gpu/layout";
 import { makeRng, maxRelErr, randomPool, refDecode } from "../reference/kernels";
 import { testDevice } from "../harness/env";
-import { freshSeed, kernelDims, nanBuffer, randomArray, readBuffer, readPool, runPass, storageBuffer, uploadPool } from "./helpers";
+import { roundPoolToQuant } from "../reference/quant";
+import { freshSeed, kernelDims, testBlockBytes, nanBuffer, randomArray, readBuffer, readPool, runPass, storageBuffer, uploadPool } from "./helpers";
 
 const test = suite("gpu: paged decode attention");
 
@@ -24,8 +25,10 @@ async function check(c: Case): Promise<void> {
   const seqLens = [...c.lens.map((l) => Math.max(...l) + 3), 0];
   const ref = randomPool(rng, { dims, seqLens, ctxLenOf: (l, s, h) => (s < numSeqs ? (l === layer ? c.lens[s][h] : Math.min(5, c.lens[s][h])) : 0) });
   if (c.dtype === "f16") ref.roundToF16();
+  // q8/q4: the reference reads the dequantized values, the GPU its codes (dequantized in registers).
+  if (c.dtype === "q8" || c.dtype === "q4") roundPoolToQuant(ref, c.dtype);
   const kd = kernelDims(dims, c.H * c.r, c.dtype);
-  const blockBytes = 2 * c.b * c.d * (c.dtype === "f16" ? 2 : 4);
+  const blockBytes = testBlockBytes(kd);
   const gpu = createGpuKvPool(device, kd, { maxBindingBytes: c.maxBindingBlocks ? c.maxBindingBlocks * blockBytes : undefined });
   uploadPool(device, gpu, ref);
   // Sequence order in the batch differs from seqId order on purpose.
@@ -33,7 +36,9 @@ async function check(c: Case): Promise<void> {
   const q = randomArray(rng, numSeqs * kd.numQHeads * c.d);
   const queries = storageBuffer(device, q);
   const want = refDecode(ref, layer, seqIds, kd.numQHeads, q, c.mode, c.groupReduce);
-  const tol = c.dtype === "f16" ? 2e-3 : 1e-5;
+  // f32 and q8/q4 hold the same f32 values here; the quantized loads dequantize with one
+  // multiply-add per element, which a compiler may fuse: 1e-4 rather than 1e-5.
+  const tol = c.dtype === "f16" ? 2e-3 : c.dtype === "f32" ? 1e-5 : 1e-4;
   // Both partial kernels where this adapter can run the subgroup one; the metric update is
   // checked after the first run only (a second run would add the metric again).
   const variants = c.tuning?.subgroups === false || !subgroupKernelRuns(device, c.d) ? [false] : [true, false];
@@ -97,7 +102,15 @@ test("groupReduce max: f16 d=128 b=16 r=3 (padded quad), L1", () =>
   check({ dtype: "f16", d: 128, b: 16, H: 2, r: 3, lens: [[290, 77]], mode: 1, groupReduce: "max" }));
 
 test("f16 d=32 b=16 r=4 (4 lanes a key: the subgroup kernel on 4-wide subgroups) over 2 shards, L2", () =>
-  check({ dtype: "f16", d: 32, b: 16, H: 2, r: 4, lens: [[513, 2], [64, 100]], mode: 2, maxBindingBlocks: 210 }));
+  check({ dtype: "f16", d: 32, b: 16, H: 2, r: 4, lens: [[513, 2], [64, 100]], mode: 2, maxBindingBlocks: 210 }));test("q8 d=64 b=16 r=3 (padded quad) and q4 d=48 (a group of 16) b=8 r=2 over 3 shards, L2", async () => {
+  await check({ dtype: "q8", d: 64, b: 16, H: 3, r: 3, lens: [[70, 1, 0], [17, 33, 9]], mode: 2 });
+  await check({ dtype: "q4", d: 48, b: 8, H: 2, r: 2, lens: [[50, 20], [33, 9]], mode: 2, maxBindingBlocks: 40 });
+});
+test("q4 d=128 b=16 r=4, L1, split 2 ways; q8 d=12 (3 lanes a key) b=8 r=5, L2", async () => {
+  await check({ dtype: "q4", d: 128, b: 16, H: 1, r: 4, lens: [[100], [7]], mode: 1, tuning: { maxSplitKeys: 64 } });
+  await check({ dtype: "q8", d: 12, b: 8, H: 2, r: 5, lens: [[70, 1], [0, 29]], mode: 2 });
+});
+
 test("the default decode runs the subgroup kernel exactly where it fits", async () => {
   const device = await testDevice();
   const sg = subgroupMinSize(device);

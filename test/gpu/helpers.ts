@@ -3,6 +3,47 @@
 import { type GpuKvPool, f16BitsToF32, f32ToF16Bits, packShards } from "../../src/gpu/pool";
 import type { PoolGeometry, KvDtype } from "../../src/gpu/layout";
 import { type PoolDims, RefPool } from "../reference/kernels";
+import { kvBlockBytes, kvRecordWords } from "../../src/contract";
+import { type QuantDtype, refDequantizeVec, refQuantizeVec } from "../reference/quant";
+
+const isQuant = (dtype: KvDtype): dtype is QuantDtype => dtype === "q8" || dtype === "q4";
+
+/** Bytes of one block of `dims` (for maxBindingBytes in tests). */
+export const testBlockBytes = (dims: Pick<PoolGeometry, "blockSize" | "headSize" | "dtype">) => kvBlockBytes(dims.blockSize, dims.headSize, dims.dtype);
+
+/** q8/q4 shard images: each slot's key and value quantized by the reference (test/reference/quant.ts). */
+function packQuantShards(dims: PoolGeometry, blocksPerShard: number, ref: RefPool, dtype: QuantDtype): ArrayBuffer[] {
+  const { headSize: d, blockSize: b, numBlocks } = dims;
+  const R = kvRecordWords(d, dtype);
+  const out: ArrayBuffer[] = [];
+  for (let s = 0; s * blocksPerShard < numBlocks; s++) {
+    const blocks = Math.min(blocksPerShard, numBlocks - s * blocksPerShard);
+    const w = new Uint32Array(blocks * 2 * b * R);
+    for (let lb = 0; lb < blocks; lb++) for (let kv = 0; kv < 2; kv++) for (let o = 0; o < b; o++) {
+      const slot = (s * blocksPerShard + lb) * b + o;
+      const src = kv === 0 ? ref.keys : ref.values;
+      w.set(refQuantizeVec(src.subarray(slot * d, slot * d + d), dtype), ((lb * 2 + kv) * b + o) * R);
+    }
+    out.push(w.buffer);
+  }
+  return out;
+}
+
+/** Raw u32 records of a q8/q4 GPU pool: [numBlocks · b (slot), 2 (key, value), R]. */
+export async function readQuantRecords(device: GPUDevice, gpu: GpuKvPool): Promise<Uint32Array> {
+  const { headSize: d, blockSize: b, numBlocks, dtype } = gpu.dims;
+  const R = kvRecordWords(d, dtype);
+  const out = new Uint32Array(numBlocks * b * 2 * R);
+  for (let s = 0; s < gpu.numShards; s++) {
+    const raw = new Uint32Array(await readBuffer(device, gpu.kvShards[s]));
+    const blocks = Math.min(gpu.blocksPerShard, numBlocks - s * gpu.blocksPerShard);
+    for (let lb = 0; lb < blocks; lb++) for (let kv = 0; kv < 2; kv++) for (let o = 0; o < b; o++) {
+      const slot = (s * gpu.blocksPerShard + lb) * b + o;
+      out.set(raw.subarray(((lb * 2 + kv) * b + o) * R, ((lb * 2 + kv) * b + o + 1) * R), (slot * 2 + kv) * R);
+    }
+  }
+  return out;
+}
 
 /** Fresh seed per run; suites put it in every assertion message so a failure can be replayed. */
 export const freshSeed = () => (Math.random() * 2 ** 32) >>> 0;
@@ -36,7 +77,8 @@ export async function readBuffer(device: GPUDevice, buf: GPUBuffer, offset = 0, 
 
 /** Uploads KV data, tables, metrics and positions of `ref` into `gpu`. */
 export function uploadPool(device: GPUDevice, gpu: GpuKvPool, ref: RefPool): void {
-  const images = packShards(gpu.dims, gpu.blocksPerShard, ref);
+  const dt = gpu.dims.dtype;
+  const images = isQuant(dt) ? packQuantShards(gpu.dims, gpu.blocksPerShard, ref, dt) : packShards(gpu.dims, gpu.blocksPerShard, ref);
   images.forEach((img, s) => device.queue.writeBuffer(gpu.kvShards[s], 0, img));
   gpu.writeHeadTables(ref.ctxLens as Int32Array<ArrayBuffer>, ref.blockTables as Int32Array<ArrayBuffer>);
   device.queue.writeBuffer(gpu.slotMeta, 0, Float32Array.from(ref.metrics));
@@ -46,8 +88,16 @@ export function uploadPool(device: GPUDevice, gpu: GpuKvPool, ref: RefPool): voi
 /** Reads the GPU pool back into a RefPool shaped like `like` (keys/values by slot, metrics, positions). */
 export async function readPool(device: GPUDevice, gpu: GpuKvPool, like: RefPool): Promise<RefPool> {
   const out = like.clone();
-  const { headSize: d, blockSize: b, numBlocks } = gpu.dims;
-  for (let s = 0; s < gpu.numShards; s++) {
+  const { headSize: d, blockSize: b, numBlocks, dtype } = gpu.dims;
+  if (isQuant(dtype)) {
+    const rec = await readQuantRecords(device, gpu);
+    const R = kvRecordWords(d, dtype);
+    for (let slot = 0; slot < numBlocks * b; slot++) {
+      out.keys.set(refDequantizeVec(rec.subarray(slot * 2 * R, slot * 2 * R + R), d, dtype), slot * d);
+      out.values.set(refDequantizeVec(rec.subarray(slot * 2 * R + R, slot * 2 * R + 2 * R), d, dtype), slot * d);
+    }
+  }
+  for (let s = 0; s < gpu.numShards && !isQuant(dtype); s++) {
     const raw = await readBuffer(device, gpu.kvShards[s]);
     const vals = gpu.dims.dtype === "f32" ? new Float32Array(raw) : Array.from(new Uint16Array(raw), f16BitsToF32);
     const blocks = Math.min(gpu.blocksPerShard, numBlocks - s * gpu.blocksPerShard);

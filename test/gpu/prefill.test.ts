@@ -7,7 +7,8 @@ import { createPrefillAttention } from "../../src/gpu/kernels/prefillAttention";
 import type { KvDtype } from "../../src/gpu/layout";
 import { makeRng, maxRelErr, randomPool, refPrefill } from "../reference/kernels";
 import { testDevice } from "../harness/env";
-import { freshSeed, kernelDims, nanBuffer, randomArray, readBuffer, readPool, runPass, storageBuffer, uploadPool } from "./helpers";
+import { roundPoolToQuant } from "../reference/quant";
+import { freshSeed, kernelDims, testBlockBytes, nanBuffer, randomArray, readBuffer, readPool, runPass, storageBuffer, uploadPool } from "./helpers";
 
 const test = suite("gpu: paged prefill attention");
 
@@ -31,8 +32,10 @@ async function check(c: Case): Promise<void> {
     dims, seqLens: c.seqs.map((s) => s[0]), ctxLenOf: (l, s, h) => c.seqs[s][2][h], contiguousPositions: c.contiguous,
   });
   if (c.dtype === "f16") ref.roundToF16();
+  // q8/q4: the reference reads the dequantized values, the GPU its codes (dequantized in registers).
+  if (c.dtype === "q8" || c.dtype === "q4") roundPoolToQuant(ref, c.dtype);
   const kd = kernelDims(dims, c.H * c.r, c.dtype);
-  const bb = 2 * c.b * c.d * (c.dtype === "f16" ? 2 : 4);
+  const bb = testBlockBytes(kd);
   const gpu = createGpuKvPool(device, kd, { maxBindingBytes: c.maxBindingBlocks ? c.maxBindingBlocks * bb : undefined });
   uploadPool(device, gpu, ref);
   const seqIds = Array.from({ length: S }, (_, i) => S - 1 - i);
@@ -51,7 +54,9 @@ async function check(c: Case): Promise<void> {
   }));
   const got = new Float32Array(await readBuffer(device, out, 0, numTokens * kd.numQHeads * c.d * 4));
   const want = refPrefill(ref, 0, seqIds, tokenOffsets, kd.numQHeads, q, qPos, c.mode, c.obsWindow, c.poolWidth ?? 7, c.groupReduce);
-  const tol = c.dtype === "f16" ? 2e-3 : 1e-5;
+  // f32 and q8/q4 hold the same f32 values here; the quantized loads dequantize with one
+  // multiply-add per element, which a compiler may fuse: 1e-4 rather than 1e-5.
+  const tol = c.dtype === "f16" ? 2e-3 : c.dtype === "f32" ? 1e-5 : 1e-4;
   const tag = `seed=${seed} ${JSON.stringify(c)}`;
   const e = maxRelErr(got, want);
   assert.ok(e < tol, `out rel err ${e} ${tag}`);
@@ -79,5 +84,9 @@ test("groupReduce max: f32 d=16 b=8 r=4, L2 window 8 (max over the group after p
   check({ dtype: "f32", d: 16, b: 8, H: 2, r: 4, seqs: [[41, 41, [41, 41]], [60, 9, [30, 55]]], mode: 2, obsWindow: 8, groupReduce: "max" }));
 test("groupReduce max: f16 d=64 b=16 r=3, L1 all queries, poolWidth 1", () =>
   check({ dtype: "f16", d: 64, b: 16, H: 1, r: 3, seqs: [[50, 50, [50]]], mode: 1, obsWindow: 0, poolWidth: 1, contiguous: true, groupReduce: "max" }));
+test("q8 d=64 b=16 r=3, chunk over a scrambled cache, L2 window 8; q4 d=40 (a group of 8) b=8 r=2 over 3 shards, L1", async () => {
+  await check({ dtype: "q8", d: 64, b: 16, H: 2, r: 3, seqs: [[50, 12, [40, 50]], [9, 9, [9, 9]]], mode: 2, obsWindow: 8 });
+  await check({ dtype: "q4", d: 40, b: 8, H: 2, r: 2, seqs: [[37, 37, [37, 37]], [20, 5, [20, 11]]], mode: 1, obsWindow: 0, contiguous: true, maxBindingBlocks: 8 });
+});
 
 test.run();

@@ -8,6 +8,7 @@ import { ConfigError, createKvCache, DeviceLostError, KvPoolExhaustedError, requ
 import { freshSeed, rng, testDevice } from "../harness/env";
 import { chunkKeysOfHead, evictCountOf, evictionOrder, refScheduleKvCompress } from "../reference/schedule";
 import { SHAPE, attendOver, makeTokens, type Tokens } from "./helpers";
+import { refDequantizeVec, refQuantizeVec } from "../reference/quant";
 
 const B = 8; // block size of these tests
 
@@ -160,8 +161,38 @@ for (const backend of ["gpu", "cpu"] as const) {
     }
   });
 
+  t("q8/q4 storage: attention over the dequantized KVs; stats count the quantized blocks with their scales", async () => {
+    const seed = freshSeed();
+    const tok = makeTokens(rng(seed), 21);
+    // d = 16, b = 8: a record is 1 scale word + 4 (q8) or 2 (q4) code words → 8·b·R bytes a block
+    // (f16 would be 2·8·16·2 = 512); 21 tokens hold 3 blocks in each of 2 layers × 2 KV heads.
+    for (const [storage, blockBytes] of [["q8", 320], ["q4", 192]] as const) {
+      const device = backend === "gpu" ? await testDevice() : undefined;
+      const cache = await createKvCache({ ...SHAPE, blockSize: B, storage, capacityBlocks: 64, maxSeqs: 1, maxContextTokens: 128, policy: { name: "full" } },
+        device ? { device } : { backend: "cpu" });
+      try {
+        const { outs } = await prefill(cache, tok);
+        const deq = (a: Float32Array) => {
+          const out = new Float32Array(a.length);
+          for (let o = 0; o < a.length; o += SHAPE.headSize) out.set(refDequantizeVec(refQuantizeVec(a.subarray(o, o + SHAPE.headSize), storage), SHAPE.headSize, storage), o);
+          return out;
+        };
+        const held = { ...tok, k: tok.k.map(deq), v: tok.v.map(deq) };
+        for (let l = 0; l < SHAPE.numLayers; l++) close(outs[l], attendOver(held, l, 0, 21, [...Array(21).keys()]), 1e-4, `seed ${seed} ${storage} layer ${l}`);
+        const s = cache.stats();
+        assert.is(s.blocksInUse, 12);
+        assert.is(s.bytesInUse, 12 * blockBytes, `${storage}: bytesInUse`);
+        assert.is(s.sequences[0].bytesInUse, 12 * blockBytes);
+      } finally {
+        cache.destroy();
+      }
+    }
+  });
+
   t("bad config fields and misuse are named errors", async () => {
     await rejects(() => createKvCache({ ...SHAPE, headSize: 10, capacityBlocks: 8 }), (e: unknown) => e instanceof ConfigError && /headSize/.test((e as Error).message));
+    await rejects(() => createKvCache({ ...SHAPE, headSize: 12, storage: "q4", capacityBlocks: 8 }), (e: unknown) => e instanceof ConfigError && /headSize.*q4/.test((e as Error).message));
+    await rejects(() => createKvCache({ ...SHAPE, storage: "q2" as "q4", capacityBlocks: 8 }), (e: unknown) => e instanceof ConfigError && /storage/.test((e as Error).message));
     await rejects(() => createKvCache({ ...SHAPE, capacityBlocks: 8, policy: { name: "kvcompress", ratio: 0 } }), (e: unknown) => e instanceof ConfigError && /ratio/.test((e as Error).message));
     const cache = await makeCache(backend, { name: "full" });
     try {

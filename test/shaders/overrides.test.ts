@@ -13,7 +13,7 @@ const dims = (dtype: KvDtype): PoolGeometry => ({
 
 const overridesOf = (code: string) => [...code.matchAll(/^\s*override\s+([A-Za-z_][A-Za-z0-9_]*)/gm)].map((m) => m[1]).sort();
 
-for (const dtype of ["f32", "f16"] as const) {
+for (const dtype of ["f32", "f16", "q8", "q4"] as const) {
   for (const name of Object.keys(KERNEL_FILES) as (keyof typeof KERNEL_FILES)[]) {
     test(`${name} (${dtype})`, () => {
       const files = KERNEL_FILES[name](dtype);

@@ -48,7 +48,7 @@ test("KERNEL_IO names exactly the kernels of KERNEL_FILES", () => {
   assert.equal(Object.keys(KERNEL_IO).sort(), Object.keys(KERNEL_FILES).sort());
 });
 
-for (const dtype of ["f32", "f16"] as const) {
+for (const dtype of ["f32", "f16", "q8", "q4"] as const) {
   for (const name of Object.keys(KERNEL_IO) as (keyof typeof KERNEL_IO)[]) {
     test(`${name} (${dtype}): bindings and uniform fields`, () => {
       const io: KernelIo = KERNEL_IO[name];

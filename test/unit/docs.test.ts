@@ -15,6 +15,7 @@ import controlPlane from "kvcompress:source/docs/CONTROL_PLANE.md";
 import method from "kvcompress:source/docs/METHOD.md";
 import quality from "kvcompress:source/docs/QUALITY.md";
 import scaling from "kvcompress:source/docs/SCALING.md";
+import quantization from "kvcompress:source/docs/QUANTIZATION.md";
 import guide from "kvcompress:source/docs/guide.md";
 import benchCpu from "kvcompress:source/docs/bench/cpu.md";
 import benchGpu from "kvcompress:source/docs/bench/gpu.md";
@@ -86,6 +87,7 @@ const DOCS: Record<string, string> = {
   "docs/METHOD.md": method,
   "docs/QUALITY.md": quality,
   "docs/SCALING.md": scaling,
+  "docs/QUANTIZATION.md": quantization,
   "docs/guide.md": guide,
   "docs/bench/cpu.md": benchCpu,
   "docs/bench/gpu.md": benchGpu,

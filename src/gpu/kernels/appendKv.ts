@@ -2,7 +2,7 @@
 
 import type { GpuKvPool } from "../pool";
 import { BatchRing, batchChunks } from "../dispatch";
-import { KERNEL_IO } from "../../contract";
+import { KERNEL_IO, QUANT_GROUP, isQuantized } from "../../contract";
 import { WG } from "../layout";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
 import { bindGroupCache, buildKernel, encodeLinear } from "./build";
@@ -27,15 +27,18 @@ export interface AppendKvKernel {
 
 export async function createAppendKv(device: GPUDevice, pool: GpuKvPool): Promise<AppendKvKernel> {
   const d = pool.dims;
+  // q8/q4 quantize per (token, head, group of 32 channels): append_kv_quant.wgsl, same bindings.
+  const quant = isQuantized(d.dtype);
+  const kernel = quant ? "appendKvQuant" : "appendKv";
   const built = await buildKernel(device, {
-    file: "append_kv.wgsl",
-    sources: sourcesOf(KERNEL_FILES.appendKv(d.dtype)),
-    io: KERNEL_IO.appendKv,
-    constants: KERNEL_CONSTANTS.appendKv(d, pool.blocksPerShard),
+    file: quant ? "append_kv_quant.wgsl" : "append_kv.wgsl",
+    sources: sourcesOf(KERNEL_FILES[kernel](d.dtype)),
+    io: KERNEL_IO[kernel],
+    constants: KERNEL_CONSTANTS[kernel](d, pool.blocksPerShard),
   });
   const ring = new BatchRing(device, 256, "append_kv-batch");
   const groupFor = bindGroupCache(device, built);
-  const chunks = d.headSize / 4;
+  const unitsPerHead = quant ? Math.ceil(d.headSize / QUANT_GROUP) : d.headSize / 4;
   return {
     encode(pass, args) {
       const group = groupFor({ ...pool.poolBuffers(), batch: ring.buffer, newKeys: args.newKeys, newValues: args.newValues });
@@ -45,7 +48,7 @@ export async function createAppendKv(device: GPUDevice, pool: GpuKvPool): Promis
         const numTokens = Math.max(0, tokenEnd - tokenBase);
         const off = ring.write("appendKv", { layer: args.layer, numSeqs: part.length, tokenBase, numTokens },
           part.map(({ seqId, tokenStart, numNew, firstPos }) => ({ seqId, tokenStart, numNew, firstPos })));
-        encodeLinear(pass, built, group, off, Math.ceil((numTokens * d.numKvHeads * chunks) / WG.appendKv));
+        encodeLinear(pass, built, group, off, Math.ceil((numTokens * d.numKvHeads * unitsPerHead) / WG.appendKv));
       }
     },
     destroy() { ring.destroy(); },

@@ -1,6 +1,6 @@
 // src/gpu/kernels/executeCacheMoves.ts — host wrapper of shaders/execute_cache_moves.wgsl.
 
-import { KERNEL_IO } from "../../contract";
+import { KERNEL_IO, isQuantized, kvRecordWords } from "../../contract";
 import type { GpuKvPool } from "../pool";
 import { BatchRing } from "../dispatch";
 import { WG } from "../layout";
@@ -30,13 +30,15 @@ export async function createCacheMoveExecutor(device: GPUDevice, pool: GpuKvPool
     constants: KERNEL_CONSTANTS.moves(d, pool.blocksPerShard),
   });
   const ring = new BatchRing(device, 64, "moves-batch");
+  // One invocation per stored unit of a record: a 4-element chunk, or a u32 word for q8/q4.
+  const unitsPerVec = isQuantized(d.dtype) ? kvRecordWords(d.headSize, d.dtype) : d.headSize / 4;
   const groupFor = bindGroupCache(device, built);
   return {
     encode(pass, args) {
       if (args.numMoves <= 0) return;
       const group = groupFor({ ...pool.poolBuffers(), batch: ring.buffer, moves: args.moves });
       const off = ring.write("moves", { firstMove: args.firstMove ?? 0, numMoves: args.numMoves });
-      encodeLinear(pass, built, group, off, Math.ceil((args.numMoves * d.headSize) / 4 / WG.moves));
+      encodeLinear(pass, built, group, off, Math.ceil((args.numMoves * unitsPerVec) / WG.moves));
     },
     destroy() { ring.destroy(); },
   };

@@ -3,7 +3,7 @@
 // module; STYLE L1/L2: variants are files, never templates).
 
 import {
-  type PoolGeometry, type KvDtype, appendKvConstants, decodeConstants, decodeMetricConstants, decodeSubgroupConstants,
+  type PoolGeometry, type KvDtype, appendKvConstants, appendKvQuantConstants, decodeConstants, decodeMetricConstants, decodeSubgroupConstants,
   decodeReduceConstants, movesConstants, orderConstants, orderSortConstants, prefillConstants,
   prefillMetricConstants, prefillPoolConstants,
 } from "../layout";
@@ -12,8 +12,11 @@ import batchWgsl from "../../../shaders/common/batch.wgsl";
 import passHeadWgsl from "../../../shaders/common/pass_head.wgsl";
 import kvF32Wgsl from "../../../shaders/common/kv_f32.wgsl";
 import kvF16Wgsl from "../../../shaders/common/kv_f16.wgsl";
+import kvQ8Wgsl from "../../../shaders/common/kv_q8.wgsl";
+import kvQ4Wgsl from "../../../shaders/common/kv_q4.wgsl";
 import decodeSplitWgsl from "../../../shaders/common/decode_split.wgsl";
 import appendKvWgsl from "../../../shaders/append_kv.wgsl";
+import appendKvQuantWgsl from "../../../shaders/append_kv_quant.wgsl";
 import decodeWgsl from "../../../shaders/paged_attention_decode.wgsl";
 import decodeSubgroupWgsl from "../../../shaders/paged_attention_decode_subgroup.wgsl";
 import decodeReduceWgsl from "../../../shaders/decode_reduce.wgsl";
@@ -35,8 +38,11 @@ export const WGSL: Readonly<Record<string, string>> = {
   "common/pass_head.wgsl": passHeadWgsl,
   "common/kv_f32.wgsl": kvF32Wgsl,
   "common/kv_f16.wgsl": kvF16Wgsl,
+  "common/kv_q8.wgsl": kvQ8Wgsl,
+  "common/kv_q4.wgsl": kvQ4Wgsl,
   "common/decode_split.wgsl": decodeSplitWgsl,
   "append_kv.wgsl": appendKvWgsl,
+  "append_kv_quant.wgsl": appendKvQuantWgsl,
   "paged_attention_decode.wgsl": decodeWgsl,
   "paged_attention_decode_subgroup.wgsl": decodeSubgroupWgsl,
   "decode_reduce.wgsl": decodeReduceWgsl,
@@ -53,7 +59,7 @@ export const WGSL: Readonly<Record<string, string>> = {
   "execute_cache_moves.wgsl": movesWgsl,
 };
 
-const kvFile = (dtype: KvDtype) => (dtype === "f16" ? "common/kv_f16.wgsl" : "common/kv_f32.wgsl");
+const kvFile = (dtype: KvDtype) => `common/kv_${dtype}.wgsl`;
 const withKv = (dtype: KvDtype, file: string) => ["common/pool.wgsl", "common/batch.wgsl", kvFile(dtype), file];
 const withPool = (file: string) => ["common/pool.wgsl", "common/batch.wgsl", file];
 const withBatch = (file: string) => ["common/batch.wgsl", file];
@@ -62,6 +68,8 @@ const withPass = (file: string) => ["common/pool.wgsl", "common/batch.wgsl", "co
 /** File lists per kernel, in concatenation order. */
 export const KERNEL_FILES = {
   appendKv: (dtype: KvDtype) => withKv(dtype, "append_kv.wgsl"),
+  /** q8/q4 only (the quantizer lives in their kv include). */
+  appendKvQuant: (dtype: KvDtype) => withKv(dtype, "append_kv_quant.wgsl"),
   decode: (dtype: KvDtype) => ["common/pool.wgsl", "common/batch.wgsl", kvFile(dtype), "common/decode_split.wgsl", "paged_attention_decode.wgsl"],
   // The kernel first: its `enable subgroups;` must open the module (declarations are order-free).
   decodeSubgroup: (dtype: KvDtype) => ["paged_attention_decode_subgroup.wgsl", "common/pool.wgsl", "common/batch.wgsl", kvFile(dtype), "common/decode_split.wgsl"],
@@ -86,6 +94,7 @@ type ConstFn = (d: PoolGeometry, blocksPerShard: number) => Record<string, numbe
 /** The pipeline constants each kernel gets: wrappers and test/shaders/overrides.test.ts both use this. */
 export const KERNEL_CONSTANTS: Record<keyof typeof KERNEL_FILES, ConstFn> = {
   appendKv: appendKvConstants,
+  appendKvQuant: appendKvQuantConstants,
   decode: decodeConstants,
   decodeSubgroup: decodeSubgroupConstants,
   decodeReduce: (d) => decodeReduceConstants(d),
