@@ -366,7 +366,8 @@ export class KvCache {
   }
 
   private async passNow(ids: number[], schedule: () => number): Promise<{ evictedKvs: number; blocksFreed: number }> {
-    const prot: Protection = { protectedWindow: this.config.policy.protectedWindow, sinks: this.config.policy.sinks };
+    const policy = this.config.policy;
+    const prot: Protection = { protectedWindow: policy.protectedWindow, sinks: policy.sinks, queryAvg: policy.queryReduce === "avg" };
     await this.backend.chunkKeys(ids, prot, this.control.chunkKeys(ids.length));
     schedule();
     // A copy: the CPU backend may grow wasm memory below, which detaches views onto it.

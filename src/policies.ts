@@ -16,6 +16,9 @@ export type Ranking = "global" | "layer" | "uniform" | "pyramid";
  *  whenever a sequence holds more blocks than its budget (continual). */
 export type Trigger = "prefill" | "continual";
 export type GroupReduce = "sum" | "max";
+/** How a KV's per-query terms combine into its rank: their sum, or their mean over the
+ *  queries that could see it (seqLen − position; the paper's "-avg" variants). */
+export type QueryReduce = "sum" | "avg";
 
 /** The budget of each sequence: max tokens per head (C), or a ratio R of the prompt length. */
 export type Budget =
@@ -45,6 +48,9 @@ export interface PolicyInput {
   /** How the r query heads of a KV head combine their scores: "sum" (query-group compression,
    *  docs/METHOD.md §2.2) or "max" (the per-query-head ablation). @default "sum" */
   groupReduce?: GroupReduce;
+  /** "avg" ranks by the metric over the number of queries that could see the KV (seqLen −
+   *  position), which removes the sum's bias toward old positions. @default "sum" */
+  queryReduce?: QueryReduce;
   trigger?: Trigger;
   /** pyramidkv: the smallest layer budget is maxTokens / beta. @default 20 (PyramidKV's default) */
   pyramidBeta?: number;
@@ -64,19 +70,20 @@ export interface PolicyConfig {
   readonly decodeMetric: boolean;
   readonly ranking: Ranking;
   readonly groupReduce: GroupReduce;
+  readonly queryReduce: QueryReduce;
   readonly trigger: Trigger;
   readonly pyramidBeta: number;
 }
 
 const DEFAULTS: Record<PolicyName, Omit<PolicyConfig, "name" | "budget" | "groupReduce">> = {
-  full: { protectedWindow: 8, sinks: 0, metric: "none", obsWindow: 8, poolWidth: 1, decodeMetric: false, ranking: "uniform", trigger: "prefill", pyramidBeta: 20 },
+  full: { protectedWindow: 8, sinks: 0, metric: "none", obsWindow: 8, poolWidth: 1, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "prefill", pyramidBeta: 20 },
   // Recency only: every score stays 0, so the (score, position) order evicts the oldest first.
-  streamingllm: { protectedWindow: 8, sinks: 4, metric: "none", obsWindow: 8, poolWidth: 1, decodeMetric: false, ranking: "uniform", trigger: "continual", pyramidBeta: 20 },
+  streamingllm: { protectedWindow: 8, sinks: 4, metric: "none", obsWindow: 8, poolWidth: 1, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "continual", pyramidBeta: 20 },
   // Heavy hitters: plain attention summed over every query, prompt and decode, every step.
-  h2o: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 0, poolWidth: 1, decodeMetric: true, ranking: "uniform", trigger: "continual", pyramidBeta: 20 },
-  snapkv: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 8, poolWidth: 7, decodeMetric: false, ranking: "uniform", trigger: "prefill", pyramidBeta: 20 },
-  pyramidkv: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 8, poolWidth: 7, decodeMetric: false, ranking: "pyramid", trigger: "prefill", pyramidBeta: 20 },
-  kvcompress: { protectedWindow: 8, sinks: 0, metric: "l2", obsWindow: 8, poolWidth: 7, decodeMetric: true, ranking: "global", trigger: "prefill", pyramidBeta: 20 },
+  h2o: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 0, poolWidth: 1, queryReduce: "sum", decodeMetric: true, ranking: "uniform", trigger: "continual", pyramidBeta: 20 },
+  snapkv: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 8, poolWidth: 7, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "prefill", pyramidBeta: 20 },
+  pyramidkv: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 8, poolWidth: 7, queryReduce: "sum", decodeMetric: false, ranking: "pyramid", trigger: "prefill", pyramidBeta: 20 },
+  kvcompress: { protectedWindow: 8, sinks: 0, metric: "l2", obsWindow: 8, poolWidth: 7, queryReduce: "sum", decodeMetric: true, ranking: "global", trigger: "prefill", pyramidBeta: 20 },
 };
 
 function nonNegInt(field: string, v: unknown): number {
@@ -117,6 +124,8 @@ export function definePolicy(input: PolicyInput): PolicyConfig {
   if (!["global", "layer", "uniform", "pyramid"].includes(ranking)) throw new ConfigError("policy.ranking", `must be global, layer, uniform or pyramid, got ${String(ranking)}`);
   const groupReduce = input.groupReduce ?? "sum";
   if (groupReduce !== "sum" && groupReduce !== "max") throw new ConfigError("policy.groupReduce", `must be "sum" or "max", got ${String(groupReduce)}`);
+  const queryReduce = input.queryReduce ?? d.queryReduce;
+  if (queryReduce !== "sum" && queryReduce !== "avg") throw new ConfigError("policy.queryReduce", `must be "sum" or "avg", got ${String(queryReduce)}`);
   const trigger = input.trigger ?? d.trigger;
   if (trigger !== "prefill" && trigger !== "continual") throw new ConfigError("policy.trigger", `must be "prefill" or "continual", got ${String(trigger)}`);
   const poolWidth = nonNegInt("poolWidth", input.poolWidth ?? d.poolWidth);
@@ -134,6 +143,7 @@ export function definePolicy(input: PolicyInput): PolicyConfig {
     decodeMetric: d.decodeMetric && metric !== "none",
     ranking,
     groupReduce,
+    queryReduce,
     trigger,
     pyramidBeta,
   });
