@@ -1,6 +1,7 @@
 // Flags of `kvcompress eval` (issue 8). Parsing is pure (argv in, object out) so the CLI, the
 // tests and any other front end share one set of rules and one set of error messages.
 import { KvCompressError } from "../errors";
+import { parseVariant, VARIANT_PARTS } from "./variants";
 
 /** Bad command-line input; the message names the flag, the value and what is allowed. The CLI prints it and exits 2. */
 export class UsageError extends KvCompressError {
@@ -28,7 +29,8 @@ export const EVAL_POLICIES = {
   "kvcompress-wall": "kvcompress scored by every prompt query (as h2o is) instead of the last 8",
 } as const;
 
-export type EvalPolicy = keyof typeof EVAL_POLICIES;
+/** A named policy, or a variant `base+setting+…` (src/eval/variants.ts). */
+export type EvalPolicy = keyof typeof EVAL_POLICIES | `${string}+${string}`;
 export type EvalMode = "once" | "continual";
 /** "auto": WebGPU on a hardware adapter, else the CPU backend (createKvCache's rule). */
 export type EvalBackend = "auto" | "gpu" | "cpu";
@@ -74,7 +76,8 @@ export const EVAL_DEFAULTS = {
 export const EVAL_USAGE = `usage: kvcompress eval --model PATH|ID --text FILE [--window 512] [--prefix 384] [--windows 64]
          [--policies ${EVAL_DEFAULTS.policies.join(",")}] [--ratios 2,4,8,16]
          [--mode once|continual] [--backend auto|gpu|cpu] [--protected-window W] [--json] [--out DIR]
-policies: ${Object.keys(EVAL_POLICIES).join(", ")}`;
+policies: ${Object.keys(EVAL_POLICIES).join(", ")}
+  or a variant POLICY+SETTING+…, settings: ${VARIANT_PARTS.join(", ")}`;
 
 const VALUE_FLAGS = ["--model", "--text", "--window", "--prefix", "--windows", "--policies", "--ratios", "--mode", "--backend", "--protected-window", "--out"] as const;
 const BOOL_FLAGS = ["--json", "--help", "-h"] as const;
@@ -152,7 +155,7 @@ function defaults(): EvalArgs {
 
 /** Whether `name` is a policy `eval` can run. */
 export function isEvalPolicy(name: string): name is EvalPolicy {
-  return Object.prototype.hasOwnProperty.call(EVAL_POLICIES, name);
+  return Object.prototype.hasOwnProperty.call(EVAL_POLICIES, name) || parseVariant(name) !== null;
 }
 
 function parsePolicies(value: string | undefined): EvalPolicy[] {

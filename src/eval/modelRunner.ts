@@ -6,6 +6,7 @@ import type { KvCache } from "../cache";
 import type { LlamaModel } from "../model/llama";
 import type { PolicyInput } from "../policies";
 import { CachedSequence } from "../model/cachedSequence";
+import { parseVariant } from "./variants";
 import type { PolicyRun, WindowRunner } from "./run";
 
 /** Makes a cache for the model with the given policy (the caller picks backend and storage). */
@@ -25,7 +26,11 @@ export function evalPolicyInput(name: string, maxTokensPerHead: number, mode: "o
     case "kvcompress-wall": return { name: "kvcompress", obsWindow: 0, ...base };
     case "streamingllm": case "h2o": case "snapkv": case "pyramidkv": case "kvcompress":
       return { name, ...base };
-    default: throw new ConfigError("policy", `unknown eval policy ${name}`);
+    default: {
+      const v = parseVariant(name);
+      if (v === null) throw new ConfigError("policy", `unknown eval policy ${name}`);
+      return { name: v.name, ...base, ...v.overrides };
+    }
   }
 }
 

@@ -69,6 +69,10 @@ export interface EvalRow {
   deltaNll: number;
   /** Mean KL(full ‖ policy) over the whole vocabulary, nats. The ranking measure. */
   kl: number;
+  /** Standard error of kl over windows (sd of the per-window means / √windows; 0 for one window). */
+  klSe: number;
+  /** Mean KL of each window, in window order (pair rows window by window to compare policies). */
+  klPerWindow: number[];
   /** Fraction of predictions whose argmax (ties → lower id) equals full's, in [0, 1]. */
   top1: number;
 }
@@ -125,6 +129,7 @@ interface RowState {
   policy: string;
   ratio: number;
   metrics: MetricAccumulator;
+  windowKl: number[];
   keptFractionSum: number;
   keptSum: number[][] | null;
   fullKvsPerHeadSum: number;
@@ -151,7 +156,7 @@ export async function runEval(
   const rows: RowState[] = [];
   for (const policy of opts.policies) {
     for (const ratio of policy === "full" ? [1] : opts.ratios) {
-      rows.push({ policy, ratio, metrics: new MetricAccumulator(), keptFractionSum: 0, keptSum: null, fullKvsPerHeadSum: 0 });
+      rows.push({ policy, ratio, metrics: new MetricAccumulator(), windowKl: [], keptFractionSum: 0, keptSum: null, fullKvsPerHeadSum: 0 });
     }
   }
   const heat = heatmapTarget(opts);
@@ -174,7 +179,9 @@ export async function runEval(
       const run = await runner.runPolicy(window, P, row.policy, row.ratio, opts.mode);
       const what = `runPolicy(${row.policy}, ${row.ratio})`;
       checkRows(what, run.logits, T - P);
-      row.metrics.add(scorePredictions(fullLogProbs, run.logits, targets));
+      const sums = scorePredictions(fullLogProbs, run.logits, targets);
+      row.metrics.add(sums);
+      row.windowKl.push(sums.kl / sums.numPredictions);
       addKept(row, run, what, row.policy === heat.policy && row.ratio === heat.ratio);
       tokensDone += T;
       onProgress({
@@ -188,10 +195,22 @@ export async function runEval(
   return summarize(opts, windows.length, fullMetrics.mean().nll, rows);
 }
 
+/** sd / √n of per-window means (n − 1 in the variance); 0 below two windows. */
+export function standardError(xs: readonly number[]): number {
+  const n = xs.length;
+  if (n < 2) return 0;
+  const mean = xs.reduce((a, x) => a + x, 0) / n;
+  const v = xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1);
+  return Math.sqrt(v / n);
+}
+
 function summarize(opts: EvalOptions, numWindows: number, fullNll: number, rows: RowState[]): EvalResult {
   const results: EvalRow[] = rows.map((r) => {
     const m = r.metrics.mean();
-    return { policy: r.policy, ratio: r.ratio, achievedRatio: r.keptFractionSum / numWindows, nll: m.nll, deltaNll: m.nll - fullNll, kl: m.kl, top1: m.top1 };
+    return {
+      policy: r.policy, ratio: r.ratio, achievedRatio: r.keptFractionSum / numWindows, nll: m.nll, deltaNll: m.nll - fullNll,
+      kl: m.kl, klSe: standardError(r.windowKl), klPerWindow: r.windowKl, top1: m.top1,
+    };
   });
   const heat = heatmapTarget(opts);
   const heatRow = rows.find((r) => r.policy === heat.policy && r.ratio === heat.ratio && r.keptSum !== null);
