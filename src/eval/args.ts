@@ -58,6 +58,8 @@ export interface EvalArgs {
   protectedWindow: number | undefined;
   /** Print the result as one JSON object on stdout. */
   json: boolean;
+  /** Mode once: also measure each head's attention-mass recall (`--recall`; one more full run per window). */
+  recall: boolean;
   /** Directory for the Markdown table and SVG plots (`--out`); undefined = none. */
   outDir: string | undefined;
   help: boolean;
@@ -75,12 +77,12 @@ export const EVAL_DEFAULTS = {
 
 export const EVAL_USAGE = `usage: kvcompress eval --model PATH|ID --text FILE [--window 512] [--prefix 384] [--windows 64]
          [--policies ${EVAL_DEFAULTS.policies.join(",")}] [--ratios 2,4,8,16]
-         [--mode once|continual] [--backend auto|gpu|cpu] [--protected-window W] [--json] [--out DIR]
+         [--mode once|continual] [--backend auto|gpu|cpu] [--protected-window W] [--recall] [--json] [--out DIR]
 policies: ${Object.keys(EVAL_POLICIES).join(", ")}
   or a variant POLICY+SETTING+…, settings: ${VARIANT_PARTS.join(", ")}`;
 
 const VALUE_FLAGS = ["--model", "--text", "--window", "--prefix", "--windows", "--policies", "--ratios", "--mode", "--backend", "--protected-window", "--out"] as const;
-const BOOL_FLAGS = ["--json", "--help", "-h"] as const;
+const BOOL_FLAGS = ["--json", "--recall", "--help", "-h"] as const;
 
 /**
  * Parses the arguments that follow `kvcompress eval`. Accepts `--flag value` and `--flag=value`.
@@ -91,6 +93,7 @@ const BOOL_FLAGS = ["--json", "--help", "-h"] as const;
 export function parseEvalArgs(argv: readonly string[]): EvalArgs {
   const raw = new Map<string, string>();
   let json = false;
+  let recall = false;
   let help = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -99,6 +102,7 @@ export function parseEvalArgs(argv: readonly string[]): EvalArgs {
     if ((BOOL_FLAGS as readonly string[]).includes(flag)) {
       if (eq > 0) throw new UsageError(flag, "takes no value");
       if (flag === "--json") json = true;
+      else if (flag === "--recall") recall = true;
       else help = true;
       continue;
     }
@@ -141,6 +145,7 @@ export function parseEvalArgs(argv: readonly string[]): EvalArgs {
     backend: choice(raw, "--backend", ["auto", "gpu", "cpu"] as const, EVAL_DEFAULTS.backend),
     protectedWindow: protectedRaw === undefined ? undefined : intFlag(raw, "--protected-window", 0, 0),
     json,
+    recall,
     outDir: raw.get("--out"),
     help: false,
   };
@@ -149,7 +154,7 @@ export function parseEvalArgs(argv: readonly string[]): EvalArgs {
 function defaults(): EvalArgs {
   return {
     model: "", text: "", ...EVAL_DEFAULTS, policies: [...EVAL_DEFAULTS.policies], ratios: [...EVAL_DEFAULTS.ratios],
-    protectedWindow: undefined, json: false, outDir: undefined, help: false,
+    protectedWindow: undefined, json: false, recall: false, outDir: undefined, help: false,
   };
 }
 

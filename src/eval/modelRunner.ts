@@ -55,6 +55,14 @@ export function createModelWindowRunner(model: WindowForward, makeCache: CacheFa
     const perHead = Array.from({ length: c.numLayers }, (_, l) => Array.from(s.keptPerHead.subarray(l * c.numKvHeads, (l + 1) * c.numKvHeads)));
     return { kept: s.keptKvs, perHead };
   }
+  async function prefixPositions(cache: KvCache, seqId: number, prefix: number): Promise<Uint32Array[][]> {
+    const out: Uint32Array[][] = [];
+    for (let l = 0; l < c.numLayers; l++) {
+      out.push([]);
+      for (let h = 0; h < c.numKvHeads; h++) out[l].push((await cache.readHead(l, seqId, h)).positions.filter((p) => p < prefix));
+    }
+    return out;
+  }
   return {
     async runFull(window, prefix) {
       const cache = await cacheFor("full", { name: "full" }, window.length);
@@ -69,7 +77,33 @@ export function createModelWindowRunner(model: WindowForward, makeCache: CacheFa
         cache.removeSequence(seq.seqId);
       }
     },
-    async runPolicy(window, prefix, policy, ratio, mode): Promise<PolicyRun> {
+    async runFutureMass(window, prefix) {
+      // L1 with pool 1 and obsWindow 1 scores the last prompt query; every decode step adds its
+      // own: the metric is then the mass of exactly the queries that make the predictions. The
+      // budget holds the whole window, so nothing is evicted (the full cache's attention).
+      const T = window.length;
+      const input: PolicyInput = { name: "kvcompress", metric: "l1", obsWindow: 1, poolWidth: 1, maxTokensPerHead: T, trigger: "prefill" };
+      const cache = await cacheFor("future-mass", input, T);
+      const seq = new CachedSequence(cache, cache.addSequence());
+      try {
+        await model.forward(Array.from(window.subarray(0, prefix)), seq);
+        for (let t = prefix; t < T - 1; t++) await model.forward([window[t]], seq);
+        const out: Float64Array[][] = [];
+        for (let l = 0; l < c.numLayers; l++) {
+          out.push([]);
+          for (let h = 0; h < c.numKvHeads; h++) {
+            const { positions, metrics } = await cache.readHead(l, seq.seqId, h);
+            const m = new Float64Array(prefix);
+            positions.forEach((p, i) => { if (p < prefix) m[p] = metrics[i]; });
+            out[l].push(m);
+          }
+        }
+        return out;
+      } finally {
+        cache.removeSequence(seq.seqId);
+      }
+    },
+    async runPolicy(window, prefix, policy, ratio, mode, withPositions): Promise<PolicyRun> {
       // R keeps 1/R of the P prefix KVs per head; R = 1 keeps all of them (no eviction at all).
       const maxTokensPerHead = Math.max(1, Math.round(prefix / ratio));
       const input = ratio <= 1 ? { name: "full" as const } : evalPolicyInput(policy, maxTokensPerHead, mode, opts.protectedWindow);
@@ -78,10 +112,14 @@ export function createModelWindowRunner(model: WindowForward, makeCache: CacheFa
       try {
         const rows: Float32Array[] = [await model.forward(Array.from(window.subarray(0, prefix)), seq)];
         let counted = keptCounts(cache, seq.seqId);
+        const keptPositions = withPositions && mode === "once" ? await prefixPositions(cache, seq.seqId, prefix) : undefined;
         for (let t = prefix; t < window.length - 1; t++) rows.push(await model.forward([window[t]], seq));
         if (mode === "continual") counted = keptCounts(cache, seq.seqId);
         const totalTokens = mode === "continual" ? window.length - 1 : prefix;
-        return { logits: rows, keptPrefixKvs: counted.kept, totalPrefixKvs: totalTokens * c.numLayers * c.numKvHeads, keptPerHead: counted.perHead };
+        return {
+          logits: rows, keptPrefixKvs: counted.kept, totalPrefixKvs: totalTokens * c.numLayers * c.numKvHeads,
+          keptPerHead: counted.perHead, ...(keptPositions ? { keptPositions } : {}),
+        };
       } finally {
         cache.removeSequence(seq.seqId);
       }

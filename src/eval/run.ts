@@ -18,6 +18,8 @@ export interface PolicyRun {
   totalPrefixKvs: number;
   /** KVs kept per head, `[layer][kvHead]`, counted at the same moment as `keptPrefixKvs`. */
   keptPerHead: number[][];
+  /** Mode `once` with recall asked for: the prefix positions each head kept after the compression, `[layer][kvHead]`. */
+  keptPositions?: Uint32Array[][];
 }
 
 /** The model, as the evaluation loop sees it. One instance per model and backend. */
@@ -29,7 +31,14 @@ export interface WindowRunner {
    * teacher-force tokens P..T−1; the prediction of token P comes from the prefill's last position
    * BEFORE compression. `ratio` R keeps 1/R of the prefix KVs; R = 1 must keep every KV.
    */
-  runPolicy(window: Int32Array, prefix: number, policy: string, ratio: number, mode: "once" | "continual"): Promise<PolicyRun>;
+  runPolicy(window: Int32Array, prefix: number, policy: string, ratio: number, mode: "once" | "continual",
+    withPositions?: boolean): Promise<PolicyRun>;
+  /**
+   * Full cache: the attention mass that the T − P queries making the predictions (positions
+   * P−1 … T−2) put on each prefix KV, summed over the KV head's query group: `[layer][kvHead]`
+   * f64 [P], indexed by position. Needed for attention-mass recall only.
+   */
+  runFutureMass?(window: Int32Array, prefix: number): Promise<Float64Array[][]>;
 }
 
 export interface EvalOptions {
@@ -50,6 +59,8 @@ export interface EvalOptions {
   mode: "once" | "continual";
   /** Which (policy, ratio) keeps its per-head counts for the heatmap. Default kvcompress at 8. */
   heatmap?: { policy: string; ratio: number };
+  /** Mode once: also measure attention-mass recall per head (needs runner.runFutureMass). */
+  recall?: boolean;
 }
 
 /** One row of the result. All means are over every prediction of every window. */
@@ -75,6 +86,12 @@ export interface EvalRow {
   klPerWindow: number[];
   /** Fraction of predictions whose argmax (ties → lower id) equals full's, in [0, 1]. */
   top1: number;
+  /**
+   * Attention-mass recall (with `recall`): the share of the full cache's attention mass, from the
+   * queries making the predictions, on prefix KVs that the policy kept; per head `[layer][kvHead]`
+   * and its mean over heads, both averaged over windows.
+   */
+  recall?: { mean: number; perHead: number[][] };
 }
 
 /** Mean KVs kept per head for one (policy, ratio), for the heatmap. */
@@ -130,6 +147,7 @@ interface RowState {
   ratio: number;
   metrics: MetricAccumulator;
   windowKl: number[];
+  recallSum: number[][] | null;
   keptFractionSum: number;
   keptSum: number[][] | null;
   fullKvsPerHeadSum: number;
@@ -156,7 +174,7 @@ export async function runEval(
   const rows: RowState[] = [];
   for (const policy of opts.policies) {
     for (const ratio of policy === "full" ? [1] : opts.ratios) {
-      rows.push({ policy, ratio, metrics: new MetricAccumulator(), windowKl: [], keptFractionSum: 0, keptSum: null, fullKvsPerHeadSum: 0 });
+      rows.push({ policy, ratio, metrics: new MetricAccumulator(), windowKl: [], recallSum: null, keptFractionSum: 0, keptSum: null, fullKvsPerHeadSum: 0 });
     }
   }
   const heat = heatmapTarget(opts);
@@ -168,6 +186,7 @@ export async function runEval(
     const window = windows[w];
     const targets = window.subarray(P, T);
     const fullRows = await runner.runFull(window, P);
+    const mass = opts.recall && runner.runFutureMass ? await runner.runFutureMass(window, P) : null;
     checkRows("runFull", fullRows, T - P);
     // log-softmax of full once per window, reused by every (policy, ratio) of this window.
     const fullLogProbs = fullRows.map((r) => logSoftmax(r));
@@ -176,7 +195,8 @@ export async function runEval(
     onProgress({ windowsDone: w, numWindows: windows.length, tokensDone, tokensTotal, step: `window ${w + 1}/${windows.length} full` });
 
     for (const row of rows) {
-      const run = await runner.runPolicy(window, P, row.policy, row.ratio, opts.mode);
+      const run = await runner.runPolicy(window, P, row.policy, row.ratio, opts.mode, mass !== null);
+      if (mass && run.keptPositions) addRecall(row, mass, run.keptPositions);
       const what = `runPolicy(${row.policy}, ${row.ratio})`;
       checkRows(what, run.logits, T - P);
       const sums = scorePredictions(fullLogProbs, run.logits, targets);
@@ -195,6 +215,24 @@ export async function runEval(
   return summarize(opts, windows.length, fullMetrics.mean().nll, rows);
 }
 
+/** Adds one window's per-head recall: kept mass / all mass over the prefix (1 where a head has no mass). */
+function addRecall(row: RowState, mass: Float64Array[][], kept: Uint32Array[][]): void {
+  row.recallSum ??= mass.map((layer) => layer.map(() => 0));
+  for (let l = 0; l < mass.length; l++) for (let h = 0; h < mass[l].length; h++) {
+    const m = mass[l][h];
+    let all = 0, got = 0;
+    for (let p = 0; p < m.length; p++) all += m[p];
+    for (const p of kept[l][h]) if (p < m.length) got += m[p];
+    row.recallSum[l][h] += all > 0 ? got / all : 1;
+  }
+}
+
+function recallOf(sum: number[][], numWindows: number): { mean: number; perHead: number[][] } {
+  const perHead = sum.map((layer) => layer.map((v) => v / numWindows));
+  const flat = perHead.flat();
+  return { mean: flat.reduce((a, x) => a + x, 0) / flat.length, perHead };
+}
+
 /** sd / √n of per-window means (n − 1 in the variance); 0 below two windows. */
 export function standardError(xs: readonly number[]): number {
   const n = xs.length;
@@ -210,6 +248,7 @@ function summarize(opts: EvalOptions, numWindows: number, fullNll: number, rows:
     return {
       policy: r.policy, ratio: r.ratio, achievedRatio: r.keptFractionSum / numWindows, nll: m.nll, deltaNll: m.nll - fullNll,
       kl: m.kl, klSe: standardError(r.windowKl), klPerWindow: r.windowKl, top1: m.top1,
+      ...(r.recallSum ? { recall: recallOf(r.recallSum, numWindows) } : {}),
     };
   });
   const heat = heatmapTarget(opts);
