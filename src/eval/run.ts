@@ -91,7 +91,7 @@ export interface EvalRow {
    * queries making the predictions, on prefix KVs that the policy kept; per head `[layer][kvHead]`
    * and its mean over heads, both averaged over windows.
    */
-  recall?: { mean: number; perHead: number[][] };
+  recall?: { mean: number; perHead: number[][]; oracleMean: number };
 }
 
 /** Mean KVs kept per head for one (policy, ratio), for the heatmap. */
@@ -148,6 +148,8 @@ interface RowState {
   metrics: MetricAccumulator;
   windowKl: number[];
   recallSum: number[][] | null;
+  /** Σ over windows of the mean over heads of the best recall the same per-head counts allow. */
+  oracleSum: number;
   keptFractionSum: number;
   keptSum: number[][] | null;
   fullKvsPerHeadSum: number;
@@ -174,7 +176,7 @@ export async function runEval(
   const rows: RowState[] = [];
   for (const policy of opts.policies) {
     for (const ratio of policy === "full" ? [1] : opts.ratios) {
-      rows.push({ policy, ratio, metrics: new MetricAccumulator(), windowKl: [], recallSum: null, keptFractionSum: 0, keptSum: null, fullKvsPerHeadSum: 0 });
+      rows.push({ policy, ratio, metrics: new MetricAccumulator(), windowKl: [], recallSum: null, oracleSum: 0, keptFractionSum: 0, keptSum: null, fullKvsPerHeadSum: 0 });
     }
   }
   const heat = heatmapTarget(opts);
@@ -215,22 +217,30 @@ export async function runEval(
   return summarize(opts, windows.length, fullMetrics.mean().nll, rows);
 }
 
-/** Adds one window's per-head recall: kept mass / all mass over the prefix (1 where a head has no mass). */
+/** Adds one window's per-head recall: kept mass / all mass over the prefix (1 where a head has
+ *  no mass), and the oracle's: the same number of KVs per head, chosen by the future mass itself. */
 function addRecall(row: RowState, mass: Float64Array[][], kept: Uint32Array[][]): void {
   row.recallSum ??= mass.map((layer) => layer.map(() => 0));
+  let oracle = 0, numHeads = 0;
   for (let l = 0; l < mass.length; l++) for (let h = 0; h < mass[l].length; h++) {
     const m = mass[l][h];
-    let all = 0, got = 0;
+    let all = 0, got = 0, best = 0;
     for (let p = 0; p < m.length; p++) all += m[p];
-    for (const p of kept[l][h]) if (p < m.length) got += m[p];
+    let n = 0;
+    for (const p of kept[l][h]) if (p < m.length) { got += m[p]; n++; }
+    const top = Array.from(m).sort((a, b) => b - a);
+    for (let i = 0; i < n; i++) best += top[i];
     row.recallSum[l][h] += all > 0 ? got / all : 1;
+    oracle += all > 0 ? best / all : 1;
+    numHeads++;
   }
+  row.oracleSum += oracle / numHeads;
 }
 
-function recallOf(sum: number[][], numWindows: number): { mean: number; perHead: number[][] } {
+function recallOf(sum: number[][], oracleSum: number, numWindows: number): { mean: number; perHead: number[][]; oracleMean: number } {
   const perHead = sum.map((layer) => layer.map((v) => v / numWindows));
   const flat = perHead.flat();
-  return { mean: flat.reduce((a, x) => a + x, 0) / flat.length, perHead };
+  return { mean: flat.reduce((a, x) => a + x, 0) / flat.length, perHead, oracleMean: oracleSum / numWindows };
 }
 
 /** sd / √n of per-window means (n − 1 in the variance); 0 below two windows. */
@@ -248,7 +258,7 @@ function summarize(opts: EvalOptions, numWindows: number, fullNll: number, rows:
     return {
       policy: r.policy, ratio: r.ratio, achievedRatio: r.keptFractionSum / numWindows, nll: m.nll, deltaNll: m.nll - fullNll,
       kl: m.kl, klSe: standardError(r.windowKl), klPerWindow: r.windowKl, top1: m.top1,
-      ...(r.recallSum ? { recall: recallOf(r.recallSum, numWindows) } : {}),
+      ...(r.recallSum ? { recall: recallOf(r.recallSum, r.oracleSum, numWindows) } : {}),
     };
   });
   const heat = heatmapTarget(opts);
