@@ -21,12 +21,12 @@ export const EVAL_POLICIES = {
   h2o: "accumulated plain attention (L1) over all queries, uniform budget per head",
   snapkv: "observation-window attention + pooling, uniform budget per head",
   pyramidkv: "snapkv with budgets decreasing over layers",
-  kvcompress: "squared attention (L2) summed over the query group, one ranking across all layers and heads",
-  "kvcompress-l1": "kvcompress with the plain-sum (L1) metric instead of L2",
-  "kvcompress-perhead": "kvcompress scoring per query head (max over the group) instead of the group sum",
-  "kvcompress-perlayer": "kvcompress ranking heads within each layer (equal budget per layer) instead of globally",
-  "kvcompress-w32": "kvcompress with a 32-query observation window (the reference code's) instead of the paper's 8",
-  "kvcompress-wall": "kvcompress scored by every prompt query (as h2o is) instead of the last 8",
+  kvcompress: "squared attention (L2) of the last 32 prompt queries, unpooled, summed over the query group, one ranking across all layers and heads",
+  "kvcompress-l1": "the paper's kvcompress (8 queries, pool 7) with the plain-sum (L1) metric instead of L2",
+  "kvcompress-perhead": "the paper's kvcompress scoring per query head (max over the group) instead of the group sum",
+  "kvcompress-perlayer": "the paper's kvcompress ranking heads within each layer (equal budget per layer) instead of globally",
+  "kvcompress-w32": "the paper's kvcompress with a 32-query observation window (the reference code's) instead of 8",
+  "kvcompress-wall": "the paper's kvcompress scored by every prompt query (as h2o is) instead of the last 8",
 } as const;
 
 /** A named policy, or a variant `base+setting+…` (src/eval/variants.ts). */
