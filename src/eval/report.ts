@@ -48,8 +48,8 @@ export function markdownReport(r: EvalResult): string {
   const lines = [
     `# KV-cache compression quality: ${r.model} on ${r.text}`,
     "",
-    `${r.windows} windows of T = ${r.windowTokens} tokens (${r.tokens} text tokens, BOS in front of each), ` +
-      `prefix P = ${r.prefixTokens}, ${r.predictions} predictions per row, mode \`${r.mode}\`. ` +
+    `${r.windows} windows of T = ${r.windowTokens} tokens (${r.tokens} text tokens, BOS in front of each),`,
+    `prefix P = ${r.prefixTokens}, ${r.predictions} predictions per row, mode \`${r.mode}\`. ` +
       `Full-cache NLL ${fmt(r.fullNll)} nats.`,
     "",
     "**achievedRatio** is the FRACTION of KVs kept: KVs kept ÷ KVs of the full cache, over all layers and KV",
