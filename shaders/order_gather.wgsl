@@ -2,11 +2,12 @@
 // "Ordering and tie-breaks"): lay out every (layer, seq-of-pass, kvHead) head as one segment of
 // segLen (a power of two) sort elements, key = (score bits, position), payload = logical index.
 // Protected KVs (position ≥ seqLen − protectedWindow or < sinks) score +inf; padding sorts last.
+// queryAvg = 1: score = metric / (seqLen − position), the number of queries that could see the KV.
 // Sources: common/pool.wgsl, common/batch.wgsl, common/pass_head.wgsl, this file.
 // Bindings (group 0):
 //   4 headTables storage rw  (common/pool.wgsl)
 //   5 slotMeta   storage rw  (common/pool.wgsl) — metrics and positions read
-//   6 batch      uniform     Args (numSeqs k, segLen, protectedWindow, sinks); Seq (seqId, seqLen, _, _)
+//   6 batch      uniform     Args (numSeqs k, segLen, protectedWindow, sinks, queryAvg); Seq (seqId, seqLen, _, _)
 //   7 sortBuf    storage rw  array<vec4u> [numLayers, k, NUM_KV_HEADS, segLen] of
 //                            (f32 bits of score, position, logicalIdx, 0); padding = (~0, ~0, ~0, 0)
 // Overrides: pool.wgsl's, WG_SIZE.
@@ -17,7 +18,7 @@
 override WG_SIZE: u32;
 
 // Batch uniform fields (src/contract.ts KERNEL_IO)
-struct Args { numSeqs: u32, segLen: u32, protectedWindow: u32, sinks: u32 }
+struct Args { numSeqs: u32, segLen: u32, protectedWindow: u32, sinks: u32, queryAvg: u32 }
 struct Seq { seqId: u32, seqLen: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(7) var<storage, read_write> sortBuf: array<vec4u>;
@@ -40,6 +41,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let slot = slotOf(hIdx, i);
   let pos = positionOf(slot);
   let protectedPos = pos + batch.args.protectedWindow >= seq.seqLen || pos < batch.args.sinks;
-  let bits = select(bitcast<u32>(metricOf(slot)), 0x7f800000u, protectedPos);
+  // queryAvg: the metric over the number of queries that could see the KV (positions pos … seqLen − 1)
+  let score = select(metricOf(slot), metricOf(slot) / f32(max(seq.seqLen - pos, 1u)), batch.args.queryAvg == 1u);
+  let bits = select(bitcast<u32>(score), 0x7f800000u, protectedPos);
   sortBuf[e] = vec4u(bits, pos, i, 0u);
 }

@@ -15,10 +15,14 @@ export interface MetricSettings {
   readonly groupReduce?: "sum" | "max";
 }
 
-/** Protection of one compression pass (positions never evicted). */
+/** Ordering settings of one compression pass: the positions never evicted, and how a KV's
+ *  metric becomes its rank key. */
 export interface Protection {
   readonly protectedWindow: number;
   readonly sinks: number;
+  /** Rank by the metric over the number of queries that could see the KV (seqLen − position),
+   *  the paper's "-avg" variants; default false (the plain sum). */
+  readonly queryAvg?: boolean;
 }
 
 export interface KvBackend {

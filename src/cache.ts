@@ -330,7 +330,8 @@ export class KvCache {
    *  counts and offsets (wasm-written) to the backend, its evicted indices back, the moves out.
    *  Crossings into the wasm: schedulePass, planMoves (which also counts the pass). */
   private async passNow(ids: number[]): Promise<{ evictedKvs: number; blocksFreed: number }> {
-    const prot: Protection = { protectedWindow: this.config.policy.protectedWindow, sinks: this.config.policy.sinks };
+    const policy = this.config.policy;
+    const prot: Protection = { protectedWindow: policy.protectedWindow, sinks: policy.sinks, queryAvg: policy.queryReduce === "avg" };
     await this.backend.chunkKeys(ids, prot, this.control.chunkKeys(ids.length));
     this.control.schedulePass(ids);
     // The schedule wrote the counts and their prefix sums; the last offset is the pass's total.

@@ -205,7 +205,7 @@ export const KERNEL_IO = {
   },
   orderGather: {
     bindings: { headTables, slotMeta, batch, sortBuf: [7, rw] },
-    args: ["numSeqs", "segLen", "protectedWindow", "sinks"], seq: orderSeq,
+    args: ["numSeqs", "segLen", "protectedWindow", "sinks", "queryAvg"], seq: orderSeq,
   },
   orderSortLocal: { bindings: { batch, sortBuf: [7, rw] }, args: ["firstBlockLen", "lastBlockLen"], seq: noSeq },
   orderSortGlobal: { bindings: { batch, sortBuf: [7, rw] }, args: ["blockLen", "stride", "numPairs"], seq: noSeq },

@@ -16,6 +16,9 @@ export type Ranking = "global" | "layer" | "uniform" | "pyramid";
  *  whenever a sequence holds more blocks than its budget (continual). */
 export type Trigger = "prefill" | "continual";
 export type GroupReduce = "sum" | "max";
+/** How a KV's per-query terms combine into its rank: their sum, or their mean over the
+ *  queries that could see it (seqLen − position; the paper's "-avg" variants). */
+export type QueryReduce = "sum" | "avg";
 
 /** The budget of each sequence: max tokens per head (C), or a ratio R of the prompt length. */
 export type Budget =
@@ -37,14 +40,19 @@ export interface PolicyInput {
   /** The first positions, never evicted (attention sinks). @default 4 for streamingllm, 0 otherwise. */
   sinks?: number;
   metric?: MetricKind;
-  /** Prompt queries that score keys at prefill: the last `obsWindow` (0 = all). @default 8 (paper; reference code 32). */
+  /** Prompt queries that score keys at prefill: the last `obsWindow` (0 = all). @default 32 for kvcompress (the
+   *  reference code's; the paper's 8 lost on both shared models, docs/QUALITY.md), 8 for snapkv and pyramidkv, 0 for h2o. */
   obsWindow?: number;
-  /** Max-pool width along key positions at prefill (1 = no pooling). @default 7 */
+  /** Max-pool width along key positions at prefill (1 = no pooling). @default 1 for kvcompress (ours: the
+   *  paper's and SnapKV's 7 lost on both shared models, docs/QUALITY.md), 7 for snapkv and pyramidkv. */
   poolWidth?: number;
   ranking?: Ranking;
   /** How the r query heads of a KV head combine their scores: "sum" (query-group compression,
    *  docs/METHOD.md §2.2) or "max" (the per-query-head ablation). @default "sum" */
   groupReduce?: GroupReduce;
+  /** "avg" ranks by the metric over the number of queries that could see the KV (seqLen −
+   *  position), which removes the sum's bias toward old positions. @default "sum" */
+  queryReduce?: QueryReduce;
   trigger?: Trigger;
   /** pyramidkv: the smallest layer budget is maxTokens / beta. @default 20 (PyramidKV's default) */
   pyramidBeta?: number;
@@ -64,19 +72,21 @@ export interface PolicyConfig {
   readonly decodeMetric: boolean;
   readonly ranking: Ranking;
   readonly groupReduce: GroupReduce;
+  readonly queryReduce: QueryReduce;
   readonly trigger: Trigger;
   readonly pyramidBeta: number;
 }
 
 const DEFAULTS: Record<PolicyName, Omit<PolicyConfig, "name" | "budget" | "groupReduce">> = {
-  full: { protectedWindow: 8, sinks: 0, metric: "none", obsWindow: 8, poolWidth: 1, decodeMetric: false, ranking: "uniform", trigger: "prefill", pyramidBeta: 20 },
+  full: { protectedWindow: 8, sinks: 0, metric: "none", obsWindow: 8, poolWidth: 1, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "prefill", pyramidBeta: 20 },
   // Recency only: every score stays 0, so the (score, position) order evicts the oldest first.
-  streamingllm: { protectedWindow: 8, sinks: 4, metric: "none", obsWindow: 8, poolWidth: 1, decodeMetric: false, ranking: "uniform", trigger: "continual", pyramidBeta: 20 },
+  streamingllm: { protectedWindow: 8, sinks: 4, metric: "none", obsWindow: 8, poolWidth: 1, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "continual", pyramidBeta: 20 },
   // Heavy hitters: plain attention summed over every query, prompt and decode, every step.
-  h2o: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 0, poolWidth: 1, decodeMetric: true, ranking: "uniform", trigger: "continual", pyramidBeta: 20 },
-  snapkv: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 8, poolWidth: 7, decodeMetric: false, ranking: "uniform", trigger: "prefill", pyramidBeta: 20 },
-  pyramidkv: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 8, poolWidth: 7, decodeMetric: false, ranking: "pyramid", trigger: "prefill", pyramidBeta: 20 },
-  kvcompress: { protectedWindow: 8, sinks: 0, metric: "l2", obsWindow: 8, poolWidth: 7, decodeMetric: true, ranking: "global", trigger: "prefill", pyramidBeta: 20 },
+  h2o: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 0, poolWidth: 1, queryReduce: "sum", decodeMetric: true, ranking: "uniform", trigger: "continual", pyramidBeta: 20 },
+  snapkv: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 8, poolWidth: 7, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "prefill", pyramidBeta: 20 },
+  pyramidkv: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 8, poolWidth: 7, queryReduce: "sum", decodeMetric: false, ranking: "pyramid", trigger: "prefill", pyramidBeta: 20 },
+  // obsWindow 32 and no pooling: chosen by the rule in docs/QUALITY.md (the paper: 8 and 7).
+  kvcompress: { protectedWindow: 8, sinks: 0, metric: "l2", obsWindow: 32, poolWidth: 1, queryReduce: "sum", decodeMetric: true, ranking: "global", trigger: "prefill", pyramidBeta: 20 },
 };
 
 function nonNegInt(field: string, v: unknown): number {
@@ -117,6 +127,8 @@ export function definePolicy(input: PolicyInput): PolicyConfig {
   if (!["global", "layer", "uniform", "pyramid"].includes(ranking)) throw new ConfigError("policy.ranking", `must be global, layer, uniform or pyramid, got ${String(ranking)}`);
   const groupReduce = input.groupReduce ?? "sum";
   if (groupReduce !== "sum" && groupReduce !== "max") throw new ConfigError("policy.groupReduce", `must be "sum" or "max", got ${String(groupReduce)}`);
+  const queryReduce = input.queryReduce ?? d.queryReduce;
+  if (queryReduce !== "sum" && queryReduce !== "avg") throw new ConfigError("policy.queryReduce", `must be "sum" or "avg", got ${String(queryReduce)}`);
   const trigger = input.trigger ?? d.trigger;
   if (trigger !== "prefill" && trigger !== "continual") throw new ConfigError("policy.trigger", `must be "prefill" or "continual", got ${String(trigger)}`);
   const poolWidth = nonNegInt("poolWidth", input.poolWidth ?? d.poolWidth);
@@ -134,6 +146,7 @@ export function definePolicy(input: PolicyInput): PolicyConfig {
     decodeMetric: d.decodeMetric && metric !== "none",
     ranking,
     groupReduce,
+    queryReduce,
     trigger,
     pyramidBeta,
   });

@@ -56,7 +56,7 @@ export async function evaluate(argv: readonly string[], onLine?: (s: string) => 
     const result = await runEval({
       model: resolved.name, text: path.basename(a.text), tokenIds, bosId: tokenizer.bosId,
       windowTokens: a.windowTokens, prefixTokens: a.prefixTokens, numWindows: a.numWindows,
-      policies: a.policies, ratios: a.ratios, mode: a.mode,
+      policies: a.policies, ratios: a.ratios, mode: a.mode, recall: a.recall && a.mode === "once",
     }, runner, (p) => bar.update(p.tokensDone, { total: p.tokensTotal, detail: p.step }));
     bar.finish();
     if (a.outDir) {

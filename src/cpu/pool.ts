@@ -174,21 +174,22 @@ export class CpuKvPool {
    * chunk keys f32 [numLayers, k, numKvHeads, maxBlocksPerHead]. Keeps the sorted order for
    * selectEvicted().
    */
-  sortScores(seqIds: ArrayLike<number>, protectedWindow: number, sinks: number): Float32Array {
+  sortScores(seqIds: ArrayLike<number>, protectedWindow: number, sinks: number, queryAvg = false): Float32Array {
     const c = this.config;
     const n = c.numLayers * seqIds.length * c.numKvHeads * c.maxBlocksPerHead;
     const ck = this.scratch(S_CHUNK, n * 4);
-    this.sortScoresAt(seqIds, protectedWindow, sinks, ck, this.stage(S_SEQ, Int32Array.from(seqIds)));
+    this.sortScoresAt(seqIds, protectedWindow, sinks, ck, this.stage(S_SEQ, Int32Array.from(seqIds)), queryAvg);
     return new Float32Array(this.wasm.memory.buffer, ck, n).slice();
   }
 
   /** sortScores() writing the chunk keys at wasm address chunkKeysPtr; seqIdsPtr: i32[k] staged. */
-  sortScoresAt(seqIds: ArrayLike<number>, protectedWindow: number, sinks: number, chunkKeysPtr: number, seqIdsPtr: number): void {
+  sortScoresAt(seqIds: ArrayLike<number>, protectedWindow: number, sinks: number, chunkKeysPtr: number, seqIdsPtr: number,
+    queryAvg = false): void {
     const numHeads = this.config.numLayers * seqIds.length * this.config.numKvHeads;
     const so = this.scratch(S_SORTED_OFF, (numHeads + 1) * 4);
     const si = this.scratch(S_SORTED, Math.max(1, this.totalCtx(seqIds)) * 4);
     this.rc(this.wasm.cpuSortScores(this.tablesPtr, this.ctxLensPtr, this.seqLensPtr, seqIds.length, seqIdsPtr,
-      protectedWindow, sinks, chunkKeysPtr, si, so));
+      protectedWindow, sinks, queryAvg ? 1 : 0, chunkKeysPtr, si, so));
     this.sortedHeads = numHeads;
   }
 

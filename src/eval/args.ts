@@ -1,6 +1,7 @@
 // Flags of `kvcompress eval` (issue 8). Parsing is pure (argv in, object out) so the CLI, the
 // tests and any other front end share one set of rules and one set of error messages.
 import { KvCompressError } from "../errors";
+import { parseVariant, VARIANT_PARTS } from "./variants";
 
 /** Bad command-line input; the message names the flag, the value and what is allowed. The CLI prints it and exits 2. */
 export class UsageError extends KvCompressError {
@@ -20,15 +21,16 @@ export const EVAL_POLICIES = {
   h2o: "accumulated plain attention (L1) over all queries, uniform budget per head",
   snapkv: "observation-window attention + pooling, uniform budget per head",
   pyramidkv: "snapkv with budgets decreasing over layers",
-  kvcompress: "squared attention (L2) summed over the query group, one ranking across all layers and heads",
-  "kvcompress-l1": "kvcompress with the plain-sum (L1) metric instead of L2",
-  "kvcompress-perhead": "kvcompress scoring per query head (max over the group) instead of the group sum",
-  "kvcompress-perlayer": "kvcompress ranking heads within each layer (equal budget per layer) instead of globally",
-  "kvcompress-w32": "kvcompress with a 32-query observation window (the reference code's) instead of the paper's 8",
-  "kvcompress-wall": "kvcompress scored by every prompt query (as h2o is) instead of the last 8",
+  kvcompress: "squared attention (L2) of the last 32 prompt queries, unpooled, summed over the query group, one ranking across all layers and heads",
+  "kvcompress-l1": "the paper's kvcompress (8 queries, pool 7) with the plain-sum (L1) metric instead of L2",
+  "kvcompress-perhead": "the paper's kvcompress scoring per query head (max over the group) instead of the group sum",
+  "kvcompress-perlayer": "the paper's kvcompress ranking heads within each layer (equal budget per layer) instead of globally",
+  "kvcompress-w32": "the paper's kvcompress with a 32-query observation window (the reference code's) instead of 8",
+  "kvcompress-wall": "the paper's kvcompress scored by every prompt query (as h2o is) instead of the last 8",
 } as const;
 
-export type EvalPolicy = keyof typeof EVAL_POLICIES;
+/** A named policy, or a variant `base+setting+…` (src/eval/variants.ts). */
+export type EvalPolicy = keyof typeof EVAL_POLICIES | `${string}+${string}`;
 export type EvalMode = "once" | "continual";
 /** "auto": WebGPU on a hardware adapter, else the CPU backend (createKvCache's rule). */
 export type EvalBackend = "auto" | "gpu" | "cpu";
@@ -58,6 +60,8 @@ export interface EvalArgs {
   protectedWindow: number | undefined;
   /** Print the result as one JSON object on stdout. */
   json: boolean;
+  /** Mode once: also measure each head's attention-mass recall (`--recall`; one more full run per window). */
+  recall: boolean;
   /** Directory for the Markdown table and SVG plots (`--out`); undefined = none. */
   outDir: string | undefined;
   help: boolean;
@@ -78,11 +82,13 @@ export type EvalStorage = "f32" | "f16" | "q8" | "q4";
 
 export const EVAL_USAGE = `usage: kvcompress eval --model PATH|ID --text FILE [--window 512] [--prefix 384] [--windows 64]
          [--policies ${EVAL_DEFAULTS.policies.join(",")}] [--ratios 2,4,8,16]
-         [--mode once|continual] [--backend auto|gpu|cpu] [--storage f32|f16|q8|q4] [--protected-window W] [--json] [--out DIR]
-policies: ${Object.keys(EVAL_POLICIES).join(", ")}`;
+         [--mode once|continual] [--backend auto|gpu|cpu] [--storage f32|f16|q8|q4] [--protected-window W] [--recall] [--json]
+         [--out DIR]
+policies: ${Object.keys(EVAL_POLICIES).join(", ")}
+  or a variant POLICY+SETTING+…, settings: ${VARIANT_PARTS.join(", ")}`;
 
 const VALUE_FLAGS = ["--model", "--text", "--window", "--prefix", "--windows", "--policies", "--ratios", "--mode", "--backend", "--storage", "--protected-window", "--out"] as const;
-const BOOL_FLAGS = ["--json", "--help", "-h"] as const;
+const BOOL_FLAGS = ["--json", "--recall", "--help", "-h"] as const;
 
 /**
  * Parses the arguments that follow `kvcompress eval`. Accepts `--flag value` and `--flag=value`.
@@ -93,6 +99,7 @@ const BOOL_FLAGS = ["--json", "--help", "-h"] as const;
 export function parseEvalArgs(argv: readonly string[]): EvalArgs {
   const raw = new Map<string, string>();
   let json = false;
+  let recall = false;
   let help = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -101,6 +108,7 @@ export function parseEvalArgs(argv: readonly string[]): EvalArgs {
     if ((BOOL_FLAGS as readonly string[]).includes(flag)) {
       if (eq > 0) throw new UsageError(flag, "takes no value");
       if (flag === "--json") json = true;
+      else if (flag === "--recall") recall = true;
       else help = true;
       continue;
     }
@@ -144,6 +152,7 @@ export function parseEvalArgs(argv: readonly string[]): EvalArgs {
     storage: choice(raw, "--storage", ["f32", "f16", "q8", "q4"] as const, EVAL_DEFAULTS.storage),
     protectedWindow: protectedRaw === undefined ? undefined : intFlag(raw, "--protected-window", 0, 0),
     json,
+    recall,
     outDir: raw.get("--out"),
     help: false,
   };
@@ -152,13 +161,13 @@ export function parseEvalArgs(argv: readonly string[]): EvalArgs {
 function defaults(): EvalArgs {
   return {
     model: "", text: "", ...EVAL_DEFAULTS, policies: [...EVAL_DEFAULTS.policies], ratios: [...EVAL_DEFAULTS.ratios],
-    protectedWindow: undefined, json: false, outDir: undefined, help: false,
+    protectedWindow: undefined, json: false, recall: false, outDir: undefined, help: false,
   };
 }
 
 /** Whether `name` is a policy `eval` can run. */
 export function isEvalPolicy(name: string): name is EvalPolicy {
-  return Object.prototype.hasOwnProperty.call(EVAL_POLICIES, name);
+  return Object.prototype.hasOwnProperty.call(EVAL_POLICIES, name) || parseVariant(name) !== null;
 }
 
 function parsePolicies(value: string | undefined): EvalPolicy[] {

@@ -7,6 +7,7 @@ import type { LlamaModel } from "../model/llama";
 import type { PolicyInput } from "../policies";
 import { CachedSequence } from "../model/cachedSequence";
 import { blockBytes } from "../config";
+import { parseVariant } from "./variants";
 import type { PolicyRun, WindowRunner } from "./run";
 
 /** Makes a cache for the model with the given policy (the caller picks backend and storage);
@@ -19,16 +20,23 @@ export function evalPolicyInput(name: string, maxTokensPerHead: number, mode: "o
   const pw = protectedWindow !== undefined ? { protectedWindow } : {};
   const trigger = mode === "continual" ? "continual" as const : "prefill" as const;
   const base = { maxTokensPerHead, trigger, ...pw };
+  // The kvcompress-* ablations change one setting of the PAPER's kvcompress (w 8, pool 7), so the
+  // tables measured with them stay reproducible after the default changed (docs/QUALITY.md).
+  const paper = { name: "kvcompress" as const, obsWindow: 8, poolWidth: 7, ...base };
   switch (name) {
     case "full": return { name: "full" };
-    case "kvcompress-l1": return { name: "kvcompress", metric: "l1", ...base };
-    case "kvcompress-perhead": return { name: "kvcompress", groupReduce: "max", ...base };
-    case "kvcompress-perlayer": return { name: "kvcompress", ranking: "layer", ...base };
-    case "kvcompress-w32": return { name: "kvcompress", obsWindow: 32, ...base };
-    case "kvcompress-wall": return { name: "kvcompress", obsWindow: 0, ...base };
+    case "kvcompress-l1": return { ...paper, metric: "l1" };
+    case "kvcompress-perhead": return { ...paper, groupReduce: "max" };
+    case "kvcompress-perlayer": return { ...paper, ranking: "layer" };
+    case "kvcompress-w32": return { ...paper, obsWindow: 32 };
+    case "kvcompress-wall": return { ...paper, obsWindow: 0 };
     case "streamingllm": case "h2o": case "snapkv": case "pyramidkv": case "kvcompress":
       return { name, ...base };
-    default: throw new ConfigError("policy", `unknown eval policy ${name}`);
+    default: {
+      const v = parseVariant(name);
+      if (v === null) throw new ConfigError("policy", `unknown eval policy ${name}`);
+      return { name: v.name, ...base, ...v.overrides };
+    }
   }
 }
 
@@ -55,6 +63,14 @@ export function createModelWindowRunner(model: WindowForward, makeCache: CacheFa
     const f16Full = s.bytesUncompressed * blockBytes({ ...cache.config, storage: "f16" }) / blockBytes(cache.config);
     return { kept: s.keptKvs, perHead, bytesRelF16: s.bytesInUse / f16Full };
   }
+  async function prefixPositions(cache: KvCache, seqId: number, prefix: number): Promise<Uint32Array[][]> {
+    const out: Uint32Array[][] = [];
+    for (let l = 0; l < c.numLayers; l++) {
+      out.push([]);
+      for (let h = 0; h < c.numKvHeads; h++) out[l].push((await cache.readHead(l, seqId, h)).positions.filter((p) => p < prefix));
+    }
+    return out;
+  }
   return {
     async runFull(window, prefix) {
       const cache = await cacheFor("full", { name: "full" }, window.length, true);
@@ -69,7 +85,33 @@ export function createModelWindowRunner(model: WindowForward, makeCache: CacheFa
         cache.removeSequence(seq.seqId);
       }
     },
-    async runPolicy(window, prefix, policy, ratio, mode): Promise<PolicyRun> {
+    async runFutureMass(window, prefix) {
+      // L1 with pool 1 and obsWindow 1 scores the last prompt query; every decode step adds its
+      // own: the metric is then the mass of exactly the queries that make the predictions. The
+      // budget holds the whole window, so nothing is evicted (the full cache's attention).
+      const T = window.length;
+      const input: PolicyInput = { name: "kvcompress", metric: "l1", obsWindow: 1, poolWidth: 1, maxTokensPerHead: T, trigger: "prefill" };
+      const cache = await cacheFor("future-mass", input, T);
+      const seq = new CachedSequence(cache, cache.addSequence());
+      try {
+        await model.forward(Array.from(window.subarray(0, prefix)), seq);
+        for (let t = prefix; t < T - 1; t++) await model.forward([window[t]], seq);
+        const out: Float64Array[][] = [];
+        for (let l = 0; l < c.numLayers; l++) {
+          out.push([]);
+          for (let h = 0; h < c.numKvHeads; h++) {
+            const { positions, metrics } = await cache.readHead(l, seq.seqId, h);
+            const m = new Float64Array(prefix);
+            positions.forEach((p, i) => { if (p < prefix) m[p] = metrics[i]; });
+            out[l].push(m);
+          }
+        }
+        return out;
+      } finally {
+        cache.removeSequence(seq.seqId);
+      }
+    },
+    async runPolicy(window, prefix, policy, ratio, mode, withPositions): Promise<PolicyRun> {
       // R keeps 1/R of the P prefix KVs per head; R = 1 keeps all of them (no eviction at all).
       const maxTokensPerHead = Math.max(1, Math.round(prefix / ratio));
       const input = ratio <= 1 ? { name: "full" as const } : evalPolicyInput(policy, maxTokensPerHead, mode, opts.protectedWindow);
@@ -78,10 +120,14 @@ export function createModelWindowRunner(model: WindowForward, makeCache: CacheFa
       try {
         const rows: Float32Array[] = [await model.forward(Array.from(window.subarray(0, prefix)), seq)];
         let counted = keptCounts(cache, seq.seqId);
+        const keptPositions = withPositions && mode === "once" ? await prefixPositions(cache, seq.seqId, prefix) : undefined;
         for (let t = prefix; t < window.length - 1; t++) rows.push(await model.forward([window[t]], seq));
         if (mode === "continual") counted = keptCounts(cache, seq.seqId);
         const totalTokens = mode === "continual" ? window.length - 1 : prefix;
-        return { logits: rows, keptPrefixKvs: counted.kept, totalPrefixKvs: totalTokens * c.numLayers * c.numKvHeads, keptPerHead: counted.perHead, bytesRelF16: counted.bytesRelF16 };
+        return {
+          logits: rows, keptPrefixKvs: counted.kept, totalPrefixKvs: totalTokens * c.numLayers * c.numKvHeads,
+          keptPerHead: counted.perHead, bytesRelF16: counted.bytesRelF16, ...(keptPositions ? { keptPositions } : {}),
+        };
       } finally {
         cache.removeSequence(seq.seqId);
       }

@@ -48,21 +48,22 @@ export function markdownReport(r: EvalResult): string {
   const lines = [
     `# KV-cache compression quality: ${r.model} on ${r.text}`,
     "",
-    `${r.windows} windows of T = ${r.windowTokens} tokens (${r.tokens} text tokens, BOS in front of each), ` +
-      `prefix P = ${r.prefixTokens}, ${r.predictions} predictions per row, mode \`${r.mode}\`. ` +
+    `${r.windows} windows of T = ${r.windowTokens} tokens (${r.tokens} text tokens, BOS in front of each),`,
+    `prefix P = ${r.prefixTokens}, ${r.predictions} predictions per row, mode \`${r.mode}\`. ` +
       `Full-cache NLL ${fmt(r.fullNll)} nats.`,
     "",
     "**achievedRatio** is the FRACTION of KVs kept: KVs kept ÷ KVs of the full cache, over all layers and KV",
     "heads, averaged over windows (≈ 1/R; 0.125 = 8× compression). Policies are ranked by KL(full ‖ policy);",
-    "ΔNLL is reported but is often negative on these models (docs/METHOD.md §5). The lowest KL per ratio is bold.",
+    "ΔNLL is reported but is often negative on these models (docs/METHOD.md §5). The lowest KL per ratio is bold;",
+    "± is the standard error over windows.",
     "",
-    "| ratio R | policy | achievedRatio (kept) | compression | KL(full ‖ policy) | top-1 agreement | NLL | ΔNLL |",
+    "| ratio R | policy | achievedRatio (kept) | compression | KL(full ‖ policy) ± se | top-1 agreement | NLL | ΔNLL |",
     "|---:|---|---:|---:|---:|---:|---:|---:|",
   ];
   for (const row of rows) {
     const kl = row.policy !== "full" && bestKl.get(row.ratio) === row.kl ? `**${fmt(row.kl)}**` : fmt(row.kl);
     lines.push(`| ${row.ratio} | ${row.policy} | ${row.achievedRatio.toFixed(4)} | ${(1 / row.achievedRatio).toFixed(2)}× | ` +
-      `${kl} | ${row.top1.toFixed(4)} | ${fmt(row.nll)} | ${fmtSigned(row.deltaNll)} |`);
+      `${kl} ± ${fmt(row.klSe)} | ${row.top1.toFixed(4)} | ${fmt(row.nll)} | ${fmtSigned(row.deltaNll)} |`);
   }
   const unfair = fairnessWarnings(r.results);
   if (unfair.length > 0) lines.push("", "Achieved ratios that differ by more than 5% at one nominal ratio:", "", ...unfair.map((w) => `- ${w}`));

@@ -21,6 +21,8 @@ export interface PolicyRun {
   /** KV bytes in use (whole blocks, q8/q4 scales included) ÷ the bytes of the full cache stored
    *  in f16, at the same moment as `keptPrefixKvs`. Absent: f16 storage, keptPrefixKvs ÷ totalPrefixKvs. */
   bytesRelF16?: number;
+  /** Mode `once` with recall asked for: the prefix positions each head kept after the compression, `[layer][kvHead]`. */
+  keptPositions?: Uint32Array[][];
 }
 
 /** The model, as the evaluation loop sees it. One instance per model and backend. */
@@ -32,7 +34,14 @@ export interface WindowRunner {
    * teacher-force tokens P..T−1; the prediction of token P comes from the prefill's last position
    * BEFORE compression. `ratio` R keeps 1/R of the prefix KVs; R = 1 must keep every KV.
    */
-  runPolicy(window: Int32Array, prefix: number, policy: string, ratio: number, mode: "once" | "continual"): Promise<PolicyRun>;
+  runPolicy(window: Int32Array, prefix: number, policy: string, ratio: number, mode: "once" | "continual",
+    withPositions?: boolean): Promise<PolicyRun>;
+  /**
+   * Full cache: the attention mass that the T − P queries making the predictions (positions
+   * P−1 … T−2) put on each prefix KV, summed over the KV head's query group: `[layer][kvHead]`
+   * f64 [P], indexed by position. Needed for attention-mass recall only.
+   */
+  runFutureMass?(window: Int32Array, prefix: number): Promise<Float64Array[][]>;
 }
 
 export interface EvalOptions {
@@ -53,6 +62,8 @@ export interface EvalOptions {
   mode: "once" | "continual";
   /** Which (policy, ratio) keeps its per-head counts for the heatmap. Default kvcompress at 8. */
   heatmap?: { policy: string; ratio: number };
+  /** Mode once: also measure attention-mass recall per head (needs runner.runFutureMass). */
+  recall?: boolean;
 }
 
 /** One row of the result. All means are over every prediction of every window. */
@@ -72,11 +83,21 @@ export interface EvalRow {
   deltaNll: number;
   /** Mean KL(full ‖ policy) over the whole vocabulary, nats. The ranking measure. */
   kl: number;
+  /** Standard error of kl over windows (sd of the per-window means / √windows; 0 for one window). */
+  klSe: number;
+  /** Mean KL of each window, in window order (pair rows window by window to compare policies). */
+  klPerWindow: number[];
   /** Fraction of predictions whose argmax (ties → lower id) equals full's, in [0, 1]. */
   top1: number;
   /** KV bytes in use ÷ the f16 full cache's bytes (whole blocks, scales included), averaged over
    *  windows: the x-axis users pay for (0.25 = a quarter of the f16 bytes). */
   bytes: number;
+  /**
+   * Attention-mass recall (with `recall`): the share of the full cache's attention mass, from the
+   * queries making the predictions, on prefix KVs that the policy kept; per head `[layer][kvHead]`
+   * and its mean over heads, both averaged over windows.
+   */
+  recall?: { mean: number; perHead: number[][]; oracleMean: number };
 }
 
 /** Mean KVs kept per head for one (policy, ratio), for the heatmap. */
@@ -131,6 +152,10 @@ interface RowState {
   policy: string;
   ratio: number;
   metrics: MetricAccumulator;
+  windowKl: number[];
+  recallSum: number[][] | null;
+  /** Σ over windows of the mean over heads of the best recall the same per-head counts allow. */
+  oracleSum: number;
   keptFractionSum: number;
   bytesSum: number;
   keptSum: number[][] | null;
@@ -158,7 +183,7 @@ export async function runEval(
   const rows: RowState[] = [];
   for (const policy of opts.policies) {
     for (const ratio of policy === "full" ? [1] : opts.ratios) {
-      rows.push({ policy, ratio, metrics: new MetricAccumulator(), keptFractionSum: 0, bytesSum: 0, keptSum: null, fullKvsPerHeadSum: 0 });
+      rows.push({ policy, ratio, metrics: new MetricAccumulator(), windowKl: [], recallSum: null, oracleSum: 0, keptFractionSum: 0, bytesSum: 0, keptSum: null, fullKvsPerHeadSum: 0 });
     }
   }
   const heat = heatmapTarget(opts);
@@ -170,6 +195,7 @@ export async function runEval(
     const window = windows[w];
     const targets = window.subarray(P, T);
     const fullRows = await runner.runFull(window, P);
+    const mass = opts.recall && runner.runFutureMass ? await runner.runFutureMass(window, P) : null;
     checkRows("runFull", fullRows, T - P);
     // log-softmax of full once per window, reused by every (policy, ratio) of this window.
     const fullLogProbs = fullRows.map((r) => logSoftmax(r));
@@ -178,10 +204,13 @@ export async function runEval(
     onProgress({ windowsDone: w, numWindows: windows.length, tokensDone, tokensTotal, step: `window ${w + 1}/${windows.length} full` });
 
     for (const row of rows) {
-      const run = await runner.runPolicy(window, P, row.policy, row.ratio, opts.mode);
+      const run = await runner.runPolicy(window, P, row.policy, row.ratio, opts.mode, mass !== null);
+      if (mass && run.keptPositions) addRecall(row, mass, run.keptPositions);
       const what = `runPolicy(${row.policy}, ${row.ratio})`;
       checkRows(what, run.logits, T - P);
-      row.metrics.add(scorePredictions(fullLogProbs, run.logits, targets));
+      const sums = scorePredictions(fullLogProbs, run.logits, targets);
+      row.metrics.add(sums);
+      row.windowKl.push(sums.kl / sums.numPredictions);
       addKept(row, run, what, row.policy === heat.policy && row.ratio === heat.ratio);
       row.bytesSum += run.bytesRelF16 ?? run.keptPrefixKvs / run.totalPrefixKvs;
       tokensDone += T;
@@ -196,10 +225,49 @@ export async function runEval(
   return summarize(opts, windows.length, fullMetrics.mean().nll, rows);
 }
 
+/** Adds one window's per-head recall: kept mass / all mass over the prefix (1 where a head has
+ *  no mass), and the oracle's: the same number of KVs per head, chosen by the future mass itself. */
+function addRecall(row: RowState, mass: Float64Array[][], kept: Uint32Array[][]): void {
+  row.recallSum ??= mass.map((layer) => layer.map(() => 0));
+  let oracle = 0, numHeads = 0;
+  for (let l = 0; l < mass.length; l++) for (let h = 0; h < mass[l].length; h++) {
+    const m = mass[l][h];
+    let all = 0, got = 0, best = 0;
+    for (let p = 0; p < m.length; p++) all += m[p];
+    let n = 0;
+    for (const p of kept[l][h]) if (p < m.length) { got += m[p]; n++; }
+    const top = Array.from(m).sort((a, b) => b - a);
+    for (let i = 0; i < n; i++) best += top[i];
+    row.recallSum[l][h] += all > 0 ? got / all : 1;
+    oracle += all > 0 ? best / all : 1;
+    numHeads++;
+  }
+  row.oracleSum += oracle / numHeads;
+}
+
+function recallOf(sum: number[][], oracleSum: number, numWindows: number): { mean: number; perHead: number[][]; oracleMean: number } {
+  const perHead = sum.map((layer) => layer.map((v) => v / numWindows));
+  const flat = perHead.flat();
+  return { mean: flat.reduce((a, x) => a + x, 0) / flat.length, perHead, oracleMean: oracleSum / numWindows };
+}
+
+/** sd / √n of per-window means (n − 1 in the variance); 0 below two windows. */
+export function standardError(xs: readonly number[]): number {
+  const n = xs.length;
+  if (n < 2) return 0;
+  const mean = xs.reduce((a, x) => a + x, 0) / n;
+  const v = xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1);
+  return Math.sqrt(v / n);
+}
+
 function summarize(opts: EvalOptions, numWindows: number, fullNll: number, rows: RowState[]): EvalResult {
   const results: EvalRow[] = rows.map((r) => {
     const m = r.metrics.mean();
-    return { policy: r.policy, ratio: r.ratio, achievedRatio: r.keptFractionSum / numWindows, nll: m.nll, deltaNll: m.nll - fullNll, kl: m.kl, top1: m.top1, bytes: r.bytesSum / numWindows };
+    return {
+      policy: r.policy, ratio: r.ratio, achievedRatio: r.keptFractionSum / numWindows, nll: m.nll, deltaNll: m.nll - fullNll,
+      kl: m.kl, klSe: standardError(r.windowKl), klPerWindow: r.windowKl, top1: m.top1, bytes: r.bytesSum / numWindows,
+      ...(r.recallSum ? { recall: recallOf(r.recallSum, r.oracleSum, numWindows) } : {}),
+    };
   });
   const heat = heatmapTarget(opts);
   const heatRow = rows.find((r) => r.policy === heat.policy && r.ratio === heat.ratio && r.keptSum !== null);

@@ -14,8 +14,8 @@ import { cpuPoolFor, loadPool, makeRefPool, readPool } from "./helpers";
 const dims: PoolDims = { numLayers: 2, maxSeqs: 4, numKvHeads: 3, headSize: 8, blockSize: 4, numBlocks: 2 * 4 * 3 * 12, maxBlocksPerHead: 12 };
 
 const Order = suite("cpu score ordering");
-for (const ties of [false, true]) {
-  Order(`chunk keys and evicted indices match the reference (${ties ? "many equal scores" : "random scores"})`, async () => {
+for (const [ties, queryAvg] of [[false, false], [true, false], [true, true]]) {
+  Order(`chunk keys and evicted indices match the reference (${ties ? "many equal scores" : "random scores"}${queryAvg ? ", averaged over queries" : ""})`, async () => {
     const seed = freshSeed(), rng = makeRng(seed);
     const seqLens = [45, 13, 30, 1];
     const ref = makeRefPool(rng, dims, seqLens, "f32");
@@ -25,15 +25,15 @@ for (const ties of [false, true]) {
     loadPool(cpu, ref);
     const seqIds = [2, 0, 3, 1];
     const pw = [0, 4, 32][Math.floor(rng() * 3)], sinks = Math.floor(rng() * 3);
-    const want = refChunkKeys(ref, seqIds, pw, sinks);
-    const got = cpu.sortScores(seqIds, pw, sinks);
+    const want = refChunkKeys(ref, seqIds, pw, sinks, queryAvg);
+    const got = cpu.sortScores(seqIds, pw, sinks, queryAvg);
     assert.equal(Array.from(got), Array.from(want), `seed ${seed} pw ${pw} sinks ${sinks}`);
     const numHeads = dims.numLayers * seqIds.length * dims.numKvHeads;
     const counts = new Int32Array(numHeads);
     for (let l = 0, f = 0; l < dims.numLayers; l++) for (const s of seqIds) for (let h = 0; h < dims.numKvHeads; h++, f++) {
       counts[f] = Math.floor(rng() * (ref.ctxLens[ref.headIdx(l, s, h)] + 1));
     }
-    const w = refEvictedIdx(ref, seqIds, pw, sinks, counts);
+    const w = refEvictedIdx(ref, seqIds, pw, sinks, counts, queryAvg);
     const e = cpu.selectEvicted(counts);
     assert.equal(Array.from(e.evictedOffsets), Array.from(w.evictedOffsets), `seed ${seed}`);
     assert.equal(Array.from(e.evictedIdx), Array.from(w.evictedIdx), `seed ${seed}`);

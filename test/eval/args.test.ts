@@ -4,6 +4,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { EVAL_DEFAULTS, UsageError, parseEvalArgs } from "../../src/eval/args";
 import { KvCompressError } from "../../src/errors";
+import { evalPolicyInput } from "../../src/eval/modelRunner";
 
 const t = suite("eval args");
 const REQUIRED = ["--model", "stories260K", "--text", "val.txt"];
@@ -64,6 +65,18 @@ t("unknown policy, duplicate policy, empty name", () => {
   usageError([...REQUIRED, "--policies", "full,snapkv2"], "--policies", /unknown policy "snapkv2"; known: full, /);
   usageError([...REQUIRED, "--policies", "h2o,h2o"], "--policies", /listed twice/);
   usageError([...REQUIRED, "--policies", "h2o,,snapkv"], "--policies", /empty name/);
+});
+
+t("policy variants: base+setting+… changes one field per part; bad parts and bases are refused", () => {
+  assert.equal(parseEvalArgs([...REQUIRED, "--policies", "kvcompress+l1+w0+avg,h2o+pool3+layer"]).policies,
+    ["kvcompress+l1+w0+avg", "h2o+pool3+layer"]);
+  assert.equal(evalPolicyInput("kvcompress+l1+w0+pool1+avg+gmax+uniform+pw4+sinks2", 48, "once"), {
+    name: "kvcompress", maxTokensPerHead: 48, trigger: "prefill", metric: "l1", obsWindow: 0, poolWidth: 1,
+    queryReduce: "avg", groupReduce: "max", ranking: "uniform", protectedWindow: 4, sinks: 2,
+  });
+  for (const bad of ["kvcompress+l3", "kvcompress+pool4", "kvcompress+", "full+l1", "snap+l1", "kvcompress+w-1"]) {
+    usageError([...REQUIRED, "--policies", bad], "--policies", /unknown policy/);
+  }
 });
 
 t("ratios: ≤ 0, below 1, not a number, repeated", () => {

@@ -9,7 +9,7 @@ import type { EvalResult, EvalRow } from "../../src/eval/run";
 const t = suite("eval report");
 
 const row = (policy: string, ratio: number, kl: number, top1: number, achievedRatio = 1 / ratio): EvalRow =>
-  ({ policy, ratio, achievedRatio, nll: 3 + kl, deltaNll: kl - 0.01, kl, top1, bytes: achievedRatio });
+  ({ policy, ratio, achievedRatio, nll: 3 + kl, deltaNll: kl - 0.01, kl, klSe: kl / 10, klPerWindow: [kl, kl], top1, bytes: achievedRatio });
 
 function sample(): EvalResult {
   const results: EvalRow[] = [row("full", 1, 0, 1)];

@@ -57,6 +57,35 @@ const baseOpts = (over: Partial<EvalOptions> = {}): EvalOptions => ({
   ...over,
 });
 
+t("attention-mass recall: kept mass over all prefix mass per head, averaged over windows; klSe over windows", async () => {
+  // Window w: head [l][h] puts mass p + 1 on prefix position p (P = 8: total 36) and keeps
+  // n = h + 1 + (w % 2) positions: the last n (heaviest) in layer 0, the first n (lightest) in layer 1.
+  const runner = new FakeRunner();
+  let w = -1;
+  const withMass: WindowRunner = {
+    runFull: (win, p) => { w++; return runner.runFull(win, p); },
+    runFutureMass: async (_win, p) => Array.from({ length: L }, () => Array.from({ length: H }, () => Float64Array.from({ length: p }, (_, i) => i + 1))),
+    runPolicy: async (win, p, policy, ratio, mode, withPositions) => {
+      const run = await runner.runPolicy(win, p, policy, ratio, mode);
+      assert.is(withPositions, true);
+      const keptPositions = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) =>
+        Uint32Array.from({ length: h + 1 + (w % 2) }, (_, i) => (l === 0 ? p - 1 - i : i))));
+      return { ...run, keptPositions };
+    },
+  };
+  const r = await runEval(baseOpts({ policies: ["noisy"], ratios: [2], numWindows: 2, recall: true }), withMass);
+  const row = r.results[0];
+  // head 0: even window keeps {7} = 8/36, odd keeps {7, 6} = 15/36; head 1: 15/36, 21/36; head 2: 21/36, 26/36
+  // layer 1 keeps {0} = 1/36, {0, 1} = 3/36, …; the oracle keeps layer 0's sets in both layers
+  const want = [[(8 + 15) / 72, (15 + 21) / 72, (21 + 26) / 72], [(1 + 3) / 72, (3 + 6) / 72, (6 + 10) / 72]];
+  for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) close(row.recall!.perHead[l][h], want[l][h], 1e-12, `[${l}][${h}]`);
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  close(row.recall!.mean, mean(want.flat()), 1e-12);
+  close(row.recall!.oracleMean, mean(want[0]), 1e-12, "oracle");
+  const [a, b] = row.klPerWindow;
+  close(row.klSe, Math.abs(a - b) / 2, 1e-12, "se of two windows = |a − b| / 2");
+});
+
 t("full vs itself and every policy at R = 1: KL 0, top-1 1, ΔNLL 0, all KVs kept", async () => {
   const r = await runEval(baseOpts(), new FakeRunner());
   for (const row of r.results.filter((x) => x.ratio === 1)) {

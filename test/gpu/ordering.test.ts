@@ -9,7 +9,7 @@ import { freshSeed, kernelDims, nanBuffer, readBuffer, runPass, storageBuffer, u
 
 const test = suite("gpu: score ordering");
 
-interface Case { b: number; L: number; H: number; seqs: { seqLen: number; lens: number[] }[]; protectedWindow: number; sinks: number; ties: boolean }
+interface Case { b: number; L: number; H: number; seqs: { seqLen: number; lens: number[] }[]; protectedWindow: number; sinks: number; ties: boolean; queryAvg?: boolean }
 
 async function check(c: Case): Promise<void> {
   const device = await testDevice();
@@ -38,18 +38,21 @@ async function check(c: Case): Promise<void> {
     const len = ref.ctxLens[ref.headIdx(l, s, h)];
     counts[hIdx++] = [0, len, Math.floor(rng() * (len + 1))][Math.floor(rng() * 3)];
   }
-  const want = refEvictedIdx(ref, seqIds, c.protectedWindow, c.sinks, counts);
+  const queryAvg = c.queryAvg ?? false;
+  const want = refEvictedIdx(ref, seqIds, c.protectedWindow, c.sinks, counts, queryAvg);
   const evictedIdx = storageBuffer(device, new Uint32Array(Math.max(4, want.evictedIdx.length)).fill(0xdeadbeef));
   const countsBuf = storageBuffer(device, counts), offsetsBuf = storageBuffer(device, want.evictedOffsets);
   await runPass(device, (pass) => {
-    ordering.encodeSort(pass, { seqIds, seqLens, protectedWindow: c.protectedWindow, sinks: c.sinks, chunkKeys });
+    ordering.encodeSort(pass, { seqIds, seqLens, protectedWindow: c.protectedWindow, sinks: c.sinks, queryAvg, chunkKeys });
     ordering.encodeEvicted(pass, { evictCounts: countsBuf, evictedOffsets: offsetsBuf, evictedIdx });
   });
   const tag = `seed=${seed} ${JSON.stringify(c)}`;
   const gotKeys = new Float32Array(await readBuffer(device, chunkKeys));
-  const wantKeys = refChunkKeys(ref, seqIds, c.protectedWindow, c.sinks);
+  const wantKeys = refChunkKeys(ref, seqIds, c.protectedWindow, c.sinks, queryAvg);
+  // WGSL division is exact to 2.5 ulp, not correctly rounded: averaged keys match to 1e-6.
   for (let i = 0; i < wantKeys.length; i++) {
-    if (!Object.is(gotKeys[i], wantKeys[i])) assert.unreachable(`chunkKeys[${i}] = ${gotKeys[i]}, want ${wantKeys[i]} ${tag}`);
+    const close = queryAvg && Math.abs(gotKeys[i] - wantKeys[i]) <= 1e-6 * Math.abs(wantKeys[i]);
+    if (!Object.is(gotKeys[i], wantKeys[i]) && !close) assert.unreachable(`chunkKeys[${i}] = ${gotKeys[i]}, want ${wantKeys[i]} ${tag}`);
   }
   const gotIdx = new Uint32Array(await readBuffer(device, evictedIdx)).subarray(0, want.evictedIdx.length);
   assert.equal(Array.from(gotIdx), Array.from(want.evictedIdx), `evictedIdx ${tag}`);
@@ -62,5 +65,7 @@ test("b=8, one long head (global merge steps) next to tiny ones, sinks", () =>
   check({ b: 8, L: 1, H: 3, seqs: [{ seqLen: 900, lens: [700, 2, 513] }], protectedWindow: 32, sinks: 4, ties: true }));
 test("b=32, distinct scores, 3 seqs", () =>
   check({ b: 32, L: 2, H: 1, seqs: [{ seqLen: 300, lens: [299, 64] }, { seqLen: 33, lens: [33, 32] }, { seqLen: 5, lens: [5, 0] }], protectedWindow: 4, sinks: 1, ties: false }));
+test("b=8, distinct scores averaged over the queries that could see each KV", () =>
+  check({ b: 8, L: 2, H: 2, seqs: [{ seqLen: 70, lens: [70, 13, 41, 0] }, { seqLen: 9, lens: [9, 5, 1, 8] }], protectedWindow: 4, sinks: 0, ties: false, queryAvg: true }));
 
 test.run();

@@ -263,9 +263,10 @@ export function refPrefill(pool: RefPool, layer: number, seqIds: number[], token
 
 // ---------------------------------------------------------------- score ordering
 
-/** One head's KVs sorted by (score ascending, position ascending); protected score = +inf. */
+/** One head's KVs sorted by (score ascending, position ascending); protected score = +inf.
+ *  queryAvg: the score is the metric over the number of queries that could see the KV, seqLen − position. */
 export function refSortedHead(pool: RefPool, layer: number, seqId: number, kvHead: number,
-  protectedWindow: number, sinks: number): { score: number; position: number; logicalIdx: number }[] {
+  protectedWindow: number, sinks: number, queryAvg = false): { score: number; position: number; logicalIdx: number }[] {
   const c = pool.ctxLens[pool.headIdx(layer, seqId, kvHead)];
   const seqLen = pool.seqLens[seqId];
   const rows = [];
@@ -273,19 +274,21 @@ export function refSortedHead(pool: RefPool, layer: number, seqId: number, kvHea
     const slot = pool.slotOf(layer, seqId, kvHead, i);
     const position = pool.positions[slot];
     const prot = position >= seqLen - protectedWindow || position < sinks;
-    rows.push({ score: prot ? Infinity : Math.fround(pool.metrics[slot]), position, logicalIdx: i });
+    const m = Math.fround(pool.metrics[slot]);
+    const score = prot ? Infinity : queryAvg ? Math.fround(m / Math.max(1, seqLen - position)) : m;
+    rows.push({ score, position, logicalIdx: i });
   }
   rows.sort((x, y) => (x.score - y.score) || (x.position - y.position));
   return rows;
 }
 
 /** Chunk keys f32 [numLayers, k, numKvHeads, maxBlocksPerHead], +inf padded (CONTRACTS.md). */
-export function refChunkKeys(pool: RefPool, seqIds: number[], protectedWindow: number, sinks: number): Float32Array {
+export function refChunkKeys(pool: RefPool, seqIds: number[], protectedWindow: number, sinks: number, queryAvg = false): Float32Array {
   const { numLayers: L, numKvHeads: H, blockSize: b, maxBlocksPerHead: M } = pool.dims;
   const out = new Float32Array(L * seqIds.length * H * M).fill(Infinity);
   for (let l = 0; l < L; l++) seqIds.forEach((s, k) => {
     for (let h = 0; h < H; h++) {
-      const sorted = refSortedHead(pool, l, s, h, protectedWindow, sinks);
+      const sorted = refSortedHead(pool, l, s, h, protectedWindow, sinks, queryAvg);
       const c = sorted.length;
       if (c === 0) continue;
       const nb = Math.ceil(c / b), a = c - (nb - 1) * b;
@@ -300,7 +303,7 @@ export function refChunkKeys(pool: RefPool, seqIds: number[], protectedWindow: n
  * order. evictCounts: i32 [numLayers, k, numKvHeads].
  */
 export function refEvictedIdx(pool: RefPool, seqIds: number[], protectedWindow: number, sinks: number,
-  evictCounts: ArrayLike<number>): { evictedIdx: Uint32Array; evictedOffsets: Uint32Array } {
+  evictCounts: ArrayLike<number>, queryAvg = false): { evictedIdx: Uint32Array; evictedOffsets: Uint32Array } {
   const { numLayers: L, numKvHeads: H } = pool.dims;
   const numHeads = L * seqIds.length * H;
   const evictedOffsets = new Uint32Array(numHeads + 1);
@@ -308,7 +311,7 @@ export function refEvictedIdx(pool: RefPool, seqIds: number[], protectedWindow: 
   for (let l = 0; l < L; l++) seqIds.forEach((s, k) => {
     for (let h = 0; h < H; h++) {
       const f = (l * seqIds.length + k) * H + h;
-      const sorted = refSortedHead(pool, l, s, h, protectedWindow, sinks);
+      const sorted = refSortedHead(pool, l, s, h, protectedWindow, sinks, queryAvg);
       idx.push(...sorted.slice(0, evictCounts[f]).map((x) => x.logicalIdx).sort((x, y) => x - y));
       evictedOffsets[f + 1] = idx.length;
     }

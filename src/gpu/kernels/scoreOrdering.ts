@@ -18,6 +18,8 @@ export interface ScoreOrderingSortArgs {
   seqLens: readonly number[];
   protectedWindow: number;
   sinks: number;
+  /** Rank by the metric over the number of queries that could see each KV (seqLen − position). @default false */
+  queryAvg?: boolean;
   /** Upper bound on these heads' ctxLen (default maxBlocksPerHead · b); sets the segment length. */
   maxCtxLen?: number;
   /** f32 [numLayers, k, numKvHeads, maxBlocksPerHead], written (+inf padded). */
@@ -84,7 +86,7 @@ export async function createScoreOrdering(device: GPUDevice, pool: GpuKvPool, op
       const seqs = a.seqIds.map((seqId, i) => ({ seqId, seqLen: a.seqLens[i] }));
       const total = d.numLayers * k * d.numKvHeads * segLen;
       const orderArgs = { numSeqs: k, segLen };
-      encodeLinear(pass, gather, gGather, ring.write("orderGather", { ...orderArgs, protectedWindow: a.protectedWindow, sinks: a.sinks }, seqs),
+      encodeLinear(pass, gather, gGather, ring.write("orderGather", { ...orderArgs, protectedWindow: a.protectedWindow, sinks: a.sinks, queryAvg: a.queryAvg ? 1 : 0 }, seqs),
         Math.ceil(total / WG.order));
       const localGroups = total / ORDER_LOCAL_ELEMS;
       encodeLinear(pass, local, gLocal, ring.write("orderSortLocal", { firstBlockLen: 2, lastBlockLen: ORDER_LOCAL_ELEMS }), localGroups);
