@@ -15,15 +15,16 @@ const fields = (s: { warnings: readonly { setting: string }[] }) => s.warnings.m
 t("kvcompress, C = 128: the default flags, C as is, the window + 1, compress once", () => {
   const s = settings({ policy: { name: "kvcompress", maxTokensPerHead: 128 } });
   // vllm/engine/arg_utils.py: --enable-kvcompress (store_true), --block-size {8,16,32},
-  // --metric-aggregation L2-sum, --prefill-metric-collection-window-size (our obsWindow 8).
-  // Maxpool and decode metrics stay on (the fork's defaults, our poolWidth 7 and decodeMetric).
+  // --metric-aggregation L2-sum, --prefill-metric-collection-window-size (our default obsWindow
+  // 32), --no-maxpool-metrics (our default poolWidth 1; the fork pools by default). Decode
+  // metrics stay on (the fork's default, our decodeMetric).
   assert.equal(s.serveArgs, [
     "--enable-kvcompress", "--enforce-eager", "--block-size", "16",
-    "--metric-aggregation", "L2-sum", "--prefill-metric-collection-window-size", "8",
+    "--metric-aggregation", "L2-sum", "--prefill-metric-collection-window-size", "32", "--no-maxpool-metrics",
   ]);
   assert.equal(s.engineArgs, {
     enable_kvcompress: true, enforce_eager: true, block_size: 16,
-    metric_aggregation: "L2-sum", prefill_metric_collection_window_size: 8,
+    metric_aggregation: "L2-sum", prefill_metric_collection_window_size: 32, maxpool_metrics: false,
   });
   // protocol.py CompletionRequest: max_cache_tokens, protected_window_size, compress_once. The
   // scheduler protects positions > (seqLen − 1) − w with the last token not yet cached, so 8
@@ -56,7 +57,7 @@ t("a KvCacheConfig carries block size, context and sequences to --block-size, --
   const s = settings(cfg);
   assert.equal(s.serveArgs, [
     "--enable-kvcompress", "--enforce-eager", "--block-size", "32", "--max-model-len", "19000", "--max-num-seqs", "4",
-    "--metric-aggregation", "L2-sum", "--prefill-metric-collection-window-size", "32",
+    "--metric-aggregation", "L2-sum", "--prefill-metric-collection-window-size", "32", "--no-maxpool-metrics",
   ]);
   assert.equal(s.request, { max_cache_tokens: 256, protected_window_size: 32, compress_once: true });
 });
