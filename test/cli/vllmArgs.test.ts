@@ -28,10 +28,11 @@ if (runtime !== "chromium") {
   t("text: the serve line and the request fields; continual by default, as in generate", async () => {
     const r = await cli(["--ratio", "8", "--prompt-tokens", "6000", "--model", "meta-llama/Llama-3.1-8B-Instruct"]);
     assert.is(r.code, 0, r.stderr);
-    // (int(6000 / 8) − 1) // 16 * 16 = 736; window 8 → protected_window_size 9.
+    // (int(6000 / 8) − 1) // 16 * 16 = 736; protected window 8 → protected_window_size 9;
+    // kvcompress's default observation window 32 and no pooling.
     assert.is(r.stdout,
       "vllm serve meta-llama/Llama-3.1-8B-Instruct --enable-kvcompress --enforce-eager --block-size 16 " +
-      "--metric-aggregation L2-sum --prefill-metric-collection-window-size 8\n" +
+      "--metric-aggregation L2-sum --prefill-metric-collection-window-size 32 --no-maxpool-metrics\n" +
       "request fields (every /v1/completions or /v1/chat/completions body): " +
       '{"max_cache_tokens":736,"protected_window_size":9,"compress_once":false}\n');
     assert.is(r.stderr, "");
