@@ -161,12 +161,30 @@ for (const backend of ["gpu", "cpu"] as const) {
     }
   });
 
+  /** Channels of one quantization group at SHAPE's head size (one group: d = 16 < 32). */
+  const QUANT_GROUP_D = Math.min(32, SHAPE.headSize);
   t("q8/q4 storage: attention over the dequantized KVs; stats count the quantized blocks with their scales", async () => {
     const seed = freshSeed();
-    const tok = makeTokens(rng(seed), 21);
     // d = 16, b = 8: a record is 1 scale word + 4 (q8) or 2 (q4) code words → 8·b·R bytes a block
     // (f16 would be 2·8·16·2 = 512); 21 tokens hold 3 blocks in each of 2 layers × 2 KV heads.
     for (const [storage, blockBytes] of [["q8", 320], ["q4", 192]] as const) {
+      // K and V on the quantization grid (every group holds its min and max, the step a power of
+      // two): each value is a level, so the stored codes are exact under any rounding of the
+      // quantizer's division or multiply-add. Random values failed here once in Chromium
+      // (SwiftShader), off by 1.2e-4: a value at a rounding near-tie took the other level.
+      // The quantizer itself is checked bit for bit in test/gpu/appendMoves.
+      const rand = rng(seed);
+      const tok = makeTokens(rand, 21);
+      const levels = storage === "q8" ? 255 : 15, step = storage === "q8" ? 2 ** -6 : 2 ** -4;
+      for (const a of [...tok.k, ...tok.v]) {
+        for (let o = 0; o < a.length; o += QUANT_GROUP_D) {
+          const lo = -Math.floor(rand() * 64) * step;
+          for (let j = 0; j < QUANT_GROUP_D; j++) a[o + j] = lo + Math.floor(rand() * (levels + 1)) * step;
+          const loAt = Math.floor(rand() * QUANT_GROUP_D), hiAt = (loAt + 1 + Math.floor(rand() * (QUANT_GROUP_D - 1))) % QUANT_GROUP_D;
+          a[o + loAt] = lo;
+          a[o + hiAt] = lo + levels * step;
+        }
+      }
       const device = backend === "gpu" ? await testDevice() : undefined;
       const cache = await createKvCache({ ...SHAPE, blockSize: B, storage, capacityBlocks: 64, maxSeqs: 1, maxContextTokens: 128, policy: { name: "full" } },
         device ? { device } : { backend: "cpu" });
