@@ -19,9 +19,10 @@
 //                                only): a key's 4 scores of a quad side by side (16 B, one store)
 // Overrides: pool.wgsl's, HEAD_SIZE, BLOCKS_PER_SHARD, GROUP_SIZE, WG_SIZE (a multiple of
 //   HEAD_SIZE / 4), MAX_SPLIT_KEYS (≥ splitKeys, a multiple of BLOCK_SIZE), KV_SHARDS (shards
-//   the pool uses, 1–4).
+//   the pool uses, 1–4), SPLIT_MAJOR (grid order, common/decode_split.wgsl).
 // Dispatch: numSeqs · NUM_KV_HEADS · maxSplits · quads workgroups (2-D grid, quad fastest so the
-//   quads of one split run together and share its K/V through L2); workgroup = one quad of
+//   quads of one split run together and share its K/V through L2; then split, head, sequence, or
+//   with SPLIT_MAJOR head, sequence, split); workgroup = one quad of
 //   query heads × one split of splitKeys (a multiple of BLOCK_SIZE) consecutive logical keys of
 //   one (seq, kvHead).
 // Work: lane c of a key group owns chunk c (4 elements) of every key and value row: a key group

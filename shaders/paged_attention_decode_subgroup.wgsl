@@ -7,7 +7,7 @@
 // Bindings (group 0): as paged_attention_decode.wgsl (0..3 kvShard*, 4 headTables, 6 batch,
 //   7 queries, 8 scratch).
 // Overrides: pool.wgsl's, HEAD_SIZE, BLOCKS_PER_SHARD, GROUP_SIZE, WG_SIZE (a multiple of
-//   lanesPerKey()), MAX_SPLIT_KEYS, KV_SHARDS.
+//   lanesPerKey()), MAX_SPLIT_KEYS, KV_SHARDS, SPLIT_MAJOR.
 // Dispatch: as paged_attention_decode.wgsl.
 // Work: a key group of lanesPerKey() = HEAD_SIZE / 8 lanes reads a row; lane u owns chunks u
 //   and u + lanesPerKey() (so each load instruction of a subgroup is contiguous). An iteration
