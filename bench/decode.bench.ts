@@ -14,7 +14,8 @@
 // split-grid sweep: workgroup targets 256–8192, workgroup sizes, split lengths).
 // The main table is printed against the last committed figures (bench/build-gpu.mjs embeds them)
 // and every shape more than 10% slower is flagged REGRESSION (also in the JSON: baselineMs,
-// regression).
+// regression). BENCH_SDPA=sdpa.json (bench/sdpa_decode.py's output, same call): each shape's time
+// against torch SDPA's (sdpaMs, vsSdpa).
 
 import { create, globals } from "webgpu";
 import { createGpuKvPool, type GpuKvPool } from "../src/gpu/pool";
@@ -236,8 +237,13 @@ async function main(): Promise<void> {
       } catch (e) { console.log(`sweep ctx=${c} seqs=${numSeqs}: ${e instanceof Error ? e.message : e}`); }
     }
   }
+  // BENCH_SDPA=file: bench/sdpa_decode.py's JSON from the same call; each row gets sdpaMs, vsSdpa.
+  const sdpaRows: { ctx: number; numSeqs: number; ms: number }[] = process.env.BENCH_SDPA
+    ? JSON.parse((await import("node:fs")).readFileSync(process.env.BENCH_SDPA, "utf8")).rows : [];
   for (const r of results) {
     if (r.kind !== "decode" || typeof r.gbPerS !== "number") continue;
+    const sd = sdpaRows.find((x) => x.ctx === r.ctx && x.numSeqs === r.numSeqs);
+    if (sd) { r.sdpaMs = sd.ms; r.vsSdpa = (r.ms as number) / sd.ms; }
     r.pctOfCopy = (100 * (r.gbPerS as number)) / copyGBs;
     const b = BASELINE?.rows.find((x) => (x.ctxUsed ?? x.ctx) === (r.ctxUsed ?? r.ctx) && x.numSeqs === r.numSeqs);
     if (typeof b?.ms === "number") { r.baselineMs = b.ms; r.regression = (r.ms as number) / b.ms - 1 > REGRESSION; }
@@ -253,7 +259,8 @@ async function main(): Promise<void> {
     const flag = slower !== undefined && slower > REGRESSION ? `  REGRESSION +${(100 * slower).toFixed(0)}%` : "";
     if (flag) regressions++;
     console.log(`${String(ctx).padEnd(8)}${String(r.numSeqs).padEnd(6)}${num(r.ms, 9)}${num(r.gbPerS, 8)}${num(r.pctOfCopy, 7)}${num(r.msMetric, 15)}` +
-      `${num(b?.ms, 8)}${slower !== undefined ? `${slower >= 0 ? "+" : ""}${(100 * slower).toFixed(0)}%` : ""}${flag}${r.error ? " " + r.error : ""}`);
+      `${num(b?.ms, 8)}${slower !== undefined ? `${slower >= 0 ? "+" : ""}${(100 * slower).toFixed(0)}%` : ""}${flag}` +
+      `${typeof r.vsSdpa === "number" ? `  ${(r.vsSdpa as number).toFixed(2)}x SDPA's time` : ""}${r.error ? " " + r.error : ""}`);
   }
   console.log(regressions ? `${regressions} shape(s) more than ${100 * REGRESSION}% slower than ${BASELINE?.file}` : `no shape more than ${100 * REGRESSION}% slower than the baseline`);
   process.exit(0);
