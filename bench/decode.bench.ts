@@ -9,7 +9,13 @@
 // BENCH_PERM=identity (contiguous blocks), BENCH_PROBES=1 (probes/stream_loop.wgsl: the K/V
 // access pattern alone), BENCH_DAWN_TOGGLES=a,b (Dawn toggles, diagnostics only),
 // BENCH_STORAGE=q8,q4 (the quantized storages timed next to f16 at 32K × 16 and 128K × 1, time
-// against bytes read; BENCH_STORAGE= to skip).
+// against bytes read; BENCH_STORAGE= to skip), BENCH_SCATTER=1 (the scatter probes: one pool
+// allocation per probe, timed under several block layouts and knobs), BENCH_SWEEP=split (the
+// split-grid sweep: workgroup targets 256–8192, workgroup sizes, split lengths).
+// The main table is printed against the last committed figures (bench/build-gpu.mjs embeds them)
+// and every shape more than 10% slower is flagged REGRESSION (also in the JSON: baselineMs,
+// regression). BENCH_SDPA=sdpa.json (bench/sdpa_decode.py's output, same call): each shape's time
+// against torch SDPA's (sdpaMs, vsSdpa).
 
 import { create, globals } from "webgpu";
 import { createGpuKvPool, type GpuKvPool } from "../src/gpu/pool";
@@ -27,7 +33,10 @@ import { createCopyProbe } from "./probes/copy";
 interface Variant { tuning?: Partial<DecodeTuning>; targetWorkgroups?: number }
 
 /** Kernel knob variants tried on every shape after the main table (one device call learns them all). */
-const SWEEP: Variant[] = process.env.BENCH_SWEEP === "0" ? [] : [
+const SWEEP: Variant[] = process.env.BENCH_SWEEP === "0" ? [] : process.env.BENCH_SWEEP === "split" ? [
+  { targetWorkgroups: 256 }, { targetWorkgroups: 512 }, { targetWorkgroups: 1024 }, { targetWorkgroups: 4096 }, { targetWorkgroups: 8192 },
+  { tuning: { wgSize: 64 } }, { tuning: { wgSize: 128 } }, { tuning: { maxSplitKeys: 512 } },
+] : [
   { tuning: { subgroups: false } },
   { tuning: { wgSize: 64 } }, { tuning: { wgSize: 128 } },
   { targetWorkgroups: 1024 }, { targetWorkgroups: 4096 },
@@ -37,33 +46,45 @@ const label = (v: Variant) => JSON.stringify({ ...v.tuning, ...(v.targetWorkgrou
 // Block layout. Default "scattered": a random permutation of the pool, as after a long-running
 // server. BENCH_PERM=identity: each head's blocks contiguous and in order. BENCH_PERM=local:
 // scattered within 2 MiB windows (windows in random order): random blocks, few distinct pages.
-const LAYOUT = process.env.BENCH_PERM === "identity" ? "contiguous" : process.env.BENCH_PERM === "local" ? "local" : "scattered";
+// "runs<R>" (probes): aligned runs of R consecutive blocks, the runs in random order.
+// "sorted" (probes): scattered, then each head's blocks in ascending physical order (what a FIFO
+// allocator hands out while it has not wrapped: logical order follows allocation order).
+type Layout = "scattered" | "contiguous" | "local" | "sorted" | `runs${number}`;
+const LAYOUT: Layout = process.env.BENCH_PERM === "identity" ? "contiguous" : process.env.BENCH_PERM === "local" ? "local" : "scattered";
 
-/** The pool's block order for LAYOUT (a permutation of numBlocks blocks of blockBytes each). */
-function blockOrder(numBlocks: number, blockBytes: number): Int32Array<ArrayBuffer> {
+const shuffle = (a: Int32Array<ArrayBuffer>) => {
+  for (let i = a.length - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [a[i], a[j]] = [a[j], a[i]]; }
+};
+
+/** Block order for `layout`: `count` distinct block ids of a pool of numBlocks blocks of blockBytes each. */
+function blockOrder(numBlocks: number, blockBytes: number, layout: Layout = LAYOUT, count = numBlocks): Int32Array<ArrayBuffer> {
   const perm = Int32Array.from({ length: numBlocks }, (_, i) => i);
-  const shuffle = (a: Int32Array<ArrayBuffer>) => {
-    for (let i = a.length - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [a[i], a[j]] = [a[j], a[i]]; }
-  };
-  if (LAYOUT === "scattered") shuffle(perm);
-  if (LAYOUT === "local") {
-    const w = Math.max(1, Math.floor(2 ** 21 / blockBytes));
+  if (layout === "scattered" || layout === "sorted") shuffle(perm);
+  const runs = (w: number, inner: boolean) => {
     const windows = Int32Array.from({ length: Math.ceil(numBlocks / w) }, (_, i) => i);
     shuffle(windows);
     const out = new Int32Array(numBlocks);
     let at = 0;
     for (const win of windows) {
       const part = perm.slice(win * w, Math.min(numBlocks, (win + 1) * w));
-      shuffle(part);
+      if (inner) shuffle(part);
       out.set(part, at);
       at += part.length;
     }
     return out;
-  }
-  return perm;
+  };
+  if (layout === "local") return runs(Math.max(1, Math.floor(2 ** 21 / blockBytes)), true).slice(0, count);
+  if (layout.startsWith("runs")) return runs(Number(layout.slice(4)), false).slice(0, count);
+  return perm.slice(0, count);
 }
 
 Object.assign(globalThis, globals);
+
+/** The last committed decode rows (bench/build-gpu.mjs embeds them): ctx, numSeqs, ms. */
+declare const __BENCH_BASELINE__: { file: string; rows: { ctx: number; ctxUsed?: number; numSeqs: number; ms?: number }[] } | null;
+const BASELINE = typeof __BENCH_BASELINE__ === "undefined" ? null : __BENCH_BASELINE__;
+/** Slower than the baseline by more than this fraction is flagged. */
+const REGRESSION = 0.1;
 
 const NUM_Q = 32, NUM_KV = 8, D = 128, B = 16;
 // BENCH_SMALL=1: a smoke run on a CPU adapter (tiny shapes, few samples).
@@ -75,6 +96,8 @@ const SAMPLES = SMALL ? 3 : 15;
 // to time an older build beside the current one in the same device call.
 const PLAIN_ONLY = !!process.env.BENCH_PLAIN_ONLY;
 const COPY_BYTES = SMALL ? 16 * 2 ** 20 : 512 * 2 ** 20;
+/** GPU milliseconds of warm-up before a timing's samples. */
+const WARM_MS = SMALL ? 0 : 30;
 
 // Kept in a module variable: Dawn aborts if the GPU object is collected while its devices live
 // (docs/CONTRACTS.md "Known runtime hazards").
@@ -122,7 +145,7 @@ async function main(): Promise<void> {
     }
     results.push(row);
     const f = (x: unknown) => (typeof x === "number" ? x.toFixed(3) : "-");
-    console.log(`decode ctx=${ctx} seqs=${numSeqs} (${row.variant} kernel, ${row.shards} shard(s)): ${f(row.ms)} ms, ${f(row.gbPerS)} GB/s (${f(row.pctOfCopy)}% of copy); ` +
+    console.log(`decode ctx=${ctx} seqs=${numSeqs} (${row.variant} kernel, ${row.shards} shard(s)): ${f(row.ms)} ms (first timing ${f(row.msFirst)}), ${f(row.gbPerS)} GB/s; ` +
       `L2 metric: ${f(row.msMetric)} ms${row.error ? ` ERROR ${row.error}` : ""}`);
   }
   const storages = (process.env.BENCH_STORAGE ?? "q8,q4").split(",").filter(Boolean) as KvDtype[];
@@ -135,7 +158,7 @@ async function main(): Promise<void> {
       let base: Record<string, number> | undefined;
       for (const dtype of ["f16", ...storages] as KvDtype[]) {
         try {
-          const r = await benchDecode(device, timer, ctx, numSeqs, undefined, dtype, true);
+          const r = await benchDecode(device, timer, ctx, numSeqs, { dtype, plainOnly: true });
           base ??= r;
           const vsBytes = (r.ms / base.ms) / (r.kvBytes / base.kvBytes);
           results.push({ kind: "storage", dtype, ctx, numSeqs, ...r, vsBytes });
@@ -160,6 +183,46 @@ async function main(): Promise<void> {
       }
     }
   }
+  if (process.env.BENCH_SCATTER) {
+    // Why scattered blocks lose at 8 GiB: the same work under different pools (docs/bench/gpu.md).
+    console.log("\nscatter probes (plain decode; GB/s = K + V bytes read / time):");
+    // Each probe: ONE pool allocation, every variant timed on it (layouts rewrite the block table).
+    const V = (name: string, layout: Layout, tuning?: Partial<DecodeTuning>) => ({ name, layout, tuning });
+    const big = [V("contiguous", "contiguous"), V("scattered", "scattered"), V("scattered wg128", "scattered", { wgSize: 128 }),
+      V("scattered wg32", "scattered", { wgSize: 32 }), V("scattered wg256", "scattered", { wgSize: 256 }), V("runs256", "runs256"),
+      V("runs8", "runs8"), V("sorted", "sorted"), V("sorted splitMajor", "sorted", { splitMajor: true }),
+      V("sorted splitMajor wg32", "sorted", { splitMajor: true, wgSize: 32 }),
+      V("scattered splitMajor", "scattered", { splitMajor: true }), V("contiguous splitMajor", "contiguous", { splitMajor: true }),
+      V("scattered again", "scattered")];
+    const small = [V("contiguous", "contiguous"), V("scattered", "scattered"), V("scattered wg128", "scattered", { wgSize: 128 }),
+      V("scattered wg32", "scattered", { wgSize: 32 }), V("sorted", "sorted"), V("sorted splitMajor", "sorted", { splitMajor: true }),
+      V("scattered splitMajor", "scattered", { splitMajor: true }), V("scattered again", "scattered")];
+    const pool8G = (4 * (2 ** 31 - 2 ** 21)) / 8192;
+    const probes: [string, number, number, BenchOpts][] = [
+      ["8G pool, 8G work #1", 130048, 16, { variants: big }],
+      ["8G pool, 8G work #2", 130048, 16, { variants: big }],
+      ["2G pool, 2G work #1", 32768, 16, { variants: small }],
+      ["2G pool, 2G work #2", 32768, 16, { variants: small }],
+      ["8G pool, 512M work", 32768, 4, { variants: small, poolBlocks: pool8G }],
+      ["512M pool, 512M work", 32768, 4, { variants: small }],
+      ["128K x 1 #1", 131072, 1, { variants: small }],
+      ["128K x 1 #2", 131072, 1, { variants: small }],
+      ["32K x 1", 32768, 1, { variants: small }],
+      ["4K x 16", 4096, 16, { variants: small }],
+      ["floor: 256 keys x 1", 256, 1, {}],
+      ["floor: 1024 keys x 1", 1024, 1, {}],
+    ];
+    for (const [name, ctx, numSeqs, o] of probes) {
+      if (SMALL && ctx * numSeqs > 65536) continue;
+      try {
+        const r = await benchDecode(device, timer, ctx, numSeqs, { ...o, plainOnly: true });
+        results.push({ kind: "scatterProbe", name, ctx, numSeqs, ...r, pctOfCopy: (100 * r.gbPerS) / copyGBs });
+        const pct = (ms: number) => ((100 * r.kvBytes) / (ms * 1e6) / copyGBs).toFixed(0);
+        console.log(`${name} (ctx=${ctx} seqs=${numSeqs} shards=${r.shards}): default ${r.ms.toFixed(3)} ms (${pct(r.ms)}%)` +
+          (o.variants ?? []).map((v) => ` | ${v.name} ${r[v.name].toFixed(3)} (${pct(r[v.name])}%)`).join(""));
+      } catch (e) { console.log(`${name}: ${e instanceof Error ? e.message : e}`); }
+    }
+  }
   if (!PLAIN_ONLY && SWEEP.length) {
     console.log(`\nsweep (ms; default = ${label({ tuning: { wgSize: WG.decode }, targetWorkgroups: DECODE_TARGET_WORKGROUPS })}):`);
     // BENCH_REPEAT=R: R fresh pools (new random block layouts) per shape.
@@ -167,20 +230,39 @@ async function main(): Promise<void> {
     for (let rep = 0; rep < repeats; rep++) for (const ctx of CTXS) for (const numSeqs of SEQS) {
       const c = ctx * numSeqs === 131072 * 16 ? ctx - 1024 : ctx;
       try {
-        const r = await benchDecode(device, timer, c, numSeqs, SWEEP);
+        const r = await benchDecode(device, timer, c, numSeqs, { sweep: SWEEP });
         results.push({ kind: "sweep", ctx: c, numSeqs, ...r });
         console.log(`ctx=${c} seqs=${numSeqs} (${r.shards} shard(s)): default ${r.ms.toFixed(3)} | ` +
           SWEEP.map((v, i) => `${label(v)} ${(r as Record<string, number>)[`v${i}`]?.toFixed(3)}`).join(" | "));
       } catch (e) { console.log(`sweep ctx=${c} seqs=${numSeqs}: ${e instanceof Error ? e.message : e}`); }
     }
   }
-  for (const r of results) if (r.kind === "decode" && typeof r.gbPerS === "number") r.pctOfCopy = (100 * (r.gbPerS as number)) / copyGBs;
-  const out = process.argv[2];
-  if (out) (await import("node:fs")).writeFileSync(out, JSON.stringify({ adapter: info.description || info.device, hasTs, blocks: LAYOUT, results }, null, 1));
-  console.log("\nctx     seqs  ms       GB/s    %copy  ms(L2 metric)");
-  for (const r of results.filter((x) => x.kind === "decode")) {
-    console.log(`${String(r.ctxUsed ?? r.ctx).padEnd(8)}${String(r.numSeqs).padEnd(6)}${num(r.ms, 9)}${num(r.gbPerS, 8)}${num(r.pctOfCopy, 7)}${num(r.msMetric, 8)}${r.error ? " " + r.error : ""}`);
+  // BENCH_SDPA=file: bench/sdpa_decode.py's JSON from the same call; each row gets sdpaMs, vsSdpa.
+  const sdpaRows: { ctx: number; numSeqs: number; ms: number }[] = process.env.BENCH_SDPA
+    ? JSON.parse((await import("node:fs")).readFileSync(process.env.BENCH_SDPA, "utf8")).rows : [];
+  for (const r of results) {
+    if (r.kind !== "decode" || typeof r.gbPerS !== "number") continue;
+    const sd = sdpaRows.find((x) => x.ctx === r.ctx && x.numSeqs === r.numSeqs);
+    if (sd) { r.sdpaMs = sd.ms; r.vsSdpa = (r.ms as number) / sd.ms; }
+    r.pctOfCopy = (100 * (r.gbPerS as number)) / copyGBs;
+    const b = BASELINE?.rows.find((x) => (x.ctxUsed ?? x.ctx) === (r.ctxUsed ?? r.ctx) && x.numSeqs === r.numSeqs);
+    if (typeof b?.ms === "number") { r.baselineMs = b.ms; r.regression = (r.ms as number) / b.ms - 1 > REGRESSION; }
   }
+  const out = process.argv[2];
+  if (out) (await import("node:fs")).writeFileSync(out, JSON.stringify({ adapter: info.description || info.device, date: new Date().toISOString(), hasTs, blocks: LAYOUT, baseline: BASELINE?.file ?? null, results }, null, 1));
+  console.log(`\nctx     seqs  ms       GB/s    %copy  ms(L2 metric)  baseline ms (${BASELINE?.file ?? "none"})`);
+  let regressions = 0;
+  for (const r of results.filter((x) => x.kind === "decode")) {
+    const ctx = (r.ctxUsed ?? r.ctx) as number;
+    const b = BASELINE?.rows.find((x) => (x.ctxUsed ?? x.ctx) === ctx && x.numSeqs === r.numSeqs);
+    const slower = typeof r.ms === "number" && typeof b?.ms === "number" ? r.ms / b.ms - 1 : undefined;
+    const flag = slower !== undefined && slower > REGRESSION ? `  REGRESSION +${(100 * slower).toFixed(0)}%` : "";
+    if (flag) regressions++;
+    console.log(`${String(ctx).padEnd(8)}${String(r.numSeqs).padEnd(6)}${num(r.ms, 9)}${num(r.gbPerS, 8)}${num(r.pctOfCopy, 7)}${num(r.msMetric, 15)}` +
+      `${num(b?.ms, 8)}${slower !== undefined ? `${slower >= 0 ? "+" : ""}${(100 * slower).toFixed(0)}%` : ""}${flag}` +
+      `${typeof r.vsSdpa === "number" ? `  ${(r.vsSdpa as number).toFixed(2)}x SDPA's time` : ""}${r.error ? " " + r.error : ""}`);
+  }
+  console.log(regressions ? `${regressions} shape(s) more than ${100 * REGRESSION}% slower than ${BASELINE?.file}` : `no shape more than ${100 * REGRESSION}% slower than the baseline`);
   process.exit(0);
 }
 
@@ -194,7 +276,10 @@ function makeTimer(device: GPUDevice, hasTs: boolean): Timer {
   const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   return async (record, iters) => {
     const samples: number[] = [];
-    for (let s = 0; s < SAMPLES + 2; s++) {
+    // Warm-up: at least 2 passes and WARM_MS of GPU work before the samples (the first
+    // milliseconds on a fresh pool, or after an idle host phase, measured up to 2x slow: clocks).
+    let warmMs = 0, warmN = 0;
+    for (let s = 0; samples.length < SAMPLES; s++) {
       const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass(qs ? { timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
@@ -213,7 +298,9 @@ function makeTimer(device: GPUDevice, hasTs: boolean): Timer {
         read.unmap();
       }
       read.destroy();
-      if (s >= 2) samples.push(ms / iters); // 2 warm-up samples
+      if (warmN >= 2 && warmMs >= WARM_MS) samples.push(ms / iters);
+      else { warmN++; warmMs += Math.max(ms, 0); }
+      if (s > 400) break;
     }
     samples.sort((a, b) => a - b);
     return samples[samples.length >> 1];
@@ -247,20 +334,45 @@ async function fillRandom(device: GPUDevice, bufs: readonly GPUBuffer[]): Promis
   stage.destroy();
 }
 
-async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs: number,
-  sweep?: Variant[], dtype: KvDtype = "f16", plainOnly = PLAIN_ONLY): Promise<Record<string, number>> {
-  const blocksPerHead = ctx / B;
+/** Options of one benchDecode call (the probes vary the pool around the same work). */
+interface BenchOpts {
+  sweep?: Variant[];
+  dtype?: KvDtype;
+  plainOnly?: boolean;
+  layout?: Layout;
+  /** Blocks in the pool (default: exactly the blocks the heads use); the used ones are drawn from all. */
+  poolBlocks?: number;
+  /** Shard binding size (default: the device limit). */
+  maxBindingBytes?: number;
+  blockSize?: number;
+  /** Kernel knobs of the main timing. */
+  tuning?: Partial<DecodeTuning>;
+  /** Also timed on the same pool: each a layout and knobs (plain decode), reported by name. */
+  variants?: { name: string; layout: Layout; tuning?: Partial<DecodeTuning> }[];
+  targetWorkgroups?: number;
+}
+
+async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs: number, o: BenchOpts = {}): Promise<Record<string, number>> {
+  const { sweep, dtype = "f16", plainOnly = PLAIN_ONLY } = o;
+  const b = o.blockSize ?? B;
+  const blocksPerHead = ctx / b;
+  const used = numSeqs * NUM_KV * blocksPerHead;
   const dims: PoolGeometry = {
-    numLayers: 1, maxSeqs: numSeqs, numKvHeads: NUM_KV, numQHeads: NUM_Q, headSize: D, blockSize: B,
-    numBlocks: numSeqs * NUM_KV * blocksPerHead, maxBlocksPerHead: blocksPerHead, dtype,
+    numLayers: 1, maxSeqs: numSeqs, numKvHeads: NUM_KV, numQHeads: NUM_Q, headSize: D, blockSize: b,
+    numBlocks: Math.max(used, o.poolBlocks ?? 0), maxBlocksPerHead: blocksPerHead, dtype,
   };
   let pool: GpuKvPool | undefined;
   try {
-    pool = createGpuKvPool(device, dims);
+    pool = createGpuKvPool(device, dims, { maxBindingBytes: o.maxBindingBytes });
     await fillRandom(device, pool.kvShards.slice(0, pool.numShards));
     // Blocks scattered: a random permutation of the pool, as after a long-running server.
     // (q8/q4: random f16 pairs are finite scale words and arbitrary codes.)
-    const perm = blockOrder(dims.numBlocks, blockBytes(dims));
+    const layoutPerm = (layout?: Layout) => {
+      const perm = blockOrder(dims.numBlocks, blockBytes(dims), layout, used);
+      if (layout === "sorted") for (let h = 0; h < numSeqs * NUM_KV; h++) perm.subarray(h * blocksPerHead, (h + 1) * blocksPerHead).sort();
+      return perm;
+    };
+    const perm = layoutPerm(o.layout);
     pool.writeHeadTables(new Int32Array(numSeqs * NUM_KV).fill(ctx), perm);
     const q = new Float32Array(numSeqs * NUM_Q * D).map(() => Math.random() * 2 - 1);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
@@ -268,14 +380,27 @@ async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs
     device.queue.writeBuffer(queries, 0, q);
     const out = device.createBuffer({ size: q.byteLength, usage });
     const seqIds = Array.from({ length: numSeqs }, (_, i) => i);
-    const kvBytes = numSeqs * NUM_KV * blocksPerHead * blockBytes(dims);
+    const kvBytes = used * blockBytes(dims);
     const iters = SMALL ? 2 : Math.min(100, Math.max(5, Math.ceil(2e-3 / (kvBytes / 2.5e12))));
-    const res: Record<string, number> = { iters, shards: pool.numShards, kvBytes };
-    const plain = await createDecodeAttention(device, pool, { maxBatchSeqs: numSeqs, withMetric: false });
-    res.ms = await timer((pass) => { for (let i = 0; i < iters; i++) plain.encode(pass, { layer: 0, seqIds, queries, out, metricMode: 0 }); }, iters);
+    const res: Record<string, number> = { iters, shards: pool.numShards, blocksPerShard: pool.blocksPerShard, kvBytes };
+    const plain = await createDecodeAttention(device, pool, { maxBatchSeqs: numSeqs, withMetric: false, tuning: o.tuning, targetWorkgroups: o.targetWorkgroups });
+    const timePlain = () => timer((pass) => { for (let i = 0; i < iters; i++) plain.encode(pass, { layer: 0, seqIds, queries, out, metricMode: 0 }); }, iters);
+    // The first timing on a fresh allocation is at times 1.3–4x slow for hundreds of ms (the
+    // "bimodal" 32K × 16 row; docs/bench/gpu.md, 2026-12-02): reported as msFirst, then timed again.
+    res.msFirst = await timePlain();
+    res.ms = await timePlain();
     (res as Record<string, unknown>).variant = plain.variant;
     res.gbPerS = kvBytes / (res.ms * 1e6);
     plain.destroy();
+    if (o.variants) {
+      // The same allocation under several layouts and knobs (so allocation luck cancels out).
+      for (const v of o.variants) {
+        pool.writeHeadTables(new Int32Array(numSeqs * NUM_KV).fill(ctx), layoutPerm(v.layout));
+        const k = await createDecodeAttention(device, pool, { maxBatchSeqs: numSeqs, withMetric: false, tuning: v.tuning });
+        res[v.name] = await timer((pass) => { for (let i = 0; i < iters; i++) k.encode(pass, { layer: 0, seqIds, queries, out, metricMode: 0 }); }, iters);
+        k.destroy();
+      }
+    }
     if (plainOnly) { queries.destroy(); out.destroy(); return res; }
     if (sweep) {
       for (const [i, variant] of sweep.entries()) {
@@ -289,7 +414,7 @@ async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs
       return res;
     }
     try {
-      const withMetric = await createDecodeAttention(device, pool, { maxBatchSeqs: numSeqs, withMetric: true });
+      const withMetric = await createDecodeAttention(device, pool, { maxBatchSeqs: numSeqs, withMetric: true, tuning: o.tuning, targetWorkgroups: o.targetWorkgroups });
       res.msMetric = await timer((pass) => { for (let i = 0; i < Math.min(iters, 60); i++) withMetric.encode(pass, { layer: 0, seqIds, queries, out, metricMode: 2 }); }, Math.min(iters, 60));
       withMetric.destroy();
     } catch { /* metric scratch may exceed a binding: reported as "-" */ }
@@ -310,7 +435,7 @@ async function benchProbe(device: GPUDevice, timer: Timer, ctx: number, numSeqs:
   const pool = createGpuKvPool(device, dims);
   try {
     await fillRandom(device, pool.kvShards.slice(0, pool.numShards));
-    const perm = blockOrder(dims.numBlocks, 2 * B * D * 2);
+    const perm = blockOrder(dims.numBlocks, 2 * B * D * 2, LAYOUT);
     pool.writeHeadTables(new Int32Array(numSeqs * NUM_KV).fill(ctx), perm);
     const splitKeys = 256, maxSplits = ctx / splitKeys, numWg = numSeqs * NUM_KV * maxSplits;
     const built = await buildKernel(device, {

@@ -8,11 +8,12 @@
 //   6 batch      uniform     Args (layer, numSeqs, metricMode, maxCtx)
 //                            Args, continued (scoresOffset, finalOffset, groupReduce, _); Seq (seqId, batchIdx, _, _)
 //                            groupReduce: 0 sum over the r query heads, 1 max (an ablation)
-//   7 scratch    storage r   array<f32> raw scores and final (max, sum) (paged_attention_decode.wgsl)
+//   7 scratch    storage r   array<f32> raw scores [B, NUM_KV_HEADS, quads, maxCtx, 4] and final (max, sum)
+//                            (paged_attention_decode.wgsl)
 // Overrides: pool.wgsl's, GROUP_SIZE, WG_SIZE.
 // Dispatch: (ceil(maxCtxInBatch / WG_SIZE), numSeqs · NUM_KV_HEADS); one invocation per KV.
 // Invariant: one writer per slot (slots of a head are distinct); p = e^(s − M) / L.
-// Roofline: reads 4·r + 8 B, writes 4 B per KV.
+// Roofline: reads 16·quads + 8 B, writes 4 B per KV.
 
 override GROUP_SIZE: u32;
 override WG_SIZE: u32;
@@ -33,10 +34,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (i >= ctxLenOf(hIdx)) { return; }
   let numQHeads = NUM_KV_HEADS * GROUP_SIZE;
   let qh0 = batch.seqs[k].qRow * numQHeads + kvHead * GROUP_SIZE;
+  let quads = (GROUP_SIZE + 3u) / 4u;
+  let scores = batch.args.scoresOffset + (batch.seqs[k].qRow * NUM_KV_HEADS + kvHead) * quads * batch.args.scoresStride * 4u + 4u * i;
   var add = 0.0;
   for (var g = 0u; g < GROUP_SIZE; g++) {
     let fin = batch.args.finalOffset + 2u * (qh0 + g);
-    let p = exp(scratch[batch.args.scoresOffset + (qh0 + g) * batch.args.scoresStride + i] - scratch[fin]) / scratch[fin + 1u];
+    let p = exp(scratch[scores + (g / 4u) * batch.args.scoresStride * 4u + g % 4u] - scratch[fin]) / scratch[fin + 1u];
     let term = select(p, p * p, batch.args.metricMode == 2u);
     add = select(add + term, max(add, term), batch.args.groupMax == 1u);
   }

@@ -15,12 +15,14 @@
 //   8    scratch    storage rw  array<f32>:
 //          [0, mlOffset)         partial acc  [B, numQHeads, maxSplits, HEAD_SIZE] (unnormalised)
 //          [mlOffset, …)         partial (max, sum) [B, numQHeads, maxSplits, 2]
-//          [scoresOffset, …)     raw scaled scores [B, numQHeads, maxCtx] (metricMode ≠ 0 only)
+//          [scoresOffset, …)     raw scaled scores [B, NUM_KV_HEADS, quads, maxCtx, 4] (metricMode ≠ 0
+//                                only): a key's 4 scores of a quad side by side (16 B, one store)
 // Overrides: pool.wgsl's, HEAD_SIZE, BLOCKS_PER_SHARD, GROUP_SIZE, WG_SIZE (a multiple of
 //   HEAD_SIZE / 4), MAX_SPLIT_KEYS (≥ splitKeys, a multiple of BLOCK_SIZE), KV_SHARDS (shards
-//   the pool uses, 1–4).
+//   the pool uses, 1–4), SPLIT_MAJOR (grid order, common/decode_split.wgsl).
 // Dispatch: numSeqs · NUM_KV_HEADS · maxSplits · quads workgroups (2-D grid, quad fastest so the
-//   quads of one split run together and share its K/V through L2); workgroup = one quad of
+//   quads of one split run together and share its K/V through L2; then split, head, sequence, or
+//   with SPLIT_MAJOR head, sequence, split); workgroup = one quad of
 //   query heads × one split of splitKeys (a multiple of BLOCK_SIZE) consecutive logical keys of
 //   one (seq, kvHead).
 // Work: lane c of a key group owns chunk c (4 elements) of every key and value row: a key group
@@ -86,6 +88,8 @@ var<private> a0: vec4f;
 var<private> a1: vec4f;
 var<private> a2: vec4f;
 var<private> a3: vec4f;
+// Where this split's raw scores start (f32 index; metricMode ≠ 0).
+var<private> scoreBase: u32;
 
 // The 8 keys' packed K and V chunks of one iteration, as named fields rather than an array
 // indexed by a loop variable (such an index is clamped under WebGPU's robustness rules). On an
@@ -203,7 +207,7 @@ fn step(f: Fetched, sg: Seg, ci0: u32, lid: u32, g: u32, c: u32, heads: u32, qh0
     let h = t % 4u;
     if (i < sg.n) {
       scoresW[t / 4u][h] = s;
-      if (batch.args.metricMode != 0u && h < heads) { scratch[batch.args.scoresOffset + (qh0 + h) * batch.args.scoresStride + sg.start + i] = s; }
+      if (batch.args.metricMode != 0u) { scratch[scoreBase + 4u * i + h] = s; }
     } else {
       scoresW[t / 4u][h] = NEG_BIG;
     }
@@ -249,16 +253,19 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let maxSplits = batch.args.maxSplits;
   let wg = linearWorkgroup(wid, nwg);
   let quad = wg % quads;
-  let split = (wg / quads) % maxSplits;
-  let kvHead = (wg / quads / maxSplits) % NUM_KV_HEADS;
-  let k = wg / quads / maxSplits / NUM_KV_HEADS;
-  if (k >= batch.args.numSeqs) { return; }
+  // Grid order: quad fastest, then split, head, sequence; SPLIT_MAJOR: quad, head, sequence, then
+  // split (the running workgroups are split s of every head; docs/bench/gpu.md, scatter probes).
+  let split = select((wg / quads) % maxSplits, wg / quads / NUM_KV_HEADS / batch.args.numSeqs, SPLIT_MAJOR);
+  let kvHead = select((wg / quads / maxSplits) % NUM_KV_HEADS, (wg / quads) % NUM_KV_HEADS, SPLIT_MAJOR);
+  let k = select(wg / quads / maxSplits / NUM_KV_HEADS, (wg / quads / NUM_KV_HEADS) % batch.args.numSeqs, SPLIT_MAJOR);
+  if (k >= batch.args.numSeqs || split >= maxSplits) { return; }
   let hIdx = headIdx(layer, batch.seqs[k].seqId, kvHead);
   if (lid == 0u) { ctxShared = ctxLenOf(hIdx); }
   let ctxLen = workgroupUniformLoad(&ctxShared);
   let qh0 = (batch.seqs[k].qRow * NUM_KV_HEADS + kvHead) * GROUP_SIZE + quad * 4u;
   let heads = min(4u, GROUP_SIZE - quad * 4u);   // real query heads in this quad
   let start = split * splitKeys;
+  scoreBase = batch.args.scoresOffset + (((batch.seqs[k].qRow * NUM_KV_HEADS + kvHead) * quads + quad) * batch.args.scoresStride + start) * 4u;
   if (start >= ctxLen) {
     if (lid < heads) {
       let ml = batch.args.mlOffset + ((qh0 + lid) * maxSplits + split) * 2u;

@@ -7,7 +7,7 @@
 // Bindings (group 0): as paged_attention_decode.wgsl (0..3 kvShard*, 4 headTables, 6 batch,
 //   7 queries, 8 scratch).
 // Overrides: pool.wgsl's, HEAD_SIZE, BLOCKS_PER_SHARD, GROUP_SIZE, WG_SIZE (a multiple of
-//   lanesPerKey()), MAX_SPLIT_KEYS, KV_SHARDS.
+//   lanesPerKey()), MAX_SPLIT_KEYS, KV_SHARDS, SPLIT_MAJOR.
 // Dispatch: as paged_attention_decode.wgsl.
 // Work: a key group of lanesPerKey() = HEAD_SIZE / 8 lanes reads a row; lane u owns chunks u
 //   and u + lanesPerKey() (so each load instruction of a subgroup is contiguous). An iteration
@@ -64,6 +64,8 @@ var<private> b0: vec4f;
 var<private> b1: vec4f;
 var<private> b2: vec4f;
 var<private> b3: vec4f;
+// Where this split's raw scores start (f32 index; metricMode ≠ 0).
+var<private> scoreBase: u32;
 
 fn lanesPerKey() -> u32 { return HEAD_SIZE / 8u; }
 
@@ -130,12 +132,14 @@ fn keyScores(ka: KvChunk, kb: KvChunk) -> vec4f {
   return d;
 }
 
-/** Raw scores of a real key for the metric pass: lanes u, u + LPK, … write heads u, … */
-fn writeScores(s: vec4f, i: u32, sg: Seg, u: u32, heads: u32, qh0: u32) {
+/** The 4 raw scores of real key i for the metric pass, side by side (one lane a key: 16 B). */
+fn writeScores(s: vec4f, i: u32, sg: Seg) {
   if (i >= sg.n) { return; }
-  for (var h = u; h < heads; h += lanesPerKey()) {
-    scratch[batch.args.scoresOffset + (qh0 + h) * batch.args.scoresStride + sg.start + i] = s[h];
-  }
+  let at = scoreBase + 4u * i;
+  scratch[at] = s.x;
+  scratch[at + 1u] = s.y;
+  scratch[at + 2u] = s.z;
+  scratch[at + 3u] = s.w;
 }
 
 /** p·V of one key at this lane's two chunks. */
@@ -164,10 +168,20 @@ fn step(f: Fetched, sg: Seg, ci0: u32, g: u32, u: u32, heads: u32, qh0: u32) {
   let s2 = select(vec4f(NEG_BIG), keyScores(f.ka2, f.kb2), i2 < sg.n);
   let s3 = select(vec4f(NEG_BIG), keyScores(f.ka3, f.kb3), i3 < sg.n);
   if (batch.args.metricMode != 0u) {
-    writeScores(s0, i0, sg, u, heads, qh0);
-    writeScores(s1, i1, sg, u, heads, qh0);
-    writeScores(s2, i2, sg, u, heads, qh0);
-    writeScores(s3, i3, sg, u, heads, qh0);
+    // Every lane of the group holds the 4 scores; lane j (mod lanesPerKey()) writes key j's:
+    // with 4 or more lanes a key, one store sequence in which lanes 0–3 write keys 0–3.
+    if (lanesPerKey() >= 4u) {
+      if (u < 4u) {
+        let sj = select(select(select(s0, s1, u == 1u), s2, u == 2u), s3, u == 3u);
+        let ij = select(select(select(i0, i1, u == 1u), i2, u == 2u), i3, u == 3u);
+        writeScores(sj, ij, sg);
+      }
+    } else {
+      if (u == 0u) { writeScores(s0, i0, sg); }
+      if (u == 1u % lanesPerKey()) { writeScores(s1, i1, sg); }
+      if (u == 2u % lanesPerKey()) { writeScores(s2, i2, sg); }
+      if (u == 3u % lanesPerKey()) { writeScores(s3, i3, sg); }
+    }
   }
   let mNew = max(max(m, max(s0, s1)), max(s2, s3));
   let alpha = exp(m - mNew);
@@ -203,16 +217,19 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let maxSplits = batch.args.maxSplits;
   let wg = linearWorkgroup(wid, nwg);
   let quad = wg % quads;
-  let split = (wg / quads) % maxSplits;
-  let kvHead = (wg / quads / maxSplits) % NUM_KV_HEADS;
-  let k = wg / quads / maxSplits / NUM_KV_HEADS;
-  if (k >= batch.args.numSeqs) { return; }
+  // Grid order: quad fastest, then split, head, sequence; SPLIT_MAJOR: quad, head, sequence, then
+  // split (the running workgroups are split s of every head; docs/bench/gpu.md, scatter probes).
+  let split = select((wg / quads) % maxSplits, wg / quads / NUM_KV_HEADS / batch.args.numSeqs, SPLIT_MAJOR);
+  let kvHead = select((wg / quads / maxSplits) % NUM_KV_HEADS, (wg / quads) % NUM_KV_HEADS, SPLIT_MAJOR);
+  let k = select(wg / quads / maxSplits / NUM_KV_HEADS, (wg / quads / NUM_KV_HEADS) % batch.args.numSeqs, SPLIT_MAJOR);
+  if (k >= batch.args.numSeqs || split >= maxSplits) { return; }
   let hIdx = headIdx(batch.args.layer, batch.seqs[k].seqId, kvHead);
   if (lid == 0u) { ctxShared = ctxLenOf(hIdx); }
   let ctxLen = workgroupUniformLoad(&ctxShared);
   let qh0 = (batch.seqs[k].qRow * NUM_KV_HEADS + kvHead) * GROUP_SIZE + quad * 4u;
   let heads = min(4u, GROUP_SIZE - quad * 4u);
   let start = split * splitKeys;
+  scoreBase = batch.args.scoresOffset + (((batch.seqs[k].qRow * NUM_KV_HEADS + kvHead) * quads + quad) * batch.args.scoresStride + start) * 4u;
   if (start >= ctxLen) {
     if (lid < heads) {
       let ml = batch.args.mlOffset + ((qh0 + lid) * maxSplits + split) * 2u;

@@ -11,12 +11,15 @@
 // Sources: after common/pool.wgsl, common/batch.wgsl, common/kv_*.wgsl; the kernel declares
 //   WG_SIZE.
 // Overrides: MAX_SPLIT_KEYS (≥ splitKeys, a multiple of BLOCK_SIZE, ≤ MAX_SPLIT_BLOCKS blocks),
-//   KV_SHARDS (shards the pool uses, 1–4).
+//   KV_SHARDS (shards the pool uses, 1–4), SPLIT_MAJOR (grid order).
 // Invariant: every block of the list holds at least one real key (numBlocks = ceil(n / b)), so a
 //   segment's first key is always real: kernels load it in place of keys past the end.
 
 override MAX_SPLIT_KEYS: u32;
 override KV_SHARDS: u32;
+// Workgroup order of the split grid (the kernels decode it): false = split-minor (a head's
+// splits run side by side), true = split-major (split s of every head runs side by side).
+override SPLIT_MAJOR: bool;
 
 /** One shard's part of a split ("segment"). */
 struct Seg {

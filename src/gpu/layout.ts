@@ -94,11 +94,26 @@ export interface DecodeTuning {
   maxSplitKeys: number;
   /** Use paged_attention_decode_subgroup.wgsl where the device allows it (decodeSubgroupFits). */
   subgroups: boolean;
+  /** Grid order: split s of every head side by side (true) or a head's splits side by side (false). */
+  splitMajor: boolean;
 }
 
 export const DEFAULT_DECODE_TUNING: Readonly<DecodeTuning> = {
-  wgSize: WG.decode, maxSplitKeys: DECODE_MAX_SPLIT_KEYS, subgroups: true,
+  wgSize: WG.decode, maxSplitKeys: DECODE_MAX_SPLIT_KEYS, subgroups: true, splitMajor: false,
 };
+
+/** Pool bytes above which decode runs 128-invocation workgroups by default. */
+export const DECODE_WIDE_WG_POOL_BYTES = 4 * 2 ** 30;
+
+/**
+ * The decode knobs the SDK uses for pool geometry `d`: DEFAULT_DECODE_TUNING, with 128-invocation
+ * workgroups (4 subgroups a split) where the pool holds more than DECODE_WIDE_WG_POOL_BYTES: on an
+ * H200, 127K × 16 (8 GiB) with scattered blocks 5.6–5.9 → 3.8–4.2 ms in three runs on three days,
+ * while on pools of 2 GiB and less they cost time (docs/bench/gpu.md).
+ */
+export const decodeDefaultTuning = (d: PoolGeometry): DecodeTuning => ({
+  ...DEFAULT_DECODE_TUNING, ...(d.numBlocks * blockBytes(d) > DECODE_WIDE_WG_POOL_BYTES ? { wgSize: 4 * WG.decode } : {}),
+});
 
 /** Lanes of one key in the subgroup decode kernel: each owns 2 chunks (8 elements) of a row. */
 export const decodeSubgroupLanesPerKey = (d: Pick<PoolGeometry, "headSize">) => d.headSize / 8;
@@ -124,7 +139,7 @@ export const decodeWgSize = (d: Pick<PoolGeometry, "headSize">, target: number =
 export const decodeConstants = (d: PoolGeometry, bps: number, t: DecodeTuning = DEFAULT_DECODE_TUNING): Consts => ({
   ...poolConstants(d), ...kvConstants(d, bps),
   GROUP_SIZE: groupSize(d), WG_SIZE: decodeWgSize(d, t.wgSize), MAX_SPLIT_KEYS: t.maxSplitKeys,
-  KV_SHARDS: Math.ceil(d.numBlocks / bps),
+  KV_SHARDS: Math.ceil(d.numBlocks / bps), SPLIT_MAJOR: t.splitMajor ? 1 : 0,
 });
 
 export const decodeSubgroupConstants = (d: PoolGeometry, bps: number, t: DecodeTuning = DEFAULT_DECODE_TUNING): Consts => ({

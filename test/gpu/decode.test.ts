@@ -75,8 +75,8 @@ test("f16 d=128 b=16 r=4, L2", () => check({ dtype: "f16", d: 128, b: 16, H: 2, 
 test("f16 d=8 b=8 r=1, L1", () => check({ dtype: "f16", d: 8, b: 8, H: 2, r: 1, lens: [[9, 31]], mode: 1 }));
 test("f32 d=16 b=8 r=3 (padded quad), L2", () => check({ dtype: "f32", d: 16, b: 8, H: 2, r: 3, lens: [[45, 300], [1, 0]], mode: 2 }));
 test("f16 d=64 b=16 r=8 (two quads), L1", () => check({ dtype: "f16", d: 64, b: 16, H: 1, r: 8, lens: [[290], [33]], mode: 1 }));
-test("f16 d=128 r=4 with the bench's kernel variants (wg 32/64/128, splits of 32–1024 keys)", async () => {
-  for (const [tuning, targetWorkgroups] of [[{ wgSize: 64 }, 64], [{ wgSize: 128, maxSplitKeys: 1024 }, 1], [{ maxSplitKeys: 32 }, 64], [{ wgSize: 32 }, 4096]] as const) {
+test("f16 d=128 r=4 with the bench's kernel variants (wg 32/64/128, splits of 32–1024 keys, split-major grid)", async () => {
+  for (const [tuning, targetWorkgroups] of [[{ wgSize: 64, splitMajor: true }, 64], [{ wgSize: 128, maxSplitKeys: 1024 }, 1], [{ maxSplitKeys: 32 }, 64], [{ wgSize: 32 }, 4096]] as const) {
     await check({ dtype: "f16", d: 128, b: 16, H: 1, r: 4, lens: [[1100], [37]], mode: 2, tuning, targetWorkgroups });
   }
 });
@@ -92,9 +92,9 @@ test("f32 pool over 3 shards (tiny binding limit)", async () => {
   await check({ dtype: "f32", d: 16, b: 8, H: 2, r: 2, lens, mode: 2, maxBindingBlocks: 40 });
 });
 test("f16 pool over 4 shards", () => check({ dtype: "f16", d: 64, b: 16, H: 2, r: 2, lens: [[40, 70], [100, 2]], mode: 2, maxBindingBlocks: 24 }));
-test("shards: f16 d=128 over 4 shards in 1024-key splits; f32 d=64 b=32 over 2 shards, 96-key splits", async () => {
+test("shards: f16 d=128 over 4 shards in 1024-key splits; f32 d=64 b=32 over 2 shards, 96-key splits, split-major grid", async () => {
   await check({ dtype: "f16", d: 128, b: 16, H: 2, r: 4, lens: [[1500, 20], [333, 900]], mode: 2, maxBindingBlocks: 300, tuning: { maxSplitKeys: 1024 }, targetWorkgroups: 1 });
-  await check({ dtype: "f32", d: 64, b: 32, H: 2, r: 2, lens: [[700, 33], [64, 1]], mode: 1, maxBindingBlocks: 140, tuning: { maxSplitKeys: 96 }, targetWorkgroups: 1 });
+  await check({ dtype: "f32", d: 64, b: 32, H: 2, r: 2, lens: [[700, 33], [64, 1]], mode: 1, maxBindingBlocks: 140, tuning: { maxSplitKeys: 96, splitMajor: true }, targetWorkgroups: 1 });
 });
 test("groupReduce max: f32 d=16 b=8 r=4, L2, split 3 ways", () =>
   check({ dtype: "f32", d: 16, b: 8, H: 2, r: 4, lens: [[600, 1], [37, 0]], mode: 2, groupReduce: "max" }));

@@ -8,7 +8,7 @@ import { KERNEL_IO } from "../../contract";
 import type { GpuKvPool } from "../pool";
 import { BatchRing, batchChunks, maxBindingBytes } from "../dispatch";
 import {
-  DECODE_KEYS_PER_LANE, DECODE_MAX_SPLIT_BLOCKS, DECODE_MAX_SPLITS, DECODE_MAX_SPLIT_KEYS, DECODE_TARGET_WORKGROUPS, DEFAULT_DECODE_TUNING, type DecodeTuning,
+  DECODE_KEYS_PER_LANE, DECODE_MAX_SPLIT_BLOCKS, DECODE_MAX_SPLITS, DECODE_MAX_SPLIT_KEYS, DECODE_TARGET_WORKGROUPS, DEFAULT_DECODE_TUNING, type DecodeTuning, decodeDefaultTuning,
   MAX_GROUP_SIZE, WG, decodeConstants, decodeSubgroupConstants, decodeSubgroupFits, decodeSubgroupLanesPerKey,
   decodeSubgroupWgSize, decodeWgSize, groupSize, maxCtx, type PoolGeometry,
 } from "../layout";
@@ -42,7 +42,7 @@ export interface DecodeAttentionOptions {
   withMetric?: boolean;
   /** Workgroups the split grid aims for (default DECODE_TARGET_WORKGROUPS). */
   targetWorkgroups?: number;
-  /** Kernel knobs (default DEFAULT_DECODE_TUNING); the bench sweeps them. */
+  /** Kernel knobs (default decodeDefaultTuning(d)); the bench sweeps them. */
   tuning?: Partial<DecodeTuning>;
 }
 
@@ -60,6 +60,9 @@ export interface DecodeAttention {
 /** Workgroups per (seq, kvHead, split): one per quad of the query group. */
 const quadsOf = (d: PoolGeometry) => Math.ceil(groupSize(d) / 4);
 
+/** Raw-score floats of the metric: [B, numKvHeads, quads, maxCtx, 4] (a key's 4 scores of a quad side by side). */
+const scoreFloats = (d: PoolGeometry, B: number) => B * d.numKvHeads * quadsOf(d) * 4 * maxCtx(d);
+
 /** Most (batch index, split) pairs any split choice produces (see chooseSplitKeys). */
 function maxRowsSplits(d: PoolGeometry, maxBatchSeqs: number, target: number, maxSplitKeys: number): number {
   return Math.max(maxBatchSeqs * Math.ceil(maxCtx(d) / maxSplitKeys), Math.ceil(target / (d.numKvHeads * quadsOf(d))) + maxBatchSeqs);
@@ -70,7 +73,7 @@ export function decodeScratchBytes(d: PoolGeometry, maxBatchSeqs: number, withMe
   maxSplitKeys = DEFAULT_DECODE_TUNING.maxSplitKeys): number {
   const B = maxBatchSeqs, C = maxCtx(d);
   const rowsSplits = maxRowsSplits(d, B, targetWorkgroups, maxSplitKeys);
-  return 4 * (rowsSplits * d.numQHeads * (d.headSize + 2) + B * d.numQHeads * 2 + (withMetric ? B * d.numQHeads * C : 0));
+  return 4 * (rowsSplits * d.numQHeads * (d.headSize + 2) + B * d.numQHeads * 2 + (withMetric ? scoreFloats(d, B) : 0));
 }
 
 /**
@@ -91,7 +94,7 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
   const r = groupSize(d);
   const numQHeads = d.numQHeads;
   if (r > MAX_GROUP_SIZE) throw new ConfigError("numQHeads", `numQHeads / numKvHeads = ${r} query heads per KV head; the decode kernel takes at most ${MAX_GROUP_SIZE}`);
-  const tune: DecodeTuning = { ...DEFAULT_DECODE_TUNING, ...opts.tuning };
+  const tune: DecodeTuning = { ...decodeDefaultTuning(d), ...opts.tuning };
   const MSK = tune.maxSplitKeys;
   // Splits start on block boundaries: splitKeys is a multiple of 32 and of b (b ∈ {8, 16, 32}).
   if (!(MSK >= 32 && MSK <= DECODE_MAX_SPLIT_KEYS && MSK % 32 === 0 && MSK % d.blockSize === 0)) {
@@ -128,7 +131,7 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
   const finalOffset = mlOffset + rowsSplits * numQHeads * 2;
   const scoresOffset = finalOffset + B * numQHeads * 2;
   const withMetric = opts.withMetric ?? true;
-  const scratchFloats = scoresOffset + (withMetric ? B * numQHeads * C : 0);
+  const scratchFloats = scoresOffset + (withMetric ? scoreFloats(d, B) : 0);
   const scratchBytes = 4 * scratchFloats;
   // A validation error from createBuffer would only surface later, asynchronously: check here.
   if (scratchBytes > maxBindingBytes(device)) {
