@@ -10,8 +10,9 @@ import {
 } from "../reference/kernels";
 import { testDevice } from "../harness/env";
 import { freshSeed, kernelDims, randomArray, readPool, readQuantRecords, runPass, storageBuffer, testBlockBytes, uploadPool } from "./helpers";
-import { type QuantDtype, refQuantizeVec } from "../reference/quant";
-import { kvRecordWords } from "../../src/contract";
+import { type QuantDtype, levelsOf, refQuantizeVec, refScaleWord, unpackScale } from "../reference/quant";
+import { QUANT_GROUP, kvRecordWords } from "../../src/contract";
+import { f16BitsToF32 } from "../../src/gpu/pool";
 
 const test = suite("gpu: append_kv and execute_cache_moves");
 
@@ -114,7 +115,7 @@ test("moves f32 d=64 b=32 over 2 shards", () => movesCase("f32", 64, 32, 100));
 
 // q8/q4 append: every record word (scales and codes) bit-exact against the reference quantizer of
 // the same inputs; every other slot's record untouched.
-async function appendQuantCase(dtype: QuantDtype, d: number, b: number, newPerSeq: number[], maxBindingBlocks?: number) {
+async function appendQuantCase(dtype: QuantDtype, d: number, b: number, newPerSeq: number[], maxBindingBlocks?: number, boundary = false) {
   const device = await testDevice();
   const seed = freshSeed();
   const rng = makeRng(seed);
@@ -133,6 +134,14 @@ async function appendQuantCase(dtype: QuantDtype, d: number, b: number, newPerSe
   // Scaled inputs, one group constant (s = 0), so ranges and the degenerate group are exercised.
   const keys = randomArray(rng, numTokens * H * d).map((x, i) => (i < Math.min(32, d) ? 0.25 : x * (1 + (i % 7))));
   const values = randomArray(rng, numTokens * H * d);
+  if (boundary) {
+    let g = 0;
+    for (let v = 0; v < keys.length; v += d) for (let o = v; o < v + d; o += QUANT_GROUP, g++) {
+      const n = Math.min(QUANT_GROUP, v + d - o);
+      keys.set(boundaryGroup(rng, dtype, n, g % 3), o);
+      values.set(boundaryGroup(rng, dtype, n, (g + 1) % 3), o);
+    }
+  }
   const kernel = await createAppendKv(device, gpu);
   const kb = storageBuffer(device, keys), vb = storageBuffer(device, values);
   const layer = 1;
@@ -157,9 +166,50 @@ async function appendQuantCase(dtype: QuantDtype, d: number, b: number, newPerSe
   kernel.destroy(); gpu.destroy(); kb.destroy(); vb.destroy();
 }
 
+/** The f32 next to x away from (dir 1) or towards (dir −1) +infinity's side of its sign. */
+function ulpStep(x: number, dir: number): number {
+  const b = new Float32Array([x]), u = new Uint32Array(b.buffer);
+  u[0] += (x < 0 ? -dir : dir);
+  return b[0];
+}
+
+/**
+ * n values of one group placed on the quantizer's rounding boundaries. kind 0: (hi − lo) / L
+ * exactly on a midpoint of two f16 values or an f32 ulp either side (the scale's f16 rounding
+ * ties or nearly ties), the other elements on midpoints between levels or an ulp either side (the
+ * code ties or nearly ties); kind 1 and 2: groups whose levels collapse (s below an ulp of m, near
+ * 1 and near −1000), where the division's guess can be several levels off.
+ */
+function boundaryGroup(rng: () => number, dtype: QuantDtype, n: number, kind: number): number[] {
+  const f = Math.fround, L = levelsOf(dtype);
+  let lo: number, hi: number;
+  if (kind === 0) {
+    const bits = 0x2c00 + Math.floor(rng() * 0x1000);
+    const mid = (f16BitsToF32(bits) + f16BitsToF32(bits + 1)) / 2;
+    lo = 0;
+    hi = [f(mid * L), ulpStep(f(mid * L), 1), ulpStep(f(mid * L), -1)][Math.floor(rng() * 3)];
+  } else {
+    lo = kind === 1 ? f(1 + Math.floor(rng() * 64) * 2 ** -23) : f(-1000 + rng() * 0.01);
+    hi = f(lo + (kind === 1 ? L * (6e-8 + rng() * 6e-8) : L * (1e-5 + rng() * 2e-5)));
+  }
+  const [s, m] = unpackScale(refScaleWord(lo, hi, dtype));
+  const out = [lo, hi];
+  while (out.length < n) {
+    let x = kind === 0 ? f(m + (Math.floor(rng() * L) + 0.5) * s) : f(lo + rng() * (hi - lo));
+    const r = rng();
+    if (r < 0.25) x = ulpStep(x, 1); else if (r < 0.5) x = ulpStep(x, -1);
+    out.push(Math.min(hi, Math.max(lo, x)));
+  }
+  return out.slice(0, n);
+}
+
 test("append q8 d=48 (groups of 32 and 16) b=8, prompts and single tokens, over 3 shards", () => appendQuantCase("q8", 48, 8, [13, 1, 0, 9], 60));
 test("append q4 d=64 b=16", () => appendQuantCase("q4", 64, 16, [1, 20]));
 test("append q4 d=8 b=32", () => appendQuantCase("q4", 8, 32, [7, 3]));
+test("append q8 d=64 / q4 d=40 on rounding boundaries (scale and code ties, collapsed levels)", async () => {
+  await appendQuantCase("q8", 64, 8, [6, 1], undefined, true);
+  await appendQuantCase("q4", 40, 8, [5, 2], undefined, true);
+});
 
 // q8/q4 moves: the dequantized pool after the moves equals the one before with refExecuteMoves
 // applied, exactly: a KV moves with its scales and nothing is re-quantized.
