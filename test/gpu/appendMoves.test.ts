@@ -10,9 +10,8 @@ import {
 } from "../reference/kernels";
 import { testDevice } from "../harness/env";
 import { freshSeed, kernelDims, randomArray, readPool, readQuantRecords, runPass, storageBuffer, testBlockBytes, uploadPool } from "./helpers";
-import { type QuantDtype, levelsOf, refQuantizeVec, refScaleWord, unpackScale } from "../reference/quant";
+import { type QuantDtype, boundaryGroup, refQuantizeVec } from "../reference/quant";
 import { QUANT_GROUP, kvRecordWords } from "../../src/contract";
-import { f16BitsToF32 } from "../../src/gpu/pool";
 
 const test = suite("gpu: append_kv and execute_cache_moves");
 
@@ -164,43 +163,6 @@ async function appendQuantCase(dtype: QuantDtype, d: number, b: number, newPerSe
     if (got[i] !== want[i]) assert.unreachable(`record word ${i} (slot ${Math.floor(i / 2 / R)}) = ${got[i].toString(16)}, want ${want[i].toString(16)}${tag}`);
   }
   kernel.destroy(); gpu.destroy(); kb.destroy(); vb.destroy();
-}
-
-/** The f32 next to x away from (dir 1) or towards (dir −1) +infinity's side of its sign. */
-function ulpStep(x: number, dir: number): number {
-  const b = new Float32Array([x]), u = new Uint32Array(b.buffer);
-  u[0] += (x < 0 ? -dir : dir);
-  return b[0];
-}
-
-/**
- * n values of one group placed on the quantizer's rounding boundaries. kind 0: (hi − lo) / L
- * exactly on a midpoint of two f16 values or an f32 ulp either side (the scale's f16 rounding
- * ties or nearly ties), the other elements on midpoints between levels or an ulp either side (the
- * code ties or nearly ties); kind 1 and 2: groups whose levels collapse (s below an ulp of m, near
- * 1 and near −1000), where the division's guess can be several levels off.
- */
-function boundaryGroup(rng: () => number, dtype: QuantDtype, n: number, kind: number): number[] {
-  const f = Math.fround, L = levelsOf(dtype);
-  let lo: number, hi: number;
-  if (kind === 0) {
-    const bits = 0x2c00 + Math.floor(rng() * 0x1000);
-    const mid = (f16BitsToF32(bits) + f16BitsToF32(bits + 1)) / 2;
-    lo = 0;
-    hi = [f(mid * L), ulpStep(f(mid * L), 1), ulpStep(f(mid * L), -1)][Math.floor(rng() * 3)];
-  } else {
-    lo = kind === 1 ? f(1 + Math.floor(rng() * 64) * 2 ** -23) : f(-1000 + rng() * 0.01);
-    hi = f(lo + (kind === 1 ? L * (6e-8 + rng() * 6e-8) : L * (1e-5 + rng() * 2e-5)));
-  }
-  const [s, m] = unpackScale(refScaleWord(lo, hi, dtype));
-  const out = [lo, hi];
-  while (out.length < n) {
-    let x = kind === 0 ? f(m + (Math.floor(rng() * L) + 0.5) * s) : f(lo + rng() * (hi - lo));
-    const r = rng();
-    if (r < 0.25) x = ulpStep(x, 1); else if (r < 0.5) x = ulpStep(x, -1);
-    out.push(Math.min(hi, Math.max(lo, x)));
-  }
-  return out.slice(0, n);
 }
 
 test("append q8 d=48 (groups of 32 and 16) b=8, prompts and single tokens, over 3 shards", () => appendQuantCase("q8", 48, 8, [13, 1, 0, 9], 60));
