@@ -16,6 +16,10 @@
 // and every shape more than 10% slower is flagged REGRESSION (also in the JSON: baselineMs,
 // regression). BENCH_SDPA=sdpa.json (bench/sdpa_decode.py's output, same call): each shape's time
 // against torch SDPA's (sdpaMs, vsSdpa).
+// BENCH_BEFORE=1 (each quantized storage also with
+// its kv helper as it was before the int→float-free dequantization, bench/probes/kv_q*_before.wgsl:
+// before/after in one process), BENCH_ROUNDS=R (the storage table R times, fresh pools each),
+// BENCH_MAIN=0 (skip the main table).
 
 import { create, globals } from "webgpu";
 import { createGpuKvPool, type GpuKvPool } from "../src/gpu/pool";
@@ -27,6 +31,19 @@ import { KERNEL_IO, type KernelIo } from "../src/contract";
 import { DECODE_TARGET_WORKGROUPS, WG, blockBytes, type DecodeTuning, type KvDtype, type PoolGeometry } from "../src/gpu/layout";
 import streamLoopWgsl from "./probes/stream_loop.wgsl";
 import { createCopyProbe } from "./probes/copy";
+import kvQ8BeforeWgsl from "./probes/kv_q8_before.wgsl";
+import kvQ4BeforeWgsl from "./probes/kv_q4_before.wgsl";
+
+/** True while a "before" kernel is being timed (benchDecode then skips its before/after check). */
+let inBefore = false;
+
+/** Runs f with the kv helper of `dtype` replaced by its bench-only "before" copy (the wrapper
+ *  reads WGSL when it builds, so the swap covers exactly one createDecodeAttention). */
+async function withBefore<T>(dtype: KvDtype, f: () => Promise<T>): Promise<T> {
+  const key = `common/kv_${dtype}.wgsl`, table = WGSL as Record<string, string>, keep = table[key];
+  table[key] = dtype === "q8" ? kvQ8BeforeWgsl : kvQ4BeforeWgsl;
+  try { return await f(); } finally { table[key] = keep; }
+}
 
 
 /** One kernel variant of the sweep. */
@@ -128,7 +145,7 @@ async function main(): Promise<void> {
   console.log(`copy: ${copyGBs.toFixed(0)} GB/s (read + written)`);
   results.push({ kind: "copy", gbPerS: copyGBs });
 
-  for (const ctx of CTXS) for (const numSeqs of SEQS) {
+  for (const ctx of process.env.BENCH_MAIN === "0" ? [] : CTXS) for (const numSeqs of SEQS) {
     const row: Record<string, unknown> = { kind: "decode", ctx, numSeqs };
     try {
       Object.assign(row, await benchDecode(device, timer, ctx, numSeqs));
@@ -154,18 +171,25 @@ async function main(): Promise<void> {
     // kvBytes (codes + scales); "vs bytes" = (ms / ms_f16) ÷ (kvBytes / kvBytes_f16), 1 when time
     // falls exactly with the bytes read.
     console.log("\nstorage (decode, no metric):");
-    for (const [ctx, numSeqs] of SMALL ? [[1024, 1]] : [[32768, 16], [131072, 1]]) {
+    const before = !!process.env.BENCH_BEFORE;
+    const rounds = Number(process.env.BENCH_ROUNDS ?? 1);
+    for (let round = 0; round < rounds; round++) for (const [ctx, numSeqs] of SMALL ? [[1024, 1]] : [[32768, 16], [131072, 1]]) {
       let base: Record<string, number> | undefined;
-      for (const dtype of ["f16", ...storages] as KvDtype[]) {
+      const runs: [KvDtype, boolean][] = [["f16", false]];
+      for (const dt of storages) { runs.push([dt, false]); if (before) runs.push([dt, true]); }
+      for (const [dtype, old] of runs) {
+        const name = `${dtype}${old ? " (before)" : ""}`;
         try {
-          const r = await benchDecode(device, timer, ctx, numSeqs, { dtype, plainOnly: true });
+          const run = () => benchDecode(device, timer, ctx, numSeqs, { dtype, plainOnly: true });
+          const r = old ? await withBefore(dtype, () => { inBefore = true; return run(); }).finally(() => { inBefore = false; }) : await run();
           base ??= r;
           const vsBytes = (r.ms / base.ms) / (r.kvBytes / base.kvBytes);
-          results.push({ kind: "storage", dtype, ctx, numSeqs, ...r, vsBytes });
-          console.log(`${dtype} ctx=${ctx} seqs=${numSeqs}: ${r.ms.toFixed(3)} ms, ${(r.kvBytes / 2 ** 20).toFixed(0)} MiB read ` +
-            `(${(r.kvBytes / base.kvBytes).toFixed(3)} of f16), ${r.gbPerS.toFixed(0)} GB/s, time ${(r.ms / base.ms).toFixed(3)} of f16, ` +
-            `${vsBytes.toFixed(2)}x bytes-proportional`);
-        } catch (e) { console.log(`storage ${dtype} ctx=${ctx} seqs=${numSeqs}: ${e instanceof Error ? e.message : e}`); }
+          results.push({ kind: "storage", dtype, before: old, round, ctx, numSeqs, ...r, vsBytes });
+          console.log(`${name} ctx=${ctx} seqs=${numSeqs} (${r.shards} shard(s)): ${r.ms.toFixed(3)} ms, ${(r.kvBytes / 2 ** 20).toFixed(0)} MiB read ` +
+            `(${(r.kvBytes / base.kvBytes).toFixed(3)} of f16), ${r.gbPerS.toFixed(0)} GB/s (${((100 * r.gbPerS) / copyGBs).toFixed(0)}% of copy), ` +
+            `time ${(r.ms / base.ms).toFixed(3)} of f16, ${vsBytes.toFixed(2)}x bytes-proportional` +
+            (r.relDiffVsBefore !== undefined ? `; output vs before: ${r.relDiffVsBefore.toExponential(2)} of max |out|` : ""));
+        } catch (e) { console.log(`storage ${name} ctx=${ctx} seqs=${numSeqs}: ${e instanceof Error ? e.message : e}`); }
       }
     }
   }
@@ -378,7 +402,7 @@ async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
     const queries = device.createBuffer({ size: q.byteLength, usage });
     device.queue.writeBuffer(queries, 0, q);
-    const out = device.createBuffer({ size: q.byteLength, usage });
+    const out = device.createBuffer({ size: q.byteLength, usage: usage | GPUBufferUsage.COPY_SRC });
     const seqIds = Array.from({ length: numSeqs }, (_, i) => i);
     const kvBytes = used * blockBytes(dims);
     const iters = SMALL ? 2 : Math.min(100, Math.max(5, Math.ceil(2e-3 / (kvBytes / 2.5e12))));
@@ -391,6 +415,29 @@ async function benchDecode(device: GPUDevice, timer: Timer, ctx: number, numSeqs
     res.ms = await timePlain();
     (res as Record<string, unknown>).variant = plain.variant;
     res.gbPerS = kvBytes / (res.ms * 1e6);
+    // BENCH_BEFORE=1 on q8/q4: the same decode with the "before" kv helper on this pool, and
+    // the largest difference of the outputs relative to the largest |output| (a real-GPU check
+    // of the new dequantization: both compute fl(code·s + m), so ~1e-7 is expected).
+    if (process.env.BENCH_BEFORE && (dtype === "q8" || dtype === "q4") && !inBefore) try {
+      const old = await withBefore(dtype, () => createDecodeAttention(device, pool!, { maxBatchSeqs: numSeqs, withMetric: false }));
+      const outs: Float32Array[] = [];
+      for (const k of [plain, old]) {
+        const enc = device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        k.encode(pass, { layer: 0, seqIds, queries, out, metricMode: 0 });
+        pass.end();
+        const read = device.createBuffer({ size: q.byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+        enc.copyBufferToBuffer(out, 0, read, 0, q.byteLength);
+        device.queue.submit([enc.finish()]);
+        await read.mapAsync(GPUMapMode.READ);
+        outs.push(new Float32Array(read.getMappedRange().slice(0)));
+        read.destroy();
+      }
+      old.destroy();
+      let diff = 0, big = 0;
+      for (let i = 0; i < outs[0].length; i++) { diff = Math.max(diff, Math.abs(outs[0][i] - outs[1][i])); big = Math.max(big, Math.abs(outs[1][i])); }
+      res.relDiffVsBefore = Number.isFinite(diff) ? diff / big : NaN;
+    } catch (e) { console.log(`check vs before: ${e instanceof Error ? e.message : e}`); }
     plain.destroy();
     if (o.variants) {
       // The same allocation under several layouts and knobs (so allocation luck cancels out).

@@ -16,7 +16,8 @@
 // Invariant: as append_kv.wgsl (new row t → logical index ctxLen − (numNew − t)); each record
 //   word has one writer, so the slot's other groups are never read or rewritten.
 // Roofline: reads 2·d·4 B and writes 2·blockBytes / b + 8 B per (token, head); ≈ 10 FLOPs per
-//   element (range, code and its two neighbours): bandwidth-bound.
+//   element (range; the code's guess and the 3–4 levels of its walk, common/kv_q*.wgsl kvCode):
+//   bandwidth-bound.
 
 override WG_SIZE: u32;
 

@@ -147,7 +147,7 @@ fn fetch3(x: Idx8) -> Fetched {
 /** Partial dots of key j (of this lane's group) with the quad's 4 queries → its rows of part. */
 fn storeDots(kc: KvChunk, j: u32, g: u32, c: u32) {
   let C = HEAD_SIZE / 4u;
-  let kf = kvUnpack(kc);
+  let kf = kvUnpackAt(kc, c);
   let R = rowVec4s();
   let at = (j * (WG_SIZE / C) + g) * 4u * R + c / 4u;
   let e = c % 4u;
@@ -158,9 +158,9 @@ fn storeDots(kc: KvChunk, j: u32, g: u32, c: u32) {
 }
 
 /** p·V of key j into the running sum and accumulators. */
-fn foldValue(vc: KvChunk, j: u32, g: u32) {
+fn foldValue(vc: KvChunk, j: u32, g: u32, c: u32) {
   let p = probsW[j * (WG_SIZE / (HEAD_SIZE / 4u)) + g];
-  let vf = kvUnpack(vc);
+  let vf = kvUnpackAt(vc, c);
   l += p;
   a0 += p.x * vf;
   a1 += p.y * vf;
@@ -230,14 +230,14 @@ fn step(f: Fetched, sg: Seg, ci0: u32, lid: u32, g: u32, c: u32, heads: u32, qh0
   a1 *= alpha.y;
   a2 *= alpha.z;
   a3 *= alpha.w;
-  foldValue(f.v0, 0u, g);
-  foldValue(f.v1, 1u, g);
-  foldValue(f.v2, 2u, g);
-  foldValue(f.v3, 3u, g);
-  foldValue(f.v4, 4u, g);
-  foldValue(f.v5, 5u, g);
-  foldValue(f.v6, 6u, g);
-  foldValue(f.v7, 7u, g);
+  foldValue(f.v0, 0u, g, c);
+  foldValue(f.v1, 1u, g, c);
+  foldValue(f.v2, 2u, g, c);
+  foldValue(f.v3, 3u, g, c);
+  foldValue(f.v4, 4u, g, c);
+  foldValue(f.v5, 5u, g, c);
+  foldValue(f.v6, 6u, g, c);
+  foldValue(f.v7, 7u, g, c);
   m = mNew;
 }
 

@@ -118,9 +118,9 @@ fn fetch3(x: vec4u) -> Fetched {
 }
 
 /** The 4 scores of one key: this lane's partial dots, summed over the key's lanes. */
-fn keyScores(ka: KvChunk, kb: KvChunk) -> vec4f {
-  let a = kvUnpack(ka);
-  let b = kvUnpack(kb);
+fn keyScores(ka: KvChunk, kb: KvChunk, u: u32) -> vec4f {
+  let a = kvUnpackAt(ka, u);
+  let b = kvUnpackAt(kb, u + lanesPerKey());
   var d = vec4f(dot(a, qa0) + dot(b, qb0), dot(a, qa1) + dot(b, qb1), dot(a, qa2) + dot(b, qb2), dot(a, qa3) + dot(b, qb3));
   // Butterfly over lanesPerKey() lanes (constant masks; the conditions are overrides).
   if (lanesPerKey() > 1u) { d += subgroupShuffleXor(d, 1u); }
@@ -143,9 +143,9 @@ fn writeScores(s: vec4f, i: u32, sg: Seg) {
 }
 
 /** p·V of one key at this lane's two chunks. */
-fn foldValue(va: KvChunk, vb: KvChunk, p: vec4f) {
-  let x = kvUnpack(va);
-  let y = kvUnpack(vb);
+fn foldValue(va: KvChunk, vb: KvChunk, p: vec4f, u: u32) {
+  let x = kvUnpackAt(va, u);
+  let y = kvUnpackAt(vb, u + lanesPerKey());
   a0 += p.x * x;
   a1 += p.y * x;
   a2 += p.z * x;
@@ -163,10 +163,10 @@ fn step(f: Fetched, sg: Seg, ci0: u32, g: u32, u: u32, heads: u32, qh0: u32) {
   let i1 = logicalKey(sg, ci0 + G + g);
   let i2 = logicalKey(sg, ci0 + 2u * G + g);
   let i3 = logicalKey(sg, ci0 + 3u * G + g);
-  let s0 = select(vec4f(NEG_BIG), keyScores(f.ka0, f.kb0), i0 < sg.n);
-  let s1 = select(vec4f(NEG_BIG), keyScores(f.ka1, f.kb1), i1 < sg.n);
-  let s2 = select(vec4f(NEG_BIG), keyScores(f.ka2, f.kb2), i2 < sg.n);
-  let s3 = select(vec4f(NEG_BIG), keyScores(f.ka3, f.kb3), i3 < sg.n);
+  let s0 = select(vec4f(NEG_BIG), keyScores(f.ka0, f.kb0, u), i0 < sg.n);
+  let s1 = select(vec4f(NEG_BIG), keyScores(f.ka1, f.kb1, u), i1 < sg.n);
+  let s2 = select(vec4f(NEG_BIG), keyScores(f.ka2, f.kb2, u), i2 < sg.n);
+  let s3 = select(vec4f(NEG_BIG), keyScores(f.ka3, f.kb3, u), i3 < sg.n);
   if (batch.args.metricMode != 0u) {
     // Every lane of the group holds the 4 scores; lane j (mod lanesPerKey()) writes key j's:
     // with 4 or more lanes a key, one store sequence in which lanes 0–3 write keys 0–3.
@@ -198,10 +198,10 @@ fn step(f: Fetched, sg: Seg, ci0: u32, g: u32, u: u32, heads: u32, qh0: u32) {
   b1 *= alpha.y;
   b2 *= alpha.z;
   b3 *= alpha.w;
-  foldValue(f.va0, f.vb0, p0);
-  foldValue(f.va1, f.vb1, p1);
-  foldValue(f.va2, f.vb2, p2);
-  foldValue(f.va3, f.vb3, p3);
+  foldValue(f.va0, f.vb0, p0, u);
+  foldValue(f.va1, f.vb1, p1, u);
+  foldValue(f.va2, f.vb2, p2, u);
+  foldValue(f.va3, f.vb3, p3, u);
   m = mNew;
 }
 

@@ -54,19 +54,29 @@ function writeRow(dst: usize, src: usize, d: i32): void {
 }
 
 // ── q8 / q4 (docs/QUANTIZATION.md): per group of 32 channels, (s, m) = f16((hi − lo) / L), f16(lo);
-// code = the level whose fl(fl(q·s) + m) is nearest x, ties to the lower level. The same steps as
-// shaders/common/kv_q8.wgsl / kv_q4.wgsl, so both backends store the same bits. ──
+// code = the lowest level whose fl(fl(q·s) + m) is nearest x. The same steps as
+// shaders/common/kv_q8.wgsl / kv_q4.wgsl (the division only guesses; the walk decides), so both
+// backends store the same bits. ──
+
+/** Dequantized level q: fl(q·s + m) (q·s is exact in f32). */
+// @ts-ignore: decorator
+@inline function quantLevel(q: f32, s: f32, m: f32): f32 { return q * s + m; }
 
 function quantCode(x: f32, s: f32, m: f32, levels: f32): u32 {
   if (s == 0) return 0;
-  const q0 = min<f32>(max<f32>(Mathf.round((x - m) / s), 0), levels);
-  let best = max<f32>(q0 - 1, 0);
-  let err = Mathf.abs((best * s + m) - x);
-  for (let q: f32 = best + 1; q <= min<f32>(q0 + 1, levels); q += 1) {
-    const e = Mathf.abs((q * s + m) - x);
-    if (e < err) { best = q; err = e; }
+  let qb = min<f32>(max<f32>(Mathf.round((x - m) / s), 0), levels);
+  while (qb > 0 && quantLevel(qb - 1, s, m) >= x) qb -= 1;
+  while (qb < levels && quantLevel(qb, s, m) < x) qb += 1;
+  const vb = quantLevel(qb, s, m);
+  if (vb < x) {   // every level is below x: the lowest level equal to the top one
+    while (qb > 0 && quantLevel(qb - 1, s, m) == vb) qb -= 1;
+    return <u32>qb;
   }
-  return <u32>best;
+  if (qb == 0) return 0;
+  let qa = qb - 1;
+  const va = quantLevel(qa, s, m);
+  while (qa > 0 && quantLevel(qa - 1, s, m) == va) qa -= 1;
+  return <u32>(Mathf.abs(va - x) <= Mathf.abs(vb - x) ? qa : qb);
 }
 
 /** One record: quantGroups scale words pack2x16float(s, m), then the codes (q8: a byte each;

@@ -26,6 +26,8 @@ fn kvChunkIdx(slot: u32, kv: u32, c: u32) -> u32 {
 fn kvShardOf(slot: u32) -> u32 { return slot / BLOCK_SIZE / BLOCKS_PER_SHARD; }
 
 fn kvUnpack(w: vec2u) -> vec4f { return vec4f(unpack2x16float(w.x), unpack2x16float(w.y)); }
+/** Chunk c (of its row) of a loaded chunk; c matters to q4 only (common/kv_q4.wgsl). */
+fn kvUnpackAt(w: KvChunk, c: u32) -> vec4f { return kvUnpack(w); }
 
 fn kvLoad4(slot: u32, kv: u32, c: u32) -> vec4f {
   let i = kvChunkIdx(slot, kv, c);

@@ -30,6 +30,8 @@ fn kvShardOf(slot: u32) -> u32 { return slot / BLOCK_SIZE / BLOCKS_PER_SHARD; }
 
 /** One stored chunk as 4 f32 (identity here; kv_f16.wgsl unpacks): lets a kernel index a shard itself. */
 fn kvUnpack(w: vec4f) -> vec4f { return w; }
+/** Chunk c (of its row) of a loaded chunk; c matters to q4 only (common/kv_q4.wgsl). */
+fn kvUnpackAt(w: KvChunk, c: u32) -> vec4f { return w; }
 
 fn kvLoad4(slot: u32, kv: u32, c: u32) -> vec4f {
   let i = kvChunkIdx(slot, kv, c);

@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import { freshSeed } from "../harness/env";
 import { makeRng, maxRelErr, refAppend, refDecode, refPrefill, type PoolDims } from "../reference/kernels";
 import { CPU_STAGE_OUT, cpuPoolFor, elemRelErr, loadPool, rowRelErr, makeRefPool, poison, randomF32, readPool, readRecords, type Dtype } from "./helpers";
-import { refQuantizeVec } from "../reference/quant";
+import { boundaryGroup, refQuantizeVec } from "../reference/quant";
 import { kvRecordWords } from "../../src/contract";
 
 // q8/q4: the reference reads the same dequantized f32 values the kernels dequantize in registers.
@@ -75,6 +75,13 @@ for (const dtype of ["q8", "q4"] as const) {
       // one constant group (scale 0) and rows of a wider range
       const k = randomF32(rng, rows * shape.H * d).map((x, i) => (i < 32 ? -0.5 : x * (1 + (i % 5))));
       const v = randomF32(rng, rows * shape.H * d);
+      // the second shape's values on the quantizer's rounding boundaries (test/reference/quant.ts)
+      if (d === 64) {
+        for (let o = 0, g = 0; o < v.length; o += 32, g++) {
+          k.set(boundaryGroup(rng, dtype, 32, g % 3), o);
+          v.set(boundaryGroup(rng, dtype, 32, (g + 1) % 3), o);
+        }
+      }
       const layer = shape.L - 1;
       cpu.append(layer, seqIds, offsets, k, v, Array.from({ length: rows }, (_, i) => 1000 + i));
       seqIds.forEach((seq, i) => {

@@ -10,8 +10,8 @@ import {
 } from "../reference/kernels";
 import { testDevice } from "../harness/env";
 import { freshSeed, kernelDims, randomArray, readPool, readQuantRecords, runPass, storageBuffer, testBlockBytes, uploadPool } from "./helpers";
-import { type QuantDtype, refQuantizeVec } from "../reference/quant";
-import { kvRecordWords } from "../../src/contract";
+import { type QuantDtype, boundaryGroup, refQuantizeVec } from "../reference/quant";
+import { QUANT_GROUP, kvRecordWords } from "../../src/contract";
 
 const test = suite("gpu: append_kv and execute_cache_moves");
 
@@ -114,7 +114,7 @@ test("moves f32 d=64 b=32 over 2 shards", () => movesCase("f32", 64, 32, 100));
 
 // q8/q4 append: every record word (scales and codes) bit-exact against the reference quantizer of
 // the same inputs; every other slot's record untouched.
-async function appendQuantCase(dtype: QuantDtype, d: number, b: number, newPerSeq: number[], maxBindingBlocks?: number) {
+async function appendQuantCase(dtype: QuantDtype, d: number, b: number, newPerSeq: number[], maxBindingBlocks?: number, boundary = false) {
   const device = await testDevice();
   const seed = freshSeed();
   const rng = makeRng(seed);
@@ -133,6 +133,14 @@ async function appendQuantCase(dtype: QuantDtype, d: number, b: number, newPerSe
   // Scaled inputs, one group constant (s = 0), so ranges and the degenerate group are exercised.
   const keys = randomArray(rng, numTokens * H * d).map((x, i) => (i < Math.min(32, d) ? 0.25 : x * (1 + (i % 7))));
   const values = randomArray(rng, numTokens * H * d);
+  if (boundary) {
+    let g = 0;
+    for (let v = 0; v < keys.length; v += d) for (let o = v; o < v + d; o += QUANT_GROUP, g++) {
+      const n = Math.min(QUANT_GROUP, v + d - o);
+      keys.set(boundaryGroup(rng, dtype, n, g % 3), o);
+      values.set(boundaryGroup(rng, dtype, n, (g + 1) % 3), o);
+    }
+  }
   const kernel = await createAppendKv(device, gpu);
   const kb = storageBuffer(device, keys), vb = storageBuffer(device, values);
   const layer = 1;
@@ -160,6 +168,10 @@ async function appendQuantCase(dtype: QuantDtype, d: number, b: number, newPerSe
 test("append q8 d=48 (groups of 32 and 16) b=8, prompts and single tokens, over 3 shards", () => appendQuantCase("q8", 48, 8, [13, 1, 0, 9], 60));
 test("append q4 d=64 b=16", () => appendQuantCase("q4", 64, 16, [1, 20]));
 test("append q4 d=8 b=32", () => appendQuantCase("q4", 8, 32, [7, 3]));
+test("append q8 d=64 / q4 d=40 on rounding boundaries (scale and code ties, collapsed levels)", async () => {
+  await appendQuantCase("q8", 64, 8, [6, 1], undefined, true);
+  await appendQuantCase("q4", 40, 8, [5, 2], undefined, true);
+});
 
 // q8/q4 moves: the dequantized pool after the moves equals the one before with refExecuteMoves
 // applied, exactly: a KV moves with its scales and nothing is re-quantized.

@@ -110,6 +110,12 @@ test("q4 d=128 b=16 r=4, L1, split 2 ways; q8 d=12 (3 lanes a key) b=8 r=5, L2",
   await check({ dtype: "q4", d: 128, b: 16, H: 1, r: 4, lens: [[100], [7]], mode: 1, tuning: { maxSplitKeys: 64 } });
   await check({ dtype: "q8", d: 12, b: 8, H: 2, r: 5, lens: [[70, 1], [0, 29]], mode: 2 });
 });
+// The subgroup kernel on 4-wide subgroups: q4 d=8 has one lane a key whose two chunks are the two
+// halves of one code word (kvUnpackAt picks the half by the chunk's position, not at the load).
+test("q4 d=8 b=8 r=2 and q8 d=32 b=16 r=4 (the subgroup kernel where subgroups are 4 wide), L2", async () => {
+  await check({ dtype: "q4", d: 8, b: 8, H: 2, r: 2, lens: [[40, 3]], mode: 2 });
+  await check({ dtype: "q8", d: 32, b: 16, H: 1, r: 4, lens: [[70], [9]], mode: 2 });
+});
 
 test("the default decode runs the subgroup kernel exactly where it fits", async () => {
   const device = await testDevice();

@@ -67,3 +67,41 @@ export function roundPoolToQuant(pool: { keys: Float64Array; values: Float64Arra
     for (let o = 0; o < a.length; o += d) a.set(refDequantizeVec(refQuantizeVec(a.subarray(o, o + d), dtype), d, dtype), o);
   }
 }
+
+/** The f32 next to x (≠ 0) above it (dir 1) or below it (dir −1). */
+function ulpStep(x: number, dir: number): number {
+  if (x === 0) return x;
+  const b = new Float32Array([x]), u = new Uint32Array(b.buffer);
+  u[0] += (x < 0 ? -dir : dir);
+  return b[0];
+}
+
+/**
+ * n values of one group placed on the quantizer's rounding boundaries. kind 0: (hi − lo) / L
+ * exactly on a midpoint of two f16 values or an f32 ulp either side (the scale's f16 rounding
+ * ties or nearly ties), the other elements on midpoints between levels or an ulp either side (the
+ * code ties or nearly ties); kind 1 and 2: groups whose levels collapse (s below an ulp of m, near
+ * 1 and near −1000), where the division's guess can be several levels off.
+ */
+export function boundaryGroup(rng: () => number, dtype: QuantDtype, n: number, kind: number): number[] {
+  const L = levelsOf(dtype);
+  let lo: number, hi: number;
+  if (kind === 0) {
+    const bits = 0x2c00 + Math.floor(rng() * 0x1000);
+    const mid = (f16BitsToF32(bits) + f16BitsToF32(bits + 1)) / 2;
+    lo = 0;
+    hi = [f(mid * L), ulpStep(f(mid * L), 1), ulpStep(f(mid * L), -1)][Math.floor(rng() * 3)];
+  } else {
+    lo = kind === 1 ? f(1 + Math.floor(rng() * 64) * 2 ** -23) : f(-1000 + rng() * 0.01);
+    hi = f(lo + (kind === 1 ? L * (6e-8 + rng() * 6e-8) : L * (1e-5 + rng() * 2e-5)));
+  }
+  const [s, m] = unpackScale(refScaleWord(lo, hi, dtype));
+  const out = [lo, hi];
+  while (out.length < n) {
+    let x = kind === 0 ? f(m + (Math.floor(rng() * L) + 0.5) * s) : f(lo + rng() * (hi - lo));
+    const r = rng();
+    if (r < 0.25) x = ulpStep(x, 1); else if (r < 0.5) x = ulpStep(x, -1);
+    out.push(Math.min(hi, Math.max(lo, x)));
+  }
+  return out.slice(0, n);
+}
