@@ -11,7 +11,8 @@
 //   6 batch      uniform     Args (numSeqs k, phase, round, posDigits, chunksPerHead, protectedWindow,
 //                            sinks, queryAvg); Seq (seqId, seqLen, budget, _)
 //   7 state      storage r   array<u32> (common/pass_state.wgsl)
-//   8 hist       storage rw  array<atomic<u32>> [NUM_LAYERS · k · NUM_KV_HEADS, 257], added to
+//   8 hist       storage rw  array<atomic<u32>> [2, NUM_LAYERS · k · NUM_KV_HEADS, 257]: region
+//                            (4·phase + round) & 1 added to (common/pass_state.wgsl)
 // Overrides: pool.wgsl's, WG_SIZE, ITEMS (KVs per invocation: a chunk is WG_SIZE · ITEMS KVs).
 // Dispatch: NUM_LAYERS · k · NUM_KV_HEADS · chunksPerHead workgroups (2-D grid), one per chunk.
 // Invariant: each invocation counts runs of equal digits before touching workgroup memory, so a
@@ -76,6 +77,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (seg >= numSegs) { return; }
   for (var j = lid; j < PASS_HIST_STRIDE; j += WG_SIZE) {
     let v = atomicLoad(&localHist[j]);
-    if (v != 0u) { atomicAdd(&hist[seg * PASS_HIST_STRIDE + j], v); }
+    if (v != 0u) { atomicAdd(&hist[histWord((4u * a.phase + a.round) & 1u, numSegs, seg, j)], v); }
   }
 }

@@ -1,22 +1,22 @@
-// pass_rank_global.wgsl — one round of the global select of the device pass (docs/METHOD.md §2.4,
-// §3): the kvcompress ranking of assembly/schedule.ts without reading chunk keys back. For each
+// pass_rank_global.wgsl — second half of one round of the device pass's global select (docs/METHOD.md
+// §2.4, §3): the kvcompress ranking of assembly/schedule.ts without reading chunk keys back. Per
 // pass sequence, T is the smallest u32 pattern with G(T) = Σ_heads chunksAtMost(cnt_h(≤ T)) ≥ take,
-// take = min(E, finite chunk keys); each round fixes 8 more bits of T from the histograms of
-// pass_histogram.wgsl (phase 0). After round 3 every head takes its chunk keys < T, and the keys
-// == T go to heads in flat (layer, kvHead) order — the schedule's tie rule — giving e, then
-// n = (e − 1)·b + a KVs. It then starts each head's own select of its n-th key (phase 1).
+// take = min(E, finite chunk keys); each round fixes 8 more bits of T: the first bin whose
+// G = G0 + Σ increments (pass_global_sum.wgsl) reaches take. After round 3 every head takes its
+// chunk keys < T and the keys == T go to heads in flat (layer, kvHead) order — the schedule's tie
+// rule — giving e, then n = (e − 1)·b + a KVs; each head's own select of its n-th key starts.
 // Sources: common/pool.wgsl, common/batch.wgsl, common/pass_state.wgsl, this file.
 // Bindings (group 0):
 //   4 headTables storage rw  (common/pool.wgsl) — ctxLens read
 //   6 batch      uniform     Args (numSeqs k, round); Seq (seqId, seqLen, budget E, _)
 //   7 state      storage rw  array<u32> (common/pass_state.wgsl)
-//   8 hist       storage rw  array<u32> [NUM_LAYERS · k · NUM_KV_HEADS, 257], read and zeroed
-//   9 result     storage rw  array<u32> [1 + NUM_LAYERS · k · NUM_KV_HEADS]: word 1 + seg = n (round 3)
+//   8 hist       storage r   array<u32> [2, NUM_LAYERS · k · NUM_KV_HEADS, 257]: the scanned histograms
+//   9 gsum       storage rw  array<u32> [k, 258], read and cleared
+//  10 result     storage rw  array<u32> [1 + NUM_LAYERS · k · NUM_KV_HEADS]: word 1 + seg = n (round 3)
 // Overrides: pool.wgsl's, WG_SIZE (= 256, one invocation per bin).
 // Dispatch: k workgroups, one per pass sequence; invocations walk the sequence's heads.
-// Invariant: G is monotone in T, so the first bin whose G reaches take holds T; bins contribute
-//   only where a head's chunk count changes (sparse atomics).
-// Roofline: 257 words read and written per head per round.
+// Invariant: G is monotone in T, so the first bin whose G reaches take holds T.
+// Roofline: 258 words per sequence, 3 per head per round.
 
 override WG_SIZE: u32;
 
@@ -25,15 +25,15 @@ struct Args { numSeqs: u32, round: u32 }
 struct Seq { seqId: u32, seqLen: u32, budget: u32, _pad0: u32 }
 
 @group(0) @binding(7) var<storage, read_write> state: array<u32>;
-@group(0) @binding(8) var<storage, read_write> hist: array<u32>;
-@group(0) @binding(9) var<storage, read_write> result: array<u32>;
+@group(0) @binding(8) var<storage, read> hist: array<u32>;
+@group(0) @binding(9) var<storage, read_write> gsum: array<u32>;
+@group(0) @binding(10) var<storage, read_write> result: array<u32>;
 
-var<workgroup> gdiff: array<atomic<u32>, 256>;
 var<workgroup> gscan: array<u32, 256>;
-var<workgroup> total: atomic<u32>;
 var<workgroup> pickShared: u32;
-var<workgroup> carryShared: u32;
 var<workgroup> takeShared: u32;
+var<workgroup> lessShared: atomic<u32>;
+var<workgroup> carryShared: u32;
 
 /** Pass head of the q-th (layer, kvHead) of sequence i, in flat order q = layer · H + kvHead. */
 fn segOf(i: u32, q: u32, numSeqs: u32) -> u32 {
@@ -44,51 +44,25 @@ fn segOf(i: u32, q: u32, numSeqs: u32) -> u32 {
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let numSeqs = batch.args.numSeqs;
   let round = batch.args.round;
+  let numSegs = NUM_LAYERS * numSeqs * NUM_KV_HEADS;
+  let region = round & 1u;
   let i = wid.x;
   let seq = batch.seqs[i];
   let heads = NUM_LAYERS * NUM_KV_HEADS;
-  atomicStore(&gdiff[lid], 0u);
-  if (lid == 0u) { atomicStore(&total, 0u); pickShared = PASS_BINS - 1u; }
-  workgroupBarrier();
-  if (round == 0u) {
-    for (var q = lid; q < heads; q += WG_SIZE) {
-      let seg = segOf(i, q, numSeqs);
-      let c = ctxLenOf(headIdx(q / NUM_KV_HEADS, seq.seqId, q % NUM_KV_HEADS));
-      let fin = hist[seg * PASS_HIST_STRIDE + PASS_BINS];
-      hist[seg * PASS_HIST_STRIDE + PASS_BINS] = 0u;
-      atomicAdd(&total, chunksAtMost(fin, c));
-      state[headWord(seg, 0u)] = 0u;
-      state[headWord(seg, 2u)] = 0u;
-    }
-    workgroupBarrier();
-    if (lid == 0u) {
-      let numFinite = atomicLoad(&total);
+  let g = i * PASS_GSUM_WORDS;
+  if (lid == 0u) {
+    pickShared = PASS_BINS - 1u;
+    atomicStore(&lessShared, 0u);
+    if (round == 0u) {
+      let numFinite = gsum[g + 257u];
       state[seqWord(i, 0u)] = min(seq.budget, numFinite);
       state[seqWord(i, 1u)] = numFinite;
-      atomicStore(&total, 0u);
     }
-    workgroupBarrier();
+    takeShared = state[seqWord(i, 0u)];
   }
-  if (lid == 0u) { takeShared = state[seqWord(i, 0u)]; }
+  gscan[lid] = gsum[g + lid];
+  let g0 = gsum[g + 256u];
   let take = workgroupUniformLoad(&takeShared);
-  // G(bin) = Σ_h chunksAtMost(base_h + cumulative histogram_h(bin)) = G0 + Σ increments.
-  for (var q = lid; q < heads; q += WG_SIZE) {
-    let seg = segOf(i, q, numSeqs);
-    let c = ctxLenOf(headIdx(q / NUM_KV_HEADS, seq.seqId, q % NUM_KV_HEADS));
-    var cum = state[headWord(seg, 2u)];
-    var prev = chunksAtMost(cum, c);
-    atomicAdd(&total, prev);
-    for (var d = 0u; d < PASS_BINS; d++) {
-      let h = hist[seg * PASS_HIST_STRIDE + d];
-      if (h == 0u) { continue; }
-      cum += h;
-      let f = chunksAtMost(cum, c);
-      if (f != prev) { atomicAdd(&gdiff[d], f - prev); prev = f; }
-    }
-  }
-  workgroupBarrier();
-  gscan[lid] = atomicLoad(&gdiff[lid]);
-  workgroupBarrier();
   for (var off = 1u; off < PASS_BINS; off <<= 1u) {
     var add = 0u;
     if (lid >= off) { add = gscan[lid - off]; }
@@ -96,34 +70,29 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     gscan[lid] += add;
     workgroupBarrier();
   }
-  let g0 = atomicLoad(&total);
   let reached = g0 + gscan[lid] >= take;
   let before = lid > 0u && g0 + gscan[max(lid, 1u) - 1u] >= take;
   if (reached && !before) { pickShared = lid; }
-  workgroupBarrier();
   let pick = workgroupUniformLoad(&pickShared);
-  if (lid == 0u) { atomicStore(&total, 0u); }
-  workgroupBarrier();
+  gsum[g + lid] = 0u;
+  if (lid < 2u) { gsum[g + 256u + lid] = 0u; }
   let last = round == 3u;
   for (var q = lid; q < heads; q += WG_SIZE) {
     let seg = segOf(i, q, numSeqs);
-    var below = 0u;
-    for (var d = 0u; d < pick; d++) { below += hist[seg * PASS_HIST_STRIDE + d]; }
-    let eq = hist[seg * PASS_HIST_STRIDE + pick];
-    for (var d = 0u; d < PASS_BINS; d++) { hist[seg * PASS_HIST_STRIDE + d] = 0u; }
-    let base = state[headWord(seg, 2u)] + below;
+    let below = select(0u, hist[histWord(region, numSegs, seg, max(pick, 1u) - 1u)], pick > 0u);
+    let eq = hist[histWord(region, numSegs, seg, pick)] - below;
+    let base = select(state[headWord(seg, 2u)], 0u, round == 0u) + below;
     state[headWord(seg, 2u)] = base;
-    state[headWord(seg, 0u)] |= pick << (24u - 8u * round);
+    state[headWord(seg, 0u)] = select(state[headWord(seg, 0u)], 0u, round == 0u) | (pick << (24u - 8u * round));
     state[headWord(seg, 3u)] = eq;
     if (last) {
       let c = ctxLenOf(headIdx(q / NUM_KV_HEADS, seq.seqId, q % NUM_KV_HEADS));
-      atomicAdd(&total, chunksAtMost(base, c)); // Σ less
+      atomicAdd(&lessShared, chunksAtMost(base, c));
     }
   }
   if (!last) { return; }
-  workgroupBarrier();
   // Keys == T in flat order: head q takes min(its equal keys, what is left after heads < q).
-  let left = take - atomicLoad(&total);
+  let left = take - workgroupUniformLoad(&lessShared);
   if (lid == 0u) { carryShared = 0u; }
   for (var q0 = 0u; q0 < heads; q0 += WG_SIZE) {
     let q = q0 + lid;

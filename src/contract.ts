@@ -233,8 +233,11 @@ export const KERNEL_IO = {
     bindings: { headTables, slotMeta, batch, state: [7, ro], hist: [8, rw] },
     args: ["numSeqs", "phase", "round", "posDigits", "chunksPerHead", ...passKeyArgs], seq: passSeq,
   },
+  passGlobalSum: {
+    bindings: { headTables, batch, state: [7, ro], hist: [8, rw], gsum: [9, rw] }, args: ["numSeqs", "round"], seq: passSeq,
+  },
   passRankGlobal: {
-    bindings: { headTables, batch, state: [7, rw], hist: [8, rw], result: [9, rw] }, args: ["numSeqs", "round"], seq: passSeq,
+    bindings: { headTables, batch, state: [7, rw], hist: [8, ro], gsum: [9, rw], result: [10, rw] }, args: ["numSeqs", "round"], seq: passSeq,
   },
   passRankHead: { bindings: { batch, state: [7, rw], hist: [8, rw] }, args: ["numSeqs", "round", "posDigits"], seq: noSeq },
   passTally: {

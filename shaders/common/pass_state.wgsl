@@ -6,7 +6,10 @@
 //             2 base: keys below the current range (global select), then rank r wanted (head select)
 //             3 eq: keys == T (global select)   4 n: KVs evicted   5 active: n > 0
 //             6 moveOff: first move of the head  7 holes: its moves
-// hist: [seg, PASS_BINS + 1] u32 (bin PASS_BINS: finite keys, round 0 of the global select).
+// hist: [2, seg, PASS_BINS + 1] u32, two regions used in turn: the histogram of select round g
+//   (g = 0..3 global, 4.. per head) goes to region g & 1, and the kernels that read it clear the
+//   other region for round g + 1. Bin PASS_BINS: finite keys (round 0 of the global select).
+// gsum: per pass sequence PASS_GSUM_WORDS atomics: 256 increments of G per bin, G0, finite chunk keys.
 
 const PASS_BINS: u32 = 256u;
 const PASS_HIST_STRIDE: u32 = 257u;
@@ -14,8 +17,13 @@ const PASS_SEQ_WORDS: u32 = 4u;
 const PASS_HEAD_WORDS: u32 = 8u;
 const PASS_INF_BITS: u32 = 0x7f800000u;
 
+const PASS_GSUM_WORDS: u32 = 258u;
+
 fn seqWord(i: u32, w: u32) -> u32 { return i * PASS_SEQ_WORDS + w; }
 fn headWord(seg: u32, w: u32) -> u32 { return MAX_BATCH_SEQS * PASS_SEQ_WORDS + seg * PASS_HEAD_WORDS + w; }
+
+/** Word of bin `bin` of head `seg` in hist region `region`. */
+fn histWord(region: u32, numSegs: u32, seg: u32, bin: u32) -> u32 { return (region * numSegs + seg) * PASS_HIST_STRIDE + bin; }
 
 /** Digit `round` (8 bits, most significant first) of the key (score bits, position): rounds 0..3
  *  are the score bits, rounds 4.. the low posDigits bytes of the position. */

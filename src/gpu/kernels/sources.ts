@@ -34,6 +34,7 @@ import orderMarkWgsl from "../../../shaders/order_mark_evicted.wgsl";
 import orderCompactWgsl from "../../../shaders/order_compact_evicted.wgsl";
 import movesWgsl from "../../../shaders/execute_cache_moves.wgsl";
 import passHistogramWgsl from "../../../shaders/pass_histogram.wgsl";
+import passGlobalSumWgsl from "../../../shaders/pass_global_sum.wgsl";
 import passRankGlobalWgsl from "../../../shaders/pass_rank_global.wgsl";
 import passRankHeadWgsl from "../../../shaders/pass_rank_head.wgsl";
 import passTallyWgsl from "../../../shaders/pass_tally.wgsl";
@@ -68,6 +69,7 @@ export const WGSL: Readonly<Record<string, string>> = {
   "order_compact_evicted.wgsl": orderCompactWgsl,
   "execute_cache_moves.wgsl": movesWgsl,
   "pass_histogram.wgsl": passHistogramWgsl,
+  "pass_global_sum.wgsl": passGlobalSumWgsl,
   "pass_rank_global.wgsl": passRankGlobalWgsl,
   "pass_rank_head.wgsl": passRankHeadWgsl,
   "pass_tally.wgsl": passTallyWgsl,
@@ -105,6 +107,7 @@ export const KERNEL_FILES = {
   orderCompact: () => withPass("order_compact_evicted.wgsl"),
   moves: (dtype: KvDtype) => withKv(dtype, "execute_cache_moves.wgsl"),
   passHistogram: () => withPassKeys("pass_histogram.wgsl"),
+  passGlobalSum: () => withPassState("pass_global_sum.wgsl"),
   passRankGlobal: () => withPassState("pass_rank_global.wgsl"),
   passRankHead: () => withPassState("pass_rank_head.wgsl"),
   passTally: () => withPassKeys("pass_tally.wgsl"),
@@ -135,6 +138,7 @@ export const KERNEL_CONSTANTS: Record<keyof typeof KERNEL_FILES, ConstFn> = {
   orderCompact: (d) => orderConstants(d),
   moves: movesConstants,
   passHistogram: (d) => passItemsConstants(d),
+  passGlobalSum: (d) => passConstants(d),
   passRankGlobal: (d) => passConstants(d),
   passRankHead: (d) => passConstants(d),
   passTally: (d) => passItemsConstants(d),
