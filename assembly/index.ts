@@ -79,6 +79,12 @@ export function planMoves(k: i32): i32 {
   if (rc >= 0) steps.recordPass(k);
   return rc;
 }
+/** Applies a pass planned on the device (n per head in evictCounts), then counts it like planMoves. */
+export function applyEvictCounts(k: i32): i32 {
+  const rc = plan.applyEvictCounts(k);
+  if (rc >= 0) steps.recordPass(k);
+  return rc;
+}
 export function lastNumFreed(): i32 { return plan.lastNumFreed; }
 export function lastBadHead(): i32 { return plan.lastBadHead; }
 
@@ -99,6 +105,8 @@ export function setPolicy(kind: i32, value: i32, minTokens: i32, protectedWindow
 export function seqCapTokens(seqId: i32): i32 { return pressure.seqCapTokens(seqId); }
 export function seqBudgetBlocks(seqId: i32): i32 { return pressure.seqBudgetBlocks(seqId); }
 export function schedulePass(k: i32): i32 { return pressure.schedulePass(k); }
+export function writePassBudgets(k: i32): void { pressure.writePassBudgets(k); }
+export function passOnDevice(): i32 { return pressure.passOnDevice(); }
 export function pressurePlan(seqId: i32, numTokens: i32): i32 { return pressure.pressurePlan(seqId, numTokens); }
 
 // ── admission (what to do under pressure is pressurePlan's one decision) ──

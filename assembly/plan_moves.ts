@@ -12,7 +12,7 @@
 // The whole input is validated before anything changes, so a bad plan leaves no trace.
 
 import {
-  numKvHeads, maxSeqs, numBlocks, blockSize, evictedOffsetsPtr, evictedIdxPtr, moveOffsetsPtr,
+  numKvHeads, maxSeqs, numBlocks, blockSize, evictedOffsetsPtr, evictCountsPtr, evictedIdxPtr, moveOffsetsPtr,
   movesPtr, freedBlocksPtr, passSeqIdsPtr, headRow, ctxLenAt, setCtxLen, blocksFor,
   tableRowPtr, slotOf, numLayers,
 } from "./layout";
@@ -138,6 +138,14 @@ export function planMoves(k: i32): i32 {
     numMoves = <u32>planned;
     store<u32>(moveOffsetsPtr + (<usize>(ph + 1) << 2), numMoves);
   }
+  applyPass(k);
+  return <i32>numMoves;
+}
+
+/** The accounting half of a pass, from the CSR offsets alone: per head ctxLen −= n and the tail
+ *  blocks back to the pool (planMoves, and applyEvictCounts for a pass planned on the device). */
+function applyPass(k: i32): void {
+  const numPassHeads = numLayers * k * numKvHeads;
   let numFreed = 0;
   for (let ph = 0; ph < numPassHeads; ph++) {
     const n = <i32>(offsetAt(ph + 1) - offsetAt(ph));
@@ -149,5 +157,26 @@ export function planMoves(k: i32): i32 {
     setCtxLen(row, ctxLen - n);
   }
   lastNumFreed = numFreed;
-  return <i32>numMoves;
+}
+
+/** A pass whose evicted KVs and moves were decided on the device (src/gpu/kernels/devicePass.ts):
+ *  only n per head comes in, in evictCounts [layer, k, kvHead]. Checks every n (0 ≤ n ≤ ctxLen,
+ *  and ctxLen − n a whole number of blocks, as every schedule leaves it), writes evictedOffsets
+ *  (their prefix sums, so the pass is counted as planMoves counts it), then applies the pass.
+ *  Returns blocks freed; −1 for a bad pass list; −2 with lastBadHead set for a bad n. Nothing
+ *  changes on error. */
+export function applyEvictCounts(k: i32): i32 {
+  if (validatePass(k) < 0) return -1;
+  const numPassHeads = numLayers * k * numKvHeads;
+  let sum: u32 = 0;
+  store<u32>(evictedOffsetsPtr, 0);
+  for (let ph = 0; ph < numPassHeads; ph++) {
+    const n = load<i32>(evictCountsPtr + (<usize>ph << 2));
+    const ctxLen = ctxLenAt(passRow(ph, k));
+    if (n < 0 || n > ctxLen || (n != 0 && (ctxLen - n) % blockSize != 0)) { lastBadHead = ph; return -2; }
+    sum += <u32>n;
+    store<u32>(evictedOffsetsPtr + (<usize>(ph + 1) << 2), sum);
+  }
+  applyPass(k);
+  return lastNumFreed;
 }

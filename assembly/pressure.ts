@@ -173,16 +173,30 @@ export function pressurePlan(seqId: i32, numTokens: i32): i32 {
   return 2;
 }
 
+/** passBudgets[i] = E of passSeqIds[i] under the policy (the global ranking's input). */
+export function writePassBudgets(k: i32): void {
+  for (let i = 0; i < k; i++) {
+    const seqId = load<i32>(passSeqIdsPtr + (<usize>i << 2));
+    store<i32>(passBudgetsPtr + (<usize>i << 2), seqBudgetBlocks(seqId));
+  }
+}
+
+/** 1 when the policy's pass may run on the device (src/gpu/kernels/devicePass.ts implements the
+ *  global ranking of schedule.ts exactly, with its tie rule and protection): the budgets from
+ *  writePassBudgets go to the GPU, only n per head comes back (plan_moves.ts applyEvictCounts).
+ *  Any other ranking — or a change to the global ranking the GPU kernels do not make too, such
+ *  as a per-layer minimum — must return 0 here, and the pass runs through schedulePass. */
+export function passOnDevice(): i32 {
+  return ranking == RANK_GLOBAL ? 1 : 0;
+}
+
 /** Schedules the pass of the k sequences in passSeqIds under the policy, each to its own
  *  budget: global ranking with E per sequence, or (k must be 1: layer caps are pool-wide) the
  *  per-layer and uniform rankings with that sequence's caps. Writes evictBlocks, evictCounts
  *  and evictedOffsets. Returns blocks scheduled, or −2 for a per-layer ranking with k ≠ 1. */
 export function schedulePass(k: i32): i32 {
   if (ranking == RANK_GLOBAL) {
-    for (let i = 0; i < k; i++) {
-      const seqId = load<i32>(passSeqIdsPtr + (<usize>i << 2));
-      store<i32>(passBudgetsPtr + (<usize>i << 2), seqBudgetBlocks(seqId));
-    }
+    writePassBudgets(k);
     return scheduleKvCompress(k);
   }
   if (k != 1) return -2;

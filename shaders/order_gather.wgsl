@@ -3,7 +3,7 @@
 // segLen (a power of two) sort elements, key = (score bits, position), payload = logical index.
 // Protected KVs (position ≥ seqLen − protectedWindow or < sinks) score +inf; padding sorts last.
 // queryAvg = 1: score = metric / (seqLen − position), the number of queries that could see the KV.
-// Sources: common/pool.wgsl, common/batch.wgsl, common/pass_head.wgsl, this file.
+// Sources: common/pool.wgsl, common/batch.wgsl, common/pass_head.wgsl, common/pass_key.wgsl, this file.
 // Bindings (group 0):
 //   4 headTables storage rw  (common/pool.wgsl)
 //   5 slotMeta   storage rw  (common/pool.wgsl) — metrics and positions read
@@ -38,11 +38,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     sortBuf[e] = vec4u(0xffffffffu, 0xffffffffu, 0xffffffffu, 0u);
     return;
   }
-  let slot = slotOf(hIdx, i);
-  let pos = positionOf(slot);
-  let protectedPos = pos + batch.args.protectedWindow >= seq.seqLen || pos < batch.args.sinks;
-  // queryAvg: the metric over the number of queries that could see the KV (positions pos … seqLen − 1)
-  let score = select(metricOf(slot), metricOf(slot) / f32(max(seq.seqLen - pos, 1u)), batch.args.queryAvg == 1u);
-  let bits = select(bitcast<u32>(score), 0x7f800000u, protectedPos);
-  sortBuf[e] = vec4u(bits, pos, i, 0u);
+  // (score bits, position): common/pass_key.wgsl, the one key every pass path ranks by.
+  let key = passKeyOf(slotOf(hIdx, i), seq.seqLen, batch.args.protectedWindow, batch.args.sinks, batch.args.queryAvg);
+  sortBuf[e] = vec4u(key.x, key.y, i, 0u);
 }

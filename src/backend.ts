@@ -49,6 +49,15 @@ export interface KvBackend {
   evictedIndices(seqIds: readonly number[], protection: Protection, counts: Int32Array, offsets: Uint32Array, idx: Uint32Array): Promise<void>;
   /** Executes (dstSlot, srcSlot) moves: key, value, metric and position together. */
   executeMoves(moves: Uint32Array, numMoves: number): void;
+  /** The whole pass on the device (WebGPU; src/gpu/kernels/devicePass.ts): the global ranking of
+   *  the pass's sequences for their budgets E (`budgets`, blocks), each head's n lowest KVs and the
+   *  compaction moves, decided exactly as chunkKeys → schedule → evictedIndices → planMoves would.
+   *  Writes n per head into `counts` (i32 [numLayers, k, numKvHeads]) and resolves to the number
+   *  of moves, which stay on the device for executeDeviceMoves. Absent: the pass goes through the
+   *  wasm schedule. */
+  devicePass?(seqIds: readonly number[], protection: Protection, budgets: ArrayLike<number>, counts: Int32Array): Promise<number>;
+  /** Executes the first `numMoves` moves of the last devicePass. */
+  executeDeviceMoves?(numMoves: number): void;
   /** Copies out every slot's position and metric of one head (tests and stats). */
   readHead(layer: number, seqId: number, kvHead: number): Promise<{ positions: Uint32Array; metrics: Float32Array }>;
   /** The GPU-buffer path (WebGPU backend only): encode into the caller's encoder, no submit,

@@ -1,12 +1,15 @@
 // KvCache: the compressed paged KV cache. The wasm control plane decides (pool, tables,
 // budgets, schedule, move plan); a KvBackend (WebGPU or wasm SIMD) moves the data. One
 // compression pass (docs/METHOD.md §3): backend score ordering → read back chunk keys → wasm
-// schedule → backend evicted indices → wasm move plan → backend moves → blocks back to the pool.
+// schedule → backend evicted indices → wasm move plan → backend moves → blocks back to the pool;
+// on WebGPU with the global ranking the device decides and plans it all and the wasm applies
+// only n per head (devicePassNow).
 import type { KvBackend, Protection } from "./backend";
 import type { KvCacheConfig } from "./config";
 import type { ControlPlane, PressurePlan, StepState } from "./control/plane";
 import { DeviceLostError, InvalidArgumentError, KvCompressError, KvPoolExhaustedError } from "./errors";
 import { metricModeOf } from "./policies";
+import { MAX_BATCH_SEQS } from "./contract";
 
 /** Per-sequence statistics. `keptPerHead` is i32 [numLayers, numKvHeads] (KVs held). */
 export interface SequenceStats {
@@ -332,6 +335,7 @@ export class KvCache {
   private async passNow(ids: number[]): Promise<{ evictedKvs: number; blocksFreed: number }> {
     const policy = this.config.policy;
     const prot: Protection = { protectedWindow: policy.protectedWindow, sinks: policy.sinks, queryAvg: policy.queryReduce === "avg" };
+    if (this.backend.devicePass && ids.length <= MAX_BATCH_SEQS && this.control.passOnDevice()) return this.devicePassNow(ids, prot);
     await this.backend.chunkKeys(ids, prot, this.control.chunkKeys(ids.length));
     this.control.schedulePass(ids);
     // The schedule wrote the counts and their prefix sums; the last offset is the pass's total.
@@ -341,6 +345,23 @@ export class KvCache {
     await this.backend.evictedIndices(ids, prot, this.control.evictCounts(ids.length).slice(), this.control.evictedOffsets(ids.length), this.control.evictedIdx);
     const { numMoves, numFreed } = this.control.planMoves();
     this.backend.executeMoves(this.control.moves(numMoves), numMoves);
+    this.backend.syncTables(ids);
+    return { evictedKvs: evicted, blocksFreed: numFreed };
+  }
+
+  /** The pass decided on the device (WebGPU, global ranking): the wasm hands over each sequence's
+   *  budget E and gets back only n per head, which it applies to its tables exactly as planMoves
+   *  would; the evicted indices and the moves never leave the GPU. */
+  private async devicePassNow(ids: number[], prot: Protection): Promise<{ evictedKvs: number; blocksFreed: number }> {
+    const c = this.config;
+    const budgets = this.control.passBudgets(ids).slice();
+    const counts = new Int32Array(c.numLayers * ids.length * c.numKvHeads);
+    const numMoves = await this.backend.devicePass!(ids, prot, budgets, counts);
+    let evicted = 0;
+    for (let i = 0; i < counts.length; i++) evicted += counts[i];
+    if (evicted === 0) return { evictedKvs: 0, blocksFreed: 0 };
+    const { numFreed } = this.control.applyEvictCounts(counts);
+    this.backend.executeDeviceMoves!(numMoves);
     this.backend.syncTables(ids);
     return { evictedKvs: evicted, blocksFreed: numFreed };
   }

@@ -168,6 +168,9 @@ const decodeSeq = ["seqId", "qRow", "_pad0", "_pad1"] as const;
 /** New tokens of one sequence: rows [tokenStart, tokenStart + numNew) at positions firstPos... */
 const chunkSeq = ["seqId", "tokenStart", "numNew", "firstPos"] as const;
 const orderSeq = ["seqId", "seqLen", "_pad0", "_pad1"] as const;
+/** A sequence of the device pass: its id, length (protection, queryAvg) and budget E in blocks. */
+const passSeq = ["seqId", "seqLen", "budget", "_pad0"] as const;
+const passKeyArgs = ["protectedWindow", "sinks", "queryAvg"] as const;
 
 /** Each kernel's I/O. Keys are the kernel names of src/gpu/kernels/sources.ts KERNEL_FILES. */
 export const KERNEL_IO = {
@@ -224,6 +227,26 @@ export const KERNEL_IO = {
   },
   moves: {
     bindings: { ...kvShards, slotMeta, batch, moves: [7, ro] }, args: ["firstMove", "numMoves"], seq: noSeq,
+  },
+  // The device pass (src/gpu/kernels/devicePass.ts; state words in shaders/common/pass_state.wgsl).
+  passHistogram: {
+    bindings: { headTables, slotMeta, batch, state: [7, ro], hist: [8, rw] },
+    args: ["numSeqs", "phase", "round", "posDigits", "chunksPerHead", ...passKeyArgs], seq: passSeq,
+  },
+  passGlobalSum: {
+    bindings: { headTables, batch, state: [7, ro], hist: [8, rw], gsum: [9, rw] }, args: ["numSeqs", "round"], seq: passSeq,
+  },
+  passRankGlobal: {
+    bindings: { headTables, batch, state: [7, rw], hist: [8, ro], gsum: [9, rw], result: [10, rw] }, args: ["numSeqs", "round"], seq: passSeq,
+  },
+  passRankHead: { bindings: { batch, state: [7, rw], hist: [8, rw] }, args: ["numSeqs", "round", "posDigits"], seq: noSeq },
+  passTally: {
+    bindings: { headTables, slotMeta, batch, state: [7, ro], tally: [8, rw] }, args: ["numSeqs", "chunksPerHead", ...passKeyArgs], seq: passSeq,
+  },
+  passOffsets: { bindings: { batch, state: [7, rw], tally: [8, ro], result: [9, rw] }, args: ["numSeqs", "chunksPerHead"], seq: noSeq },
+  passMoves: {
+    bindings: { headTables, slotMeta, batch, state: [7, ro], tally: [8, ro], moves: [9, rw] },
+    args: ["numSeqs", "chunksPerHead", ...passKeyArgs], seq: passSeq,
   },
 } as const satisfies Record<string, KernelIo>;
 

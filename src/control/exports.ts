@@ -24,6 +24,7 @@ export interface ControlExports {
   scheduleByLayer(k: number): number;
   scheduleUniform(k: number): number;
   planMoves(k: number): number;
+  applyEvictCounts(k: number): number;
   lastNumFreed(): number;
   lastBadHead(): number;
   reserveStep(seqId: number, numTokens: number): number;
@@ -34,6 +35,8 @@ export interface ControlExports {
   seqCapTokens(seqId: number): number;
   seqBudgetBlocks(seqId: number): number;
   schedulePass(k: number): number;
+  writePassBudgets(k: number): void;
+  passOnDevice(): number;
   pressurePlan(seqId: number, numTokens: number): number;
   blocksForPrompt(promptTokens: number): number;
   blocksForNextStep(): number;

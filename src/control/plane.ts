@@ -457,6 +457,34 @@ export class ControlPlane {
     return { numMoves: rc, numFreed: this.wasm.lastNumFreed() };
   }
 
+  /** Whether the policy's pass may be decided on the device (the global ranking; see
+   *  assembly/pressure.ts passOnDevice): then passBudgets + applyEvictCounts replace the
+   *  chunk keys, schedulePass and planMoves. */
+  passOnDevice(): boolean {
+    return this.wasm.passOnDevice() === 1;
+  }
+  /** Sets the pass and returns E of each sequence under the policy (i32 [k], a view). */
+  passBudgets(seqIds: readonly number[]): I32View {
+    this.setPass(seqIds);
+    this.wasm.writePassBudgets(seqIds.length);
+    return this.mem.view<I32View>(Int32Array, "passBudgets", seqIds.length);
+  }
+  /** Applies a pass decided on the device: `counts` is n per head, i32 [numLayers, k, numKvHeads]
+   *  of the current pass. Applies ctxLen −= n, frees the tail blocks and counts the pass, as
+   *  planMoves does. @throws InvalidArgumentError for a bad n (nothing changes then). */
+  applyEvictCounts(counts: ArrayLike<number>): { numFreed: number } {
+    const k = this.passK;
+    if (counts.length !== this.numRows(k)) throw new InvalidArgumentError("counts.length", counts.length, `numLayers·k·numKvHeads = ${this.numRows(k)}`);
+    this.evictCounts(k).set(counts);
+    const rc = this.wasm.applyEvictCounts(k);
+    if (rc === -1) throw new InvalidArgumentError("passSeqIds", k, "a pass of distinct active sequences; set the pass first");
+    if (rc === -2) {
+      const head = this.wasm.lastBadHead();
+      throw new InvalidArgumentError(`counts[${head}]`, counts[head], "0 ≤ n ≤ ctxLen with ctxLen − n a whole number of blocks");
+    }
+    return { numFreed: rc };
+  }
+
   // ── admission, pressure, stats ──
 
   canAdmit(promptTokens: number): AdmissionCheck {

@@ -15,12 +15,14 @@ import { type DecodeAttention, createDecodeAttention, decodeScratchBytes } from 
 import { type PrefillAttention, createPrefillAttention } from "./kernels/prefillAttention";
 import { type ScoreOrdering, createScoreOrdering, orderingBytesPerSeq } from "./kernels/scoreOrdering";
 import { type CacheMoveExecutor, createCacheMoveExecutor } from "./kernels/executeCacheMoves";
+import { type DevicePass, createDevicePass } from "./kernels/devicePass";
 import { MAX_BATCH_SEQS } from "./layout";
 
 /** Builds the pool and every pipeline up front, so OOM and shader errors surface here (STYLE L3). */
 export async function createGpuBackend(device: GPUDevice, adapterName: string, cfg: KvCacheConfig, control: ControlPlane,
-  /** Force smaller sequence groups (tests); default: as many as one scratch binding holds. */
-  groups: { batchSeqs?: number; passSeqs?: number } = {}): Promise<GpuBackend> {
+  /** Force smaller sequence groups (tests); default: as many as one scratch binding holds.
+   *  devicePass: false leaves passes to the wasm schedule (tests and bench/pass.bench.ts compare the two). */
+  groups: { batchSeqs?: number; passSeqs?: number; devicePass?: boolean } = {}): Promise<GpuBackend> {
   const dims = poolGeometry(cfg);
   const pool = createGpuKvPool(device, dims);
   // Scratch must fit one binding: big configs decode and order in groups of sequences.
@@ -29,14 +31,17 @@ export async function createGpuBackend(device: GPUDevice, adapterName: string, c
   while (batchSeqs > 1 && decodeScratchBytes(dims, batchSeqs) > limit) batchSeqs = Math.ceil(batchSeqs / 2);
   const passSeqs = groups.passSeqs ?? Math.max(1, Math.min(cfg.maxSeqs, MAX_BATCH_SEQS, Math.floor(limit / orderingBytesPerSeq(dims))));
   try {
-    const [append, decode, prefill, ordering, moves] = await Promise.all([
+    const [append, decode, prefill, ordering, moves, pass] = await Promise.all([
       createAppendKv(device, pool),
       createDecodeAttention(device, pool, { maxBatchSeqs: batchSeqs }),
       createPrefillAttention(device, pool),
       createScoreOrdering(device, pool, { maxSeqsPerPass: passSeqs }),
       createCacheMoveExecutor(device, pool),
+      createDevicePass(device, pool),
     ]);
-    return new GpuBackend(device, adapterName, control, pool, { append, decode, prefill, ordering, moves }, batchSeqs, passSeqs);
+    const b = new GpuBackend(device, adapterName, control, pool, { append, decode, prefill, ordering, moves, pass }, batchSeqs, passSeqs);
+    if (groups.devicePass === false) Object.assign(b, { devicePass: undefined, executeDeviceMoves: undefined });
+    return b;
   } catch (e) {
     pool.destroy();
     throw e;
@@ -45,6 +50,7 @@ export async function createGpuBackend(device: GPUDevice, adapterName: string, c
 
 interface Kernels {
   append: AppendKvKernel; decode: DecodeAttention; prefill: PrefillAttention; ordering: ScoreOrdering; moves: CacheMoveExecutor;
+  pass: DevicePass;
 }
 
 export class GpuBackend implements KvBackend {
@@ -209,6 +215,33 @@ export class GpuBackend implements KvBackend {
     });
     pass.end();
     encoder.copyBufferToBuffer(scratch, 0, out, 0, bytes);
+  }
+
+  /** The pass decided on the GPU (src/gpu/kernels/devicePass.ts): one submit, one readback of
+   *  4·(1 + L·k·H) bytes (the move count and n per head); the moves stay in the GPU buffer. */
+  async devicePass(seqIds: readonly number[], protection: Protection, budgets: ArrayLike<number>, counts: Int32Array): Promise<number> {
+    const d = this.pool.dims, ctx = this.control.ctxLens, k = seqIds.length;
+    const seqLens = seqIds.map((s) => this.control.seqLens[s]);
+    let maxCtxLen = 0, maxMoves = 0;
+    for (let l = 0; l < d.numLayers; l++) for (const s of seqIds) for (let h = 0; h < d.numKvHeads; h++) {
+      const c = ctx[(l * d.maxSeqs + s) * d.numKvHeads + h];
+      if (c > maxCtxLen) maxCtxLen = c;
+      maxMoves += c >> 1; // a head moves at most min(holes, tail) ≤ ⌊ctxLen / 2⌋ KVs
+    }
+    const enc = this.device.createCommandEncoder();
+    this.k.pass.encode(enc, { seqIds, seqLens, budgets, ...protection, maxCtxLen, maxMoves });
+    const numSegs = d.numLayers * k * d.numKvHeads, bytes = 4 * (1 + numSegs);
+    const rb = this.readback(bytes);
+    enc.copyBufferToBuffer(this.k.pass.result, 0, rb, 0, bytes);
+    this.device.queue.submit([enc.finish()]);
+    const words = new Uint32Array(await this.mapped(rb, bytes));
+    counts.set(new Int32Array(words.buffer, 4, numSegs));
+    return words[0];
+  }
+
+  executeDeviceMoves(numMoves: number): void {
+    if (numMoves === 0) return;
+    this.run((pass) => this.k.moves.encode(pass, { moves: this.k.pass.moves, numMoves }));
   }
 
   executeMoves(moves: Uint32Array, numMoves: number): void {

@@ -31,6 +31,8 @@ export const WG = {
   prefill: 64,
   prefillMetric: 64,
   order: 128,
+  /** Device pass kernels (pass_*.wgsl); pass_rank_global needs exactly one invocation per bin (256). */
+  pass: 256,
   moves: 64,
 } as const;
 
@@ -172,6 +174,13 @@ export const orderConstants = (d: PoolGeometry): Consts => ({
 });
 
 export const orderSortConstants = (): Consts => ({ WG_SIZE: WG.order });
+
+/** KVs per invocation of the device pass's per-KV kernels: a chunk is WG.pass · PASS_ITEMS KVs
+ *  (pass_moves keeps one bit per KV in a u32, so ≤ 32; the scan packs two counts in 16 bits each). */
+export const PASS_ITEMS = 16;
+export const PASS_CHUNK = WG.pass * PASS_ITEMS;
+export const passConstants = (d: PoolGeometry): Consts => ({ ...poolConstants(d), WG_SIZE: WG.pass });
+export const passItemsConstants = (d: PoolGeometry): Consts => ({ ...passConstants(d), ITEMS: PASS_ITEMS });
 
 export const appendKvQuantConstants = appendKvConstants;
 

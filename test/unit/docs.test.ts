@@ -75,6 +75,9 @@ import p41 from "kvcompress:source/src/engine/gpu.ts";
 import p42 from "kvcompress:source/src/gpu/model/index.ts";
 import p43 from "kvcompress:source/assembly/pressure.ts";
 import p44 from "kvcompress:source/assembly/steps.ts";
+import p45 from "kvcompress:source/shaders/common/pass_key.wgsl";
+import p46 from "kvcompress:source/shaders/common/pass_state.wgsl";
+import p47 from "kvcompress:source/src/gpu/kernels/devicePass.ts";
 
 const DOCS: Record<string, string> = {
   "README.md": readme,
@@ -117,6 +120,7 @@ const ARCHITECTURE_PATHS: Record<string, string> = {
   "src/policies.ts": p38, "src/presets.ts": p39, "test/unit/contract.test.ts": p40,
   "src/engine/gpu.ts": p41, "src/gpu/model/index.ts": p42,
   "assembly/pressure.ts": p43, "assembly/steps.ts": p44,
+  "shaders/common/pass_key.wgsl": p45, "shaders/common/pass_state.wgsl": p46, "src/gpu/kernels/devicePass.ts": p47,
 };
 
 /** Build outputs the page names; they exist only after a build, so they are not checked. */

@@ -4,12 +4,14 @@
 
 import {
   type PoolGeometry, type KvDtype, appendKvConstants, appendKvQuantConstants, decodeConstants, decodeMetricConstants, decodeSubgroupConstants,
-  decodeReduceConstants, movesConstants, orderConstants, orderSortConstants, prefillConstants,
+  decodeReduceConstants, movesConstants, orderConstants, orderSortConstants, passConstants, passItemsConstants, prefillConstants,
   prefillMetricConstants, prefillPoolConstants,
 } from "../layout";
 import poolWgsl from "../../../shaders/common/pool.wgsl";
 import batchWgsl from "../../../shaders/common/batch.wgsl";
 import passHeadWgsl from "../../../shaders/common/pass_head.wgsl";
+import passKeyWgsl from "../../../shaders/common/pass_key.wgsl";
+import passStateWgsl from "../../../shaders/common/pass_state.wgsl";
 import kvF32Wgsl from "../../../shaders/common/kv_f32.wgsl";
 import kvF16Wgsl from "../../../shaders/common/kv_f16.wgsl";
 import kvQ8Wgsl from "../../../shaders/common/kv_q8.wgsl";
@@ -31,11 +33,20 @@ import orderChunkKeysWgsl from "../../../shaders/order_chunk_keys.wgsl";
 import orderMarkWgsl from "../../../shaders/order_mark_evicted.wgsl";
 import orderCompactWgsl from "../../../shaders/order_compact_evicted.wgsl";
 import movesWgsl from "../../../shaders/execute_cache_moves.wgsl";
+import passHistogramWgsl from "../../../shaders/pass_histogram.wgsl";
+import passGlobalSumWgsl from "../../../shaders/pass_global_sum.wgsl";
+import passRankGlobalWgsl from "../../../shaders/pass_rank_global.wgsl";
+import passRankHeadWgsl from "../../../shaders/pass_rank_head.wgsl";
+import passTallyWgsl from "../../../shaders/pass_tally.wgsl";
+import passOffsetsWgsl from "../../../shaders/pass_offsets.wgsl";
+import passMovesWgsl from "../../../shaders/pass_moves.wgsl";
 
 export const WGSL: Readonly<Record<string, string>> = {
   "common/pool.wgsl": poolWgsl,
   "common/batch.wgsl": batchWgsl,
   "common/pass_head.wgsl": passHeadWgsl,
+  "common/pass_key.wgsl": passKeyWgsl,
+  "common/pass_state.wgsl": passStateWgsl,
   "common/kv_f32.wgsl": kvF32Wgsl,
   "common/kv_f16.wgsl": kvF16Wgsl,
   "common/kv_q8.wgsl": kvQ8Wgsl,
@@ -57,6 +68,13 @@ export const WGSL: Readonly<Record<string, string>> = {
   "order_mark_evicted.wgsl": orderMarkWgsl,
   "order_compact_evicted.wgsl": orderCompactWgsl,
   "execute_cache_moves.wgsl": movesWgsl,
+  "pass_histogram.wgsl": passHistogramWgsl,
+  "pass_global_sum.wgsl": passGlobalSumWgsl,
+  "pass_rank_global.wgsl": passRankGlobalWgsl,
+  "pass_rank_head.wgsl": passRankHeadWgsl,
+  "pass_tally.wgsl": passTallyWgsl,
+  "pass_offsets.wgsl": passOffsetsWgsl,
+  "pass_moves.wgsl": passMovesWgsl,
 };
 
 const kvFile = (dtype: KvDtype) => `common/kv_${dtype}.wgsl`;
@@ -64,6 +82,9 @@ const withKv = (dtype: KvDtype, file: string) => ["common/pool.wgsl", "common/ba
 const withPool = (file: string) => ["common/pool.wgsl", "common/batch.wgsl", file];
 const withBatch = (file: string) => ["common/batch.wgsl", file];
 const withPass = (file: string) => ["common/pool.wgsl", "common/batch.wgsl", "common/pass_head.wgsl", file];
+/** The device pass's kernels: pool, batch, the pass head (for those that read KVs), the key, the state words. */
+const withPassKeys = (file: string) => ["common/pool.wgsl", "common/batch.wgsl", "common/pass_head.wgsl", "common/pass_key.wgsl", "common/pass_state.wgsl", file];
+const withPassState = (file: string) => ["common/pool.wgsl", "common/batch.wgsl", "common/pass_state.wgsl", file];
 
 /** File lists per kernel, in concatenation order. */
 export const KERNEL_FILES = {
@@ -78,13 +99,20 @@ export const KERNEL_FILES = {
   prefill: (dtype: KvDtype) => withKv(dtype, "paged_attention_prefill.wgsl"),
   prefillScores: (dtype: KvDtype) => withKv(dtype, "prefill_metric_scores.wgsl"),
   prefillPool: () => withPool("prefill_metric_pool.wgsl"),
-  orderGather: () => withPass("order_gather.wgsl"),
+  orderGather: () => ["common/pool.wgsl", "common/batch.wgsl", "common/pass_head.wgsl", "common/pass_key.wgsl", "order_gather.wgsl"],
   orderSortLocal: () => withBatch("order_sort_local.wgsl"),
   orderSortGlobal: () => withBatch("order_sort_global.wgsl"),
   orderChunkKeys: () => withPass("order_chunk_keys.wgsl"),
   orderMark: () => withPass("order_mark_evicted.wgsl"),
   orderCompact: () => withPass("order_compact_evicted.wgsl"),
   moves: (dtype: KvDtype) => withKv(dtype, "execute_cache_moves.wgsl"),
+  passHistogram: () => withPassKeys("pass_histogram.wgsl"),
+  passGlobalSum: () => withPassState("pass_global_sum.wgsl"),
+  passRankGlobal: () => withPassState("pass_rank_global.wgsl"),
+  passRankHead: () => withPassState("pass_rank_head.wgsl"),
+  passTally: () => withPassKeys("pass_tally.wgsl"),
+  passOffsets: () => withPassState("pass_offsets.wgsl"),
+  passMoves: () => withPassKeys("pass_moves.wgsl"),
 } as const;
 
 export const sourcesOf = (files: string[]) => files.map((f) => WGSL[f]);
@@ -109,4 +137,11 @@ export const KERNEL_CONSTANTS: Record<keyof typeof KERNEL_FILES, ConstFn> = {
   orderMark: (d) => orderConstants(d),
   orderCompact: (d) => orderConstants(d),
   moves: movesConstants,
+  passHistogram: (d) => passItemsConstants(d),
+  passGlobalSum: (d) => passConstants(d),
+  passRankGlobal: (d) => passConstants(d),
+  passRankHead: (d) => passConstants(d),
+  passTally: (d) => passItemsConstants(d),
+  passOffsets: (d) => passConstants(d),
+  passMoves: (d) => passItemsConstants(d),
 };
