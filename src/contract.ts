@@ -354,9 +354,11 @@ export const DECODE_MAX_SPLIT_KEYS = 1024;
 export const DECODE_MAX_SPLIT_BLOCKS = 128;
 /** Keys each lane of the portable decode kernel loads per iteration (named fields there). */
 export const DECODE_KEYS_PER_LANE = 8;
-/** Keys staged per prefill tile in workgroup memory (it sizes a register array). */
-export const PREFILL_TILE_KEYS = 16;
-/** Prefill keeps one query and its accumulator in registers: 32 chunks of 4, head size ≤ 128. */
+/** Keys per prefill tile: one K/V tile is read once for all query rows of the workgroup. */
+export const PREFILL_TILE_KEYS = 64;
+/** Query rows (token, head of the group) per prefill workgroup: floor(64 / groupSize) tokens. */
+export const PREFILL_TILE_ROWS = 64;
+/** Prefill stages 16 keys × d/4 chunks of V (512 vec4) and the metric keeps a key in registers: head size ≤ 128. */
 export const MAX_PREFILL_HEAD_SIZE = 128;
 
 /** WGSL file → `const NAME` → the value TypeScript assumes. */
@@ -364,7 +366,7 @@ export const MIRRORED_WGSL_CONSTANTS: Readonly<Record<string, Readonly<Record<st
   "common/batch.wgsl": { MAX_BATCH_SEQS },
   "common/decode_split.wgsl": { MAX_SPLIT_BLOCKS: DECODE_MAX_SPLIT_BLOCKS },
   "paged_attention_decode.wgsl": { KEYS_PER_LANE: DECODE_KEYS_PER_LANE },
-  "paged_attention_prefill.wgsl": { TILE_KEYS: PREFILL_TILE_KEYS, MAX_CHUNKS: MAX_PREFILL_HEAD_SIZE / 4 },
+  "paged_attention_prefill.wgsl": { TILE_KEYS: PREFILL_TILE_KEYS, TILE_ROWS: PREFILL_TILE_ROWS },
   "prefill_metric_scores.wgsl": { MAX_CHUNKS: MAX_PREFILL_HEAD_SIZE / 4 },
   "common/kv_q8.wgsl": { QUANT_GROUP },
   "common/kv_q4.wgsl": { QUANT_GROUP },

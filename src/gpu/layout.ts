@@ -5,14 +5,14 @@
 
 import {
   DECODE_KEYS_PER_LANE, DECODE_MAX_SPLIT_BLOCKS, DECODE_MAX_SPLIT_KEYS, MAX_BATCH_SEQS, MAX_PREFILL_HEAD_SIZE,
-  PREFILL_TILE_KEYS, kvBlockBytes, kvRecordWords, type PoolGeometry,
+  PREFILL_TILE_KEYS, PREFILL_TILE_ROWS, kvBlockBytes, kvRecordWords, type PoolGeometry,
 } from "../contract";
 
 // The constants WGSL mirrors live in src/contract.ts (checked against the shaders there); the
 // GPU code imports them from here with the rest of its sizes.
 export {
   BATCH_UNIFORM_BYTES, DECODE_KEYS_PER_LANE, DECODE_MAX_SPLIT_BLOCKS, DECODE_MAX_SPLIT_KEYS, MAX_BATCH_SEQS,
-  MAX_PREFILL_HEAD_SIZE, PREFILL_TILE_KEYS,
+  MAX_PREFILL_HEAD_SIZE, PREFILL_TILE_KEYS, PREFILL_TILE_ROWS,
 } from "../contract";
 export type { KvDtype, PoolGeometry } from "../contract";
 
@@ -28,7 +28,8 @@ export const WG = {
   decode: 32,
   decodeReduce: 128,
   decodeMetric: 128,
-  prefill: 64,
+  /** Prefill attention: 16 × 16 lanes, a literal in the shader (its tiling is built on it). */
+  prefill: 256,
   prefillMetric: 64,
   order: 128,
   /** Device pass kernels (pass_*.wgsl); pass_rank_global needs exactly one invocation per bin (256). */
@@ -157,9 +158,12 @@ export const decodeMetricConstants = (d: PoolGeometry): Consts => ({
 });
 
 export const prefillConstants = (d: PoolGeometry, bps: number): Consts => ({
-  ...poolConstants(d), ...kvConstants(d, bps),
-  GROUP_SIZE: groupSize(d), WG_SIZE: WG.prefill,
+  ...poolConstants(d), ...kvConstants(d, bps), GROUP_SIZE: groupSize(d),
 });
+
+/** Prompt tokens per prefill workgroup: its PREFILL_TILE_ROWS rows hold every head of the group. */
+export const prefillTileTokens = (d: Pick<PoolGeometry, "numQHeads" | "numKvHeads">): number =>
+  Math.floor(PREFILL_TILE_ROWS / (d.numQHeads / d.numKvHeads));
 
 export const prefillMetricConstants = (d: PoolGeometry, bps: number): Consts => ({
   ...poolConstants(d), ...kvConstants(d, bps), GROUP_SIZE: groupSize(d), WG_SIZE: WG.prefillMetric,

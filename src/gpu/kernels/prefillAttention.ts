@@ -5,11 +5,11 @@
 import { KERNEL_IO } from "../../contract";
 import type { GpuKvPool } from "../pool";
 import { BatchRing, batchChunks } from "../dispatch";
-import { MAX_PREFILL_HEAD_SIZE, PREFILL_TILE_KEYS, WG, maxCtx } from "../layout";
+import { MAX_PREFILL_HEAD_SIZE, PREFILL_TILE_ROWS, WG, groupSize, maxCtx, prefillTileTokens } from "../layout";
 import { ConfigError, InvalidArgumentError, LimitTooLowError } from "../../errors";
 import type { GroupReduce, MetricMode } from "./decodeAttention";
 import { KERNEL_CONSTANTS, KERNEL_FILES, sourcesOf } from "./sources";
-import { bindGroupCache, buildKernel, encodeLinear } from "./build";
+import { bindGroupCache, buildKernel, encodeLinear, workgroupStorageBytes } from "./build";
 
 /** One sequence's prompt chunk: query rows [tokenStart, tokenStart + numNew), positions firstPos + t. */
 export interface PrefillSeq { seqId: number; tokenStart: number; numNew: number; firstPos: number }
@@ -41,16 +41,19 @@ export interface PrefillAttention {
 
 export async function createPrefillAttention(device: GPUDevice, pool: GpuKvPool): Promise<PrefillAttention> {
   const d = pool.dims;
-  if (d.headSize > MAX_PREFILL_HEAD_SIZE) throw new ConfigError("headSize", `${d.headSize} > ${MAX_PREFILL_HEAD_SIZE}, the most the prefill kernel holds in registers`);
-  const wgBytes = 4 * (PREFILL_TILE_KEYS * d.headSize + 2 * PREFILL_TILE_KEYS + 1);
+  if (d.headSize > MAX_PREFILL_HEAD_SIZE) throw new ConfigError("headSize", `${d.headSize} > ${MAX_PREFILL_HEAD_SIZE}, the most the prefill kernel stages`);
+  if (groupSize(d) > PREFILL_TILE_ROWS) throw new ConfigError("numQHeads", `${groupSize(d)} query heads per KV head > ${PREFILL_TILE_ROWS}, the rows of a prefill tile`);
+  const attnSpec = {
+    file: "paged_attention_prefill.wgsl", sources: sourcesOf(KERNEL_FILES.prefill(d.dtype)),
+    io: KERNEL_IO.prefill, constants: KERNEL_CONSTANTS.prefill(d, pool.blocksPerShard),
+  };
+  const wgBytes = workgroupStorageBytes(attnSpec.sources.join("\n"), attnSpec.constants);
   if (wgBytes > device.limits.maxComputeWorkgroupStorageSize) {
     throw new LimitTooLowError("maxComputeWorkgroupStorageSize", wgBytes, device.limits.maxComputeWorkgroupStorageSize);
   }
+  const tileTokens = prefillTileTokens(d);
   const [attn, scores, pooled] = await Promise.all([
-    buildKernel(device, {
-      file: "paged_attention_prefill.wgsl", sources: sourcesOf(KERNEL_FILES.prefill(d.dtype)),
-      io: KERNEL_IO.prefill, constants: KERNEL_CONSTANTS.prefill(d, pool.blocksPerShard),
-    }),
+    buildKernel(device, attnSpec),
     buildKernel(device, {
       file: "prefill_metric_scores.wgsl", sources: sourcesOf(KERNEL_FILES.prefillScores(d.dtype)),
       io: KERNEL_IO.prefillScores, constants: KERNEL_CONSTANTS.prefillScores(d, pool.blocksPerShard),
@@ -77,9 +80,9 @@ export async function createPrefillAttention(device: GPUDevice, pool: GpuKvPool)
       const lse = lseOffset(args.numTokens), sc = scoresOffset(args.numTokens);
       for (const part of batchChunks(args.seqs)) {
         const seqs = part.map(({ seqId, tokenStart, numNew, firstPos }) => ({ seqId, tokenStart, numNew, firstPos }));
-        const maxTiles = Math.max(1, Math.ceil(Math.max(...part.map((s) => s.numNew)) / WG.prefill));
+        const maxTiles = Math.max(1, Math.ceil(Math.max(...part.map((s) => s.numNew)) / tileTokens));
         const o1 = ring.write("prefill", { layer: args.layer, numSeqs: part.length, maxTiles, lseOffset: lse }, seqs);
-        encodeLinear(pass, attn, gAttn, o1, part.length * H * maxTiles);
+        encodeLinear(pass, attn, gAttn, o1, part.length * d.numKvHeads * maxTiles);
         if (args.metricMode === 0) continue;
         const keyGroups = Math.ceil(C / WG.prefillMetric);
         const o2 = ring.write("prefillScores", {
