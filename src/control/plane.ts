@@ -335,7 +335,7 @@ export class ControlPlane {
   setSeqBudget(seqId: number, budget: { maxTokensPerHead: number } | { ratio: number } | null): void {
     this.checkSeq(seqId);
     const value = budget === null ? 0 : "ratio" in budget ? -Math.min(Math.round(budget.ratio * 1000), I32_MAX) : Math.min(budget.maxTokensPerHead, I32_MAX);
-    if ("ratio" in (budget ?? {}) ? !(value <= -1000) : !(value >= 0 && Number.isInteger(value))) {
+    if (budget !== null && ("ratio" in budget ? !(value <= -1000) : !(Number.isInteger(value) && value >= 1))) {
       throw new ConfigError("budget", `${JSON.stringify(budget)}: a ratio ≥ 1 or an integer count of tokens ≥ 1`);
     }
     if (this.wasm.setSeqBudget(seqId, value) < 0) throw new ConfigError("budget", `${JSON.stringify(budget)} for sequence ${seqId}`);

@@ -46,6 +46,7 @@ t("own budgets in tokens and as a ratio; the policy's for the others; null resto
     assert.is(kept.get(d!), 16);
     assert.throws(() => cache.setSequenceBudget(a!, { ratio: 0.5 }), (e: unknown) => e instanceof ConfigError);
     assert.throws(() => cache.setSequenceBudget(a!, { maxCacheTokens: 1.5 }), (e: unknown) => e instanceof ConfigError);
+    assert.throws(() => cache.setSequenceBudget(a!, { maxCacheTokens: 0 }), (e: unknown) => e instanceof ConfigError);
     // A fresh sequence in a reused slot starts with the policy's budget.
     cache.removeSequence(a!);
     const e = cache.addSequence();
