@@ -14,7 +14,7 @@ import { CachedSequence } from "../model/cachedSequence";
 import type { CpuForward } from "./cpu";
 import type { GpuForward } from "./gpu";
 import type { BatchRows } from "./gpuBatch";
-import { type PoolStats, type ServeRequest, type ServeStepper, Server, type ServerOptions, type SubmitOptions, gpuStepper } from "./serve";
+import { type PoolStats, type ServeRequest, type ServeStepper, Server, type ServerOptions, type SubmitOptions, cpuStepper, gpuStepper } from "./serve";
 
 export interface EngineGenerateOptions extends SamplingOptions {
   /** Tokens to generate (fewer when a stop id comes). @default 128 */
@@ -57,7 +57,7 @@ interface Runner {
   destroy(): void;
   /** The model over any sequence of any cache on the same backend (the evaluator's per-policy caches). */
   forwardOn(seq: CachedSequence, ids: readonly number[], allLogits: boolean): Promise<Float32Array>;
-  /** The request loop's prompt and batched decode steps (the GPU backend only, for now). */
+  /** The request loop's prompt and decode steps (batched on the GPU; a sequence at a time on the CPU). */
   stepper?(maxRows: number): ServeStepper;
 }
 
@@ -151,7 +151,7 @@ export class Engine {
    * submits interleave, decoded together in one batched forward per step (src/engine/serve.ts).
    * The pool holds `maxSeqs` sequences and `capacityTokens` KVs per head (loadEngine options);
    * under memory pressure running sequences are compressed toward their budgets, then the newest
-   * is preempted and later resumed. GPU backend only.
+   * is preempted and later resumed. On the CPU backend the same loop runs one forward per sequence.
    * @example
    * ```ts
    * const a = engine.submit("Once upon a time", { maxTokens: 32 }), b = engine.submit([1, 42], { temperature: 0.8, seed: 7 });
@@ -162,7 +162,7 @@ export class Engine {
     this.check();
     if (this.running) throw new KvCompressError("generate() is running on this engine; submit after it ends");
     if (!this.server) {
-      if (!this.runner.stepper) throw new KvCompressError("submit() needs the GPU backend (the CPU backend serves one sequence: generate())");
+      if (!this.runner.stepper) throw new KvCompressError("submit() needs a backend with a request loop");
       this.server = new Server(this.cache, this.runner.stepper(this.cache.config.maxSeqs), this.tokenizer);
     }
     if (this.lastSeq !== null) { this.runner.close(this.lastSeq); this.cache.removeSequence(this.lastSeq); this.lastSeq = null; }
@@ -172,11 +172,11 @@ export class Engine {
   /**
    * A request loop of its own over another cache of this engine's backend (made with
    * {@link createCache} and a `pool`), sharing the weights: e.g. one pool per policy. Destroy
-   * the server, then the cache, when done. GPU backend only.
+   * the server, then the cache, when done.
    */
   serveOn(cache: KvCache, options: ServerOptions = {}): Server {
     this.check();
-    if (!this.runner.stepper) throw new KvCompressError("serveOn() needs the GPU backend");
+    if (!this.runner.stepper) throw new KvCompressError("serveOn() needs a backend with a request loop");
     return new Server(cache, this.runner.stepper(cache.config.maxSeqs), this.tokenizer, options);
   }
 
@@ -313,6 +313,7 @@ export function cpuRunner(cache: KvCache, model: LlamaModel | CpuForward): Runne
     },
     close(seqId) { seqs.delete(seqId); },
     destroy() {},
+    stepper: (maxRows) => cpuStepper((ids, seq) => "weights" in model ? model.forward(ids, seq) : model.forward(ids, seq, false), maxRows),
     forwardOn(seq, ids, allLogits) {
       return "weights" in model ? model.forward(ids, seq, { allLogits }) : model.forward(ids, seq, allLogits);
     },

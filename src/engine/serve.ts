@@ -18,7 +18,9 @@
 // pass and the decode metric see the same inputs again); it costs one decode row per token.
 import type { KvCache, SequenceStats } from "../cache";
 import { InvalidArgumentError, KvCompressError, KvPoolExhaustedError } from "../errors";
-import { createRng } from "../model/sample";
+import type { AttentionCache } from "../model/attention";
+import { CachedSequence } from "../model/cachedSequence";
+import { createRng, sampleToken } from "../model/sample";
 import type { ModelTokenizer } from "../model/types";
 import { planChunks } from "./engine";
 import type { GpuForward } from "./gpu";
@@ -131,6 +133,37 @@ export function gpuStepper(gpu: GpuForward, maxRows: number, rows: BatchRows = "
     },
     decode: (cache, seqIds, tokens, positions, sampling) => batch.run(cache, seqIds, tokens, positions, sampling),
     destroy: () => batch.destroy(),
+  };
+}
+
+/**
+ * The CPU stepper: the same loop with one forward per sequence (the CPU backend has no batched
+ * kernel); a prompt through CachedSequence (which reserves and ends the step), a decode row over
+ * the slot the loop reserved. Sampling on the host with sampleToken and the row's draw.
+ */
+export function cpuStepper(forward: (ids: readonly number[], seq: AttentionCache) => Promise<Float32Array>, maxRows: number): ServeStepper {
+  const pick = (logits: Float32Array, s: RowSampling) => sampleToken(logits, { temperature: s.temperature, topP: s.topP }, () => s.r);
+  return {
+    maxRows,
+    async prefill(cache, seqId, ids, s) {
+      return pick(await forward(ids, new CachedSequence(cache, seqId)), s);
+    },
+    async decode(cache, seqIds, tokens, positions, sampling) {
+      const out = new Uint32Array(seqIds.length);
+      for (let i = 0; i < seqIds.length; i++) {
+        const seqId = seqIds[i]!;
+        // Reserved by the loop, ended by the loop (endStep over the batch): append and attend only.
+        const row: AttentionCache = {
+          seqLen: positions[i]!,
+          append: (layer, k, v) => cache.append(layer, seqId, k, v),
+          attend: (layer, q) => cache.attend(layer, seqId, q),
+          commit: () => {},
+        };
+        out[i] = pick(await forward([tokens[i]!], row), sampling[i]!);
+      }
+      return out;
+    },
+    destroy() {},
   };
 }
 

@@ -4,6 +4,7 @@
 // reference.json's ids. On stories260K also: per-row sampling (a sampled request gives the same
 // ids alone and in a batch), abort frees the blocks, a per-request budget, and a prompt the pool
 // can never hold is refused by name. Small on purpose: software adapters are slow.
+// The CPU backend's run of the same loop: serveCpu.test.ts.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { loadEngine, type Engine } from "../../sdk/index";
@@ -18,9 +19,9 @@ const MODELS = {
 type Id = keyof typeof MODELS;
 const CTX = 32, STEPS = 8;
 
-async function engineFor(id: Id): Promise<Engine> {
+async function engineFor(id: Id, backend: "gpu" | "cpu" = "gpu"): Promise<Engine> {
   return loadEngine(sharedModelSource(id), {
-    device: await testDevice(), llama2c: MODELS[id], policy: { name: "full" }, maxContextTokens: CTX, maxSeqs: 16, capacityTokens: 16 * CTX, batchRows: "matvec",
+    ...(backend === "gpu" ? { device: await testDevice() } : { backend: "cpu" as const }), llama2c: MODELS[id], policy: { name: "full" }, maxContextTokens: CTX, maxSeqs: 16, capacityTokens: 16 * CTX, batchRows: "matvec",
   });
 }
 
