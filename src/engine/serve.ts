@@ -1,4 +1,5 @@
-// The request loop: many sequences on one engine and one KV pool (docs/SCALING.md, "One pool").
+// The request loop: many sequences on one engine and one KV pool (docs/SCALING.md, "One pool in
+// the SDK"). Backends plug in as a ServeStepper: gpuStepper (batched decode) or cpuStepper.
 //
 // submit() queues a request and returns its token stream; one loop serves every request:
 //   1. admit waiting requests in arrival order (preempted ones first) while a sequence slot is
@@ -9,13 +10,17 @@
 //      the control plane's one pressure decision (assembly/pressure.ts): compress running
 //      sequences toward their budgets, or refuse; on a refusal the loop preempts what the same
 //      plan names (newest first: blocks freed, tokens kept) and tries again;
-//   3. decode every reserved sequence in ONE batched forward (src/engine/gpuBatch.ts), sample
-//      each row with its own settings on the device, end the step (continual compression),
+//   3. decode every reserved sequence in ONE batched forward (src/engine/gpuBatch.ts; the CPU
+//      stepper runs them one by one), sample each row with its own settings, end the step (the
+//      policy's compression: continual, or the prompt's pass),
 //      stream the tokens, retire finished sequences and free their blocks.
 // A preempted request is admitted again later: its prompt is prefilled as the first time and the
 // tokens it had generated are fed again one per decode step (their samples discarded), so its
-// cache holds the same K/V as before, bit for bit, under every policy (the prompt's compression
-// pass and the decode metric see the same inputs again); it costs one decode row per token.
+// cache is rebuilt from the same inputs by the same kernels: with policy full and greedy ids
+// bit for bit (test/engine/serve.test.ts). Not claimed under a compressing policy: a pass under
+// pressure may fall at another step than in the first run. Either way the decode attention's
+// split of a long context depends on the batch size (chooseSplitKeys), so rows of sequences
+// past ~1K tokens may differ in the last bits between batch shapes. Resume costs a row per token.
 import type { KvCache, SequenceStats } from "../cache";
 import { InvalidArgumentError, KvCompressError, KvPoolExhaustedError } from "../errors";
 import type { AttentionCache } from "../model/attention";
