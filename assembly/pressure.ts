@@ -26,7 +26,7 @@ import { numFree } from "./allocator";
 import { isActive, blocksToReserve, seqAllocatedBlocks } from "./tables";
 import { budgetMaxTokens, capTokensForRatio, seqMaxFreeable, uniformLayerCaps, pyramidLayerCaps } from "./budget";
 import { numLayers } from "./layout";
-import { isBetweenSteps, stepWord, SS_PROMPT } from "./steps";
+import { isBetweenSteps, stepWord, SS_BUDGET, SS_PROMPT } from "./steps";
 import { scheduleKvCompress, scheduleByLayer, scheduleUniform } from "./schedule";
 
 export const BUDGET_NONE: i32 = 0;
@@ -72,13 +72,16 @@ export function policyReset(): void {
   return budgetKind != BUDGET_NONE;
 }
 
-/** Per-head budget C of a sequence: the policy's C, or ratio mode on its prompt (its seqLen
- *  while the prompt has not ended). i32.MAX_VALUE without a budget. */
+/** Per-head budget C of a sequence: its own budget word if set, else the policy's C, or ratio
+ *  mode on its prompt (its seqLen while the prompt has not ended). i32.MAX_VALUE without a budget. */
 export function seqCapTokens(seqId: i32): i32 {
-  if (budgetKind == BUDGET_TOKENS) return budgetValue;
   if (budgetKind == BUDGET_NONE) return i32.MAX_VALUE;
+  // A sequence's own budget (SS_BUDGET) replaces the policy's value; the policy must have one.
+  const own = stepWord(seqId, SS_BUDGET);
+  if (own > 0) return own;
+  if (own == 0 && budgetKind == BUDGET_TOKENS) return budgetValue;
   const prompt = stepWord(seqId, SS_PROMPT);
-  return capTokensForRatio(prompt != 0 ? prompt : seqLenAt(seqId), budgetValue, budgetMinTokens);
+  return capTokensForRatio(prompt != 0 ? prompt : seqLenAt(seqId), own < 0 ? -own : budgetValue, budgetMinTokens);
 }
 
 /** E: blocks the sequence holds beyond its budget (0 without one). */

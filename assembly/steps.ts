@@ -9,6 +9,8 @@
 //   SS_PASSES       compression passes that evicted something and included this sequence
 //   SS_EVICTED_LO/HI  KVs evicted from it, as a u64 in two words (a long run passes 2^31)
 //   SS_NUM_APPENDED layers whose K/V of this step were appended (seqAppended holds which)
+//   SS_BUDGET       this sequence's own budget (a request's setting): 0 the policy's, C > 0 tokens
+//                   per head, −R·1000 a ratio on its prompt (assembly/pressure.ts seqCapTokens)
 // poolCounts: passes and evicted KVs (lo, hi) over the life of the pool.
 
 import {
@@ -24,6 +26,7 @@ export const SS_PASSES: i32 = 3;
 export const SS_EVICTED_LO: i32 = 4;
 export const SS_EVICTED_HI: i32 = 5;
 export const SS_NUM_APPENDED: i32 = 6;
+export const SS_BUDGET: i32 = 7;
 
 @inline function wordPtr(seqId: i32, word: i32): usize {
   return seqStepsPtr + (<usize>(seqId * SEQ_STEP_WORDS + word) << 2);
@@ -43,6 +46,14 @@ export function stepsInit(): void {
   memory.fill(seqStepsPtr, 0, <usize>maxSeqs * <usize>SEQ_STEP_WORDS * 4);
   memory.fill(seqAppendedPtr, 0, <usize>maxSeqs * <usize>numLayers * 4);
   memory.fill(poolCountsPtr, 0, 16);
+}
+
+/** Sets a sequence's own budget word (SS_BUDGET; 0 = the policy's). Returns 0, or −2 for an
+ *  inactive sequence or a ratio below 1 (−value < 1000). */
+export function setSeqBudget(seqId: i32, value: i32): i32 {
+  if (!isActive(seqId) || (value < 0 && value > -1000)) return -2;
+  setStepWord(seqId, SS_BUDGET, value);
+  return 0;
 }
 
 /** A fresh sequence: prefilling, nothing reserved, no passes. */

@@ -28,6 +28,14 @@ export interface LoadEngineOptions {
   storage?: KvStorage;
   /** Longest sequence (prompt + generated). @default the model's max_position_embeddings */
   maxContextTokens?: number;
+  /** Sequences the pool serves at once (Engine.submit; generate() uses one). @default 1 */
+  maxSeqs?: number;
+  /** KVs per (layer, KV head) the pool holds across all its sequences. @default maxContextTokens */
+  capacityTokens?: number;
+  /** Dense kernels of a batched decode step: "matvec" (the single-sequence decode kernels over
+   *  every row: a batch row is bit for bit the sequence alone) or "matmul" (the tiled prefill
+   *  kernel: each weight read once per 16 rows). @default "matvec" */
+  batchRows?: "matvec" | "matmul";
   /** Prompt tokens per prefill chunk on the GPU (memory is linear in it). @default 512 */
   prefillChunkTokens?: number;
   onProgress?: ProgressCallback;
@@ -69,11 +77,16 @@ export async function loadEngine(source: ModelSource | string, options: LoadEngi
       if (!(want === "auto" && err instanceof NoGpuAdapterError)) throw err;
     }
   }
-  const cacheWith = (c: LlamaConfig) => (p: PolicyInput, maxContextTokens: number, blockSize?: number, storage?: KvStorage) => createKvCache({
+  const cacheWith = (c: LlamaConfig) => (p: PolicyInput, maxContextTokens: number, blockSize?: number, storage?: KvStorage,
+    pool?: { maxSeqs: number; capacityTokens: number }) => createKvCache({
     numLayers: c.numLayers, numQHeads: c.numQHeads, numKvHeads: c.numKvHeads, headSize: c.headSize, ...(blockSize ? { blockSize } : {}),
-    storage: storage ?? options.storage ?? "f32", maxSeqs: 1, maxContextTokens, capacityTokens: maxContextTokens, policy: p,
+    storage: storage ?? options.storage ?? "f32", maxSeqs: pool?.maxSeqs ?? 1, maxContextTokens, capacityTokens: pool?.capacityTokens ?? maxContextTokens, policy: p,
   }, device ? { device } : { backend: "cpu" });
-  const cacheFor = (c: LlamaConfig, maxContextTokens: number) => cacheWith(c)(policy, maxContextTokens);
+  // The engine's own cache is the serving pool: maxSeqs sequences over capacityTokens.
+  const cacheFor = (c: LlamaConfig, maxContextTokens: number) => createKvCache({
+    numLayers: c.numLayers, numQHeads: c.numQHeads, numKvHeads: c.numKvHeads, headSize: c.headSize,
+    storage: options.storage ?? "f32", maxSeqs: options.maxSeqs ?? 1, maxContextTokens, capacityTokens: options.capacityTokens ?? maxContextTokens, policy,
+  }, device ? { device } : { backend: "cpu" });
 
   if (!device && options.cpuForward !== "typescript") {
     const dense = await createCpuDense({ wasm: cpuWasm });
@@ -111,7 +124,7 @@ export async function loadEngine(source: ModelSource | string, options: LoadEngi
     await gpu!.finish(streamed.tied);
     const cache = await cacheFor(streamed.config, maxContextTokens);
     const dev = device;
-    const runner = gpuRunner(cache, gpu!, gpu!.maxChunk);
+    const runner = gpuRunner(cache, gpu!, gpu!.maxChunk, options.batchRows);
     const destroyRunner = runner.destroy;
     runner.destroy = () => { destroyRunner(); if (owned) dev.destroy(); };
     return new Engine(streamed.config, streamed.tokenizer, cache, runner, streamed.format, streamed.architecture, gpu!.weightBytes, cacheWith(streamed.config));

@@ -65,6 +65,8 @@ export interface KvBackend {
   readonly gpu?: {
     readonly device: GPUDevice;
     encodeAppend(encoder: GPUCommandEncoder, layer: number, seqId: number, numNew: number, k: GPUBuffer, v: GPUBuffer): void;
+    /** One new token per sequence: row i of k, v [numSeqs, numKvHeads, headSize] is seqIds[i]'s. */
+    encodeAppendBatch(encoder: GPUCommandEncoder, layer: number, seqIds: readonly number[], k: GPUBuffer, v: GPUBuffer): void;
     encodeDecode(encoder: GPUCommandEncoder, layer: number, seqIds: readonly number[], q: GPUBuffer, out: GPUBuffer, metricMode: 0 | 1 | 2, groupReduce?: "sum" | "max"): void;
     encodePrefill(encoder: GPUCommandEncoder, layer: number, seqId: number, numQ: number, q: GPUBuffer, out: GPUBuffer, metric: MetricSettings): void;
   };

@@ -7,7 +7,7 @@
 import type { KvBackend, Protection } from "./backend";
 import type { KvCacheConfig } from "./config";
 import type { ControlPlane, PressurePlan, StepState } from "./control/plane";
-import { DeviceLostError, InvalidArgumentError, KvCompressError, KvPoolExhaustedError } from "./errors";
+import { ConfigError, DeviceLostError, InvalidArgumentError, KvCompressError, KvPoolExhaustedError } from "./errors";
 import { metricModeOf } from "./policies";
 import { MAX_BATCH_SEQS } from "./contract";
 
@@ -100,6 +100,27 @@ export class KvCache {
     if (seqId < 0) throw new KvPoolExhaustedError(`maxSeqs: all ${this.config.maxSeqs} sequence slots are in use; remove one first`);
     this.backend.syncTables([seqId]);
     return seqId;
+  }
+
+  /**
+   * A sequence's own budget instead of the policy's value (a request's setting, as the reference
+   * fork's per-request `max_cache_tokens` / compression rate): `maxCacheTokens` KVs per (layer,
+   * KV head), or `ratio` on its prompt; null restores the policy's. The policy's kind of ranking,
+   * protection and trigger still apply, so the policy must have a budget (not "full").
+   * @throws ConfigError on a bad value or a policy without a budget.
+   */
+  setSequenceBudget(seqId: number, budget: { maxCacheTokens: number } | { ratio: number } | null): void {
+    this.check();
+    this.state(seqId);
+    if (budget !== null && !this.config.policy.budget) throw new ConfigError("budget", `policy "${this.config.policy.name}" has no budget to replace; use a policy with one (e.g. kvcompress)`);
+    this.control.setSeqBudget(seqId, budget === null ? null : "ratio" in budget ? { ratio: budget.ratio } : { maxTokensPerHead: budget.maxCacheTokens });
+  }
+
+  /** Per-head budget C of a sequence now (2^31 − 1 without one): its own or the policy's. */
+  sequenceBudgetTokens(seqId: number): number {
+    this.check();
+    this.state(seqId);
+    return this.control.seqCapTokens(seqId);
   }
 
   /** Frees every block of the sequence; they are at once available to others. */
@@ -237,6 +258,42 @@ export class KvCache {
     if (k.size < bytes || v.size < bytes) throw new InvalidArgumentError("k.size / v.size", `${k.size} / ${v.size}`, `≥ numTokens·numKvHeads·headSize·4 = ${bytes} bytes`);
     this.gpuPath().encodeAppend(encoder, layer, seqId, st.numNew, k, v);
     this.control.markAppended(seqId, layer);
+  }
+
+  /** Encodes the append of one new token for each of several decoding sequences (a batched
+   *  decode step), in one dispatch per 64 rows.
+   *  @param k - GPUBuffer f32 [seqIds.length, numKvHeads, headSize], row i for seqIds[i]; v likewise. */
+  encodeAppendBatch(encoder: GPUCommandEncoder, layer: number, seqIds: readonly number[], k: GPUBuffer, v: GPUBuffer): void {
+    this.check();
+    this.checkLayer(layer);
+    if (seqIds.length === 0) throw new InvalidArgumentError("seqIds", "[]", "one or more live sequence ids");
+    const seen = new Set<number>();
+    for (const s of seqIds) {
+      const st = this.state(s);
+      if (st.numNew !== 1 || st.prefilling) throw new InvalidArgumentError("seqIds", s, "decoding sequences with exactly one token reserved");
+      if (seen.has(s)) throw new InvalidArgumentError("seqIds", s, "distinct sequence ids");
+      seen.add(s);
+    }
+    const bytes = 4 * seqIds.length * this.config.numKvHeads * this.config.headSize;
+    if (k.size < bytes || v.size < bytes) throw new InvalidArgumentError("k.size / v.size", `${k.size} / ${v.size}`, `≥ numSeqs·numKvHeads·headSize·4 = ${bytes} bytes`);
+    this.gpuPath().encodeAppendBatch(encoder, layer, seqIds, k, v);
+    for (const s of seqIds) this.control.markAppended(s, layer);
+  }
+
+  /** The control plane's pressure decision for reserving `numTokens` more tokens of `seqId`
+   *  (assembly/pressure.ts; it changes nothing): what {@link reserve} would do. A serving loop
+   *  reads it to pick whom to preempt after reserve refused. */
+  pressurePlan(seqId: number, numTokens: number): PressurePlan {
+    this.check();
+    this.state(seqId);
+    return this.control.pressurePlan(seqId, numTokens);
+  }
+
+  /** Blocks reserve(seqId, numTokens) would take (0 when its blocks have room). */
+  blocksToReserve(seqId: number, numTokens: number): number {
+    this.check();
+    this.state(seqId);
+    return this.control.blocksToReserve(seqId, numTokens);
   }
 
   /** Encodes attention of this step's queries: prefill of one sequence (seqIds of length 1 while

@@ -81,7 +81,7 @@ export interface RegionSpec {
 /** i32 words per sequence in the seqSteps region, named by SEQ_STEP_FIELDS (assembly/steps.ts). */
 export const SEQ_STEP_WORDS = 8;
 /** Word i of a sequence's seqSteps row (assembly/steps.ts SS_*; evicted KVs as two u32 words). */
-export const SEQ_STEP_FIELDS = ["numNew", "prefilling", "promptTokens", "passes", "evictedLo", "evictedHi", "numAppended"] as const;
+export const SEQ_STEP_FIELDS = ["numNew", "prefilling", "promptTokens", "passes", "evictedLo", "evictedHi", "numAppended", "budget"] as const;
 /** Words 0.. of the pressure region (assembly/pressure.ts PP_*); sequence ids follow, from word 8. */
 export const PRESSURE_FIELDS = ["action", "blocksNeeded", "blocksFree", "blocksFreeable", "numCompress", "numPreempt"] as const;
 export const PRESSURE_HEADER_WORDS = 8;
@@ -321,6 +321,10 @@ export const MODEL_KERNEL_IO = {
   add: { bindings: { x: [0, ro], y: [1, rw], args: margs, step: mstep }, args: pad4("width") },
   argmax: { bindings: { logits: [0, ro], outv: [1, rw], args: margs }, args: pad4("vocab") },
   sampleTopP: { bindings: { logits: [0, ro], outv: [1, rw], args: margs, step: mstep }, args: pad4("vocab") },
+  /** rope with a position per row (batched decode: one row per sequence). */
+  ropeRows: { bindings: { x: [0, rw], invFreq: [1, ro], positions: [2, ro], args: margs, step: mstep }, args: ["heads", "headSize", "style", "_pad0"] },
+  /** sampleTopP with (temperature, topP, r) per row; rows at temperature 0 are skipped. */
+  sampleRows: { bindings: { logits: [0, ro], outv: [1, rw], rowParams: [2, ro], args: margs }, args: pad4("vocab") },
 } as const satisfies Record<string, ModelKernelIo>;
 
 export type ModelKernelName = keyof typeof MODEL_KERNEL_IO;

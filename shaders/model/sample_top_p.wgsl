@@ -1,8 +1,10 @@
 // sample_top_p.wgsl — one token id per row from logits at temperature T > 0 with nucleus topP,
 // given one uniform random number r in [0, 1) from the host (createRng(seed), src/model/sample.ts).
-// Sources: common/step.wgsl, this file.
+// Sources: common/step.wgsl, common/sample_step.wgsl, this file (sampleTopP); or common/sample_rows.wgsl,
+// this file (sampleRows: settings per row, rows at temperature 0 skipped).
 // Bindings (group 0): 0 logits f32[rows, vocab] (read), 1 outv u32[rows] (rw), 6 args uniform Args,
-//   7 step uniform Step (temperature, topP, r as f32 bits: they change per step, the vocab does not).
+//   7 step uniform Step (temperature, topP, r as f32 bits: they change per step, the vocab does not);
+//   sampleRows: 2 rowParams (temperature, topP, r bits, pad) per row (read) instead of Step.
 // Dispatch: (rows); one workgroup of WG threads per row. Overrides: WG (power of two ≤ 256).
 // Bytes moved: ≈ 4*vocab*(2 + 2*31 + 2*18) per row (every bisection step re-reads the row).
 //
@@ -80,6 +82,10 @@ fn idSearch(v: f32, k: f32, inc: bool, pL: f32, cutId: u32) -> u32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  if (!row_setup(wg.x)) { return; }
+  // Branches below depend on these: read through functions whose results are uniform.
+  let topP = bitcast<f32>(row_top_p_bits());
+  let rDraw = bitcast<f32>(row_r_bits());
   li = lid;
   base = wg.x * args.vocab;
   var m = -3.4028234e38;
@@ -90,28 +96,28 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var i = li; i < args.vocab; i += WG) { s += prob(i); }
   total = wreduce(s, false);
 
-  if (bitcast<f32>(step.topPBits) >= 1.0) {
+  if (topP >= 1.0) {
     // No nucleus: sampleFrom walks ids in order; the token is the smallest c with
     // sum(p_i, i < c) > r, minus one (the last id when rounding leaves r above the total).
     var lo = 0u; var hi = args.vocab;
     loop {
       if (hi - lo <= 1u) { break; }
       let mid = lo + (hi - lo) / 2u;
-      if (stat(3u, 0.0, mid, false, 0.0, 0u) > bitcast<f32>(step.rBits)) { hi = mid; } else { lo = mid; }
+      if (stat(3u, 0.0, mid, false, 0.0, 0u) > rDraw) { hi = mid; } else { lo = mid; }
     }
     if (li == 0u) { outv[wg.x] = hi - 1u; }
     return;
   }
   var pL = -1.0; var cutId = 0u;
   {
-    pL = valueSearch(bitcast<f32>(step.topPBits), false, 0.0, 0u);
+    pL = valueSearch(topP, false, 0.0, 0u);
     let A = stat(1u, pL, 0u, false, 0.0, 0u);
     let ties = stat(2u, pL, args.vocab, false, 0.0, 0u);
-    let k = clamp(floor((bitcast<f32>(step.topPBits) - A) / pL) + 1.0, 1.0, ties);
+    let k = clamp(floor((topP - A) / pL) + 1.0, 1.0, ties);
     cutId = idSearch(pL, k, false, 0.0, 0u);
   }
   let mass = stat(0u, 0.0, 0u, true, pL, cutId);
-  let goal = bitcast<f32>(step.rBits) * mass;
+  let goal = rDraw * mass;
   let pS = valueSearch(goal, true, pL, cutId);
   let A2 = stat(1u, pS, 0u, true, pL, cutId);
   let ties2 = stat(2u, pS, args.vocab, true, pL, cutId);

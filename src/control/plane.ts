@@ -330,6 +330,16 @@ export class ControlPlane {
       p.trigger === "continual" ? 1 : 0, RANKINGS.indexOf(p.ranking), Math.min(Math.round(p.pyramidBeta), I32_MAX));
     if (rc < 0) throw new ConfigError("policy", "budget, protection, ranking or pyramidBeta out of the control plane's range");
   }
+  /** A sequence's own budget instead of the policy's value (the policy must have a budget):
+   *  max tokens per head, or a ratio on its prompt; null: the policy's again. */
+  setSeqBudget(seqId: number, budget: { maxTokensPerHead: number } | { ratio: number } | null): void {
+    this.checkSeq(seqId);
+    const value = budget === null ? 0 : "ratio" in budget ? -Math.min(Math.round(budget.ratio * 1000), I32_MAX) : Math.min(budget.maxTokensPerHead, I32_MAX);
+    if (budget !== null && ("ratio" in budget ? !(value <= -1000) : !(Number.isInteger(value) && value >= 1))) {
+      throw new ConfigError("budget", `${JSON.stringify(budget)}: a ratio ≥ 1 or an integer count of tokens ≥ 1`);
+    }
+    if (this.wasm.setSeqBudget(seqId, value) < 0) throw new ConfigError("budget", `${JSON.stringify(budget)} for sequence ${seqId}`);
+  }
   /** Per-head budget C of a sequence under the policy (2^31 − 1 without a budget). */
   seqCapTokens(seqId: number): number {
     this.checkSeq(seqId);

@@ -13,6 +13,8 @@ import type { ModelTokenizer } from "../model/types";
 import { CachedSequence } from "../model/cachedSequence";
 import type { CpuForward } from "./cpu";
 import type { GpuForward } from "./gpu";
+import type { BatchRows } from "./gpuBatch";
+import { type PoolStats, type ServeRequest, type ServeStepper, Server, type ServerOptions, type SubmitOptions, cpuStepper, gpuStepper } from "./serve";
 
 export interface EngineGenerateOptions extends SamplingOptions {
   /** Tokens to generate (fewer when a stop id comes). @default 128 */
@@ -55,6 +57,8 @@ interface Runner {
   destroy(): void;
   /** The model over any sequence of any cache on the same backend (the evaluator's per-policy caches). */
   forwardOn(seq: CachedSequence, ids: readonly number[], allLogits: boolean): Promise<Float32Array>;
+  /** The request loop's prompt and decode steps (batched on the GPU; a sequence at a time on the CPU). */
+  stepper?(maxRows: number): ServeStepper;
 }
 
 /** A forward pass over a CachedSequence: what the evaluator's window runner drives. */
@@ -65,12 +69,15 @@ export interface WindowModel {
 
 /** Makes another cache on the engine's backend and device (same model shape). */
 /** storage: this cache's KV storage instead of the engine's (eval keeps its f32 reference). */
-export type EngineCacheFactory = (policy: PolicyInput, maxContextTokens: number, blockSize?: number, storage?: KvStorage) => Promise<KvCache>;
+/** pool: a serving pool (maxSeqs sequences over capacityTokens per head) instead of one sequence. */
+export type EngineCacheFactory = (policy: PolicyInput, maxContextTokens: number, blockSize?: number, storage?: KvStorage,
+  pool?: { maxSeqs: number; capacityTokens: number }) => Promise<KvCache>;
 
 export class Engine {
   private lastSeq: number | null = null;
   private destroyed = false;
   private running = false;
+  private server: Server | null = null;
   /** Timings of the last generate(). */
   timings: EngineTimings = { promptTokens: 0, generatedTokens: 0, prefillMs: 0, decodeMs: 0 };
 
@@ -99,6 +106,7 @@ export class Engine {
   async *generate(prompt: readonly number[] | string, options: EngineGenerateOptions = {}): AsyncGenerator<number, void, undefined> {
     this.check();
     if (this.running) throw new KvCompressError("generate() is already running on this engine; one stream at a time");
+    if (this.server?.busy) throw new KvCompressError("submitted requests are running on this engine; generate() runs alone (submit() this one too)");
     const ids = typeof prompt === "string" ? this.tokenizer.encode(prompt) : [...prompt];
     if (ids.length === 0) throw new InvalidArgumentError("prompt", "[]", "at least one token (usually BOS)");
     const maxTokens = options.maxTokens ?? 128;
@@ -138,6 +146,46 @@ export class Engine {
     }
   }
 
+  /**
+   * Queues a request on the engine's pool and returns its token stream at once; any number of
+   * submits interleave, decoded together in one batched forward per step (src/engine/serve.ts).
+   * The pool holds `maxSeqs` sequences and `capacityTokens` KVs per head (loadEngine options);
+   * under memory pressure running sequences are compressed toward their budgets, then the newest
+   * is preempted and later resumed. On the CPU backend the same loop runs one forward per sequence.
+   * @example
+   * ```ts
+   * const a = engine.submit("Once upon a time", { maxTokens: 32 }), b = engine.submit([1, 42], { temperature: 0.8, seed: 7 });
+   * for await (const id of a) process.stdout.write(dec.push(id));
+   * ```
+   */
+  submit(prompt: readonly number[] | string, options: SubmitOptions = {}): ServeRequest {
+    this.check();
+    if (this.running) throw new KvCompressError("generate() is running on this engine; submit after it ends");
+    if (!this.server) {
+      if (!this.runner.stepper) throw new KvCompressError("submit() needs a backend with a request loop");
+      this.server = new Server(this.cache, this.runner.stepper(this.cache.config.maxSeqs), this.tokenizer);
+    }
+    if (this.lastSeq !== null) { this.runner.close(this.lastSeq); this.cache.removeSequence(this.lastSeq); this.lastSeq = null; }
+    return this.server.submit(prompt, options);
+  }
+
+  /**
+   * A request loop of its own over another cache of this engine's backend (made with
+   * {@link createCache} and a `pool`), sharing the weights: e.g. one pool per policy. Destroy
+   * the server, then the cache, when done.
+   */
+  serveOn(cache: KvCache, options: ServerOptions = {}): Server {
+    this.check();
+    if (!this.runner.stepper) throw new KvCompressError("serveOn() needs a backend with a request loop");
+    return new Server(cache, this.runner.stepper(cache.config.maxSeqs), this.tokenizer, options);
+  }
+
+  /** Statistics of the request loop and its pool (null before the first submit). */
+  serveStats(): PoolStats | null {
+    this.check();
+    return this.server?.stats() ?? null;
+  }
+
   /** A fresh sequence driven by the caller (evaluation); close it when done. */
   openSequence(): EngineSequence {
     this.check();
@@ -169,6 +217,7 @@ export class Engine {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.server?.destroy();
     this.cache.destroy();
     this.runner.destroy(); // last: it may destroy the device the cache ran on
   }
@@ -194,7 +243,7 @@ export function planChunks(n: number, chunk: number, obsWindow: number): [number
 }
 
 /** The GPU runner: chunked prefill and one-command-buffer decode steps. */
-export function gpuRunner(cache: KvCache, gpu: GpuForward, chunk: number): Runner {
+export function gpuRunner(cache: KvCache, gpu: GpuForward, chunk: number, batchRows: BatchRows = "matvec"): Runner {
   const obsWindow = cache.config.policy.obsWindow;
   const positions = new Map<number, number>(); // tokens each sequence holds (its next position)
   return {
@@ -229,6 +278,7 @@ export function gpuRunner(cache: KvCache, gpu: GpuForward, chunk: number): Runne
     },
     close(seqId) { positions.delete(seqId); },
     destroy() { gpu.destroy(); },
+    stepper: (maxRows) => gpuStepper(gpu, maxRows, batchRows),
     async forwardOn(seq, ids, allLogits) {
       const c = seq.cache, plan = planChunks(ids.length, gpu.maxChunk, c.config.policy.obsWindow);
       const rows: Float32Array[] = [];
@@ -263,6 +313,7 @@ export function cpuRunner(cache: KvCache, model: LlamaModel | CpuForward): Runne
     },
     close(seqId) { seqs.delete(seqId); },
     destroy() {},
+    stepper: (maxRows) => cpuStepper((ids, seq) => "weights" in model ? model.forward(ids, seq) : model.forward(ids, seq, false), maxRows),
     forwardOn(seq, ids, allLogits) {
       return "weights" in model ? model.forward(ids, seq, { allLogits }) : model.forward(ids, seq, allLogits);
     },

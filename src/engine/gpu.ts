@@ -24,6 +24,15 @@ export type ChunkOutput =
 
 const STORAGE_RW = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
+/** What GpuForward lends a batched decode (src/engine/gpuBatch.ts). */
+export interface GpuForwardShared {
+  kernels: ModelKernels;
+  matrix(role: string): DeviceTensor;
+  bias(role: string): GPUBuffer | undefined;
+  invFreq: GPUBuffer;
+  classifierRole: string;
+}
+
 /** The prepared dispatches of one batch shape. */
 interface StepPlan {
   embed: Dispatch;
@@ -225,6 +234,12 @@ export class GpuForward {
     rb.unmap();
     big?.destroy();
     return new Float32Array(copy);
+  }
+
+  /** @internal What a batched decode (src/engine/gpuBatch.ts) prepares its own dispatches from:
+   *  the kernels, the weights, the RoPE table. Valid after finish(). */
+  shared(): GpuForwardShared {
+    return { kernels: this.kernels, matrix: (role) => this.matrix(role), bias: (role) => this.biases.get(role), invFreq: this.act.invFreq, classifierRole: this.classifierRole };
   }
 
   destroy(): void {

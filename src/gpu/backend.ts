@@ -182,6 +182,14 @@ export class GpuBackend implements KvBackend {
     pass.end();
   }
 
+  /** One new token per sequence, row i for seqIds[i]: one append dispatch per MAX_BATCH_SEQS rows. */
+  encodeAppendBatch(encoder: GPUCommandEncoder, layer: number, seqIds: readonly number[], k: GPUBuffer, v: GPUBuffer): void {
+    if (seqIds.length === 0) return;
+    const pass = encoder.beginComputePass();
+    this.k.append.encode(pass, { layer, newKeys: k, newValues: v, seqs: seqIds.map((seqId, i) => ({ seqId, tokenStart: i, numNew: 1, firstPos: this.control.seqLens[seqId] - 1 })) });
+    pass.end();
+  }
+
   /** Decode attention from q GPUBuffer [numSeqs, numQHeads, headSize] into out (same shape);
    *  batches larger than one dispatch group go through staging copies inside the encoder. */
   encodeDecode(encoder: GPUCommandEncoder, layer: number, seqIds: readonly number[], q: GPUBuffer, out: GPUBuffer, metricMode: 0 | 1 | 2, groupReduce: "sum" | "max" = "sum"): void {

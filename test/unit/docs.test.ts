@@ -78,6 +78,8 @@ import p44 from "kvcompress:source/assembly/steps.ts";
 import p45 from "kvcompress:source/shaders/common/pass_key.wgsl";
 import p46 from "kvcompress:source/shaders/common/pass_state.wgsl";
 import p47 from "kvcompress:source/src/gpu/kernels/devicePass.ts";
+import p48 from "kvcompress:source/src/engine/serve.ts";
+import p49 from "kvcompress:source/src/engine/gpuBatch.ts";
 
 const DOCS: Record<string, string> = {
   "README.md": readme,
@@ -121,6 +123,7 @@ const ARCHITECTURE_PATHS: Record<string, string> = {
   "src/engine/gpu.ts": p41, "src/gpu/model/index.ts": p42,
   "assembly/pressure.ts": p43, "assembly/steps.ts": p44,
   "shaders/common/pass_key.wgsl": p45, "shaders/common/pass_state.wgsl": p46, "src/gpu/kernels/devicePass.ts": p47,
+  "src/engine/serve.ts": p48, "src/engine/gpuBatch.ts": p49,
 };
 
 /** Build outputs the page names; they exist only after a build, so they are not checked. */

@@ -113,6 +113,8 @@ export interface ModelKernels {
   /** The same product, tiled for n ≫ 1 (prefill chunks). */
   matmul: { prepare(a: MatArgs): Dispatch };
   rope: { prepare(a: { step: GPUBuffer; x: GPUBuffer; invFreq: GPUBuffer; heads: number; headSize: number; style: RopeStyle }): Dispatch };
+  /** rope with row t at positions[t] (u32 [numTokens]) instead of startPos + t. */
+  ropeRows: { prepare(a: { step: GPUBuffer; x: GPUBuffer; invFreq: GPUBuffer; positions: GPUBuffer; heads: number; headSize: number; style: RopeStyle }): Dispatch };
   /** gate = silu(gate) * up over [n, width], in place. */
   swiglu: { prepare(a: { step: GPUBuffer; gate: GPUBuffer; up: GPUBuffer; width: number }): Dispatch };
   /** y += x over [n, width]. */
@@ -121,6 +123,9 @@ export interface ModelKernels {
   argmax: { prepare(a: { logits: GPUBuffer; out: GPUBuffer; vocab: number }): Dispatch };
   /** Temperature (> 0) + top-p from the Step's temperature / topP / r; encode(pass, rows). */
   sample: { prepare(a: { step: GPUBuffer; logits: GPUBuffer; out: GPUBuffer; vocab: number }): Dispatch };
+  /** The same per row: rowParams u32 [rows, 4] = (temperature, topP, r as f32 bits, 0); rows at
+   *  temperature 0 keep what out held (an argmax before it); encode(pass, rows). */
+  sampleRows: { prepare(a: { logits: GPUBuffer; out: GPUBuffer; rowParams: GPUBuffer; vocab: number }): Dispatch };
   /** Whether matvec runs the subgroup variant. */
   readonly subgroups: boolean;
   /** Destroys the Args uniforms of every prepared dispatch. */
@@ -160,7 +165,7 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
   const pipes: Record<string, BuiltKernel> = {};
   await Promise.all([
     ...dtypes.flatMap((d) => [["embed", d, 0], ["rmsNorm", d, 0], ["matmul", d, 0], ...wgs.flatMap((wg) => [[mv, d, wg], [mvGlu, d, wg]] as const)] as const),
-    ...(["rope", "swiglu", "add", "argmax", "sampleTopP"] as const).map((n) => [n, "f32", 0] as const),
+    ...(["rope", "ropeRows", "swiglu", "add", "argmax", "sampleTopP", "sampleRows"] as const).map((n) => [n, "f32", 0] as const),
   ].map(async ([n, d, wg]) => { pipes[wg ? `${n}/${d}/${wg}` : `${n}/${d}`] = await kernel(n, d, wg ? { WG: wg } : {}, wg); }));
   const owned: GPUBuffer[] = [];
   const dummy = device.createBuffer({ label: "model dummy bias", size: 16, usage: GPUBufferUsage.STORAGE });
@@ -281,6 +286,15 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
         return simple(k, g, () => gx, (n) => n);
       },
     },
+    ropeRows: {
+      prepare(a) {
+        if (a.headSize % 2) throw new InvalidArgumentError("ropeRows.headSize", a.headSize, "must be even");
+        const k = pipe("ropeRows");
+        const g = group(k, { x: a.x, invFreq: a.invFreq, positions: a.positions, step: a.step, args: argsBuffer("ropeRows", { heads: a.heads, headSize: a.headSize, style: a.style === "interleaved" ? 0 : 1 }) });
+        const gx = Math.ceil((a.heads * a.headSize) / 2 / 64);
+        return simple(k, g, () => gx, (n) => n);
+      },
+    },
     swiglu: {
       prepare(a) {
         const k = pipe("swiglu");
@@ -308,6 +322,13 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
       prepare(a) {
         const k = pipe("sampleTopP");
         const g = group(k, { logits: a.logits, outv: a.out, step: a.step, args: argsBuffer("sampleTopP", { vocab: a.vocab }) });
+        return simple(k, g, (rows) => rows, () => 1);
+      },
+    },
+    sampleRows: {
+      prepare(a) {
+        const k = pipe("sampleRows");
+        const g = group(k, { logits: a.logits, outv: a.out, rowParams: a.rowParams, args: argsBuffer("sampleRows", { vocab: a.vocab }) });
         return simple(k, g, (rows) => rows, () => 1);
       },
     },

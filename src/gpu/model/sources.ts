@@ -22,6 +22,9 @@ import swigluWgsl from "../../../shaders/model/swiglu.wgsl";
 import addWgsl from "../../../shaders/model/add.wgsl";
 import argmaxWgsl from "../../../shaders/model/argmax.wgsl";
 import sampleTopPWgsl from "../../../shaders/model/sample_top_p.wgsl";
+import ropeRowsWgsl from "../../../shaders/model/rope_rows.wgsl";
+import sampleStepWgsl from "../../../shaders/model/common/sample_step.wgsl";
+import sampleRowsWgsl from "../../../shaders/model/common/sample_rows.wgsl";
 import type { ModelKernelName } from "../../contract";
 
 export type WeightDtype = "f32" | "f16" | "bf16";
@@ -35,6 +38,7 @@ export const MODEL_WGSL: Readonly<Record<string, string>> = {
   "embed.wgsl": embedWgsl, "rms_norm.wgsl": rmsNormWgsl, "matvec.wgsl": matvecWgsl,
   "matvec_subgroup.wgsl": matvecSubgroupWgsl, "matmul.wgsl": matmulWgsl, "rope.wgsl": ropeWgsl,
   "swiglu.wgsl": swigluWgsl, "add.wgsl": addWgsl, "argmax.wgsl": argmaxWgsl, "sample_top_p.wgsl": sampleTopPWgsl,
+  "rope_rows.wgsl": ropeRowsWgsl, "common/sample_step.wgsl": sampleStepWgsl, "common/sample_rows.wgsl": sampleRowsWgsl,
 };
 
 const w = (d: WeightDtype) => `common/w_${d}.wgsl`;
@@ -56,7 +60,9 @@ export const MODEL_KERNEL_FILES: Record<ModelKernelName, (dtype: WeightDtype) =>
   swiglu: () => [STEP, "swiglu.wgsl"],
   add: () => [STEP, "add.wgsl"],
   argmax: () => ["argmax.wgsl"],
-  sampleTopP: () => [STEP, "sample_top_p.wgsl"],
+  sampleTopP: () => [STEP, "common/sample_step.wgsl", "sample_top_p.wgsl"],
+  ropeRows: () => [STEP, "rope_rows.wgsl"],
+  sampleRows: () => ["common/sample_rows.wgsl", "sample_top_p.wgsl"],
 };
 
 export const modelSourcesOf = (files: string[]) => files.map((f) => MODEL_WGSL[f]!);

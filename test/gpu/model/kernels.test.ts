@@ -7,6 +7,7 @@ import {
   STEP_BYTES, createModelKernels, createStepBuffer, ropeInvFreqBuffer, uploadTensor, writeStep, type ModelKernels, type WeightDtype,
 } from "../../../src/gpu/model";
 import { ropeInvFrequencies } from "../../../src/model/rope";
+import { sampleToken } from "../../../src/model/sample";
 import { makeRng, maxRelErr } from "../../reference/kernels";
 import { encodeWeights, refAdd, refArgmax, refEmbed, refMatmul, refRmsNorm, refRope, refSwiglu } from "../../reference/model";
 import { testDevice } from "../../harness/env";
@@ -116,6 +117,47 @@ for (const style of ["interleaved", "rotate-half"] as const) {
     });
   }
 }
+
+for (const [heads, headSize, style] of [[9, 64, "rotate-half"], [2, 128, "interleaved"]] as const) {
+  test(`ropeRows ${style} ${heads} heads x ${headSize}, 5 rows at their own positions = rope row by row, bit for bit`, async () => {
+    const { device, k, step } = await setup();
+    const seed = freshSeed(), rng = makeRng(seed);
+    const n = 5, inv = ropeInvFrequencies(headSize, 10000, null), invBuf = ropeInvFreqBuffer(device, inv);
+    const positions = Uint32Array.from({ length: n }, () => Math.floor(rng() * 2000));
+    const x = randomArray(rng, n * heads * headSize), row = heads * headSize;
+    const xb = storageBuffer(device, x);
+    await runPass(device, (pass) => k.ropeRows.prepare({ step: step(n), x: xb, invFreq: invBuf, positions: storageBuffer(device, positions), heads, headSize, style }).encode(pass, n));
+    const got = await readF32(device, xb, x.length);
+    for (let t = 0; t < n; t++) {
+      const one = storageBuffer(device, x.slice(t * row, (t + 1) * row));
+      await runPass(device, (pass) => k.rope.prepare({ step: step(1, positions[t]!), x: one, invFreq: invBuf, heads, headSize, style }).encode(pass, 1));
+      assert.equal([...got.subarray(t * row, (t + 1) * row)], [...await readF32(device, one, row)], `row ${t} at ${positions[t]} (seed ${seed})`);
+      const e = maxRelErr(got.subarray(t * row, (t + 1) * row), refRope(x.slice(t * row, (t + 1) * row), 1, heads, headSize, positions[t]!, Float32Array.from(inv), style));
+      assert.ok(e < 2e-3, `row ${t} vs reference: rel err ${e} (seed ${seed})`);
+    }
+  });
+}
+
+test("sampleRows vocab 515, 6 rows with their own temperature / topP / r; temperature-0 rows keep the argmax", async () => {
+  const { device, k } = await setup();
+  const seed = freshSeed(), rng = makeRng(seed);
+  const V = 515, rows = 6;
+  const logits = randomArray(rng, rows * V).map((v) => 3 * v);
+  const settings = [[0.8, 0.9], [0, 1], [1.5, 1], [0.5, 0.5], [0, 1], [2, 0.95]] as const;
+  const rs = settings.map(() => rng());
+  const params = new Uint32Array(4 * rows), f = new Float32Array(params.buffer);
+  settings.forEach(([T, p], i) => { f[4 * i] = T; f[4 * i + 1] = p; f[4 * i + 2] = rs[i]!; });
+  settings.forEach(([T], i) => { if (T === 0) params[4 * i] = 0; });
+  const out = storageBuffer(device, new Uint32Array(rows).fill(0xdeadbeef));
+  const lb = storageBuffer(device, logits);
+  await runPass(device, (pass) => {
+    k.argmax.prepare({ logits: lb, out, vocab: V }).encode(pass, rows);
+    k.sampleRows.prepare({ logits: lb, out, rowParams: storageBuffer(device, params), vocab: V }).encode(pass, rows);
+  });
+  const got = [...new Uint32Array(await readBuffer(device, out)).subarray(0, rows)];
+  const want = settings.map(([T, p], i) => sampleToken(logits.subarray(i * V, (i + 1) * V), { temperature: T, topP: p }, () => rs[i]!));
+  assert.equal(got, want, `per-row samples = sampleToken row by row (seed ${seed})`);
+});
 
 test("swiglu and add, 3 x 4869 (not a multiple of 256)", async () => {
   const { device, k, step } = await setup();
