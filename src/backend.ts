@@ -58,6 +58,8 @@ export interface KvBackend {
     encodeAppend(encoder: GPUCommandEncoder, layer: number, seqId: number, numNew: number, k: GPUBuffer, v: GPUBuffer): void;
     encodeDecode(encoder: GPUCommandEncoder, layer: number, seqIds: readonly number[], q: GPUBuffer, out: GPUBuffer, metricMode: 0 | 1 | 2, groupReduce?: "sum" | "max"): void;
     encodePrefill(encoder: GPUCommandEncoder, layer: number, seqId: number, numQ: number, q: GPUBuffer, out: GPUBuffer, metric: MetricSettings): void;
+    /** Append + decode attention of one token of one sequence, inside the caller's compute pass. */
+    encodeDecodeStep(pass: GPUComputePassEncoder, layer: number, seqId: number, k: GPUBuffer, v: GPUBuffer, q: GPUBuffer, out: GPUBuffer, metricMode: 0 | 1 | 2, groupReduce?: "sum" | "max"): void;
   };
   /** Releases every buffer / memory region. */
   destroy(): void;

@@ -259,6 +259,33 @@ export class KvCache {
     else gpu.encodeDecode(encoder, layer, seqIds, q, out, p.decodeMetric ? metricModeOf(p.metric) : 0, p.groupReduce);
   }
 
+  /** Whether a live sequence is past its prefill (its steps are one decode token each). */
+  isDecoding(seqId: number): boolean {
+    this.state(seqId);
+    return this.control.isPastPrefill(seqId);
+  }
+
+  /**
+   * Encodes one decode token of one sequence for one layer into the caller's compute pass: the
+   * append of k, v (after RoPE) and attention of q into out, as encodeAppend + encodeAttention
+   * do, without a pass of their own and without allocating (the decode hot path).
+   * @param k - GPUBuffer f32 [numKvHeads, headSize]; v likewise; q, out f32 [numQHeads, headSize].
+   */
+  encodeDecodeStep(pass: GPUComputePassEncoder, layer: number, seqId: number, k: GPUBuffer, v: GPUBuffer, q: GPUBuffer, out: GPUBuffer): void {
+    this.check();
+    this.checkLayer(layer);
+    const c = this.config, p = c.policy;
+    if (!this.control.isActive(seqId)) this.state(seqId); // throws, naming the live ids
+    if (this.control.numNewOf(seqId) !== 1 || !this.control.isPastPrefill(seqId)) {
+      throw new InvalidArgumentError("seqId", seqId, "a decoding sequence with exactly one token reserved");
+    }
+    const kvBytes = 4 * c.numKvHeads * c.headSize, qBytes = 4 * c.numQHeads * c.headSize;
+    if (k.size < kvBytes || v.size < kvBytes) throw new InvalidArgumentError("k.size / v.size", `${k.size} / ${v.size}`, `≥ numKvHeads·headSize·4 = ${kvBytes} bytes`);
+    if (q.size < qBytes || out.size < qBytes) throw new InvalidArgumentError("q.size / out.size", `${q.size} / ${out.size}`, `≥ ${qBytes} bytes`);
+    this.gpuPath().encodeDecodeStep(pass, layer, seqId, k, v, q, out, p.decodeMetric ? metricModeOf(p.metric) : 0, p.groupReduce);
+    this.control.markAppended(seqId, layer);
+  }
+
   private gpuPath(): NonNullable<KvBackend["gpu"]> {
     if (!this.backend.gpu) throw new KvCompressError("the GPU-buffer path needs the WebGPU backend; this cache runs on the CPU backend (use append/attend with typed arrays)");
     return this.backend.gpu;
@@ -277,6 +304,22 @@ export class KvCache {
     // makes a pass due: a prompt just ended, or (continual) a sequence over its budget.
     const due = seqIds.filter((s) => this.control.endStep(s));
     return due.length ? this.compressNow(due) : null;
+  }
+
+  /**
+   * Cancels the current step of a decoding sequence: the token reserved (and perhaps appended)
+   * since its last endStep is dropped, and pool, tables and lengths are as before that reserve.
+   * A pipelined decode submits step n + 1 before it knows step n's token; when that token ends
+   * generation, the step it started is cancelled so stats() match the unpipelined run.
+   * @throws InvalidArgumentError when the sequence is prefilling or has nothing reserved.
+   */
+  async cancelStep(seqId: number): Promise<void> {
+    return this.exclusive(async () => {
+      this.check();
+      this.state(seqId);
+      this.control.cancelStep(seqId);
+      this.backend.syncTables([seqId]);
+    });
   }
 
   /**

@@ -23,6 +23,13 @@ export interface EngineGenerateOptions extends SamplingOptions {
   stopIds?: readonly number[];
   /** Stops generation between steps with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * GPU backend: submit decode step n + 1 before step n's id is read back (the id feeds the next
+   * embed on the device). Same ids and stats() as one step at a time; a step started past a
+   * stop id is cancelled. Off for policies whose decode adds to the metric (that step's attention
+   * would count). @default true
+   */
+  pipelined?: boolean;
 }
 
 /** Timings of the last generate(). */
@@ -55,6 +62,11 @@ interface Runner {
   destroy(): void;
   /** The model over any sequence of any cache on the same backend (the evaluator's per-policy caches). */
   forwardOn(seq: CachedSequence, ids: readonly number[], allLogits: boolean): Promise<Float32Array>;
+  /** Pipelined decode (GPU): reserves and submits one decode step fed with the device's last sampled
+   *  id, or `hostId`; `id` resolves to the id it samples. The step stays open until endStep or cancelStep. */
+  submitStep?(seqId: number, sampling: Sampling, hostId: number | null): Promise<{ id: Promise<number> }>;
+  endStep?(seqId: number): Promise<void>;
+  cancelStep?(seqId: number): Promise<void>;
 }
 
 /** A forward pass over a CachedSequence: what the evaluator's window runner drives. */
@@ -123,6 +135,45 @@ export class Engine {
       let r = await this.runner.run(seqId, ids, "token", true, sampling);
       this.timings.prefillMs = performance.now() - t0;
       const t1 = performance.now();
+      const runner = this.runner;
+      if ((options.pipelined ?? true) && runner.submitStep && !this.cache.config.policy.decodeMetric) {
+        // Pipelined: the step fed with token i + 1 is submitted before token i + 1 is known (the
+        // device feeds it), and kept (endStep) only once that token was yielded, is no stop id and
+        // no abort came; otherwise it is cancelled, so the cache ends as one step at a time leaves it.
+        let tok = r as number;
+        let next: Promise<number> | null = null;
+        let open = false; // a submitted step not yet ended: the one fed with `tok`
+        let failed = false;
+        try {
+          for (let i = 0; ; i++) {
+            this.timings.generatedTokens++;
+            this.timings.decodeMs = performance.now() - t1;
+            yield tok;
+            if (stop.has(tok) || i + 1 === maxTokens) break;
+            options.signal?.throwIfAborted();
+            if (!open) next = (await runner.submitStep(seqId, sampling, tok)).id; // token 1: from the prompt's run
+            open = false;
+            await runner.endStep!(seqId);
+            let spec: Promise<number> | null = null;
+            if (i + 2 < maxTokens) {
+              spec = (await runner.submitStep(seqId, sampling, null)).id;
+              spec.catch(() => undefined); // awaited next round, or dropped with its step
+              open = true;
+            }
+            tok = await next!;
+            next = spec;
+          }
+        } catch (e) {
+          failed = true;
+          throw e;
+        } finally {
+          if (open) {
+            try { await runner.cancelStep!(seqId); } catch (e) { if (!failed) throw e; }
+          }
+          this.timings.decodeMs = performance.now() - t1;
+        }
+        return;
+      }
       for (let i = 0; i < maxTokens; i++) {
         const tok = pick(r);
         this.timings.generatedTokens++;
@@ -226,6 +277,20 @@ export function gpuRunner(cache: KvCache, gpu: GpuForward, chunk: number): Runne
         return all;
       }
       return result;
+    },
+    async submitStep(seqId, sampling, hostId) {
+      const pos = positions.get(seqId) ?? 0;
+      await cache.reserve(seqId, 1);
+      positions.set(seqId, pos + 1);
+      const r = sampling.temperature > 0 ? sampling.rng() : 0;
+      if (hostId === null) return gpu.submitDecode(cache, seqId, pos, sampling.temperature, sampling.topP, r);
+      const out = { kind: "token" as const, temperature: sampling.temperature, topP: sampling.topP, r };
+      return { id: gpu.run(cache, seqId, [hostId], pos, out) as Promise<number> };
+    },
+    async endStep(seqId) { await cache.endStep([seqId]); },
+    async cancelStep(seqId) {
+      await cache.cancelStep(seqId);
+      positions.set(seqId, (positions.get(seqId) ?? 1) - 1);
     },
     close(seqId) { positions.delete(seqId); },
     destroy() { gpu.destroy(); },

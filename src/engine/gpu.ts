@@ -36,6 +36,11 @@ export class GpuForward {
   private readonly owned: GPUBuffer[] = [];
   private kernels!: ModelKernels;
   private act!: Record<"tokens" | "x" | "xn" | "q" | "k" | "v" | "att" | "gate" | "up" | "xLast" | "xnLast" | "logits1" | "result" | "readback" | "stepChunk" | "stepOne" | "invFreq", GPUBuffer>;
+  /** Two MAP_READ buffers for pipelined decode: step n + 1 copies its id into one while step n's is read. */
+  private tokenReadbacks: GPUBuffer[] = [];
+  private nextReadback = 0;
+  /** Decode's embed from the device's last sampled id (`result`), for pipelined steps. */
+  private embedFromDevice!: Dispatch;
   private decode!: StepPlan;
   private chunk!: StepPlan;
   /** Decode head (reads x row 0 under stepChunk) and chunk head (reads xLast under stepOne): norm + classifier. */
@@ -96,6 +101,11 @@ export class GpuForward {
       invFreq: ropeInvFreqBuffer(this.device, ropeInvFrequencies(c.headSize, c.ropeTheta, c.ropeScaling)),
     };
     this.owned.push(this.act.readback, this.act.stepChunk, this.act.stepOne, this.act.invFreq);
+    for (let i = 0; i < 2; i++) {
+      const rb = this.device.createBuffer({ label: `engine-readback-token-${i}`, size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      this.owned.push(rb);
+      this.tokenReadbacks.push(rb);
+    }
     writeStep(this.device.queue, this.act.stepOne, 1, 0, 0, 1, 0, this.stepWords);
     this.classifierRole = tied ? "embed" : "classifier";
     this.decode = this.plan(true);
@@ -105,6 +115,7 @@ export class GpuForward {
     this.headChunk = this.head(a.stepOne, a.xLast, a.xnLast, a.logits1, true);
     this.argmax = k.argmax.prepare({ logits: a.logits1, out: a.result, vocab: c.vocabSize });
     this.sample = k.sample.prepare({ step: a.stepChunk, logits: a.logits1, out: a.result, vocab: c.vocabSize });
+    this.embedFromDevice = k.embed.prepare({ step: a.stepChunk, ids: a.result, table: this.matrix("embed"), out: a.x, dim: c.dim });
   }
 
   /** Every layer's dispatches for one batch shape: decode (one token: matvec) or a chunk (tiled matmul). */
@@ -176,7 +187,18 @@ export class GpuForward {
     this.seqIds[0] = seqId;
     const options = metric ? METRIC_ON : METRIC_OFF;
 
-    const enc = this.device.createCommandEncoder({ label: "engine-step" });
+    const enc = this.device.createCommandEncoder(STEP_ENCODER);
+    if (T === 1 && !allRows && cache.isDecoding(seqId)) {
+      // A decode step: one compute pass, the cache's append and attention inside it.
+      const pass = enc.beginComputePass();
+      this.encodeDecode(pass, cache, seqId, plan.embed);
+      if (out.kind !== "none") {
+        for (const d of this.headDecode) d.encode(pass, 1);
+        if (tok) (tok.temperature === 0 ? this.argmax : this.sample).encode(pass, 1);
+      }
+      pass.end();
+      return this.finishStep(enc, out);
+    }
     let pass = enc.beginComputePass();
     plan.embed.encode(pass, T);
     for (let l = 0; l < c.numLayers; l++) {
@@ -227,6 +249,65 @@ export class GpuForward {
     return new Float32Array(copy);
   }
 
+  /** Every layer of a one-token step into `pass`, after `embed` (from host ids or the device's last id). */
+  private encodeDecode(pass: GPUComputePassEncoder, cache: KvCache, seqId: number, embed: Dispatch): void {
+    const a = this.act, layers = this.decode.layers;
+    embed.encode(pass, 1);
+    for (let l = 0; l < layers.length; l++) {
+      const lg = layers[l]!;
+      for (const d of lg.pre) d.encode(pass, 1);
+      cache.encodeDecodeStep(pass, l, seqId, a.k, a.v, a.q, a.att);
+      for (const d of lg.post) d.encode(pass, 1);
+    }
+  }
+
+  /** Copies a one-token step's id or logits out, submits, and waits on that one readback. */
+  private async finishStep(enc: GPUCommandEncoder, out: ChunkOutput): Promise<number | Float32Array | null> {
+    const a = this.act, bytes = out.kind === "token" ? 4 : out.kind === "logits" ? 4 * this.config.vocabSize : 0;
+    if (bytes) enc.copyBufferToBuffer(out.kind === "token" ? a.result : a.logits1, 0, a.readback, 0, bytes);
+    this.device.queue.submit([enc.finish()]);
+    if (bytes === 0) return null;
+    await a.readback.mapAsync(GPUMapMode.READ, 0, bytes);
+    if (out.kind === "token") {
+      const id = new Uint32Array(a.readback.getMappedRange(0, 4))[0]!;
+      a.readback.unmap();
+      return id;
+    }
+    const copy = a.readback.getMappedRange(0, bytes).slice(0);
+    a.readback.unmap();
+    return new Float32Array(copy);
+  }
+
+  /**
+   * Pipelined decode: encodes and submits one decode step of `seqId` at `pos` (its slot already
+   * reserved in `cache`) whose input is the id the device sampled last (the previous step's or
+   * the prompt's, still in `result`), without waiting; `id` resolves to the id this step samples.
+   * The caller may submit the next step before awaiting it: the id never visits the host first.
+   * Each step reads back through its own of two buffers, so at most two may be in flight.
+   */
+  submitDecode(cache: KvCache, seqId: number, pos: number, temperature: number, topP: number, r: number): { id: Promise<number> } {
+    if (pos + 1 > this.maxPositions) throw new InvalidArgumentError("position", pos + 1, `≤ maxContextTokens (${this.maxPositions})`);
+    const a = this.act, q = this.device.queue;
+    writeStep(q, a.stepChunk, 1, pos, temperature, topP, r, this.stepWords);
+    const enc = this.device.createCommandEncoder(STEP_ENCODER);
+    const pass = enc.beginComputePass();
+    this.encodeDecode(pass, cache, seqId, this.embedFromDevice);
+    for (const d of this.headDecode) d.encode(pass, 1);
+    (temperature === 0 ? this.argmax : this.sample).encode(pass, 1);
+    pass.end();
+    const rb = this.tokenReadbacks[this.nextReadback]!;
+    this.nextReadback ^= 1;
+    enc.copyBufferToBuffer(a.result, 0, rb, 0, 4);
+    q.submit([enc.finish()]);
+    return {
+      id: rb.mapAsync(GPUMapMode.READ, 0, 4).then(() => {
+        const id = new Uint32Array(rb.getMappedRange(0, 4))[0]!;
+        rb.unmap();
+        return id;
+      }),
+    };
+  }
+
   destroy(): void {
     for (const b of this.owned) b.destroy();
     this.owned.length = 0;
@@ -256,6 +337,7 @@ export class GpuForward {
   }
 }
 
+const STEP_ENCODER = { label: "engine-step" } as const;
 const METRIC_ON = { metric: true } as const;
 const METRIC_OFF = { metric: false } as const;
 

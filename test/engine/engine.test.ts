@@ -90,29 +90,81 @@ for (const backend of ["gpu", "cpu"] as const) {
 
 const g = suite("engine (gpu) device use");
 
-g("a decode step maps at most one buffer", async () => {
-  const engine = await engineFor("stories260K", "gpu");
-  const proto = (globalThis as unknown as { GPUBuffer: { prototype: GPUBuffer } }).GPUBuffer.prototype;
-  const original = proto.mapAsync;
-  let maps = 0;
-  proto.mapAsync = function (this: GPUBuffer, ...args: Parameters<GPUBuffer["mapAsync"]>) {
-    maps++;
-    return original.apply(this, args);
-  };
-  try {
-    const perStep: number[] = [];
-    let before = 0;
-    for await (const _ of engine.generate([1, 403, 407, 261], { maxTokens: 6, stopIds: [] })) {
-      perStep.push(maps - before);
-      before = maps;
+for (const pipelined of [true, false]) {
+  g(`a decode step submits once and maps at most one buffer (${pipelined ? "pipelined" : "one step at a time"})`, async () => {
+    const engine = await engineFor("stories260K", "gpu");
+    const proto = (globalThis as unknown as { GPUBuffer: { prototype: GPUBuffer } }).GPUBuffer.prototype;
+    const qproto = Object.getPrototypeOf(engine.cache.device.queue) as GPUQueue;
+    const original = proto.mapAsync, submit = qproto.submit;
+    const events: string[] = [];
+    proto.mapAsync = function (this: GPUBuffer, ...args: Parameters<GPUBuffer["mapAsync"]>) {
+      events.push("M");
+      return original.apply(this, args);
+    };
+    qproto.submit = function (this: GPUQueue, cbs: Iterable<GPUCommandBuffer>) {
+      events.push("S");
+      return submit.call(this, cbs);
+    };
+    try {
+      const steps = 6;
+      let decodeFrom = -1;
+      for await (const _ of engine.generate([1, 403, 407, 261], { maxTokens: steps, stopIds: [], pipelined })) {
+        if (decodeFrom < 0) decodeFrom = events.length; // after the prefill's submit and map
+      }
+      const decode = events.slice(decodeFrom).join("");
+      // steps − 1 decode steps (the last id is not fed back), each one submit and one map.
+      assert.is(decode.replace(/M/g, "").length, steps - 1, decode);
+      assert.ok(/^(SM)+$/.test(decode), `every decode submit maps exactly one buffer: ${decode}`);
+    } finally {
+      proto.mapAsync = original;
+      qproto.submit = submit;
+      engine.destroy();
     }
-    // perStep[0] covers the prefill; each later entry is one decode step.
-    assert.is(perStep.length, 6);
-    for (const n of perStep.slice(1)) assert.ok(n <= 1, `a decode step mapped ${n} buffers (${perStep})`);
-    assert.ok(perStep.slice(1).every((n) => n === 1), "each decode step reads its token back");
-  } finally {
-    proto.mapAsync = original;
-    engine.destroy();
+  });
+}
+
+g("pipelined decode: the same ids and stats() as one step at a time (stop ids, maxTokens, continual passes, abort)", async () => {
+  const device = await testDevice();
+  const cases: { policy: NonNullable<Parameters<typeof loadEngine>[1]>["policy"]; stopAt?: number; steps: number; abortAfter?: number }[] = [
+    { policy: { name: "full" }, steps: 12 },
+    { policy: { name: "full" }, steps: 40, stopAt: 5 }, // stops on the 5th id: the step it started is cancelled
+    { policy: { name: "streamingllm", maxTokensPerHead: 24 }, steps: 40 }, // continual passes between steps
+    { policy: { name: "streamingllm", maxTokensPerHead: 24 }, steps: 40, stopAt: 30 },
+    { policy: { name: "full" }, steps: 20, abortAfter: 4 },
+  ];
+  for (const c of cases) {
+    const run = async (pipelined: boolean) => {
+      const engine = await loadEngine(sharedModelSource("stories260K"), { device, llama2c: MODELS.stories260K.llama2c, policy: c.policy, maxContextTokens: 64 });
+      try {
+        let stopIds: number[] = [];
+        if (c.stopAt !== undefined) {
+          const ref = await collect(engine.generate([1, 403, 407, 261], { maxTokens: c.steps, stopIds: [] }));
+          stopIds = [ref[c.stopAt - 1]];
+        }
+        const ac = new AbortController();
+        const ids: number[] = [];
+        let error = "";
+        try {
+          for await (const id of engine.generate([1, 403, 407, 261], { maxTokens: c.steps, stopIds, pipelined, signal: ac.signal })) {
+            ids.push(id);
+            if (ids.length === c.abortAfter) ac.abort(new Error("stop here"));
+          }
+        } catch (e) {
+          error = (e as Error).message;
+        }
+        return { ids, error, stats: engine.stats() };
+      } finally {
+        engine.destroy();
+      }
+    };
+    const a = await run(true), b = await run(false);
+    const what = JSON.stringify(c);
+    assert.equal(a.ids, b.ids, what);
+    assert.is(a.error, b.error, what);
+    assert.equal(a.stats, b.stats, what);
+    if (c.stopAt !== undefined) assert.ok(a.ids.length <= c.stopAt, `${what}: stopped early (${a.ids.length})`);
+    if (c.abortAfter !== undefined) assert.is(a.ids.length, c.abortAfter, what);
+    if (c.policy?.name === "streamingllm") assert.ok(a.stats.passes > 0, `${what}: passes ran (${a.stats.passes})`);
   }
 });
 
