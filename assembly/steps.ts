@@ -95,6 +95,18 @@ export function cancelStep(seqId: i32): i32 {
   return rc;
 }
 
+/** Undoes the newest `n` ended decode tokens of a sequence between steps (a pipelined decode's
+ *  steps past a stop id, ended before their input was known), newest first, each as
+ *  tables.unreserve undoes one reserve: exact when no pass ran since. −2 when that would reach
+ *  into the prompt, or the sequence is not between decode steps. */
+export function rewindSteps(seqId: i32, n: i32): i32 {
+  if (!isActive(seqId) || stepWord(seqId, SS_PREFILLING) != 0 || stepWord(seqId, SS_NUM_NEW) != 0) return -2;
+  if (n < 0 || seqLenAt(seqId) - n < stepWord(seqId, SS_PROMPT)) return -2;
+  let released = 0;
+  for (let i = 0; i < n; i++) released += unreserve(seqId, 1);
+  return released;
+}
+
 /** Ends the step: the first one also ends the prefill and fixes promptTokens = seqLen.
  *  Returns 1 when the prefill ended here, 0 otherwise, −2 for an inactive sequence. */
 export function endStep(seqId: i32): i32 {

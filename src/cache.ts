@@ -143,7 +143,10 @@ export class KvCache {
     if (plan.action === "preempt") throw this.exhausted(seqId, numTokens, plan);
     if (plan.action === "compress") await this.compressNow(plan.compress);
     if (!this.control.reserveStep(seqId, numTokens)) throw this.exhausted(seqId, numTokens, this.control.pressurePlan(seqId, numTokens));
-    this.backend.syncTables([seqId]);
+    // Nothing but this reserve changed the sequence's rows since they were last synced (a pass
+    // syncs what it moves): the lengths and the new blocks' entries are enough.
+    if (this.backend.syncReserved) this.backend.syncReserved(seqId, numTokens);
+    else this.backend.syncTables([seqId]);
   }
 
   private exhausted(seqId: number, numTokens: number, plan: PressurePlan): KvPoolExhaustedError {
@@ -314,12 +317,36 @@ export class KvCache {
    * @throws InvalidArgumentError when the sequence is prefilling or has nothing reserved.
    */
   async cancelStep(seqId: number): Promise<void> {
+    return this.cancelSteps(seqId, 1);
+  }
+
+  /**
+   * Cancels the newest `count` decode tokens of a sequence: the open step (reserved, not ended),
+   * if any, then ended ones, newest first, each restored as before its reserve. Exact only when
+   * no compression pass ran since those tokens were reserved: a pipelined decode goes more than
+   * one step deep only when none can ({@link passFreeSteps}).
+   * @throws InvalidArgumentError while prefilling, or past the prompt.
+   */
+  async cancelSteps(seqId: number, count: number): Promise<void> {
     return this.exclusive(async () => {
       this.check();
       this.state(seqId);
-      this.control.cancelStep(seqId);
+      let n = count;
+      if (n > 0 && this.control.numNewOf(seqId) > 0) { this.control.cancelStep(seqId); n--; }
+      if (n > 0) this.control.rewindSteps(seqId, n);
       this.backend.syncTables([seqId]);
     });
+  }
+
+  /**
+   * Whether the next `numTokens` decode steps of a decoding sequence can neither run a pass at
+   * endStep (no budget, or the prefill trigger) nor compress in reserve (the pool has their
+   * blocks free), nor add to a metric: then those steps may be ended before their tokens are known.
+   */
+  passFreeSteps(seqId: number, numTokens: number): boolean {
+    const p = this.config.policy;
+    if (p.decodeMetric || (p.budget && p.trigger === "continual")) return false;
+    return this.control.isPastPrefill(seqId) && this.control.reserveFits(seqId, numTokens);
   }
 
   /**

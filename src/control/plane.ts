@@ -314,6 +314,15 @@ export class ControlPlane {
     this.checkSeq(seqId);
     if (this.wasm.cancelStep(seqId) < 0) throw new InvalidArgumentError("seqId", seqId, "a decoding sequence with a token reserved this step");
   }
+  /** Undoes the newest n ended decode tokens, newest first. @throws InvalidArgumentError past the prompt or mid-step. */
+  rewindSteps(seqId: number, n: number): void {
+    this.checkSeq(seqId);
+    if (this.wasm.rewindSteps(seqId, n) < 0) throw new InvalidArgumentError("n", n, "at most the decode tokens of a sequence between steps");
+  }
+  /** Blocks a reserve of numTokens would take from the pool, and the pool's free blocks. */
+  reserveFits(seqId: number, numTokens: number): boolean {
+    return this.wasm.blocksToReserve(seqId, numTokens) <= this.wasm.numFreeBlocks();
+  }
   /** Past its prefill (stepOf's !prefilling without the object). */
   isPastPrefill(seqId: number): boolean {
     return this.seqSteps[seqId * SEQ_STEP_WORDS + step("prefilling")] === 0;

@@ -66,7 +66,8 @@ interface Runner {
    *  id, or `hostId`; `id` resolves to the id it samples. The step stays open until endStep or cancelStep. */
   submitStep?(seqId: number, sampling: Sampling, hostId: number | null): Promise<{ id: Promise<number> }>;
   endStep?(seqId: number): Promise<void>;
-  cancelStep?(seqId: number): Promise<void>;
+  /** Cancels the newest `count` decode steps of the sequence (the open one and ended ones). */
+  cancelStep?(seqId: number, count: number): Promise<void>;
 }
 
 /** A forward pass over a CachedSequence: what the evaluator's window runner drives. */
@@ -137,39 +138,50 @@ export class Engine {
       const t1 = performance.now();
       const runner = this.runner;
       if ((options.pipelined ?? true) && runner.submitStep && !this.cache.config.policy.decodeMetric) {
-        // Pipelined: the step fed with token i + 1 is submitted before token i + 1 is known (the
-        // device feeds it), and kept (endStep) only once that token was yielded, is no stop id and
-        // no abort came; otherwise it is cancelled, so the cache ends as one step at a time leaves it.
+        // Pipelined: the step fed with token e + 1 is submitted before token e + 1 is known (the
+        // device feeds it its id); a step counts once its input token was yielded, is no stop id
+        // and no abort came; at the end the steps past that are cancelled, so the cache ends as
+        // one step at a time leaves it. Two steps deep where no pass can run between them
+        // (cache.passFreeSteps: the steps are then ended before their input is known), else one.
         let tok = r as number;
-        let next: Promise<number> | null = null;
-        let open = false; // a submitted step not yet ended: the one fed with `tok`
+        const pending: Promise<number>[] = []; // ids of the steps fed with tokens e .. s, oldest first
+        let s = 0; // steps submitted: fed with tokens 1 .. s
+        let open = false; // the newest submitted step is not ended yet
+        let e = 0; // tokens yielded
+        const submit = async (hostId: number | null) => {
+          if (open) { open = false; await runner.endStep!(seqId); }
+          const { id } = await runner.submitStep!(seqId, sampling, hostId);
+          id.catch(() => undefined); // awaited in turn, or drained at the end
+          pending.push(id);
+          s++;
+          open = true;
+        };
         let failed = false;
         try {
-          for (let i = 0; ; i++) {
+          for (;;) {
+            e++;
             this.timings.generatedTokens++;
             this.timings.decodeMs = performance.now() - t1;
             yield tok;
-            if (stop.has(tok) || i + 1 === maxTokens) break;
+            if (stop.has(tok) || e === maxTokens) break;
             options.signal?.throwIfAborted();
-            if (!open) next = (await runner.submitStep(seqId, sampling, tok)).id; // token 1: from the prompt's run
-            open = false;
-            await runner.endStep!(seqId);
-            let spec: Promise<number> | null = null;
-            if (i + 2 < maxTokens) {
-              spec = (await runner.submitStep(seqId, sampling, null)).id;
-              spec.catch(() => undefined); // awaited next round, or dropped with its step
-              open = true;
-            }
-            tok = await next!;
-            next = spec;
+            // Token e counts: the step fed with it is kept (ended now if it is the open one).
+            if (s < e) await submit(tok);
+            if (open && s === e) { open = false; await runner.endStep!(seqId); }
+            const depth = this.cache.passFreeSteps(seqId, 2) ? 2 : 1;
+            while (s - e < depth && s + 1 < maxTokens) await submit(null);
+            tok = await pending.shift()!;
           }
-        } catch (e) {
+        } catch (err) {
           failed = true;
-          throw e;
+          throw err;
         } finally {
-          if (open) {
-            try { await runner.cancelStep!(seqId); } catch (e) { if (!failed) throw e; }
+          // Steps fed with tokens e .. s never count: cancel them (the open one and any ended).
+          const extra = s - e + 1;
+          if (extra > 0) {
+            try { await runner.cancelStep!(seqId, extra); } catch (err) { if (!failed) throw err; }
           }
+          await Promise.allSettled(pending); // their readbacks unmapped before the buffers serve again
           this.timings.decodeMs = performance.now() - t1;
         }
         return;
@@ -288,9 +300,9 @@ export function gpuRunner(cache: KvCache, gpu: GpuForward, chunk: number): Runne
       return { id: gpu.run(cache, seqId, [hostId], pos, out) as Promise<number> };
     },
     async endStep(seqId) { await cache.endStep([seqId]); },
-    async cancelStep(seqId) {
-      await cache.cancelStep(seqId);
-      positions.set(seqId, (positions.get(seqId) ?? 1) - 1);
+    async cancelStep(seqId, count) {
+      await cache.cancelSteps(seqId, count);
+      positions.set(seqId, (positions.get(seqId) ?? count) - count);
     },
     close(seqId) { positions.delete(seqId); },
     destroy() { gpu.destroy(); },

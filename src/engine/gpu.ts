@@ -33,10 +33,12 @@ interface StepPlan {
 export class GpuForward {
   private readonly matrices = new Map<string, DeviceTensor>();
   private readonly biases = new Map<string, GPUBuffer>();
+  /** RMSNorm weights as f32, for the decode matvecs' fused norm. */
+  private readonly normsF32 = new Map<string, GPUBuffer>();
   private readonly owned: GPUBuffer[] = [];
   private kernels!: ModelKernels;
   private act!: Record<"tokens" | "x" | "xn" | "q" | "k" | "v" | "att" | "gate" | "up" | "xLast" | "xnLast" | "logits1" | "result" | "readback" | "stepChunk" | "stepOne" | "invFreq", GPUBuffer>;
-  /** Two MAP_READ buffers for pipelined decode: step n + 1 copies its id into one while step n's is read. */
+  /** MAP_READ buffers for pipelined decode, used in turn: up to three steps in flight and one being read. */
   private tokenReadbacks: GPUBuffer[] = [];
   private nextReadback = 0;
   /** Decode's embed from the device's last sampled id (`result`), for pipelined steps. */
@@ -65,6 +67,18 @@ export class GpuForward {
   /** Receives one tensor from the loader: uploads it in its stored precision; the bytes can go. */
   upload(t: RawTensor): void {
     const leaf = t.role.slice(t.role.lastIndexOf(".") + 1);
+    if (leaf === "attnNorm" || leaf === "ffnNorm" || t.role === "finalNorm") {
+      // The fused RMSNorm of the decode matvecs reads its weight as f32 (dim floats); the
+      // stored-precision copy below serves the prefill's rms_norm.wgsl.
+      const f32 = widen(t);
+      const b = this.buffer(`w-${t.role}-f32`, f32.byteLength, STORAGE_RW());
+      this.device.queue.writeBuffer(b, 0, f32);
+      this.normsF32.set(t.role, b);
+    }
+    if (this.qkvFusable(t) && (leaf === "wq" || leaf === "wk" || leaf === "wv" || leaf === "bq" || leaf === "bk" || leaf === "bv")) {
+      this.uploadQkv(t, leaf);
+      if (leaf[0] === "w") return; // biases are kept apart too, for the prefill's three products
+    }
     if (t.shape.length === 1 && (leaf === "bq" || leaf === "bk" || leaf === "bv")) {
       // Biases are read by the matmul epilogues as f32: a few KB per layer.
       const f32 = widen(t);
@@ -77,6 +91,44 @@ export class GpuForward {
     const m = uploadTensor(this.device, t, { label: `engine-w-${t.role}` });
     for (const p of m.parts) this.owned.push(p.buffer);
     this.matrices.set(t.role, m);
+    this.weightBytes += t.bytes.byteLength;
+  }
+
+  /** q, k and v of a layer go into one [qDim + 2·kvDim, dim] weight (and one bias) for decode's
+   *  single q/k/v matvec, when that matvec can run on them: rows of whole 16-byte chunks, one binding. */
+  private qkvFusable(t: RawTensor): boolean {
+    const c = this.config, rows = (c.numQHeads + 2 * c.numKvHeads) * c.headSize;
+    const eb = t.dtype === "f32" ? 4 : 2;
+    return c.dim % 8 === 0 && rows * c.dim * eb <= this.device.limits.maxStorageBufferBindingSize;
+  }
+
+  private uploadQkv(t: RawTensor, leaf: string): void {
+    const c = this.config, qDim = c.numQHeads * c.headSize, kvDim = c.numKvHeads * c.headSize;
+    const layer = t.role.slice(0, t.role.lastIndexOf("."));
+    const row0 = leaf[1] === "q" ? 0 : leaf[1] === "k" ? qDim : qDim + kvDim;
+    const rows = qDim + 2 * kvDim;
+    if (leaf[0] === "b") {
+      let b = this.biases.get(`${layer}.bqkv`);
+      if (!b) { b = this.buffer(`w-${layer}.bqkv`, 4 * rows, STORAGE_RW()); this.biases.set(`${layer}.bqkv`, b); }
+      this.device.queue.writeBuffer(b, 4 * row0, widen(t));
+      return;
+    }
+    let m = this.matrices.get(`${layer}.wqkv`);
+    if (!m) {
+      const size = Math.ceil((rows * c.dim * (t.dtype === "f32" ? 4 : 2)) / 16) * 16;
+      const buffer = this.device.createBuffer({ label: `engine-w-${layer}.wqkv`, size, usage: STORAGE_RW() });
+      this.owned.push(buffer);
+      m = { dtype: t.dtype, shape: [rows, c.dim], rows, cols: c.dim, parts: [{ buffer, rowStart: 0, rowCount: rows }] };
+      this.matrices.set(`${layer}.wqkv`, m);
+    }
+    const n = leaf[1] === "q" ? qDim : kvDim;
+    if (m.dtype !== t.dtype) throw new ModelFormatError(t.role, `dtype ${t.dtype}; q, k and v of a layer must share one dtype (${m.dtype})`);
+    if (t.shape[0] !== n || t.bytes.byteLength !== n * c.dim * (t.dtype === "f32" ? 4 : 2)) throw new ModelFormatError(t.role, `shape [${t.shape}], want [${n}, ${c.dim}]`);
+    const buffer = m.parts[0]!.buffer;
+    const src = t.bytes.byteOffset % 4 === 0 ? t.bytes : t.bytes.slice();
+    this.device.queue.writeBuffer(buffer, row0 * c.dim * (t.dtype === "f32" ? 4 : 2), src.buffer as ArrayBuffer, src.byteOffset, src.byteLength);
+    // The prefill's matmuls read q, k, v as views into the one buffer (rows from bufferRow).
+    this.matrices.set(t.role, { dtype: t.dtype, shape: [n, c.dim], rows: n, cols: c.dim, parts: [{ buffer, rowStart: 0, rowCount: n, bufferRow: row0 }] });
     this.weightBytes += t.bytes.byteLength;
   }
 
@@ -101,7 +153,7 @@ export class GpuForward {
       invFreq: ropeInvFreqBuffer(this.device, ropeInvFrequencies(c.headSize, c.ropeTheta, c.ropeScaling)),
     };
     this.owned.push(this.act.readback, this.act.stepChunk, this.act.stepOne, this.act.invFreq);
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < 4; i++) {
       const rb = this.device.createBuffer({ label: `engine-readback-token-${i}`, size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       this.owned.push(rb);
       this.tokenReadbacks.push(rb);
@@ -111,7 +163,11 @@ export class GpuForward {
     this.decode = this.plan(true);
     this.chunk = this.plan(false);
     const a = this.act, k = this.kernels;
-    this.headDecode = this.head(a.stepChunk, a.x, a.xn, a.logits1, true);
+    // Decode's head: the final norm fused into the classifier matvec where rows are whole chunks.
+    this.headDecode = c.dim % 8 === 0
+      ? [k.matvec.prepare({ step: a.stepChunk, x: a.x, weight: this.matrix(this.classifierRole), y: a.logits1, inDim: c.dim, outDim: c.vocabSize,
+        norm: { weight: this.normsF32.get("finalNorm")!, eps: c.normEps } })]
+      : this.head(a.stepChunk, a.x, a.xn, a.logits1, true);
     this.headChunk = this.head(a.stepOne, a.xLast, a.xnLast, a.logits1, true);
     this.argmax = k.argmax.prepare({ logits: a.logits1, out: a.result, vocab: c.vocabSize });
     this.sample = k.sample.prepare({ step: a.stepChunk, logits: a.logits1, out: a.result, vocab: c.vocabSize });
@@ -137,8 +193,29 @@ export class GpuForward {
       ];
     };
     const layers: StepPlan["layers"] = [];
+    const nrm = (role: string) => ({ weight: this.normsF32.get(role)!, eps: c.normEps });
     for (let l = 0; l < c.numLayers; l++) {
       const r = (key: string) => `layers.${l}.${key}`;
+      const qkv = this.matrices.get(r("wqkv"));
+      if (decode && qkv) {
+        // Decode, fused: attention norm in the q/k/v matvec (one pass over the concatenated
+        // weight, rows split into q, k, v), ffn norm in the gate/up/SwiGLU matvec.
+        const glu = k.matvecSwiglu.prepare({ step, x: a.x, gate: this.matrix(r("wGate")), up: this.matrix(r("wUp")), y: a.gate, inDim: c.dim, outDim: c.hiddenDim, norm: nrm(r("ffnNorm")) });
+        layers.push({
+          pre: [
+            k.matvec.prepare({ step, x: a.x, weight: qkv, y: a.q, inDim: c.dim, outDim: qDim + 2 * kvDim, bias: this.biases.get(r("bqkv")),
+              norm: nrm(r("attnNorm")), split: { y2: a.k, y3: a.v, split1: qDim, split2: qDim + kvDim } }),
+            k.rope.prepare({ step, x: a.q, invFreq: a.invFreq, heads: c.numQHeads, headSize: c.headSize, style: c.ropeStyle }),
+            k.rope.prepare({ step, x: a.k, invFreq: a.invFreq, heads: c.numKvHeads, headSize: c.headSize, style: c.ropeStyle }),
+          ],
+          post: [
+            mm(r("wo"), a.att, a.x, qDim, c.dim, true),
+            ...(glu ? [glu] : [norm(r("ffnNorm")), ...ffnIn(l)]),
+            mm(r("wDown"), a.gate, a.x, c.hiddenDim, c.dim, true),
+          ],
+        });
+        continue;
+      }
       layers.push({
         pre: [
           norm(r("attnNorm")),
@@ -283,7 +360,7 @@ export class GpuForward {
    * reserved in `cache`) whose input is the id the device sampled last (the previous step's or
    * the prompt's, still in `result`), without waiting; `id` resolves to the id this step samples.
    * The caller may submit the next step before awaiting it: the id never visits the host first.
-   * Each step reads back through its own of two buffers, so at most two may be in flight.
+   * Steps read back through four buffers in turn: at most three may be in flight unread.
    */
   submitDecode(cache: KvCache, seqId: number, pos: number, temperature: number, topP: number, r: number): { id: Promise<number> } {
     if (pos + 1 > this.maxPositions) throw new InvalidArgumentError("position", pos + 1, `≤ maxContextTokens (${this.maxPositions})`);
@@ -296,7 +373,7 @@ export class GpuForward {
     (temperature === 0 ? this.argmax : this.sample).encode(pass, 1);
     pass.end();
     const rb = this.tokenReadbacks[this.nextReadback]!;
-    this.nextReadback ^= 1;
+    this.nextReadback = (this.nextReadback + 1) % this.tokenReadbacks.length;
     enc.copyBufferToBuffer(a.result, 0, rb, 0, 4);
     q.submit([enc.finish()]);
     return {

@@ -74,6 +74,21 @@ export class GpuBackend implements KvBackend {
     }
   }
 
+  syncReserved(seqId: number, numTokens: number): void {
+    const d = this.pool.dims, ctx = this.control.ctxLens, tables = this.control.blockTables;
+    const q = this.device.queue, H = d.numKvHeads, M = d.maxBlocksPerHead, b = d.blockSize;
+    // ctxLens of one sequence: one run per layer, or one run in all when maxSeqs is 1.
+    if (d.maxSeqs === 1) q.writeBuffer(this.pool.headTables, 4 * seqId * H, ctx, seqId * H, d.numLayers * H);
+    for (let l = 0; l < d.numLayers; l++) {
+      const row = (l * d.maxSeqs + seqId) * H;
+      if (d.maxSeqs !== 1) q.writeBuffer(this.pool.headTables, 4 * row, ctx, row, H);
+      for (let h = 0; h < H; h++) {
+        const c = ctx[row + h]!, from = Math.ceil((c - numTokens) / b), to = Math.ceil(c / b);
+        if (to > from) q.writeBuffer(this.pool.headTables, this.pool.blockTablesOffsetBytes + 4 * ((row + h) * M + from), tables, (row + h) * M + from, to - from);
+      }
+    }
+  }
+
   append(layer: number, seqId: number, numNew: number, k: Float32Array, v: Float32Array): void {
     if (numNew === 0) return;
     const seqLen = this.control.seqLens[seqId];

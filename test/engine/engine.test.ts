@@ -123,48 +123,55 @@ for (const pipelined of [true, false]) {
   });
 }
 
-g("pipelined decode: the same ids and stats() as one step at a time (stop ids, maxTokens, continual passes, abort)", async () => {
+g("pipelined decode: the same ids and stats() as one step at a time (stop ids, maxTokens, continual passes, abort, prefill compression)", async () => {
   const device = await testDevice();
-  const cases: { policy: NonNullable<Parameters<typeof loadEngine>[1]>["policy"]; stopAt?: number; steps: number; abortAfter?: number }[] = [
-    { policy: { name: "full" }, steps: 12 },
-    { policy: { name: "full" }, steps: 40, stopAt: 5 }, // stops on the 5th id: the step it started is cancelled
-    { policy: { name: "streamingllm", maxTokensPerHead: 24 }, steps: 40 }, // continual passes between steps
-    { policy: { name: "streamingllm", maxTokensPerHead: 24 }, steps: 40, stopAt: 30 },
-    { policy: { name: "full" }, steps: 20, abortAfter: 4 },
+  type Policy = NonNullable<NonNullable<Parameters<typeof loadEngine>[1]>["policy"]>;
+  // Per policy, one engine per mode runs the same cases in the same order (pool counters included).
+  const byPolicy: [Policy, { stopAt?: number; steps: number; abortAfter?: number }[]][] = [
+    [{ name: "full" }, [{ steps: 12 }, { steps: 40, stopAt: 5 }, { steps: 20, abortAfter: 4 }]], // two steps deep
+    [{ name: "streamingllm", maxTokensPerHead: 24 }, [{ steps: 40 }, { steps: 40, stopAt: 30 }]], // continual passes: one deep
+    [{ name: "snapkv", ratio: 2 }, [{ steps: 30, stopAt: 9 }]], // compressed at prefill, then two deep
+    [{ name: "kvcompress", ratio: 2 }, [{ steps: 12 }]], // the decode metric: one step at a time
   ];
-  for (const c of cases) {
-    const run = async (pipelined: boolean) => {
-      const engine = await loadEngine(sharedModelSource("stories260K"), { device, llama2c: MODELS.stories260K.llama2c, policy: c.policy, maxContextTokens: 64 });
-      try {
-        let stopIds: number[] = [];
-        if (c.stopAt !== undefined) {
-          const ref = await collect(engine.generate([1, 403, 407, 261], { maxTokens: c.steps, stopIds: [] }));
-          stopIds = [ref[c.stopAt - 1]];
-        }
-        const ac = new AbortController();
-        const ids: number[] = [];
-        let error = "";
-        try {
-          for await (const id of engine.generate([1, 403, 407, 261], { maxTokens: c.steps, stopIds, pipelined, signal: ac.signal })) {
-            ids.push(id);
-            if (ids.length === c.abortAfter) ac.abort(new Error("stop here"));
+  const prompt = [1, 403, 407, 261];
+  for (const [policy, cases] of byPolicy) {
+    const engines = await Promise.all([true, false].map(() =>
+      loadEngine(sharedModelSource("stories260K"), { device, llama2c: MODELS.stories260K.llama2c, policy, maxContextTokens: 64 })));
+    try {
+      for (const c of cases) {
+        const runs = [];
+        for (const [m, engine] of engines.entries()) {
+          const pipelined = m === 0;
+          let stopIds: number[] = [];
+          if (c.stopAt !== undefined) {
+            const ref = await collect(engine.generate(prompt, { maxTokens: c.steps, stopIds: [], pipelined }));
+            stopIds = [ref[c.stopAt - 1]];
           }
-        } catch (e) {
-          error = (e as Error).message;
+          const ac = new AbortController();
+          const ids: number[] = [];
+          let error = "";
+          try {
+            for await (const id of engine.generate(prompt, { maxTokens: c.steps, stopIds, pipelined, signal: ac.signal })) {
+              ids.push(id);
+              if (ids.length === c.abortAfter) ac.abort(new Error("stop here"));
+            }
+          } catch (e) {
+            error = (e as Error).message;
+          }
+          runs.push({ ids, error, stats: engine.stats() });
         }
-        return { ids, error, stats: engine.stats() };
-      } finally {
-        engine.destroy();
+        const [a, b] = runs;
+        const what = JSON.stringify({ policy, ...c });
+        assert.equal(a.ids, b.ids, what);
+        assert.is(a.error, b.error, what);
+        assert.equal(a.stats, b.stats, what);
+        if (c.stopAt !== undefined) assert.ok(a.ids.length <= c.stopAt, `${what}: stopped early (${a.ids.length})`);
+        if (c.abortAfter !== undefined) assert.is(a.ids.length, c.abortAfter, what);
+        if (policy.name === "streamingllm") assert.ok(a.stats.passes > 0, `${what}: passes ran (${a.stats.passes})`);
       }
-    };
-    const a = await run(true), b = await run(false);
-    const what = JSON.stringify(c);
-    assert.equal(a.ids, b.ids, what);
-    assert.is(a.error, b.error, what);
-    assert.equal(a.stats, b.stats, what);
-    if (c.stopAt !== undefined) assert.ok(a.ids.length <= c.stopAt, `${what}: stopped early (${a.ids.length})`);
-    if (c.abortAfter !== undefined) assert.is(a.ids.length, c.abortAfter, what);
-    if (c.policy?.name === "streamingllm") assert.ok(a.stats.passes > 0, `${what}: passes ran (${a.stats.passes})`);
+    } finally {
+      for (const e of engines) e.destroy();
+    }
   }
 });
 
