@@ -279,9 +279,9 @@ export interface ModelKernelIo {
 export const MODEL_STEP_FIELDS = ["numTokens", "startPos", "temperatureBits", "topPBits", "rBits", "_pad0", "_pad1", "_pad2"] as const;
 const margs = [6, "uniform"] as const, mstep = [7, "uniform"] as const, weight = [1, ro] as const;
 const pad4 = (...f: string[]) => [...f, "_pad0", "_pad1", "_pad2", "_pad3"].slice(0, 4);
-const mvArgs = ["inDim", "outDim", "rowStart", "rowCount", "flags", "epsBits", "split1", "split2"] as const;
+const mvArgs = ["inDim", "outDim", "rowStart", "rowCount", "flags", "epsBits", "split1", "split2", "headSize", "_pad0", "_pad1", "_pad2"] as const;
 const mmArgs = ["inDim", "outDim", "rowStart", "rowCount", "flags", "wRow0", "_pad1", "_pad2"] as const;
-const mvBindings = { x: [0, ro], W: weight, bias: [2, ro], y: [3, rw], nw: [5, ro], y2: [8, rw], y3: [9, rw], args: margs, step: mstep } as const;
+const mvBindings = { x: [0, ro], W: weight, bias: [2, ro], y: [3, rw], nw: [5, ro], y2: [8, rw], y3: [9, rw], invFreq: [10, ro], args: margs, step: mstep } as const;
 const mmBindings = { x: [0, ro], W: weight, bias: [2, ro], y: [3, rw], args: margs, step: mstep } as const;
 /** The fused gate/up/SwiGLU matvec: W the gate weight, W2 the up weight. */
 const glu = { x: [0, ro], W: weight, W2: [4, ro], y: [3, rw], nw: [5, ro], args: margs, step: mstep } as const;

@@ -77,7 +77,9 @@ export class GpuForward {
     }
     if (this.qkvFusable(t) && (leaf === "wq" || leaf === "wk" || leaf === "wv" || leaf === "bq" || leaf === "bk" || leaf === "bv")) {
       this.uploadQkv(t, leaf);
-      if (leaf[0] === "w") return; // biases are kept apart too, for the prefill's three products
+      if (leaf[0] === "w") return;
+      // Biases are kept apart too, for the prefill's three products (permuted as the rows are).
+      if (leaf !== "bv" && this.config.ropeStyle === "rotate-half") t = { ...t, bytes: permuteHalves(t.bytes, t.shape[0]!, t.dtype === "f32" ? 4 : 2, this.config.headSize) };
     }
     if (t.shape.length === 1 && (leaf === "bq" || leaf === "bk" || leaf === "bv")) {
       // Biases are read by the matmul epilogues as f32: a few KB per layer.
@@ -102,6 +104,11 @@ export class GpuForward {
     return c.dim % 8 === 0 && rows * c.dim * eb <= this.device.limits.maxStorageBufferBindingSize;
   }
 
+  /** The pair layout q and k have on the device: interleaved once rotate-half rows were permuted. */
+  private ropeStyle(): LlamaConfig["ropeStyle"] {
+    return this.matrices.has("layers.0.wqkv") ? "interleaved" : this.config.ropeStyle;
+  }
+
   private uploadQkv(t: RawTensor, leaf: string): void {
     const c = this.config, qDim = c.numQHeads * c.headSize, kvDim = c.numKvHeads * c.headSize;
     const layer = t.role.slice(0, t.role.lastIndexOf("."));
@@ -110,7 +117,8 @@ export class GpuForward {
     if (leaf[0] === "b") {
       let b = this.biases.get(`${layer}.bqkv`);
       if (!b) { b = this.buffer(`w-${layer}.bqkv`, 4 * rows, STORAGE_RW()); this.biases.set(`${layer}.bqkv`, b); }
-      this.device.queue.writeBuffer(b, 4 * row0, widen(t));
+      const f = widen(t);
+      this.device.queue.writeBuffer(b, 4 * row0, leaf[1] !== "v" && this.config.ropeStyle === "rotate-half" ? new Float32Array(permuteHalves(new Uint8Array(f.buffer), f.length, 4, this.config.headSize).buffer) : f);
       return;
     }
     let m = this.matrices.get(`${layer}.wqkv`);
@@ -125,7 +133,12 @@ export class GpuForward {
     if (m.dtype !== t.dtype) throw new ModelFormatError(t.role, `dtype ${t.dtype}; q, k and v of a layer must share one dtype (${m.dtype})`);
     if (t.shape[0] !== n || t.bytes.byteLength !== n * c.dim * (t.dtype === "f32" ? 4 : 2)) throw new ModelFormatError(t.role, `shape [${t.shape}], want [${n}, ${c.dim}]`);
     const buffer = m.parts[0]!.buffer;
-    const src = t.bytes.byteOffset % 4 === 0 ? t.bytes : t.bytes.slice();
+    const eb = t.dtype === "f32" ? 4 : 2;
+    // Rotate-half q and k rows are permuted to interleaved pairs (row j and j + d/2 of a head →
+    // rows 2j, 2j + 1): q·k is unchanged (both permuted alike), and the decode matvec ropes each
+    // pair inside one workgroup. The prefill ropes them interleaved too (ropeStyle below).
+    const src = leaf[1] !== "v" && this.config.ropeStyle === "rotate-half" ? permuteHalves(t.bytes, n, c.dim * eb, c.headSize)
+      : t.bytes.byteOffset % 4 === 0 ? t.bytes : t.bytes.slice();
     this.device.queue.writeBuffer(buffer, row0 * c.dim * (t.dtype === "f32" ? 4 : 2), src.buffer as ArrayBuffer, src.byteOffset, src.byteLength);
     // The prefill's matmuls read q, k, v as views into the one buffer (rows from bufferRow).
     this.matrices.set(t.role, { dtype: t.dtype, shape: [n, c.dim], rows: n, cols: c.dim, parts: [{ buffer, rowStart: 0, rowCount: n, bufferRow: row0 }] });
@@ -204,9 +217,7 @@ export class GpuForward {
         layers.push({
           pre: [
             k.matvec.prepare({ step, x: a.x, weight: qkv, y: a.q, inDim: c.dim, outDim: qDim + 2 * kvDim, bias: this.biases.get(r("bqkv")),
-              norm: nrm(r("attnNorm")), split: { y2: a.k, y3: a.v, split1: qDim, split2: qDim + kvDim } }),
-            k.rope.prepare({ step, x: a.q, invFreq: a.invFreq, heads: c.numQHeads, headSize: c.headSize, style: c.ropeStyle }),
-            k.rope.prepare({ step, x: a.k, invFreq: a.invFreq, heads: c.numKvHeads, headSize: c.headSize, style: c.ropeStyle }),
+              norm: nrm(r("attnNorm")), split: { y2: a.k, y3: a.v, split1: qDim, split2: qDim + kvDim }, rope: { invFreq: a.invFreq, headSize: c.headSize } }),
           ],
           post: [
             mm(r("wo"), a.att, a.x, qDim, c.dim, true),
@@ -222,8 +233,8 @@ export class GpuForward {
           mm(r("wq"), a.xn, a.q, c.dim, qDim, false, r("bq")),
           mm(r("wk"), a.xn, a.k, c.dim, kvDim, false, r("bk")),
           mm(r("wv"), a.xn, a.v, c.dim, kvDim, false, r("bv")),
-          k.rope.prepare({ step, x: a.q, invFreq: a.invFreq, heads: c.numQHeads, headSize: c.headSize, style: c.ropeStyle }),
-          k.rope.prepare({ step, x: a.k, invFreq: a.invFreq, heads: c.numKvHeads, headSize: c.headSize, style: c.ropeStyle }),
+          k.rope.prepare({ step, x: a.q, invFreq: a.invFreq, heads: c.numQHeads, headSize: c.headSize, style: this.ropeStyle() }),
+          k.rope.prepare({ step, x: a.k, invFreq: a.invFreq, heads: c.numKvHeads, headSize: c.headSize, style: this.ropeStyle() }),
         ],
         post: [
           mm(r("wo"), a.att, a.x, qDim, c.dim, true),
@@ -417,6 +428,18 @@ export class GpuForward {
 const STEP_ENCODER = { label: "engine-step" } as const;
 const METRIC_ON = { metric: true } as const;
 const METRIC_OFF = { metric: false } as const;
+
+/** Rows [n, rowBytes / elemBytes] of heads of size d: within each head, row j → 2j and row
+ *  j + d/2 → 2j + 1 (rotate-half pairs as interleaved ones). A copy; elemBytes·cols = rowBytes. */
+function permuteHalves(bytes: Uint8Array, n: number, rowBytes: number, d: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(n * rowBytes), half = d / 2;
+  for (let r = 0; r < n; r++) {
+    const h = Math.floor(r / d), j = r % d;
+    const to = h * d + (j < half ? 2 * j : 2 * (j - half) + 1);
+    out.set(bytes.subarray(r * rowBytes, (r + 1) * rowBytes), to * rowBytes);
+  }
+  return out;
+}
 
 /** A small tensor (a bias) as f32. */
 function widen(t: RawTensor): Float32Array<ArrayBuffer> {

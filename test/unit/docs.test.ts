@@ -75,6 +75,7 @@ import p41 from "kvcompress:source/src/engine/gpu.ts";
 import p42 from "kvcompress:source/src/gpu/model/index.ts";
 import p43 from "kvcompress:source/assembly/pressure.ts";
 import p44 from "kvcompress:source/assembly/steps.ts";
+import p45 from "kvcompress:source/src/engine/engine.ts";
 
 const DOCS: Record<string, string> = {
   "README.md": readme,
@@ -116,7 +117,7 @@ const ARCHITECTURE_PATHS: Record<string, string> = {
   "src/gpu/layout.ts": p35, "src/gpu/pool.ts": p36, "src/model/cachedSequence.ts": p37,
   "src/policies.ts": p38, "src/presets.ts": p39, "test/unit/contract.test.ts": p40,
   "src/engine/gpu.ts": p41, "src/gpu/model/index.ts": p42,
-  "assembly/pressure.ts": p43, "assembly/steps.ts": p44,
+  "assembly/pressure.ts": p43, "assembly/steps.ts": p44, "src/engine/engine.ts": p45,
 };
 
 /** Build outputs the page names; they exist only after a build, so they are not checked. */

@@ -111,6 +111,8 @@ interface MatArgs {
   norm?: FusedNorm;
   /** matvec only (inDim % 8 == 0, no accumulate): q/k/v from one concatenated weight. */
   split?: SplitOutput;
+  /** With split: RoPE of the q and k rows (y, y2) in the epilogue, interleaved pairs (2j, 2j + 1). */
+  rope?: { invFreq: GPUBuffer; headSize: number };
 }
 
 export interface ModelKernels {
@@ -207,14 +209,18 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
     }
     const kname = vec ? mv : "matmul";
     const k = pipe(kname, a.weight.dtype, vec ? matvecWg(a.inDim / 8) : 0);
-    const flags = (a.bias ? 1 : 0) | (a.accumulate ? 2 : 0) | (a.norm ? 4 : 0) | (a.split ? 8 : 0);
+    if (a.rope && (!a.split || a.rope.headSize % 2 || a.split.split1 % a.rope.headSize || (a.split.split2 - a.split.split1) % a.rope.headSize || a.weight.parts.length !== 1)) {
+      throw new InvalidArgumentError(`${name}.rope`, a.rope.headSize, "a split output of whole heads of even size, one weight part");
+    }
+    const flags = (a.bias ? 1 : 0) | (a.accumulate ? 2 : 0) | (a.norm ? 4 : 0) | (a.split ? 8 : 0) | (a.rope ? 16 : 0);
     const parts = a.weight.parts.map((p) => {
       if (vec && p.bufferRow) throw new InvalidArgumentError(`${name}.weight.parts.bufferRow`, p.bufferRow, "0 for matvec (views into a buffer are matmul's)");
       const args = vec
         ? argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags,
-          epsBits: a.norm ? f32Bits(a.norm.eps) : 0, split1: a.split?.split1 ?? 0, split2: a.split?.split2 ?? 0 })
+          epsBits: a.norm ? f32Bits(a.norm.eps) : 0, split1: a.split?.split1 ?? 0, split2: a.split?.split2 ?? 0, headSize: a.rope?.headSize ?? 0 })
         : argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags, wRow0: p.bufferRow ?? 0 });
-      const g = group(k, { x: a.x, W: p.buffer, bias: a.bias ?? dummy, y: a.y, nw: a.norm?.weight ?? dummy, y2: a.split?.y2 ?? dummyY2, y3: a.split?.y3 ?? dummyY3, args, step: a.step });
+      const g = group(k, { x: a.x, W: p.buffer, bias: a.bias ?? dummy, y: a.y, nw: a.norm?.weight ?? dummy, y2: a.split?.y2 ?? dummyY2, y3: a.split?.y3 ?? dummyY3,
+        invFreq: a.rope?.invFreq ?? dummy, args, step: a.step });
       const [gx, gy] = grid2(Math.ceil(p.rowCount / MATVEC_ROWS), maxDim);
       return { g, rowCount: p.rowCount, gx, gy };
     });

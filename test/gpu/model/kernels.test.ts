@@ -1,7 +1,7 @@
 // GPU model kernels (src/gpu/model) vs straight-loop f64 references (test/reference/model.ts),
 // fresh random inputs, NaN-poisoned outputs, awkward widths (576, 896), 9/3 and 14/2 heads,
 // vocab 515, chunks shorter than a workgroup, f32/f16/bf16 weights, weights split into parts; decode's
-// fused kernels (RMSNorm in the matvec prologue, q/k/v split output, views into one q/k/v weight).
+// fused kernels (RMSNorm in the matvec prologue, q/k/v split output with RoPE, views into one q/k/v weight).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
@@ -89,6 +89,7 @@ for (const dtype of ["f32", "f16", "bf16"] as WeightDtype[]) {
       const xn = refRmsNorm(x, nw, n, inDim, eps);
       const want = refMatmul(xn, w.stored, n, inDim, outDim, head ? undefined : bias);
       const xb = storageBuffer(device, x), nb = storageBuffer(device, nw), bb = storageBuffer(device, bias), st = step(n);
+      const inv = ropeInvFrequencies(64, 10000, null), inv32 = Float32Array.from(inv);
       for (const v of variants) {
         const label = `matvec${v.subgroups ? " (subgroups)" : ""}`;
         if (head) {
@@ -102,6 +103,12 @@ for (const dtype of ["f32", "f16", "bf16"] as WeightDtype[]) {
         const yq = nanBuffer(device, n * split1), yk = nanBuffer(device, n * (split2 - split1)), yv = nanBuffer(device, n * (outDim - split2));
         const d = v.matvec.prepare({ step: st, x: xb, weight: W, y: yq, inDim, outDim, bias: bb, norm: { weight: nb, eps }, split: { y2: yk, y3: yv, split1, split2 } });
         await runPass(device, (pass) => d.encode(pass, n));
+        // The same with RoPE of the q and k rows in the epilogue (interleaved pairs), at positions ~40.
+        const rq = nanBuffer(device, n * split1), rk = nanBuffer(device, n * (split2 - split1)), rv = nanBuffer(device, n * (outDim - split2));
+        const startPos = 40 + Math.floor(rng() * 10);
+        const d2 = v.matvec.prepare({ step: step(n, startPos), x: xb, weight: W, y: rq, inDim, outDim, bias: bb, norm: { weight: nb, eps },
+          split: { y2: rk, y3: rv, split1, split2 }, rope: { invFreq: ropeInvFreqBuffer(device, inv), headSize: 64 } });
+        await runPass(device, (pass) => d2.encode(pass, n));
         const q = await readF32(device, yq, n * split1), k = await readF32(device, yk, n * (split2 - split1)), vv = await readF32(device, yv, n * (outDim - split2));
         const got = new Float32Array(n * outDim);
         for (let t = 0; t < n; t++) {
@@ -111,6 +118,16 @@ for (const dtype of ["f32", "f16", "bf16"] as WeightDtype[]) {
         }
         const e = maxRelErr(got, want);
         assert.ok(e < 1e-5, `${label} norm + split rel err ${e} (seed ${seed})`);
+        const wq = new Float64Array(n * split1), wk = new Float64Array(n * (split2 - split1));
+        for (let t = 0; t < n; t++) {
+          wq.set(want.subarray(t * outDim, t * outDim + split1), t * split1);
+          wk.set(want.subarray(t * outDim + split1, t * outDim + split2), t * (split2 - split1));
+        }
+        const eq = maxRelErr(await readF32(device, rq, n * split1), refRope(wq, n, qH, 64, startPos, inv32, "interleaved"));
+        const ek = maxRelErr(await readF32(device, rk, n * (split2 - split1)), refRope(wk, n, kvH, 64, startPos, inv32, "interleaved"));
+        const ev = maxRelErr(await readF32(device, rv, n * (outDim - split2)), want.filter((_, i) => i % outDim >= split2));
+        // f32 angles and the adapter's sin/cos, as in the rope test below (~1e-4 at these positions).
+        assert.ok(eq < 2e-3 && ek < 2e-3 && ev < 1e-5, `${label} norm + split + rope rel err q ${eq} k ${ek} v ${ev} (seed ${seed})`);
       }
     });
   }
