@@ -98,10 +98,11 @@ export class GpuForward {
 
   /** q, k and v of a layer go into one [qDim + 2·kvDim, dim] weight (and one bias) for decode's
    *  single q/k/v matvec, when that matvec can run on them: rows of whole 16-byte chunks, one binding. */
-  private qkvFusable(t: RawTensor): boolean {
+  private qkvFusable(_t: RawTensor): boolean {
     const c = this.config, rows = (c.numQHeads + 2 * c.numKvHeads) * c.headSize;
-    const eb = t.dtype === "f32" ? 4 : 2;
-    return c.dim % 8 === 0 && rows * c.dim * eb <= this.device.limits.maxStorageBufferBindingSize;
+    // Sized as f32 whatever the dtype: the same answer for a layer's biases (which may come
+    // first, and in another dtype) as for its weights.
+    return c.dim % 8 === 0 && c.headSize % 2 === 0 && rows * c.dim * 4 <= this.device.limits.maxStorageBufferBindingSize;
   }
 
   /** The pair layout q and k have on the device: interleaved once rotate-half rows were permuted. */
