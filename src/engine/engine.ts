@@ -137,7 +137,7 @@ export class Engine {
       this.timings.prefillMs = performance.now() - t0;
       const t1 = performance.now();
       const runner = this.runner;
-      if ((options.pipelined ?? true) && runner.submitStep && !this.cache.config.policy.decodeMetric) {
+      if (maxTokens > 0 && (options.pipelined ?? true) && runner.submitStep && !this.cache.config.policy.decodeMetric) {
         // Pipelined: the step fed with token e + 1 is submitted before token e + 1 is known (the
         // device feeds it its id); a step counts once its input token was yielded, is no stop id
         // and no abort came; at the end the steps past that are cancelled, so the cache ends as
