@@ -53,6 +53,17 @@ export function pushFree(row: i32, blockId: i32): void {
   numFree++;
 }
 
+/** Undoes the newest popFree: returns `blockId`, owned by `row`, to the FRONT of the ring, so a
+ *  reservation undone in reverse order leaves the ring exactly as before it (unreserve). */
+export function unpopFree(row: i32, blockId: i32): void {
+  if (DEBUG) assert(ownerOf(blockId) == row, E_NOT_OWNER);
+  if (DEBUG) assert(numFree < numBlocks, E_DOUBLE_FREE);
+  freeHead = freeHead == 0 ? numBlocks - 1 : freeHead - 1;
+  store<i32>(freeRingPtr + (<usize>freeHead << 2), blockId);
+  store<i32>(blockOwnerPtr + (<usize>blockId << 2), -1);
+  numFree++;
+}
+
 /** Appends blocks to row `row` so it holds `toBlocks`, taken in ring order. The caller has
  *  checked that numFree covers the difference (reserve() is all-or-nothing). */
 export function growRow(row: i32, fromBlocks: i32, toBlocks: i32): void {

@@ -91,6 +91,10 @@ export function lastBadHead(): i32 { return plan.lastBadHead; }
 // ── the step state of each sequence (steps.ts) ──
 export function reserveStep(seqId: i32, numTokens: i32): i32 { return steps.reserveStep(seqId, numTokens); }
 export function markAppended(seqId: i32, layer: i32): i32 { return steps.markAppended(seqId, layer); }
+/** Undoes a decoding sequence's reserved, never-ended step (blocks back in ring order); −2 if none. */
+export function cancelStep(seqId: i32): i32 { return steps.cancelStep(seqId); }
+/** Undoes the newest n ended decode tokens (newest first); −2 past the prompt or mid-step. */
+export function rewindSteps(seqId: i32, n: i32): i32 { return steps.rewindSteps(seqId, n); }
 /** Ends the step; returns 1 when a compression pass is due under the policy, 0 if not, −2 if inactive. */
 export function endStep(seqId: i32): i32 {
   const rc = steps.endStep(seqId);

@@ -17,7 +17,7 @@ import {
   numLayers, numKvHeads, maxSeqs, SEQ_STEP_WORDS, seqStepsPtr, seqAppendedPtr, poolCountsPtr, passSeqIdsPtr,
   evictedOffsetsPtr, seqLenAt,
 } from "./layout";
-import { isActive, reserve } from "./tables";
+import { isActive, reserve, unreserve } from "./tables";
 
 export const SS_NUM_NEW: i32 = 0;
 export const SS_PREFILLING: i32 = 1;
@@ -89,6 +89,33 @@ export function markAppended(seqId: i32, layer: i32): i32 {
     setStepWord(seqId, SS_NUM_APPENDED, stepWord(seqId, SS_NUM_APPENDED) + 1);
   }
   return 0;
+}
+
+/** Cancels the step of a decoding sequence whose reserved tokens were never ended (a pipelined
+ *  decode's speculative step past a stop id): undoes its reservation (tables.unreserve) and
+ *  clears the step, as if reserveStep had not run. −2 while prefilling or with nothing reserved. */
+export function cancelStep(seqId: i32): i32 {
+  if (!isActive(seqId) || stepWord(seqId, SS_PREFILLING) != 0) return -2;
+  const n = stepWord(seqId, SS_NUM_NEW);
+  if (n == 0) return -2;
+  const rc = unreserve(seqId, n);
+  if (rc < 0) return rc;
+  setStepWord(seqId, SS_NUM_NEW, 0);
+  setStepWord(seqId, SS_NUM_APPENDED, 0);
+  memory.fill(appendedPtr(seqId, 0), 0, <usize>numLayers * 4);
+  return rc;
+}
+
+/** Undoes the newest `n` ended decode tokens of a sequence between steps (a pipelined decode's
+ *  steps past a stop id, ended before their input was known), newest first, each as
+ *  tables.unreserve undoes one reserve: exact when no pass ran since. −2 when that would reach
+ *  into the prompt, or the sequence is not between decode steps. */
+export function rewindSteps(seqId: i32, n: i32): i32 {
+  if (!isActive(seqId) || stepWord(seqId, SS_PREFILLING) != 0 || stepWord(seqId, SS_NUM_NEW) != 0) return -2;
+  if (n < 0 || seqLenAt(seqId) - n < stepWord(seqId, SS_PROMPT)) return -2;
+  let released = 0;
+  for (let i = 0; i < n; i++) released += unreserve(seqId, 1);
+  return released;
 }
 
 /** Ends the step: the first one also ends the prefill and fixes promptTokens = seqLen.

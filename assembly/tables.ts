@@ -6,9 +6,9 @@
 import {
   numLayers, numKvHeads, maxSeqs, maxBlocksPerHead, blockSize, seqLensPtr, seqBirthPtr,
   headRow, ctxLenAt, setCtxLen, blocksFor, seqBirthAt, seqLenAt,
-  blockTablesPtr, ctxLensPtr,
+  blockTablesPtr, ctxLensPtr, tableRowPtr,
 } from "./layout";
-import { numFree, growRow, shrinkRow, poolInit } from "./allocator";
+import { numFree, growRow, shrinkRow, poolInit, unpopFree } from "./allocator";
 
 let birthCounter: i32 = 0; // admission order; the newest sequence is preempted first
 
@@ -91,6 +91,32 @@ export function reserve(seqId: i32, numTokens: i32): i32 {
   }
   store<i32>(seqLensPtr + (<usize>seqId << 2), seqLenAt(seqId) + numTokens);
   return needed;
+}
+
+/** Undoes the newest reserve(seqId, numTokens) of a sequence whose newest `numTokens` slots
+ *  hold nothing anyone reads yet: every row shrinks by numTokens and the blocks that reserve
+ *  took go back to the front of the ring in reverse order, so pool, tables and lengths are as
+ *  before that reserve (when nothing was allocated in between). Returns blocks released, or −2. */
+export function unreserve(seqId: i32, numTokens: i32): i32 {
+  if (!isActive(seqId) || numTokens < 0 || numTokens > seqLenAt(seqId)) return -2;
+  let released = 0;
+  for (let l = numLayers - 1; l >= 0; l--) {
+    for (let h = numKvHeads - 1; h >= 0; h--) {
+      const row = headRow(l, seqId, h);
+      const ctxLen = ctxLenAt(row);
+      const from = blocksFor(ctxLen), to = blocksFor(ctxLen - numTokens);
+      const table = tableRowPtr(row);
+      for (let j = from - 1; j >= to; j--) {
+        const entry = table + (<usize>j << 2);
+        unpopFree(row, load<i32>(entry));
+        store<i32>(entry, -1);
+        released++;
+      }
+      setCtxLen(row, ctxLen - numTokens);
+    }
+  }
+  store<i32>(seqLensPtr + (<usize>seqId << 2), seqLenAt(seqId) - numTokens);
+  return released;
 }
 
 /** Drops the last `numTailBlocks` blocks of one head and the KVs in them: ctxLen becomes

@@ -77,6 +77,48 @@ const prof = { on: false, lastMapped: 0, host: [] as number[], wait: [] as numbe
     if (prof.on) { prof.lastMapped = performance.now(); if (prof.submitAt) prof.wait.push(prof.lastMapped - prof.submitAt); }
   };
 }
+// GPU time of each decode step's compute pass (one per step), from timestamp queries the bench
+// injects into beginComputePass while profiling (where the adapter has timestamp-query).
+const TS_SLOTS = 64;
+const ts = device.features.has("timestamp-query") ? {
+  on: false, next: 0,
+  qs: device.createQuerySet({ type: "timestamp", count: 2 * TS_SLOTS }),
+  resolve: device.createBuffer({ size: 256 * TS_SLOTS, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+  read: device.createBuffer({ size: 256 * TS_SLOTS, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+  slots: new WeakMap<GPUCommandEncoder, number[]>(),
+} : null;
+if (ts) {
+  const ep = (globalThis as unknown as { GPUCommandEncoder: { prototype: GPUCommandEncoder } }).GPUCommandEncoder.prototype;
+  const begin = ep.beginComputePass, finish = ep.finish;
+  ep.beginComputePass = function (this: GPUCommandEncoder, desc?: GPUComputePassDescriptor) {
+    if (ts.on && ts.next < TS_SLOTS && !desc?.timestampWrites) {
+      const slot = ts.next++;
+      (ts.slots.get(this) ?? (ts.slots.set(this, []), ts.slots.get(this)!)).push(slot);
+      desc = { ...desc, timestampWrites: { querySet: ts.qs, beginningOfPassWriteIndex: 2 * slot, endOfPassWriteIndex: 2 * slot + 1 } };
+    }
+    return begin.call(this, desc);
+  };
+  ep.finish = function (this: GPUCommandEncoder, desc?: GPUCommandBufferDescriptor) {
+    for (const slot of ts.slots.get(this) ?? []) this.resolveQuerySet(ts.qs, 2 * slot, 2, ts.resolve, 256 * slot); // offsets: multiples of 256
+    ts.slots.delete(this);
+    return finish.call(this, desc);
+  };
+}
+/** Median GPU ms of the passes timed since the last call (then resets). */
+async function passGpuMs(): Promise<number> {
+  if (!ts || ts.next === 0) return 0;
+  const n = ts.next;
+  ts.next = 0;
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(ts.resolve, 0, ts.read, 0, 256 * n);
+  device.queue.submit([enc.finish()]);
+  await ts.read.mapAsync(GPUMapMode.READ);
+  const t = new BigUint64Array(ts.read.getMappedRange().slice(0));
+  ts.read.unmap();
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) if (t[32 * i + 1]! > t[32 * i]!) ms.push(Number(t[32 * i + 1]! - t[32 * i]!) / 1e6);
+  return median(ms);
+}
 const median = (a: number[]) => { const b = [...a].sort((x, y) => x - y); return b[b.length >> 1] ?? 0; };
 const PROMPT = SMALL ? 64 : 2048, CTXS = SMALL ? [32, 100] : [1024, 8000], STEPS = SMALL ? 4 : 64;
 const rand = (n: number, seed: number) => { let s = seed; return Array.from({ length: n }, () => 3 + ((s = (s * 1103515245 + 12345) >>> 0) % 1997)); };
@@ -138,18 +180,25 @@ for (const dir of process.argv.slice(2)) {
   // FLOPs of the dense layers per prompt token (2 per weight), for the ratio to the FMA probe
   const dense = c.numLayers * (c.dim * (c.numQHeads + 2 * c.numKvHeads) * c.headSize + c.numQHeads * c.headSize * c.dim + 3 * c.dim * c.hiddenDim);
   row.prefillTflops = (2 * dense * (row.prefillTokS as number)) / 1e12;
+  // Decode one step at a time (the profile: host and GPU times in series) and pipelined (the
+  // default: step n + 1 encoded and submitted while step n runs); the table's figure is pipelined.
   for (const ctx of CTXS) {
-    const steps = STEPS;
-    let i = 0;
-    for await (const _ of engine.generate(rand(ctx, ctx), { maxTokens: steps, stopIds: [] })) {
-      if (i++ === 1) { prof.on = true; prof.host.length = 0; prof.wait.length = 0; prof.lastMapped = 0; prof.submitAt = 0; }
+    for (const pipelined of [false, true]) {
+      const tag = pipelined ? "" : "Serial";
+      const steps = STEPS;
+      let i = 0;
+      for await (const _ of engine.generate(rand(ctx, ctx), { maxTokens: steps, stopIds: [], pipelined })) {
+        if (i++ === 1) { prof.on = true; prof.host.length = 0; prof.wait.length = 0; prof.lastMapped = 0; prof.submitAt = 0; if (ts) { ts.on = true; ts.next = 0; } }
+      }
+      prof.on = false;
+      if (ts) ts.on = false;
+      row[`stepHostMs${tag}_ctx${ctx}`] = median(prof.host);
+      row[`stepWaitMs${tag}_ctx${ctx}`] = median(prof.wait);
+      row[`stepGpuMs${tag}_ctx${ctx}`] = await passGpuMs();
+      const tm = engine.timings;
+      row[`decodeTokS${tag}_ctx${ctx}`] = (tm.generatedTokens - 1) / (tm.decodeMs / 1000);
+      row[`prefillMs_ctx${ctx}`] = tm.prefillMs;
     }
-    prof.on = false;
-    row[`stepHostMs_ctx${ctx}`] = median(prof.host);
-    row[`stepWaitMs_ctx${ctx}`] = median(prof.wait);
-    const tm = engine.timings;
-    row[`decodeTokS_ctx${ctx}`] = (tm.generatedTokens - 1) / (tm.decodeMs / 1000);
-    row[`prefillMs_ctx${ctx}`] = tm.prefillMs;
   }
   // One read of every weight per token at the copy kernel's (read + written) bandwidth: a read-only
   // stream is not bound by the copy's read half (the matvec alone reads faster than that).

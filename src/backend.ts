@@ -31,6 +31,9 @@ export interface KvBackend {
   readonly adapterName: string;
   /** Makes the backend's copy of blockTables / ctxLens / seqLens current for these sequences. */
   syncTables(seqIds: readonly number[]): void;
+  /** syncTables([seqId]) after a reserve of numTokens that changed nothing else (no pass, no
+   *  move): only the lengths and the table entries of blocks that reserve added. Optional. */
+  syncReserved?(seqId: number, numTokens: number): void;
   /** Writes K (after RoPE) and V of the newest `numNew` tokens of one sequence into layer
    *  `layer`: k, v f32 [numNew, numKvHeads, headSize]. Their slots were reserved already. */
   append(layer: number, seqId: number, numNew: number, k: Float32Array, v: Float32Array): void;
@@ -69,6 +72,8 @@ export interface KvBackend {
     encodeAppendBatch(encoder: GPUCommandEncoder, layer: number, seqIds: readonly number[], k: GPUBuffer, v: GPUBuffer): void;
     encodeDecode(encoder: GPUCommandEncoder, layer: number, seqIds: readonly number[], q: GPUBuffer, out: GPUBuffer, metricMode: 0 | 1 | 2, groupReduce?: "sum" | "max"): void;
     encodePrefill(encoder: GPUCommandEncoder, layer: number, seqId: number, numQ: number, q: GPUBuffer, out: GPUBuffer, metric: MetricSettings): void;
+    /** Append + decode attention of one token of one sequence, inside the caller's compute pass. */
+    encodeDecodeStep(pass: GPUComputePassEncoder, layer: number, seqId: number, k: GPUBuffer, v: GPUBuffer, q: GPUBuffer, out: GPUBuffer, metricMode: 0 | 1 | 2, groupReduce?: "sum" | "max"): void;
   };
   /** Releases every buffer / memory region. */
   destroy(): void;

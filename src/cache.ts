@@ -167,7 +167,10 @@ export class KvCache {
     if (plan.action === "preempt") throw this.exhausted(seqId, numTokens, plan);
     if (plan.action === "compress") await this.compressNow(plan.compress);
     if (!this.control.reserveStep(seqId, numTokens)) throw this.exhausted(seqId, numTokens, this.control.pressurePlan(seqId, numTokens));
-    this.backend.syncTables([seqId]);
+    // Nothing but this reserve changed the sequence's rows since they were last synced (a pass
+    // syncs what it moves): the lengths and the new blocks' entries are enough.
+    if (this.backend.syncReserved) this.backend.syncReserved(seqId, numTokens);
+    else this.backend.syncTables([seqId]);
   }
 
   private exhausted(seqId: number, numTokens: number, plan: PressurePlan): KvPoolExhaustedError {
@@ -319,6 +322,33 @@ export class KvCache {
     else gpu.encodeDecode(encoder, layer, seqIds, q, out, p.decodeMetric ? metricModeOf(p.metric) : 0, p.groupReduce);
   }
 
+  /** Whether a live sequence is past its prefill (its steps are one decode token each). */
+  isDecoding(seqId: number): boolean {
+    this.state(seqId);
+    return this.control.isPastPrefill(seqId);
+  }
+
+  /**
+   * Encodes one decode token of one sequence for one layer into the caller's compute pass: the
+   * append of k, v (after RoPE) and attention of q into out, as encodeAppend + encodeAttention
+   * do, without a pass of their own and without allocating (the decode hot path).
+   * @param k - GPUBuffer f32 [numKvHeads, headSize]; v likewise; q, out f32 [numQHeads, headSize].
+   */
+  encodeDecodeStep(pass: GPUComputePassEncoder, layer: number, seqId: number, k: GPUBuffer, v: GPUBuffer, q: GPUBuffer, out: GPUBuffer): void {
+    this.check();
+    this.checkLayer(layer);
+    const c = this.config, p = c.policy;
+    if (!this.control.isActive(seqId)) this.state(seqId); // throws, naming the live ids
+    if (this.control.numNewOf(seqId) !== 1 || !this.control.isPastPrefill(seqId)) {
+      throw new InvalidArgumentError("seqId", seqId, "a decoding sequence with exactly one token reserved");
+    }
+    const kvBytes = 4 * c.numKvHeads * c.headSize, qBytes = 4 * c.numQHeads * c.headSize;
+    if (k.size < kvBytes || v.size < kvBytes) throw new InvalidArgumentError("k.size / v.size", `${k.size} / ${v.size}`, `≥ numKvHeads·headSize·4 = ${kvBytes} bytes`);
+    if (q.size < qBytes || out.size < qBytes) throw new InvalidArgumentError("q.size / out.size", `${q.size} / ${out.size}`, `≥ ${qBytes} bytes`);
+    this.gpuPath().encodeDecodeStep(pass, layer, seqId, k, v, q, out, p.decodeMetric ? metricModeOf(p.metric) : 0, p.groupReduce);
+    this.control.markAppended(seqId, layer);
+  }
+
   private gpuPath(): NonNullable<KvBackend["gpu"]> {
     if (!this.backend.gpu) throw new KvCompressError("the GPU-buffer path needs the WebGPU backend; this cache runs on the CPU backend (use append/attend with typed arrays)");
     return this.backend.gpu;
@@ -337,6 +367,46 @@ export class KvCache {
     // makes a pass due: a prompt just ended, or (continual) a sequence over its budget.
     const due = seqIds.filter((s) => this.control.endStep(s));
     return due.length ? this.compressNow(due) : null;
+  }
+
+  /**
+   * Cancels the current step of a decoding sequence: the token reserved (and perhaps appended)
+   * since its last endStep is dropped, and pool, tables and lengths are as before that reserve.
+   * A pipelined decode submits step n + 1 before it knows step n's token; when that token ends
+   * generation, the step it started is cancelled so stats() match the unpipelined run.
+   * @throws InvalidArgumentError when the sequence is prefilling or has nothing reserved.
+   */
+  async cancelStep(seqId: number): Promise<void> {
+    return this.cancelSteps(seqId, 1);
+  }
+
+  /**
+   * Cancels the newest `count` decode tokens of a sequence: the open step (reserved, not ended),
+   * if any, then ended ones, newest first, each restored as before its reserve. Exact only when
+   * no compression pass ran since those tokens were reserved: a pipelined decode goes more than
+   * one step deep only when none can ({@link passFreeSteps}).
+   * @throws InvalidArgumentError while prefilling, or past the prompt.
+   */
+  async cancelSteps(seqId: number, count: number): Promise<void> {
+    return this.exclusive(async () => {
+      this.check();
+      this.state(seqId);
+      let n = count;
+      if (n > 0 && this.control.numNewOf(seqId) > 0) { this.control.cancelStep(seqId); n--; }
+      if (n > 0) this.control.rewindSteps(seqId, n);
+      this.backend.syncTables([seqId]);
+    });
+  }
+
+  /**
+   * Whether the next `numTokens` decode steps of a decoding sequence can neither run a pass at
+   * endStep (no budget, or the prefill trigger) nor compress in reserve (the pool has their
+   * blocks free), nor add to a metric: then those steps may be ended before their tokens are known.
+   */
+  passFreeSteps(seqId: number, numTokens: number): boolean {
+    const p = this.config.policy;
+    if (p.decodeMetric || (p.budget && p.trigger === "continual")) return false;
+    return this.control.isPastPrefill(seqId) && this.control.reserveFits(seqId, numTokens);
   }
 
   /**

@@ -302,19 +302,22 @@ export interface ModelKernelIo {
 export const MODEL_STEP_FIELDS = ["numTokens", "startPos", "temperatureBits", "topPBits", "rBits", "_pad0", "_pad1", "_pad2"] as const;
 const margs = [6, "uniform"] as const, mstep = [7, "uniform"] as const, weight = [1, ro] as const;
 const pad4 = (...f: string[]) => [...f, "_pad0", "_pad1", "_pad2", "_pad3"].slice(0, 4);
-const mmArgs = ["inDim", "outDim", "rowStart", "rowCount", "flags", "_pad0", "_pad1", "_pad2"] as const;
+const mvArgs = ["inDim", "outDim", "rowStart", "rowCount", "flags", "epsBits", "split1", "split2", "headSize", "_pad0", "_pad1", "_pad2"] as const;
+const mmArgs = ["inDim", "outDim", "rowStart", "rowCount", "flags", "wRow0", "_pad1", "_pad2"] as const;
+const mvBindings = { x: [0, ro], W: weight, bias: [2, ro], y: [3, rw], nw: [5, ro], y2: [8, rw], y3: [9, rw], invFreq: [10, ro], args: margs, step: mstep } as const;
 const mmBindings = { x: [0, ro], W: weight, bias: [2, ro], y: [3, rw], args: margs, step: mstep } as const;
 /** The fused gate/up/SwiGLU matvec: W the gate weight, W2 the up weight. */
-const glu = { x: [0, ro], W: weight, W2: [4, ro], y: [3, rw], args: margs, step: mstep } as const;
+const glu = { x: [0, ro], W: weight, W2: [4, ro], y: [3, rw], nw: [5, ro], args: margs, step: mstep } as const;
+const gluArgs = ["inDim", "outDim", "rowStart", "rowCount", "flags", "epsBits", "_pad0", "_pad1"] as const;
 
 /** Each model kernel's I/O. Keys are the kernel names of src/gpu/model/sources.ts MODEL_KERNEL_FILES. */
 export const MODEL_KERNEL_IO = {
   embed: { bindings: { ids: [0, ro], W: weight, outv: [2, rw], args: margs, step: mstep }, args: ["dim", "rowStart", "rowCount", "_pad0"] },
   rmsNorm: { bindings: { x: [0, ro], W: weight, outv: [2, rw], args: margs, step: mstep }, args: ["dim", "epsBits", "_pad0", "_pad1"] },
-  matvec: { bindings: mmBindings, args: mmArgs },
-  matvecSubgroup: { bindings: mmBindings, args: mmArgs },
-  matvecSwiglu: { bindings: glu, args: ["inDim", "outDim", "rowStart", "rowCount"] },
-  matvecSwigluSubgroup: { bindings: glu, args: ["inDim", "outDim", "rowStart", "rowCount"] },
+  matvec: { bindings: mvBindings, args: mvArgs },
+  matvecSubgroup: { bindings: mvBindings, args: mvArgs },
+  matvecSwiglu: { bindings: glu, args: gluArgs },
+  matvecSwigluSubgroup: { bindings: glu, args: gluArgs },
   matmul: { bindings: mmBindings, args: mmArgs },
   rope: { bindings: { x: [0, rw], invFreq: [1, ro], args: margs, step: mstep }, args: ["heads", "headSize", "style", "_pad0"] },
   swiglu: { bindings: { gate: [0, rw], up: [1, ro], args: margs, step: mstep }, args: pad4("width") },

@@ -1,5 +1,6 @@
 // matmul.wgsl — prefill's matrix × matrix: y[t, rowStart + r] (=|+=) sum_i W[r, i] * x[t, i]
 // (+ bias[rowStart + r]) for t < numTokens and the rows of one weight part; f32 accumulate.
+// The part's rows start at row wRow0 of its buffer (0, or a view into a concatenated q/k/v weight).
 // Sources: common/w_{f32,f16,bf16}.wgsl, common/step.wgsl, this file.
 // Bindings (group 0): 0 x f32[numTokens, inDim] (read), 1 W (part [rowCount, inDim] in stored
 //   precision), 2 bias f32[outDim] (read; unused unless flags&1), 3 y f32[numTokens, outDim] (rw),
@@ -13,7 +14,7 @@
 //   TILE*inDim*(4 + weight bytes); 2*numTokens*rowCount*inDim FLOP.
 const TILE: u32 = 64u;
 const TILE_K: u32 = 16u;
-struct Args { inDim: u32, outDim: u32, rowStart: u32, rowCount: u32, flags: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+struct Args { inDim: u32, outDim: u32, rowStart: u32, rowCount: u32, flags: u32, wRow0: u32, _pad1: u32, _pad2: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
@@ -32,7 +33,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let k = k0 + kk;
       let t = tTile + m; let r = rTile + m;
       xs[kk * TILE + m] = select(0.0, x[t * args.inDim + k], t < step.numTokens && k < args.inDim);
-      ws[kk * TILE + m] = select(0.0, w_at(r * args.inDim + k), r < args.rowCount && k < args.inDim);
+      ws[kk * TILE + m] = select(0.0, w_at((args.wRow0 + r) * args.inDim + k), r < args.rowCount && k < args.inDim);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TILE_K; kk++) {

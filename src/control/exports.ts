@@ -29,6 +29,8 @@ export interface ControlExports {
   lastBadHead(): number;
   reserveStep(seqId: number, numTokens: number): number;
   markAppended(seqId: number, layer: number): number;
+  cancelStep(seqId: number): number;
+  rewindSteps(seqId: number, n: number): number;
   endStep(seqId: number): number;
   isBetweenSteps(seqId: number): number;
   setPolicy(kind: number, value: number, minTokens: number, protectedWindow: number, sinks: number, continual: number, ranking: number, beta: number): number;

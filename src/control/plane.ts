@@ -91,7 +91,8 @@ export type ControlPolicy = Pick<PolicyConfig, "budget" | "protectedWindow" | "s
 const I32_MAX = 2 ** 31 - 1;
 const RANKINGS = ["global", "layer", "uniform", "pyramid"] as const;
 const ACTIONS = ["fits", "compress", "preempt"] as const;
-const step = (name: (typeof SEQ_STEP_FIELDS)[number]) => SEQ_STEP_FIELDS.indexOf(name);
+const STEP_AT = Object.fromEntries(SEQ_STEP_FIELDS.map((name, i) => [name, i])) as Record<(typeof SEQ_STEP_FIELDS)[number], number>;
+const step = (name: (typeof SEQ_STEP_FIELDS)[number]) => STEP_AT[name];
 const planWord = (name: (typeof PRESSURE_FIELDS)[number]) => PRESSURE_FIELDS.indexOf(name);
 
 /** Bytes are compiled here; a precompiled Module (workerd's `.wasm` imports) is only instantiated.
@@ -306,6 +307,29 @@ export class ControlPlane {
     this.checkSeq(seqId);
     checkIndex("layer", layer, this.config.numLayers);
     if (this.wasm.markAppended(seqId, layer) < 0) throw new InvalidArgumentError("seqId", seqId, "a sequence with tokens reserved this step");
+  }
+  /** Undoes the reserved, never-ended step of a decoding sequence (its blocks go back to the
+   *  front of the ring in reverse order). @throws InvalidArgumentError while prefilling or with nothing reserved. */
+  cancelStep(seqId: number): void {
+    this.checkSeq(seqId);
+    if (this.wasm.cancelStep(seqId) < 0) throw new InvalidArgumentError("seqId", seqId, "a decoding sequence with a token reserved this step");
+  }
+  /** Undoes the newest n ended decode tokens, newest first. @throws InvalidArgumentError past the prompt or mid-step. */
+  rewindSteps(seqId: number, n: number): void {
+    this.checkSeq(seqId);
+    if (this.wasm.rewindSteps(seqId, n) < 0) throw new InvalidArgumentError("n", n, "at most the decode tokens of a sequence between steps");
+  }
+  /** Blocks a reserve of numTokens would take from the pool, and the pool's free blocks. */
+  reserveFits(seqId: number, numTokens: number): boolean {
+    return this.wasm.blocksToReserve(seqId, numTokens) <= this.wasm.numFreeBlocks();
+  }
+  /** Past its prefill (stepOf's !prefilling without the object). */
+  isPastPrefill(seqId: number): boolean {
+    return this.seqSteps[seqId * SEQ_STEP_WORDS + step("prefilling")] === 0;
+  }
+  /** Tokens reserved this step (0 between steps): stepOf's numNew without the object. */
+  numNewOf(seqId: number): number {
+    return this.seqSteps[seqId * SEQ_STEP_WORDS + step("numNew")];
   }
   /** Ends the step (the first ends the prefill); true when the policy makes a pass due. */
   endStep(seqId: number): boolean {

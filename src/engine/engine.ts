@@ -25,6 +25,13 @@ export interface EngineGenerateOptions extends SamplingOptions {
   stopIds?: readonly number[];
   /** Stops generation between steps with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * GPU backend: submit decode step n + 1 before step n's id is read back (the id feeds the next
+   * embed on the device). Same ids and stats() as one step at a time; a step started past a
+   * stop id is cancelled. Off for policies whose decode adds to the metric (that step's attention
+   * would count). @default true
+   */
+  pipelined?: boolean;
 }
 
 /** Timings of the last generate(). */
@@ -59,6 +66,12 @@ interface Runner {
   forwardOn(seq: CachedSequence, ids: readonly number[], allLogits: boolean): Promise<Float32Array>;
   /** The request loop's prompt and decode steps (batched on the GPU; a sequence at a time on the CPU). */
   stepper?(maxRows: number): ServeStepper;
+  /** Pipelined decode (GPU): reserves and submits one decode step fed with the device's last sampled
+   *  id, or `hostId`; `id` resolves to the id it samples. The step stays open until endStep or cancelStep. */
+  submitStep?(seqId: number, sampling: Sampling, hostId: number | null): Promise<{ id: Promise<number> }>;
+  endStep?(seqId: number): Promise<void>;
+  /** Cancels the newest `count` decode steps of the sequence (the open one and ended ones). */
+  cancelStep?(seqId: number, count: number): Promise<void>;
 }
 
 /** A forward pass over a CachedSequence: what the evaluator's window runner drives. */
@@ -131,6 +144,56 @@ export class Engine {
       let r = await this.runner.run(seqId, ids, "token", true, sampling);
       this.timings.prefillMs = performance.now() - t0;
       const t1 = performance.now();
+      const runner = this.runner;
+      if (maxTokens > 0 && (options.pipelined ?? true) && runner.submitStep && !this.cache.config.policy.decodeMetric) {
+        // Pipelined: the step fed with token e + 1 is submitted before token e + 1 is known (the
+        // device feeds it its id); a step counts once its input token was yielded, is no stop id
+        // and no abort came; at the end the steps past that are cancelled, so the cache ends as
+        // one step at a time leaves it. Two steps deep where no pass can run between them
+        // (cache.passFreeSteps: the steps are then ended before their input is known), else one.
+        let tok = r as number;
+        const pending: Promise<number>[] = []; // ids of the steps fed with tokens e .. s, oldest first
+        let s = 0; // steps submitted: fed with tokens 1 .. s
+        let open = false; // the newest submitted step is not ended yet
+        let e = 0; // tokens yielded
+        const submit = async (hostId: number | null) => {
+          if (open) { open = false; await runner.endStep!(seqId); }
+          const { id } = await runner.submitStep!(seqId, sampling, hostId);
+          id.catch(() => undefined); // awaited in turn, or drained at the end
+          pending.push(id);
+          s++;
+          open = true;
+        };
+        let failed = false;
+        try {
+          for (;;) {
+            e++;
+            this.timings.generatedTokens++;
+            this.timings.decodeMs = performance.now() - t1;
+            yield tok;
+            if (stop.has(tok) || e === maxTokens) break;
+            options.signal?.throwIfAborted();
+            // Token e counts: the step fed with it is kept (ended now if it is the open one).
+            if (s < e) await submit(tok);
+            if (open && s === e) { open = false; await runner.endStep!(seqId); }
+            const depth = this.cache.passFreeSteps(seqId, 2) ? 2 : 1;
+            while (s - e < depth && s + 1 < maxTokens) await submit(null);
+            tok = await pending.shift()!;
+          }
+        } catch (err) {
+          failed = true;
+          throw err;
+        } finally {
+          // Steps fed with tokens e .. s never count: cancel them (the open one and any ended).
+          const extra = s - e + 1;
+          if (extra > 0) {
+            try { await runner.cancelStep!(seqId, extra); } catch (err) { if (!failed) throw err; }
+          }
+          await Promise.allSettled(pending); // their readbacks unmapped before the buffers serve again
+          this.timings.decodeMs = performance.now() - t1;
+        }
+        return;
+      }
       for (let i = 0; i < maxTokens; i++) {
         const tok = pick(r);
         this.timings.generatedTokens++;
@@ -275,6 +338,20 @@ export function gpuRunner(cache: KvCache, gpu: GpuForward, chunk: number, batchR
         return all;
       }
       return result;
+    },
+    async submitStep(seqId, sampling, hostId) {
+      const pos = positions.get(seqId) ?? 0;
+      await cache.reserve(seqId, 1);
+      positions.set(seqId, pos + 1);
+      const r = sampling.temperature > 0 ? sampling.rng() : 0;
+      if (hostId === null) return gpu.submitDecode(cache, seqId, pos, sampling.temperature, sampling.topP, r);
+      const out = { kind: "token" as const, temperature: sampling.temperature, topP: sampling.topP, r };
+      return { id: gpu.run(cache, seqId, [hostId], pos, out) as Promise<number> };
+    },
+    async endStep(seqId) { await cache.endStep([seqId]); },
+    async cancelStep(seqId, count) {
+      await cache.cancelSteps(seqId, count);
+      positions.set(seqId, (positions.get(seqId) ?? count) - count);
     },
     close(seqId) { positions.delete(seqId); },
     destroy() { gpu.destroy(); },

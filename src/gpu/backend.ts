@@ -10,8 +10,8 @@ import { poolGeometry } from "../contract";
 import { type GpuKvPool, createGpuKvPool } from "./pool";
 import { maxBindingBytes } from "./dispatch";
 import { DeviceLostError } from "../errors";
-import { type AppendKvKernel, createAppendKv } from "./kernels/appendKv";
-import { type DecodeAttention, createDecodeAttention, decodeScratchBytes } from "./kernels/decodeAttention";
+import { type AppendKvArgs, type AppendKvKernel, createAppendKv } from "./kernels/appendKv";
+import { type DecodeAttention, type DecodeAttentionArgs, createDecodeAttention, decodeScratchBytes } from "./kernels/decodeAttention";
 import { type PrefillAttention, createPrefillAttention } from "./kernels/prefillAttention";
 import { type ScoreOrdering, createScoreOrdering, orderingBytesPerSeq } from "./kernels/scoreOrdering";
 import { type CacheMoveExecutor, createCacheMoveExecutor } from "./kernels/executeCacheMoves";
@@ -77,6 +77,21 @@ export class GpuBackend implements KvBackend {
       const row = (l * d.maxSeqs + s) * H;
       q.writeBuffer(this.pool.headTables, 4 * row, ctx, row, H);
       q.writeBuffer(this.pool.headTables, this.pool.blockTablesOffsetBytes + 4 * row * M, tables, row * M, H * M);
+    }
+  }
+
+  syncReserved(seqId: number, numTokens: number): void {
+    const d = this.pool.dims, ctx = this.control.ctxLens, tables = this.control.blockTables;
+    const q = this.device.queue, H = d.numKvHeads, M = d.maxBlocksPerHead, b = d.blockSize;
+    // ctxLens of one sequence: one run per layer, or one run in all when maxSeqs is 1.
+    if (d.maxSeqs === 1) q.writeBuffer(this.pool.headTables, 4 * seqId * H, ctx, seqId * H, d.numLayers * H);
+    for (let l = 0; l < d.numLayers; l++) {
+      const row = (l * d.maxSeqs + seqId) * H;
+      if (d.maxSeqs !== 1) q.writeBuffer(this.pool.headTables, 4 * row, ctx, row, H);
+      for (let h = 0; h < H; h++) {
+        const c = ctx[row + h]!, from = Math.ceil((c - numTokens) / b), to = Math.ceil(c / b);
+        if (to > from) q.writeBuffer(this.pool.headTables, this.pool.blockTablesOffsetBytes + 4 * ((row + h) * M + from), tables, (row + h) * M + from, to - from);
+      }
     }
   }
 
@@ -210,6 +225,27 @@ export class GpuBackend implements KvBackend {
       encoder.copyBufferToBuffer(os, 0, out, g * rowBytes, bytes);
     }
   }
+
+  /** One decode token of one sequence in the caller's compute pass: the append of k, v, then
+   *  decode attention of q into out, its split grid sized by the sequence's length (every head
+   *  holds at most seqLen KVs). What encodeAppend + encodeDecode do, without their passes. */
+  encodeDecodeStep(pass: GPUComputePassEncoder, layer: number, seqId: number, k: GPUBuffer, v: GPUBuffer, q: GPUBuffer, out: GPUBuffer,
+    metricMode: 0 | 1 | 2, groupReduce: "sum" | "max" = "sum"): void {
+    const seqLen = this.control.seqLens[seqId];
+    const s = this.stepSeq[0]!;
+    s.seqId = seqId; s.firstPos = seqLen - 1;
+    this.stepAppend.layer = layer; this.stepAppend.newKeys = k; this.stepAppend.newValues = v;
+    this.k.append.encode(pass, this.stepAppend);
+    this.stepIds[0] = seqId;
+    const a = this.stepDecode;
+    a.layer = layer; a.queries = q; a.out = out; a.metricMode = metricMode; a.groupReduce = groupReduce; a.maxCtxLen = seqLen;
+    this.k.decode.encode(pass, a);
+  }
+  // encodeDecodeStep's argument objects, reused (the decode hot path allocates nothing here).
+  private readonly stepSeq = [{ seqId: 0, tokenStart: 0, numNew: 1, firstPos: 0 }];
+  private readonly stepAppend: AppendKvArgs = { layer: 0, seqs: this.stepSeq, newKeys: null!, newValues: null! };
+  private readonly stepIds = [0];
+  private readonly stepDecode: DecodeAttentionArgs = { layer: 0, seqIds: this.stepIds, queries: null!, out: null!, metricMode: 0 };
 
   /** Prefill attention of the newest numQ tokens from q GPUBuffer [numQ, numQHeads, headSize] into out. */
   encodePrefill(encoder: GPUCommandEncoder, layer: number, seqId: number, numQ: number, q: GPUBuffer, out: GPUBuffer, metric: MetricSettings): void {

@@ -90,29 +90,85 @@ for (const backend of ["gpu", "cpu"] as const) {
 
 const g = suite("engine (gpu) device use");
 
-g("a decode step maps at most one buffer", async () => {
+g("a decode step submits once and maps at most one buffer (pipelined and one step at a time)", async () => {
   const engine = await engineFor("stories260K", "gpu");
   const proto = (globalThis as unknown as { GPUBuffer: { prototype: GPUBuffer } }).GPUBuffer.prototype;
-  const original = proto.mapAsync;
-  let maps = 0;
+  const qproto = Object.getPrototypeOf(engine.cache.device.queue) as GPUQueue;
+  const original = proto.mapAsync, submit = qproto.submit;
+  const events: string[] = [];
   proto.mapAsync = function (this: GPUBuffer, ...args: Parameters<GPUBuffer["mapAsync"]>) {
-    maps++;
+    events.push("M");
     return original.apply(this, args);
   };
+  qproto.submit = function (this: GPUQueue, cbs: Iterable<GPUCommandBuffer>) {
+    events.push("S");
+    return submit.call(this, cbs);
+  };
   try {
-    const perStep: number[] = [];
-    let before = 0;
-    for await (const _ of engine.generate([1, 403, 407, 261], { maxTokens: 6, stopIds: [] })) {
-      perStep.push(maps - before);
-      before = maps;
+    for (const pipelined of [true, false]) {
+      const steps = 6;
+      events.length = 0;
+      let decodeFrom = -1;
+      for await (const _ of engine.generate([1, 403, 407, 261], { maxTokens: steps, stopIds: [], pipelined })) {
+        if (decodeFrom < 0) decodeFrom = events.length; // after the prefill's submit and map
+      }
+      const decode = events.slice(decodeFrom).join("");
+      // steps − 1 decode steps (the last id is not fed back), each one submit and one map.
+      assert.is(decode.replace(/M/g, "").length, steps - 1, `${pipelined}: ${decode}`);
+      assert.ok(/^(SM)+$/.test(decode), `every decode submit maps exactly one buffer (pipelined ${pipelined}): ${decode}`);
     }
-    // perStep[0] covers the prefill; each later entry is one decode step.
-    assert.is(perStep.length, 6);
-    for (const n of perStep.slice(1)) assert.ok(n <= 1, `a decode step mapped ${n} buffers (${perStep})`);
-    assert.ok(perStep.slice(1).every((n) => n === 1), "each decode step reads its token back");
   } finally {
     proto.mapAsync = original;
+    qproto.submit = submit;
     engine.destroy();
+  }
+});
+
+g("pipelined decode: the same ids and stats() as one step at a time (stop ids, maxTokens, continual passes, abort, prefill compression)", async () => {
+  const device = await testDevice();
+  type Policy = NonNullable<NonNullable<Parameters<typeof loadEngine>[1]>["policy"]>;
+  const byPolicy: [Policy, { stopAt?: number; steps: number; abortAfter?: number }[]][] = [
+    [{ name: "full" }, [{ steps: 12, stopAt: 5 }, { steps: 8, abortAfter: 3 }, { steps: 6 }]], // two steps deep
+    [{ name: "streamingllm", maxTokensPerHead: 8 }, [{ steps: 16, stopAt: 14 }]], // continual passes: one deep
+    [{ name: "snapkv", ratio: 2 }, [{ steps: 10, stopAt: 4 }]], // compressed at prefill, then two deep
+  ];
+  const prompt = [1, 403, 407, 261];
+  for (const [policy, cases] of byPolicy) {
+    // One engine runs each case both ways (each generate starts a fresh sequence); the pool's
+    // lifetime counters (passes, evictedKvs) add up over runs, so the per-run figures are compared.
+    const engine = await loadEngine(sharedModelSource("stories260K"), { device, llama2c: MODELS.stories260K.llama2c, policy, maxContextTokens: 64 });
+    try {
+      for (const c of cases) {
+        let stopIds: number[] = [];
+        if (c.stopAt !== undefined) stopIds = [(await collect(engine.generate(prompt, { maxTokens: c.steps, stopIds: [] })))[c.stopAt - 1]];
+        const runs = [];
+        for (const pipelined of [true, false]) {
+          const ac = new AbortController();
+          const ids: number[] = [];
+          let error = "";
+          try {
+            for await (const id of engine.generate(prompt, { maxTokens: c.steps, stopIds, pipelined, signal: ac.signal })) {
+              ids.push(id);
+              if (ids.length === c.abortAfter) ac.abort(new Error("stop here"));
+            }
+          } catch (e) {
+            error = (e as Error).message;
+          }
+          const { passes: _p, evictedKvs: _e, ...rest } = engine.stats();
+          runs.push({ ids, error, stats: rest });
+        }
+        const [a, b] = runs;
+        const what = JSON.stringify({ policy, ...c });
+        assert.equal(a.ids, b.ids, what);
+        assert.is(a.error, b.error, what);
+        assert.equal(a.stats, b.stats, what);
+        if (c.stopAt !== undefined) assert.ok(a.ids.length <= c.stopAt, `${what}: stopped early (${a.ids.length})`);
+        if (c.abortAfter !== undefined) assert.is(a.ids.length, c.abortAfter, what);
+        if (policy.name === "streamingllm") assert.ok(a.stats.sequences[0].passes > 0, `${what}: passes ran (${a.stats.sequences[0].passes})`);
+      }
+    } finally {
+      engine.destroy();
+    }
   }
 });
 

@@ -80,6 +80,7 @@ import p46 from "kvcompress:source/shaders/common/pass_state.wgsl";
 import p47 from "kvcompress:source/src/gpu/kernels/devicePass.ts";
 import p48 from "kvcompress:source/src/engine/serve.ts";
 import p49 from "kvcompress:source/src/engine/gpuBatch.ts";
+import p50 from "kvcompress:source/src/engine/engine.ts";
 
 const DOCS: Record<string, string> = {
   "README.md": readme,
@@ -124,6 +125,7 @@ const ARCHITECTURE_PATHS: Record<string, string> = {
   "assembly/pressure.ts": p43, "assembly/steps.ts": p44,
   "shaders/common/pass_key.wgsl": p45, "shaders/common/pass_state.wgsl": p46, "src/gpu/kernels/devicePass.ts": p47,
   "src/engine/serve.ts": p48, "src/engine/gpuBatch.ts": p49,
+  "src/engine/engine.ts": p50,
 };
 
 /** Build outputs the page names; they exist only after a build, so they are not checked. */

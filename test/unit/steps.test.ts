@@ -46,6 +46,29 @@ steps("reserveStep → markAppended → endStep, and a fresh state for a reused 
   assert.throws(() => cp.markAppended(a, 0), (e: unknown) => e instanceof InvalidArgumentError); // nothing reserved
 });
 
+steps("cancelStep and rewindSteps undo decode reserves exactly: free ring, tables, lengths", () => {
+  const cp = plane();
+  cp.setPolicy(policy({ budget: null }));
+  const a = cp.addSequence(), b = cp.addSequence();
+  cp.reserveStep(a, 7); cp.endStep(a); // prompt of 7: 2 blocks per head
+  cp.reserveStep(b, 3); cp.endStep(b);
+  const snap = () => ({ free: cp.freeBlockIds(), ctx: [...cp.ctxLens], tables: [...cp.blockTables], seqLen: cp.seqLens[a], step: cp.stepOf(a) });
+  const before = snap();
+  // Tokens 8 (fills block 2) and 9 (a new block in every head), then an open step for token 10.
+  cp.reserveStep(a, 1); cp.endStep(a);
+  cp.reserveStep(a, 1); cp.endStep(a);
+  cp.reserveStep(a, 1);
+  assert.ok(cp.freeBlockIds().length < before.free.length);
+  cp.cancelStep(a);
+  cp.rewindSteps(a, 2);
+  assert.equal(snap(), before);
+  assert.throws(() => cp.cancelStep(a), (e: unknown) => e instanceof InvalidArgumentError); // nothing reserved
+  assert.throws(() => cp.rewindSteps(a, 1), (e: unknown) => e instanceof InvalidArgumentError); // would reach into the prompt
+  const c = cp.addSequence();
+  cp.reserveStep(c, 2);
+  assert.throws(() => cp.cancelStep(c), (e: unknown) => e instanceof InvalidArgumentError); // prefilling
+});
+
 steps("planMoves counts a pass that evicted something, per sequence and for the pool", () => {
   const cp = plane();
   const a = cp.addSequence(), b = cp.addSequence();

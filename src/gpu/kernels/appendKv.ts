@@ -39,9 +39,27 @@ export async function createAppendKv(device: GPUDevice, pool: GpuKvPool): Promis
   const ring = new BatchRing(device, 256, "append_kv-batch");
   const groupFor = bindGroupCache(device, built);
   const unitsPerHead = quant ? Math.ceil(d.headSize / QUANT_GROUP) : d.headSize / 4;
+  // The one-sequence path's reused uniform fields, and the group of the last k/v buffers.
+  const one = { layer: 0, numSeqs: 1, tokenBase: 0, numTokens: 0 };
+  const oneSeq = [{ seqId: 0, tokenStart: 0, numNew: 0, firstPos: 0 }];
+  let last: { k: GPUBuffer; v: GPUBuffer; group: GPUBindGroup } | null = null;
   return {
     encode(pass, args) {
-      const group = groupFor({ ...pool.poolBuffers(), batch: ring.buffer, newKeys: args.newKeys, newValues: args.newValues });
+      let group: GPUBindGroup;
+      if (last && last.k === args.newKeys && last.v === args.newValues) group = last.group;
+      else {
+        group = groupFor({ ...pool.poolBuffers(), batch: ring.buffer, newKeys: args.newKeys, newValues: args.newValues });
+        last = { k: args.newKeys, v: args.newValues, group };
+      }
+      if (args.seqs.length === 1) {
+        // One sequence (a decode step): the same uniform and grid as below, without the copies.
+        const s = args.seqs[0]!;
+        one.layer = args.layer; one.tokenBase = s.tokenStart; one.numTokens = s.numNew;
+        oneSeq[0]!.seqId = s.seqId; oneSeq[0]!.tokenStart = s.tokenStart; oneSeq[0]!.numNew = s.numNew; oneSeq[0]!.firstPos = s.firstPos;
+        const off = ring.write("appendKv", one, oneSeq);
+        encodeLinear(pass, built, group, off, Math.ceil((s.numNew * d.numKvHeads * unitsPerHead) / WG.appendKv));
+        return;
+      }
       for (const part of batchChunks(args.seqs)) {
         const tokenBase = Math.min(...part.map((s) => s.tokenStart));
         const tokenEnd = Math.max(...part.map((s) => s.tokenStart + s.numNew));

@@ -22,7 +22,9 @@ import { MODEL_KERNEL_FILES, modelSourcesOf, type WeightDtype } from "./sources"
 
 export type { WeightDtype } from "./sources";
 export interface HostTensor { dtype: WeightDtype; shape: readonly number[]; bytes: Uint8Array }
-export interface TensorPart { buffer: GPUBuffer; rowStart: number; rowCount: number }
+/** One binding's rows of a tensor: rows [rowStart, rowStart + rowCount) of the whole, stored from
+ *  row `bufferRow` (default 0) of `buffer` (a view into a concatenated weight; matmul only). */
+export interface TensorPart { buffer: GPUBuffer; rowStart: number; rowCount: number; bufferRow?: number }
 export interface DeviceTensor { dtype: WeightDtype; shape: readonly number[]; rows: number; cols: number; parts: TensorPart[] }
 
 /** Rows per workgroup of matvec*.wgsl (`const ROWS`) and the output tile of matmul.wgsl (`const TILE`). */
@@ -99,17 +101,30 @@ export function writeStep(queue: GPUQueue, buffer: GPUBuffer, numTokens: number,
 /** A prepared dispatch: encode() records it for `numTokens` rows (the Step's numTokens). */
 export interface Dispatch { encode(pass: GPUComputePassEncoder, numTokens: number): void }
 
-interface MatArgs { step: GPUBuffer; x: GPUBuffer; weight: DeviceTensor; y: GPUBuffer; inDim: number; outDim: number; bias?: GPUBuffer; accumulate?: boolean }
+/** RMSNorm fused into a matvec: x is normalised on the fly with this f32 weight [inDim]. */
+export interface FusedNorm { weight: GPUBuffer; eps: number }
+/** A matvec's output rows split over three buffers: [0, split1) → y, [split1, split2) → y2, the rest → y3. */
+export interface SplitOutput { y2: GPUBuffer; y3: GPUBuffer; split1: number; split2: number }
+interface MatArgs {
+  step: GPUBuffer; x: GPUBuffer; weight: DeviceTensor; y: GPUBuffer; inDim: number; outDim: number; bias?: GPUBuffer; accumulate?: boolean;
+  /** matvec only (inDim % 8 == 0): RMSNorm of x in the kernel's prologue. */
+  norm?: FusedNorm;
+  /** matvec only (inDim % 8 == 0, no accumulate): q/k/v from one concatenated weight. */
+  split?: SplitOutput;
+  /** With split: RoPE of the q and k rows (y, y2) in the epilogue, interleaved pairs (2j, 2j + 1). */
+  rope?: { invFreq: GPUBuffer; headSize: number };
+}
 
 export interface ModelKernels {
   /** out[t] = table[ids[t]]. */
   embed: { prepare(a: { step: GPUBuffer; ids: GPUBuffer; table: DeviceTensor; out: GPUBuffer; dim: number }): Dispatch };
   rmsNorm: { prepare(a: { step: GPUBuffer; x: GPUBuffer; weight: DeviceTensor; out: GPUBuffer; dim: number; eps: number }): Dispatch };
-  /** y[n, out] (=|+=) x[n, in] W^T (+ bias), tuned for n = 1 (decode); any n is correct. */
+  /** y[n, out] (=|+=) x[n, in] W^T (+ bias), tuned for n = 1 (decode); any n is correct. With
+   *  `norm`, x is RMS-normalised first (in the kernel); with `split`, rows go to three buffers. */
   matvec: { prepare(a: MatArgs): Dispatch };
   /** y = silu(x Wg^T) * (x Wu^T) in one pass over both weights (decode); null where inDim % 8 ≠ 0
    *  (then matvec + matvec + swiglu). gate and up must be split into the same parts. */
-  matvecSwiglu: { prepare(a: { step: GPUBuffer; x: GPUBuffer; gate: DeviceTensor; up: DeviceTensor; y: GPUBuffer; inDim: number; outDim: number }): Dispatch | null };
+  matvecSwiglu: { prepare(a: { step: GPUBuffer; x: GPUBuffer; gate: DeviceTensor; up: DeviceTensor; y: GPUBuffer; inDim: number; outDim: number; norm?: FusedNorm }): Dispatch | null };
   /** The same product, tiled for n ≫ 1 (prefill chunks). */
   matmul: { prepare(a: MatArgs): Dispatch };
   rope: { prepare(a: { step: GPUBuffer; x: GPUBuffer; invFreq: GPUBuffer; heads: number; headSize: number; style: RopeStyle }): Dispatch };
@@ -169,7 +184,10 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
   ].map(async ([n, d, wg]) => { pipes[wg ? `${n}/${d}/${wg}` : `${n}/${d}`] = await kernel(n, d, wg ? { WG: wg } : {}, wg); }));
   const owned: GPUBuffer[] = [];
   const dummy = device.createBuffer({ label: "model dummy bias", size: 16, usage: GPUBufferUsage.STORAGE });
-  owned.push(dummy);
+  // Unused writable bindings (y2, y3 without a split) each need their own buffer: writable bindings may not alias.
+  const dummyY2 = device.createBuffer({ label: "model dummy y2", size: 16, usage: GPUBufferUsage.STORAGE });
+  const dummyY3 = device.createBuffer({ label: "model dummy y3", size: 16, usage: GPUBufferUsage.STORAGE });
+  owned.push(dummy, dummyY2, dummyY3);
   const argsBuffer = (name: ModelKernelName, fields: Record<string, number>) => {
     const words = packModelArgs(MODEL_KERNEL_IO[name], fields);
     const b = device.createBuffer({ label: `model ${name} args`, size: words.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
@@ -189,12 +207,25 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
     if (a.weight.rows !== a.outDim) throw new InvalidArgumentError(`${name}.weight.rows`, a.weight.rows, `must equal outDim ${a.outDim}`);
     // matvec reads 8-element chunks as vec4<u32>: a row must be whole chunks; else the tiled kernel.
     const vec = name === "matvec" && a.inDim % 8 === 0;
+    if ((a.norm || a.split) && !vec) throw new InvalidArgumentError(`${name}.${a.norm ? "norm" : "split"}`, `inDim ${a.inDim}`, "matvec with inDim % 8 == 0");
+    if (a.split && a.accumulate) throw new InvalidArgumentError(`${name}.split`, "accumulate", "no accumulate with a split output");
+    if (a.split && !(a.split.split1 > 0 && a.split.split1 <= a.split.split2 && a.split.split2 <= a.outDim)) {
+      throw new InvalidArgumentError(`${name}.split`, `${a.split.split1}, ${a.split.split2}`, `0 < split1 ≤ split2 ≤ outDim ${a.outDim}`);
+    }
     const kname = vec ? mv : "matmul";
     const k = pipe(kname, a.weight.dtype, vec ? matvecWg(a.inDim / 8) : 0);
-    const flags = (a.bias ? 1 : 0) | (a.accumulate ? 2 : 0);
+    if (a.rope && (!a.split || a.rope.headSize % 2 || a.split.split1 % a.rope.headSize || (a.split.split2 - a.split.split1) % a.rope.headSize || a.weight.parts.length !== 1)) {
+      throw new InvalidArgumentError(`${name}.rope`, a.rope.headSize, "a split output of whole heads of even size, one weight part");
+    }
+    const flags = (a.bias ? 1 : 0) | (a.accumulate ? 2 : 0) | (a.norm ? 4 : 0) | (a.split ? 8 : 0) | (a.rope ? 16 : 0);
     const parts = a.weight.parts.map((p) => {
-      const args = argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags });
-      const g = group(k, { x: a.x, W: p.buffer, bias: a.bias ?? dummy, y: a.y, args, step: a.step });
+      if (vec && p.bufferRow) throw new InvalidArgumentError(`${name}.weight.parts.bufferRow`, p.bufferRow, "0 for matvec (views into a buffer are matmul's)");
+      const args = vec
+        ? argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags,
+          epsBits: a.norm ? f32Bits(a.norm.eps) : 0, split1: a.split?.split1 ?? 0, split2: a.split?.split2 ?? 0, headSize: a.rope?.headSize ?? 0 })
+        : argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags, wRow0: p.bufferRow ?? 0 });
+      const g = group(k, { x: a.x, W: p.buffer, bias: a.bias ?? dummy, y: a.y, nw: a.norm?.weight ?? dummy, y2: a.split?.y2 ?? dummyY2, y3: a.split?.y3 ?? dummyY3,
+        invFreq: a.rope?.invFreq ?? dummy, args, step: a.step });
       const [gx, gy] = grid2(Math.ceil(p.rowCount / MATVEC_ROWS), maxDim);
       return { g, rowCount: p.rowCount, gx, gy };
     });
@@ -265,9 +296,10 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
         if (a.inDim % 8 !== 0) return null;
         const k = pipe(mvGlu, a.gate.dtype, matvecWg(a.inDim / 8));
         const parts = a.gate.parts.map((p, i) => {
-          const args = argsBuffer(mvGlu, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount });
+          if (p.bufferRow || a.up.parts[i]!.bufferRow) throw new InvalidArgumentError("matvecSwiglu.parts.bufferRow", p.bufferRow ?? a.up.parts[i]!.bufferRow, "0");
+          const args = argsBuffer(mvGlu, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags: a.norm ? 4 : 0, epsBits: a.norm ? f32Bits(a.norm.eps) : 0 });
           const [gx, gy] = grid2(Math.ceil(p.rowCount / MATVEC_ROWS), maxDim);
-          return { g: group(k, { x: a.x, W: p.buffer, W2: a.up.parts[i]!.buffer, y: a.y, args, step: a.step }), gx, gy };
+          return { g: group(k, { x: a.x, W: p.buffer, W2: a.up.parts[i]!.buffer, y: a.y, nw: a.norm?.weight ?? dummy, args, step: a.step }), gx, gy };
         });
         return {
           encode(pass, n) {

@@ -1,6 +1,7 @@
 // GPU model kernels (src/gpu/model) vs straight-loop f64 references (test/reference/model.ts),
 // fresh random inputs, NaN-poisoned outputs, awkward widths (576, 896), 9/3 and 14/2 heads,
-// vocab 515, chunks shorter than a workgroup, f32/f16/bf16 weights, weights split into parts.
+// vocab 515, chunks shorter than a workgroup, f32/f16/bf16 weights, weights split into parts; decode's
+// fused kernels (RMSNorm in the matvec prologue, q/k/v split output with RoPE, views into one q/k/v weight).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
@@ -72,6 +73,98 @@ for (const dtype of ["f32", "f16", "bf16"] as WeightDtype[]) {
       await runPass(device, (pass) => d.encode(pass, n));
       const e = maxRelErr(await readF32(device, y, n * outDim), want);
       assert.ok(e < 1e-5, `matvecSwiglu${v.subgroups ? " (subgroups)" : ""} rel err ${e} (seed ${seed})`);
+    }
+  });
+  // Decode's fused q/k/v: RMSNorm in the prologue, bias, rows split into q, k, v (9/3 and 14/2
+  // heads of 64 at widths 576 and 896), and the fused head: norm + classifier over vocab 515.
+  for (const [inDim, qH, kvH, n] of [[576, 9, 3, 1], [896, 14, 2, 2], [576, 0, 0, 1]] as const) {
+    const head = qH === 0;
+    const outDim = head ? 515 : (qH + 2 * kvH) * 64, split1 = qH * 64, split2 = (qH + kvH) * 64;
+    test(`matvec ${dtype} fused RMSNorm${head ? " (head, 515 rows)" : ` + q/k/v split, ${qH}/${kvH} heads`} ${outDim}x${inDim} n=${n}`, async () => {
+      const { device, step, variants } = await setup();
+      const seed = freshSeed(), rng = makeRng(seed);
+      const eps = 1e-5;
+      const w = encodeWeights(randomArray(rng, inDim * outDim), dtype);
+      const W = uploadTensor(device, { dtype, shape: [outDim, inDim], bytes: w.bytes });
+      const x = randomArray(rng, n * inDim).map((v) => v * 3), nw = randomArray(rng, inDim), bias = randomArray(rng, outDim);
+      const xn = refRmsNorm(x, nw, n, inDim, eps);
+      const want = refMatmul(xn, w.stored, n, inDim, outDim, head ? undefined : bias);
+      const xb = storageBuffer(device, x), nb = storageBuffer(device, nw), bb = storageBuffer(device, bias), st = step(n);
+      const inv = ropeInvFrequencies(64, 10000, null), inv32 = Float32Array.from(inv);
+      for (const v of variants) {
+        const label = `matvec${v.subgroups ? " (subgroups)" : ""}`;
+        if (head) {
+          const y = nanBuffer(device, n * outDim);
+          const d = v.matvec.prepare({ step: st, x: xb, weight: W, y, inDim, outDim, norm: { weight: nb, eps } });
+          await runPass(device, (pass) => d.encode(pass, n));
+          const e = maxRelErr(await readF32(device, y, n * outDim), want);
+          assert.ok(e < 1e-5, `${label} norm rel err ${e} (seed ${seed})`);
+          continue;
+        }
+        const yq = nanBuffer(device, n * split1), yk = nanBuffer(device, n * (split2 - split1)), yv = nanBuffer(device, n * (outDim - split2));
+        const d = v.matvec.prepare({ step: st, x: xb, weight: W, y: yq, inDim, outDim, bias: bb, norm: { weight: nb, eps }, split: { y2: yk, y3: yv, split1, split2 } });
+        await runPass(device, (pass) => d.encode(pass, n));
+        // The same with RoPE of the q and k rows in the epilogue (interleaved pairs), at positions ~40.
+        const rq = nanBuffer(device, n * split1), rk = nanBuffer(device, n * (split2 - split1)), rv = nanBuffer(device, n * (outDim - split2));
+        const startPos = 40 + Math.floor(rng() * 10);
+        const d2 = v.matvec.prepare({ step: step(n, startPos), x: xb, weight: W, y: rq, inDim, outDim, bias: bb, norm: { weight: nb, eps },
+          split: { y2: rk, y3: rv, split1, split2 }, rope: { invFreq: ropeInvFreqBuffer(device, inv), headSize: 64 } });
+        await runPass(device, (pass) => d2.encode(pass, n));
+        const q = await readF32(device, yq, n * split1), k = await readF32(device, yk, n * (split2 - split1)), vv = await readF32(device, yv, n * (outDim - split2));
+        const got = new Float32Array(n * outDim);
+        for (let t = 0; t < n; t++) {
+          got.set(q.subarray(t * split1, (t + 1) * split1), t * outDim);
+          got.set(k.subarray(t * (split2 - split1), (t + 1) * (split2 - split1)), t * outDim + split1);
+          got.set(vv.subarray(t * (outDim - split2), (t + 1) * (outDim - split2)), t * outDim + split2);
+        }
+        const e = maxRelErr(got, want);
+        assert.ok(e < 1e-5, `${label} norm + split rel err ${e} (seed ${seed})`);
+        const wq = new Float64Array(n * split1), wk = new Float64Array(n * (split2 - split1));
+        for (let t = 0; t < n; t++) {
+          wq.set(want.subarray(t * outDim, t * outDim + split1), t * split1);
+          wk.set(want.subarray(t * outDim + split1, t * outDim + split2), t * (split2 - split1));
+        }
+        const eq = maxRelErr(await readF32(device, rq, n * split1), refRope(wq, n, qH, 64, startPos, inv32, "interleaved"));
+        const ek = maxRelErr(await readF32(device, rk, n * (split2 - split1)), refRope(wk, n, kvH, 64, startPos, inv32, "interleaved"));
+        const ev = maxRelErr(await readF32(device, rv, n * (outDim - split2)), want.filter((_, i) => i % outDim >= split2));
+        // f32 angles and the adapter's sin/cos, as in the rope test below (~1e-4 at these positions).
+        assert.ok(eq < 2e-3 && ek < 2e-3 && ev < 1e-5, `${label} norm + split + rope rel err q ${eq} k ${ek} v ${ev} (seed ${seed})`);
+      }
+    });
+  }
+  test(`matvecSwiglu ${dtype} fused RMSNorm 515x896 n=2`, async () => {
+    const { device, step, variants } = await setup();
+    const seed = freshSeed(), rng = makeRng(seed);
+    const inDim = 896, outDim = 515, n = 2, eps = 1e-6;
+    const g = encodeWeights(randomArray(rng, inDim * outDim), dtype), u = encodeWeights(randomArray(rng, inDim * outDim), dtype);
+    const G = uploadTensor(device, { dtype, shape: [outDim, inDim], bytes: g.bytes }), U = uploadTensor(device, { dtype, shape: [outDim, inDim], bytes: u.bytes });
+    const x = randomArray(rng, n * inDim).map((v) => v * 5), nw = randomArray(rng, inDim);
+    const xn = refRmsNorm(x, nw, n, inDim, eps);
+    const want = refSwiglu(refMatmul(xn, g.stored, n, inDim, outDim), refMatmul(xn, u.stored, n, inDim, outDim));
+    const xb = storageBuffer(device, x), nb = storageBuffer(device, nw), st = step(n);
+    for (const v of variants) {
+      const y = nanBuffer(device, n * outDim);
+      const d = v.matvecSwiglu.prepare({ step: st, x: xb, gate: G, up: U, y, inDim, outDim, norm: { weight: nb, eps } })!;
+      await runPass(device, (pass) => d.encode(pass, n));
+      const e = maxRelErr(await readF32(device, y, n * outDim), want);
+      assert.ok(e < 1e-5, `matvecSwiglu${v.subgroups ? " (subgroups)" : ""} norm rel err ${e} (seed ${seed})`);
+    }
+  });
+  test(`matmul ${dtype} over views into one concatenated q/k/v weight (14/2 heads, dim 896, n=5)`, async () => {
+    const { device, k, step } = await setup();
+    const seed = freshSeed(), rng = makeRng(seed);
+    const inDim = 896, rows = [896, 128, 128], total = 1152, n = 5;
+    const w = encodeWeights(randomArray(rng, inDim * total), dtype);
+    const W = uploadTensor(device, { dtype, shape: [total, inDim], bytes: w.bytes });
+    const x = randomArray(rng, n * inDim), xb = storageBuffer(device, x), st = step(n);
+    let row0 = 0;
+    for (const r of rows) {
+      const view = { dtype, shape: [r, inDim], rows: r, cols: inDim, parts: [{ buffer: W.parts[0]!.buffer, rowStart: 0, rowCount: r, bufferRow: row0 }] };
+      const y = nanBuffer(device, n * r);
+      await runPass(device, (pass) => k.matmul.prepare({ step: st, x: xb, weight: view, y, inDim, outDim: r }).encode(pass, n));
+      const e = maxRelErr(await readF32(device, y, n * r), refMatmul(x, w.stored.subarray(row0 * inDim, (row0 + r) * inDim), n, inDim, r));
+      assert.ok(e < 1e-5, `matmul view rows ${row0}+${r} rel err ${e} (seed ${seed})`);
+      row0 += r;
     }
   });
   test(`embed ${dtype} vocab 515 dim 576, split table, n=3`, async () => {
