@@ -31,6 +31,8 @@ export interface GpuForwardShared {
   bias(role: string): GPUBuffer | undefined;
   invFreq: GPUBuffer;
   classifierRole: string;
+  /** The pair layout q and k have on the device (interleaved once rotate-half rows were permuted at upload). */
+  ropeStyle: LlamaConfig["ropeStyle"];
 }
 
 /** The prepared dispatches of one batch shape. */
@@ -350,7 +352,7 @@ export class GpuForward {
   /** @internal What a batched decode (src/engine/gpuBatch.ts) prepares its own dispatches from:
    *  the kernels, the weights, the RoPE table. Valid after finish(). */
   shared(): GpuForwardShared {
-    return { kernels: this.kernels, matrix: (role) => this.matrix(role), bias: (role) => this.biases.get(role), invFreq: this.act.invFreq, classifierRole: this.classifierRole };
+    return { kernels: this.kernels, matrix: (role) => this.matrix(role), bias: (role) => this.biases.get(role), invFreq: this.act.invFreq, classifierRole: this.classifierRole, ropeStyle: this.ropeStyle() };
   }
 
   /** Every layer of a one-token step into `pass`, after `embed` (from host ids or the device's last id). */

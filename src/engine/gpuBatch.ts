@@ -76,8 +76,8 @@ export class GpuBatchDecode {
           mm(r("wq"), a.xn, a.q, c.dim, qDim, false, r("bq")),
           mm(r("wk"), a.xn, a.k, c.dim, kvDim, false, r("bk")),
           mm(r("wv"), a.xn, a.v, c.dim, kvDim, false, r("bv")),
-          k.ropeRows.prepare({ step, x: a.q, invFreq: sh.invFreq, positions: a.positions, heads: c.numQHeads, headSize: c.headSize, style: c.ropeStyle }),
-          k.ropeRows.prepare({ step, x: a.k, invFreq: sh.invFreq, positions: a.positions, heads: c.numKvHeads, headSize: c.headSize, style: c.ropeStyle }),
+          k.ropeRows.prepare({ step, x: a.q, invFreq: sh.invFreq, positions: a.positions, heads: c.numQHeads, headSize: c.headSize, style: sh.ropeStyle }),
+          k.ropeRows.prepare({ step, x: a.k, invFreq: sh.invFreq, positions: a.positions, heads: c.numKvHeads, headSize: c.headSize, style: sh.ropeStyle }),
         ],
         post: [
           mm(r("wo"), a.att, a.x, qDim, c.dim, true),
