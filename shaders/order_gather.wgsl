@@ -3,22 +3,26 @@
 // segLen (a power of two) sort elements, key = (score bits, position), payload = logical index.
 // Protected KVs (position ≥ seqLen − protectedWindow or < sinks) score +inf; padding sorts last.
 // queryAvg = 1: score = metric / (seqLen − position), the number of queries that could see the KV.
-// Sources: common/pool.wgsl, common/batch.wgsl, common/pass_head.wgsl, this file.
+// valueNorm = 1: score ×= ‖v‖₂ of the KV's stored value (value-aware ranking; lane j sums
+// v[4c + j]² over c, then (s0 + s1) + (s2 + s3), then sqrt — the CPU backend's order).
+// Sources: common/pool.wgsl, common/batch.wgsl, common/kv_<dtype>.wgsl, common/pass_head.wgsl, this file.
 // Bindings (group 0):
+//   0..3 kvShard0..3 storage rw (common/kv_<dtype>.wgsl) — values read only with valueNorm = 1
 //   4 headTables storage rw  (common/pool.wgsl)
 //   5 slotMeta   storage rw  (common/pool.wgsl) — metrics and positions read
-//   6 batch      uniform     Args (numSeqs k, segLen, protectedWindow, sinks, queryAvg); Seq (seqId, seqLen, _, _)
+//   6 batch      uniform     Args (numSeqs k, segLen, protectedWindow, sinks, queryAvg, valueNorm); Seq (seqId, seqLen, _, _)
 //   7 sortBuf    storage rw  array<vec4u> [numLayers, k, NUM_KV_HEADS, segLen] of
 //                            (f32 bits of score, position, logicalIdx, 0); padding = (~0, ~0, ~0, 0)
-// Overrides: pool.wgsl's, WG_SIZE.
+// Overrides: pool.wgsl's, the kv include's, WG_SIZE.
 // Dispatch: ceil(NUM_LAYERS · k · NUM_KV_HEADS · segLen / WG_SIZE) workgroups (2-D grid).
 // Invariant: scores are ≥ 0, so u32 order of the f32 bits is the f32 order (+inf = 0x7f800000).
-// Roofline: 12 B read (table, metric, position), 16 B written per element.
+// Roofline: 12 B read (table, metric, position), 16 B written per element; valueNorm adds one
+// stored value row (4·d B in f32, 2·d in f16, a q8/q4 record).
 
 override WG_SIZE: u32;
 
 // Batch uniform fields (src/contract.ts KERNEL_IO)
-struct Args { numSeqs: u32, segLen: u32, protectedWindow: u32, sinks: u32, queryAvg: u32 }
+struct Args { numSeqs: u32, segLen: u32, protectedWindow: u32, sinks: u32, queryAvg: u32, valueNorm: u32 }
 struct Seq { seqId: u32, seqLen: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(7) var<storage, read_write> sortBuf: array<vec4u>;
@@ -42,7 +46,18 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let pos = positionOf(slot);
   let protectedPos = pos + batch.args.protectedWindow >= seq.seqLen || pos < batch.args.sinks;
   // queryAvg: the metric over the number of queries that could see the KV (positions pos … seqLen − 1)
-  let score = select(metricOf(slot), metricOf(slot) / f32(max(seq.seqLen - pos, 1u)), batch.args.queryAvg == 1u);
+  var score = select(metricOf(slot), metricOf(slot) / f32(max(seq.seqLen - pos, 1u)), batch.args.queryAvg == 1u);
+  if (batch.args.valueNorm == 1u && !protectedPos) { score = score * valueNormOf(slot); }
   let bits = select(bitcast<u32>(score), 0x7f800000u, protectedPos);
   sortBuf[e] = vec4u(bits, pos, i, 0u);
+}
+
+/** ‖v‖₂ of the value at `slot`, summed in the CPU backend's order (header). */
+fn valueNormOf(slot: u32) -> f32 {
+  var acc = vec4f(0.0);
+  for (var c = 0u; c < HEAD_SIZE / 4u; c++) {
+    let x = kvLoad4(slot, 1u, c);
+    acc = acc + x * x;
+  }
+  return sqrt((acc.x + acc.y) + (acc.z + acc.w));
 }

@@ -331,7 +331,7 @@ export class KvCache {
    *  Crossings into the wasm: schedulePass, planMoves (which also counts the pass). */
   private async passNow(ids: number[]): Promise<{ evictedKvs: number; blocksFreed: number }> {
     const policy = this.config.policy;
-    const prot: Protection = { protectedWindow: policy.protectedWindow, sinks: policy.sinks, queryAvg: policy.queryReduce === "avg" };
+    const prot: Protection = { protectedWindow: policy.protectedWindow, sinks: policy.sinks, queryAvg: policy.queryReduce === "avg", valueNorm: policy.valueNorm };
     await this.backend.chunkKeys(ids, prot, this.control.chunkKeys(ids.length));
     this.control.schedulePass(ids);
     // The schedule wrote the counts and their prefix sums; the last offset is the pass's total.

@@ -54,6 +54,12 @@ export interface PolicyInput {
    *  position), which removes the sum's bias toward old positions. @default "sum" */
   queryReduce?: QueryReduce;
   trigger?: Trigger;
+  /** Rank by the metric times ‖v‖₂ of the KV's stored value (ours; attention × value norm as in
+   *  kvpress's ExpectedAttention and CurDKV, docs/METHOD.md §2.4). @default false */
+  valueNorm?: boolean;
+  /** Global and per-layer rankings: every (layer, KV head) keeps at least this share (0 … 1) of
+   *  the mean per-head share of the kept blocks (ours, docs/METHOD.md §2.4). @default 0 */
+  headFloor?: number;
   /** pyramidkv: the smallest layer budget is maxTokens / beta. @default 20 (PyramidKV's default) */
   pyramidBeta?: number;
 }
@@ -74,10 +80,12 @@ export interface PolicyConfig {
   readonly groupReduce: GroupReduce;
   readonly queryReduce: QueryReduce;
   readonly trigger: Trigger;
+  readonly headFloor: number;
+  readonly valueNorm: boolean;
   readonly pyramidBeta: number;
 }
 
-const DEFAULTS: Record<PolicyName, Omit<PolicyConfig, "name" | "budget" | "groupReduce">> = {
+const DEFAULTS: Record<PolicyName, Omit<PolicyConfig, "name" | "budget" | "groupReduce" | "headFloor" | "valueNorm">> = {
   full: { protectedWindow: 8, sinks: 0, metric: "none", obsWindow: 8, poolWidth: 1, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "prefill", pyramidBeta: 20 },
   // Recency only: every score stays 0, so the (score, position) order evicts the oldest first.
   streamingllm: { protectedWindow: 8, sinks: 4, metric: "none", obsWindow: 8, poolWidth: 1, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "continual", pyramidBeta: 20 },
@@ -133,6 +141,10 @@ export function definePolicy(input: PolicyInput): PolicyConfig {
   if (trigger !== "prefill" && trigger !== "continual") throw new ConfigError("policy.trigger", `must be "prefill" or "continual", got ${String(trigger)}`);
   const poolWidth = nonNegInt("poolWidth", input.poolWidth ?? d.poolWidth);
   if (poolWidth % 2 !== 1) throw new ConfigError("policy.poolWidth", `must be odd (centred window), got ${poolWidth}`);
+  const headFloor = input.headFloor ?? 0;
+  if (typeof headFloor !== "number" || !(headFloor >= 0 && headFloor <= 1)) throw new ConfigError("policy.headFloor", `must be in [0, 1], got ${String(headFloor)}`);
+  const valueNorm = input.valueNorm ?? false;
+  if (typeof valueNorm !== "boolean") throw new ConfigError("policy.valueNorm", `must be true or false, got ${String(valueNorm)}`);
   const pyramidBeta = input.pyramidBeta ?? d.pyramidBeta;
   if (typeof pyramidBeta !== "number" || !(pyramidBeta >= 1)) throw new ConfigError("policy.pyramidBeta", `must be ≥ 1, got ${String(pyramidBeta)}`);
   return Object.freeze({
@@ -148,6 +160,8 @@ export function definePolicy(input: PolicyInput): PolicyConfig {
     groupReduce,
     queryReduce,
     trigger,
+    headFloor,
+    valueNorm: valueNorm && metric !== "none",
     pyramidBeta,
   });
 }
