@@ -18,8 +18,9 @@
 // head of a ranking keeps at least f = floor(kept · F / (1000 · heads)) blocks, kept = the
 // blocks the ranking leaves (Σ nb − budget) and heads = the heads ranked together, i.e. F‰ of
 // the mean (uniform) per-head share. It is one clamp: a head's candidates are its first
-// min(finite, nb − f) keys, as if the rest were +∞. F ≤ 1000, so Σ f ≤ kept and the floors never
-// stop the budget by themselves (only together with protection).
+// min(finite, nb − f) keys, as if the rest were +∞. It never takes fewer blocks than
+// min(budget, Σ finite): protection keeps the same ceil(protected / b) blocks in every head, so
+// either that binds first or Σ max(0, nb − f) ≥ Σ nb − heads · f ≥ budget (f ≤ kept / heads).
 
 import {
   numKvHeads, blockSize, maxBlocksPerHead, chunkKeysPtr, evictBlocksPtr, evictCountsPtr, evictedOffsetsPtr,

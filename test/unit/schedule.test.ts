@@ -112,8 +112,11 @@ random("head floor: global and per-layer rankings with a floor, 300 seeds", () =
     const milli = pick(p.rng, [0, 1, 250, 500, 999, 1000]);
     p.cp.setHeadFloor(milli / 1000);
     const budgets = p.passIds.map((s) => (p.rng() < 0.2 ? 1000 : int(p.rng, 0, p.cp.budgetMaxTokens(s, 0))));
-    p.cp.scheduleKvCompress(p.passIds, budgets);
+    const taken = p.cp.scheduleKvCompress(p.passIds, budgets);
     const want = flatE(p.seqs.map((s, i) => refScheduleKvCompress(s, p.b, budgets[i], milli)), p.L, p.k, p.H);
+    // The floor moves blocks between heads but never takes fewer than the free ranking.
+    const free = flatE(p.seqs.map((s, i) => refScheduleKvCompress(s, p.b, budgets[i], 0)), p.L, p.k, p.H);
+    assert.is(taken, free.reduce((a, b) => a + b, 0), `seed ${seed}: floor ${milli} takes what the free ranking takes`);
     assert.equal(Array.from(p.cp.evictBlocks()), want, `seed ${seed} floor ${milli} e`);
     assert.equal(Array.from(p.cp.evictCounts()), flatN(p, want), `seed ${seed} n`);
     const caps = Array.from({ length: p.L }, () => int(p.rng, 0, 50));
