@@ -30,6 +30,7 @@ export function init(
   tables.tablesInit();
   steps.stepsInit();
   pressure.policyReset();
+  schedule.setHeadFloor(0);
   return 0;
 }
 
@@ -73,6 +74,8 @@ export function seqMaxFreeable(seqId: i32, protectedWindow: i32, sinks: i32): i3
 export function scheduleKvCompress(k: i32): i32 { return schedule.scheduleKvCompress(k); }
 export function scheduleByLayer(k: i32): i32 { return schedule.scheduleByLayer(k); }
 export function scheduleUniform(k: i32): i32 { return schedule.scheduleUniform(k); }
+/** The head floor of the global and per-layer rankings, in thousandths (schedule.ts). 0, or −2 outside [0, 1000]. */
+export function setHeadFloor(milli: i32): i32 { return schedule.setHeadFloor(milli); }
 /** Plans and applies the pass, then counts it in the step state (steps.ts recordPass). */
 export function planMoves(k: i32): i32 {
   const rc = plan.planMoves(k);

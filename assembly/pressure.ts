@@ -27,7 +27,7 @@ import { isActive, blocksToReserve, seqAllocatedBlocks } from "./tables";
 import { budgetMaxTokens, capTokensForRatio, seqMaxFreeable, uniformLayerCaps, pyramidLayerCaps } from "./budget";
 import { numLayers } from "./layout";
 import { isBetweenSteps, stepWord, SS_BUDGET, SS_PROMPT } from "./steps";
-import { scheduleKvCompress, scheduleByLayer, scheduleUniform } from "./schedule";
+import { headFloor, scheduleKvCompress, scheduleByLayer, scheduleUniform } from "./schedule";
 
 export const BUDGET_NONE: i32 = 0;
 export const BUDGET_TOKENS: i32 = 1;
@@ -190,7 +190,8 @@ export function writePassBudgets(k: i32): void {
  *  Any other ranking — or a change to the global ranking the GPU kernels do not make too, such
  *  as a per-layer minimum — must return 0 here, and the pass runs through schedulePass. */
 export function passOnDevice(): i32 {
-  return ranking == RANK_GLOBAL ? 1 : 0;
+  // The device pass's selects implement the global ranking without a head floor.
+  return ranking == RANK_GLOBAL && headFloor() == 0 ? 1 : 0;
 }
 
 /** Schedules the pass of the k sequences in passSeqIds under the policy, each to its own

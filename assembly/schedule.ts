@@ -13,6 +13,14 @@
 // Method: instead of sorting ~L·H·nb keys, find the E-th smallest key T by bisection on the
 // u32 bit pattern (≤ 31 rounds × L·H binary searches), then every head takes its keys < T and
 // the keys == T go to heads in flat order. Same result as a stable sort, O(L·H·log nb·31).
+//
+// Head floor (ours, not the paper's; docs/METHOD.md §2.4): with headFloorMilli = F > 0, every
+// head of a ranking keeps at least f = floor(kept · F / (1000 · heads)) blocks, kept = the
+// blocks the ranking leaves (Σ nb − budget) and heads = the heads ranked together, i.e. F‰ of
+// the mean (uniform) per-head share. It is one clamp: a head's candidates are its first
+// min(finite, nb − f) keys, as if the rest were +∞. It never takes fewer blocks than
+// min(budget, Σ finite): protection keeps the same ceil(protected / b) blocks in every head, so
+// either that binds first or Σ max(0, nb − f) ≥ Σ nb − heads · f ≥ budget (f ≤ kept / heads).
 
 import {
   numKvHeads, blockSize, maxBlocksPerHead, chunkKeysPtr, evictBlocksPtr, evictCountsPtr, evictedOffsetsPtr,
@@ -22,6 +30,19 @@ import {
 import { capBlocks, layerBudget } from "./budget";
 
 const INF_BITS: u32 = 0x7F800000;
+
+/** Share of the mean per-head budget every head keeps, in thousandths (0 = no floor). */
+let headFloorMilli: i32 = 0;
+
+/** Sets the head floor (pressure.setPolicy and tests). Returns 0, or −2 outside [0, 1000]. */
+export function setHeadFloor(milli: i32): i32 {
+  if (milli < 0 || milli > 1000) return -2;
+  headFloorMilli = milli;
+  return 0;
+}
+
+/** The head floor in thousandths (the device pass knows no floor: pressure.passOnDevice). */
+export function headFloor(): i32 { return headFloorMilli; }
 const E_KEYS_UNSORTED = "chunk keys must be non-decreasing within a head";
 
 @inline function keysPtr(passIdx: i32, k: i32, layer: i32, kvHead: i32): usize {
@@ -54,6 +75,7 @@ const E_KEYS_UNSORTED = "chunk keys must be non-decreasing within a head";
 function rankAndTake(passIdx: i32, k: i32, layerFrom: i32, layerTo: i32, budget: i32): i32 {
   const seqId = load<i32>(passSeqIdsPtr + (<usize>passIdx << 2));
   let numFinite = 0;
+  let held = 0;
   for (let l = layerFrom; l < layerTo; l++) {
     for (let h = 0; h < numKvHeads; h++) {
       const nb = blocksFor(ctxLenAt(headRow(l, seqId, h)));
@@ -66,6 +88,20 @@ function rankAndTake(passIdx: i32, k: i32, layerFrom: i32, layerTo: i32, budget:
       const finite = countAtMost(keys, nb, INF_BITS - 1);
       const s = scratchPtr + (<usize>((l - layerFrom) * numKvHeads + h) << 3);
       store<i32>(s, nb);
+      store<i32>(s + 4, finite);
+      numFinite += finite;
+      held += nb;
+    }
+  }
+  if (headFloorMilli > 0 && budget < held) {
+    // The floor's clamp (header): at most nb − f candidates per head.
+    const heads = (layerTo - layerFrom) * numKvHeads;
+    const floorBlocks = <i32>(<i64>(held - budget) * <i64>headFloorMilli / (<i64>1000 * <i64>heads));
+    numFinite = 0;
+    for (let t = 0; t < heads; t++) {
+      const s = scratchPtr + (<usize>t << 3);
+      const room = load<i32>(s) - floorBlocks;
+      const finite = min(load<i32>(s + 4), room > 0 ? room : 0);
       store<i32>(s + 4, finite);
       numFinite += finite;
     }

@@ -23,6 +23,9 @@ export interface Protection {
   /** Rank by the metric over the number of queries that could see the KV (seqLen − position),
    *  the paper's "-avg" variants; default false (the plain sum). */
   readonly queryAvg?: boolean;
+  /** Value-aware ranking: the score (after queryAvg) times ‖v‖₂ of the KV's stored value
+   *  (attention × value norm, as kvpress's ExpectedAttention and CurDKV weigh it); default false. */
+  readonly valueNorm?: boolean;
 }
 
 export interface KvBackend {

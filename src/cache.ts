@@ -461,8 +461,9 @@ export class KvCache {
    *  Crossings into the wasm: schedulePass, planMoves (which also counts the pass). */
   private async passNow(ids: number[]): Promise<{ evictedKvs: number; blocksFreed: number }> {
     const policy = this.config.policy;
-    const prot: Protection = { protectedWindow: policy.protectedWindow, sinks: policy.sinks, queryAvg: policy.queryReduce === "avg" };
-    if (this.backend.devicePass && ids.length <= MAX_BATCH_SEQS && this.control.passOnDevice()) return this.devicePassNow(ids, prot);
+    const prot: Protection = { protectedWindow: policy.protectedWindow, sinks: policy.sinks, queryAvg: policy.queryReduce === "avg", valueNorm: policy.valueNorm };
+    // The device pass ranks by the score alone: value-aware ranking runs through the sorted path.
+    if (this.backend.devicePass && !prot.valueNorm && ids.length <= MAX_BATCH_SEQS && this.control.passOnDevice()) return this.devicePassNow(ids, prot);
     await this.backend.chunkKeys(ids, prot, this.control.chunkKeys(ids.length));
     this.control.schedulePass(ids);
     // The schedule wrote the counts and their prefix sums; the last offset is the pass's total.

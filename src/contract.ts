@@ -207,8 +207,8 @@ export const KERNEL_IO = {
     args: ["layer", "numSeqs", "poolHalf", "groupMax", "scoresOffset", "scoresStride"], seq: chunkSeq,
   },
   orderGather: {
-    bindings: { headTables, slotMeta, batch, sortBuf: [7, rw] },
-    args: ["numSeqs", "segLen", "protectedWindow", "sinks", "queryAvg"], seq: orderSeq,
+    bindings: { ...kvShards, headTables, slotMeta, batch, sortBuf: [7, rw] },
+    args: ["numSeqs", "segLen", "protectedWindow", "sinks", "queryAvg", "valueNorm"], seq: orderSeq,
   },
   orderSortLocal: { bindings: { batch, sortBuf: [7, rw] }, args: ["firstBlockLen", "lastBlockLen"], seq: noSeq },
   orderSortGlobal: { bindings: { batch, sortBuf: [7, rw] }, args: ["blockLen", "stride", "numPairs"], seq: noSeq },

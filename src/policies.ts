@@ -54,6 +54,14 @@ export interface PolicyInput {
    *  position), which removes the sum's bias toward old positions. @default "sum" */
   queryReduce?: QueryReduce;
   trigger?: Trigger;
+  /** Rank by the metric times ‖v‖₂ of the KV's stored value (ours; attention × value norm as in
+   *  kvpress's ExpectedAttention and CurDKV, docs/METHOD.md §2.2). @default true for kvcompress
+   *  (docs/QUALITY.md), false otherwise */
+  valueNorm?: boolean;
+  /** Global and per-layer rankings: every (layer, KV head) keeps at least this share (0 … 1) of
+   *  the mean per-head share of the kept blocks (ours, docs/METHOD.md §2.4). @default 1 for
+   *  kvcompress (docs/QUALITY.md: every head keeps the mean; 0 is the paper's free global ranking), 0 otherwise */
+  headFloor?: number;
   /** pyramidkv: the smallest layer budget is maxTokens / beta. @default 20 (PyramidKV's default) */
   pyramidBeta?: number;
 }
@@ -74,19 +82,22 @@ export interface PolicyConfig {
   readonly groupReduce: GroupReduce;
   readonly queryReduce: QueryReduce;
   readonly trigger: Trigger;
+  readonly headFloor: number;
+  readonly valueNorm: boolean;
   readonly pyramidBeta: number;
 }
 
 const DEFAULTS: Record<PolicyName, Omit<PolicyConfig, "name" | "budget" | "groupReduce">> = {
-  full: { protectedWindow: 8, sinks: 0, metric: "none", obsWindow: 8, poolWidth: 1, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "prefill", pyramidBeta: 20 },
+  full: { protectedWindow: 8, sinks: 0, metric: "none", obsWindow: 8, poolWidth: 1, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "prefill", headFloor: 0, valueNorm: false, pyramidBeta: 20 },
   // Recency only: every score stays 0, so the (score, position) order evicts the oldest first.
-  streamingllm: { protectedWindow: 8, sinks: 4, metric: "none", obsWindow: 8, poolWidth: 1, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "continual", pyramidBeta: 20 },
+  streamingllm: { protectedWindow: 8, sinks: 4, metric: "none", obsWindow: 8, poolWidth: 1, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "continual", headFloor: 0, valueNorm: false, pyramidBeta: 20 },
   // Heavy hitters: plain attention summed over every query, prompt and decode, every step.
-  h2o: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 0, poolWidth: 1, queryReduce: "sum", decodeMetric: true, ranking: "uniform", trigger: "continual", pyramidBeta: 20 },
-  snapkv: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 8, poolWidth: 7, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "prefill", pyramidBeta: 20 },
-  pyramidkv: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 8, poolWidth: 7, queryReduce: "sum", decodeMetric: false, ranking: "pyramid", trigger: "prefill", pyramidBeta: 20 },
-  // obsWindow 32 and no pooling: chosen by the rule in docs/QUALITY.md (the paper: 8 and 7).
-  kvcompress: { protectedWindow: 8, sinks: 0, metric: "l2", obsWindow: 32, poolWidth: 1, queryReduce: "sum", decodeMetric: true, ranking: "global", trigger: "prefill", pyramidBeta: 20 },
+  h2o: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 0, poolWidth: 1, queryReduce: "sum", decodeMetric: true, ranking: "uniform", trigger: "continual", headFloor: 0, valueNorm: false, pyramidBeta: 20 },
+  snapkv: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 8, poolWidth: 7, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "prefill", headFloor: 0, valueNorm: false, pyramidBeta: 20 },
+  pyramidkv: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 8, poolWidth: 7, queryReduce: "sum", decodeMetric: false, ranking: "pyramid", trigger: "prefill", headFloor: 0, valueNorm: false, pyramidBeta: 20 },
+  // obsWindow 32, no pooling, value-aware, head floor 1: chosen by the rule in docs/QUALITY.md
+  // (the paper: 8, 7, attention only, no floor).
+  kvcompress: { protectedWindow: 8, sinks: 0, metric: "l2", obsWindow: 32, poolWidth: 1, queryReduce: "sum", decodeMetric: true, ranking: "global", trigger: "prefill", headFloor: 1, valueNorm: true, pyramidBeta: 20 },
 };
 
 function nonNegInt(field: string, v: unknown): number {
@@ -133,6 +144,10 @@ export function definePolicy(input: PolicyInput): PolicyConfig {
   if (trigger !== "prefill" && trigger !== "continual") throw new ConfigError("policy.trigger", `must be "prefill" or "continual", got ${String(trigger)}`);
   const poolWidth = nonNegInt("poolWidth", input.poolWidth ?? d.poolWidth);
   if (poolWidth % 2 !== 1) throw new ConfigError("policy.poolWidth", `must be odd (centred window), got ${poolWidth}`);
+  const headFloor = input.headFloor ?? d.headFloor;
+  if (typeof headFloor !== "number" || !(headFloor >= 0 && headFloor <= 1)) throw new ConfigError("policy.headFloor", `must be in [0, 1], got ${String(headFloor)}`);
+  const valueNorm = input.valueNorm ?? d.valueNorm;
+  if (typeof valueNorm !== "boolean") throw new ConfigError("policy.valueNorm", `must be true or false, got ${String(valueNorm)}`);
   const pyramidBeta = input.pyramidBeta ?? d.pyramidBeta;
   if (typeof pyramidBeta !== "number" || !(pyramidBeta >= 1)) throw new ConfigError("policy.pyramidBeta", `must be ≥ 1, got ${String(pyramidBeta)}`);
   return Object.freeze({
@@ -148,6 +163,8 @@ export function definePolicy(input: PolicyInput): PolicyConfig {
     groupReduce,
     queryReduce,
     trigger,
+    headFloor,
+    valueNorm: valueNorm && metric !== "none",
     pyramidBeta,
   });
 }

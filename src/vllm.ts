@@ -181,6 +181,9 @@ function metricFlags(p: PolicyConfig, maxContextTokens: number | undefined, flag
   if (p.groupReduce === "max") {
     warn("policy.groupReduce", "the fork sums the scores of the query heads of a KV head; it has no per-query-head maximum");
   }
+  if (p.valueNorm) {
+    warn("policy.valueNorm", "the fork ranks by attention alone; it has no value-norm weighting (pass valueNorm: false to match it)");
+  }
 }
 
 /** How heads share the budget, and what never gets evicted, beyond the protected window. */
@@ -191,6 +194,10 @@ function rankingWarnings(p: PolicyConfig, warn: Warn): void {
   if (p.ranking !== "global") {
     warn("policy.ranking", `the fork ranks every (layer, KV head) of a sequence together (our "global"); ` +
       `it has no "${p.ranking}" ranking, so the budget will be shared unevenly across heads`);
+  }
+  if (p.headFloor > 0) {
+    warn("policy.headFloor", `the fork's global ranking has no per-head floor, got ${p.headFloor} ` +
+      `(pass headFloor: 0 to match it; 1 gives every head the same share)`);
   }
   // CompressionMetrics(num_attention_sinks=0): no engine argument or request field sets it.
   if (p.sinks > 0) warn("policy.sinks", `the fork has no setting for attention sinks (it keeps 0), got ${p.sinks}`);

@@ -5,13 +5,15 @@ import {
   blockSize, maxBlocksPerHead, numKvHeads, numLayers, rowBytes, metricsBase, positionsBase,
   keyRowAddr, tableRow, ctxLenAt, cpuScratch, SCRATCH_SORT,
 } from "./pool";
+import { valueNormAt } from "./qkv";
 
 const INF_BITS: u64 = 0x7f800000;
 
 /**
  * Per head: sort its KVs by (score, position) ascending with protected KVs (position ≥
- * seqLen − protectedWindow, or < sinks) scoring +inf (queryAvg ≠ 0: score = metric / (seqLen − position),
- * the number of queries that could see the KV); write the logical indices in that order
+ * seqLen − protectedWindow, or < sinks) scoring +inf; scoreFlags bit 0 (avg): score = metric /
+ * (seqLen − position), the number of queries that could see the KV; bit 1 (value-aware): score ×=
+ * ‖v‖₂ of the KV's stored value (qkv.ts valueNormAt; attention × value norm); write the logical indices in that order
  * (CSR: sortedIdx / sortedOffsets) and the chunk keys: candidate block j of a head with
  * ctxLen c has key sorted[j·b + a − 1] where a = c − (ceil(c/b) − 1)·b; +inf past ceil(c/b).
  * Scores are ≥ 0, so (scoreBits << 32 | position) as u64 orders exactly like (score, position).
@@ -21,7 +23,7 @@ const INF_BITS: u64 = 0x7f800000;
  */
 export function cpuSortScores(
   tables: usize, ctxLens: usize, seqLens: usize, numSeqs: i32, seqIds: usize,
-  protectedWindow: i32, sinks: i32, queryAvg: i32, chunkKeys: usize, sortedIdx: usize, sortedOffsets: usize,
+  protectedWindow: i32, sinks: i32, scoreFlags: i32, chunkKeys: usize, sortedIdx: usize, sortedOffsets: usize,
 ): i32 {
   let maxCtx = 0;
   for (let l = 0; l < numLayers; l++) for (let i = 0; i < numSeqs; i++) for (let h = 0; h < numKvHeads; h++) {
@@ -46,7 +48,8 @@ export function cpuSortScores(
         const pos = load<u32>(positionsBase + (<usize>slot << 2));
         const prot = <i64>pos >= protectFrom || <i64>pos < <i64>sinks;
         const m = load<f32>(metricsBase + (<usize>slot << 2));
-        const score = queryAvg != 0 ? m / <f32>max<i64>(seqLen - <i64>pos, 1) : m;
+        const avg = (scoreFlags & 1) != 0 ? m / <f32>max<i64>(seqLen - <i64>pos, 1) : m;
+        const score = (scoreFlags & 2) != 0 && !prot ? avg * valueNormAt(slot) : avg;
         const bits: u64 = prot ? INF_BITS : <u64>reinterpret<u32>(score);
         store<u64>(buf + (<usize>k << 3), (bits << 32) | <u64>pos);
         store<u32>(buf + 2 * n8 + (<usize>k << 2), k);

@@ -9,7 +9,7 @@
 // (halvesFinite, ~0.4 op per half) so the common case skips the inf/NaN fix-up.
 // u8 = q8 records and i8 = q4 records (docs/QUANTIZATION.md): each chunk of 4 is dequantized in
 // registers, code · s + m, from its code bits and its group's scale word; no dequantized copy.
-import { blockAddr, blockSize, headSize, rowBytes, positionsBase, quantGroups } from "./pool";
+import { blockAddr, blockSize, headSize, rowBytes, positionsBase, quantGroups, keyRowAddr, storageCode, STORAGE_F16, STORAGE_Q8, STORAGE_Q4 } from "./pool";
 import { loadHalf4, loadHalf4Finite, halvesFinite } from "./simd";
 import { S, QS, ACC, INV, rPad, groups } from "./attention";
 
@@ -221,4 +221,27 @@ export function finishValues(r: i32, out: usize, outStride: usize): void {
     v128.store(acc0 + o, x0); v128.store(acc1 + o, x1);
     v128.store(acc2 + o, x2); v128.store(acc3 + o, x3);
   }
+}
+
+/**
+ * ‖v‖₂ of the value stored at physical slot `slot` (value-aware ranking, order.ts), as read by
+ * attention: lane j sums v[4c + j]² over c in order, then (s0 + s1) + (s2 + s3), then √.
+ */
+export function valueNormAt(slot: i32): f32 {
+  const p = keyRowAddr(slot) + <usize>blockSize * rowBytes;
+  if (storageCode == STORAGE_F16) return normRow<i16>(p);
+  if (storageCode == STORAGE_Q8) return normRow<u8>(p);
+  if (storageCode == STORAGE_Q4) return normRow<i8>(p);
+  return normRow<f32>(p);
+}
+
+// @ts-ignore: decorator
+@inline function normRow<T>(p: usize): f32 {
+  let acc = f32x4.splat(0);
+  for (let c: usize = 0; c < <usize>headSize; c += 4) {
+    const x = ld<T>(p, c);
+    acc = f32x4.add(acc, f32x4.mul(x, x));
+  }
+  const s = (f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+  return Mathf.sqrt(s);
 }

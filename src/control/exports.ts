@@ -23,6 +23,7 @@ export interface ControlExports {
   scheduleKvCompress(k: number): number;
   scheduleByLayer(k: number): number;
   scheduleUniform(k: number): number;
+  setHeadFloor(milli: number): number;
   planMoves(k: number): number;
   applyEvictCounts(k: number): number;
   lastNumFreed(): number;

@@ -86,7 +86,8 @@ export interface PressurePlan {
 }
 
 /** The policy fields the control plane decides with (src/policies.ts PolicyConfig). */
-export type ControlPolicy = Pick<PolicyConfig, "budget" | "protectedWindow" | "sinks" | "trigger" | "ranking" | "pyramidBeta">;
+export type ControlPolicy = Pick<PolicyConfig, "budget" | "protectedWindow" | "sinks" | "trigger" | "ranking" | "pyramidBeta">
+  & Partial<Pick<PolicyConfig, "headFloor">>;
 
 const I32_MAX = 2 ** 31 - 1;
 const RANKINGS = ["global", "layer", "uniform", "pyramid"] as const;
@@ -353,6 +354,13 @@ export class ControlPlane {
     const rc = this.wasm.setPolicy(kind, value, minTokens, Math.min(p.protectedWindow, I32_MAX), Math.min(p.sinks, I32_MAX),
       p.trigger === "continual" ? 1 : 0, RANKINGS.indexOf(p.ranking), Math.min(Math.round(p.pyramidBeta), I32_MAX));
     if (rc < 0) throw new ConfigError("policy", "budget, protection, ranking or pyramidBeta out of the control plane's range");
+    this.setHeadFloor(p.headFloor ?? 0);
+  }
+  /** Every head of a global or per-layer ranking keeps at least `share` (0 … 1) of the mean
+   *  per-head share of the blocks the ranking leaves (assembly/schedule.ts, head floor). */
+  setHeadFloor(share: number): void {
+    const milli = Math.round(share * 1000);
+    if (!(milli >= 0 && milli <= 1000) || this.wasm.setHeadFloor(milli) < 0) throw new ConfigError("policy.headFloor", `must be in [0, 1], got ${String(share)}`);
   }
   /** A sequence's own budget instead of the policy's value (the policy must have a budget):
    *  max tokens per head, or a ratio on its prompt; null: the policy's again. */

@@ -116,12 +116,12 @@ export class CpuBackend implements KvBackend {
     const inPlace = out !== null && out.buffer === w.memory.buffer;
     const ckPtr = inPlace ? out.byteOffset : p.scratch(S_CHUNK, n * 4);
     p.sortScoresAt(seqIds, protection.protectedWindow, protection.sinks, ckPtr, p.stage(S_SEQ, Int32Array.from(seqIds)),
-      protection.queryAvg ?? false);
+      protection.queryAvg ?? false, protection.valueNorm ?? false);
     if (out !== null && !inPlace) out.set(new Float32Array(w.memory.buffer, ckPtr, n));
     this.lastPass = passKey(seqIds, protection);
   }
 }
 
 function passKey(seqIds: readonly number[], p: Protection): string {
-  return `${seqIds.join(",")}|${p.protectedWindow}|${p.sinks}|${p.queryAvg ? 1 : 0}`;
+  return `${seqIds.join(",")}|${p.protectedWindow}|${p.sinks}|${p.queryAvg ? 1 : 0}|${p.valueNorm ? 1 : 0}`;
 }

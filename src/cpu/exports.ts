@@ -24,7 +24,7 @@ export interface CpuKernelExports {
     rowOffsets: number, q: number, qPositions: number, out: number, r: number, scale: number,
     metricMode: number, obsWindow: number, poolWidth: number, groupMax: number): number;
   cpuSortScores(tables: number, ctxLens: number, seqLens: number, numSeqs: number, seqIds: number,
-    protectedWindow: number, sinks: number, queryAvg: number, chunkKeys: number, sortedIdx: number, sortedOffsets: number): number;
+    protectedWindow: number, sinks: number, scoreFlags: number, chunkKeys: number, sortedIdx: number, sortedOffsets: number): number;
   cpuSelectEvicted(sortedIdx: number, sortedOffsets: number, numHeads: number, evictCounts: number,
     evictedIdx: number, evictedOffsets: number): number;
   cpuExecuteMoves(moves: number, moveOffsets: number, numHeads: number): void;

@@ -172,24 +172,24 @@ export class CpuKvPool {
   /**
    * Score ordering, step 1: sorts every head of the pass (CONTRACTS.md tie-breaks) and returns
    * chunk keys f32 [numLayers, k, numKvHeads, maxBlocksPerHead]. Keeps the sorted order for
-   * selectEvicted().
+   * selectEvicted(). queryAvg: metric / (seqLen − position); valueNorm: score × ‖v‖₂.
    */
-  sortScores(seqIds: ArrayLike<number>, protectedWindow: number, sinks: number, queryAvg = false): Float32Array {
+  sortScores(seqIds: ArrayLike<number>, protectedWindow: number, sinks: number, queryAvg = false, valueNorm = false): Float32Array {
     const c = this.config;
     const n = c.numLayers * seqIds.length * c.numKvHeads * c.maxBlocksPerHead;
     const ck = this.scratch(S_CHUNK, n * 4);
-    this.sortScoresAt(seqIds, protectedWindow, sinks, ck, this.stage(S_SEQ, Int32Array.from(seqIds)), queryAvg);
+    this.sortScoresAt(seqIds, protectedWindow, sinks, ck, this.stage(S_SEQ, Int32Array.from(seqIds)), queryAvg, valueNorm);
     return new Float32Array(this.wasm.memory.buffer, ck, n).slice();
   }
 
   /** sortScores() writing the chunk keys at wasm address chunkKeysPtr; seqIdsPtr: i32[k] staged. */
   sortScoresAt(seqIds: ArrayLike<number>, protectedWindow: number, sinks: number, chunkKeysPtr: number, seqIdsPtr: number,
-    queryAvg = false): void {
+    queryAvg = false, valueNorm = false): void {
     const numHeads = this.config.numLayers * seqIds.length * this.config.numKvHeads;
     const so = this.scratch(S_SORTED_OFF, (numHeads + 1) * 4);
     const si = this.scratch(S_SORTED, Math.max(1, this.totalCtx(seqIds)) * 4);
     this.rc(this.wasm.cpuSortScores(this.tablesPtr, this.ctxLensPtr, this.seqLensPtr, seqIds.length, seqIdsPtr,
-      protectedWindow, sinks, queryAvg ? 1 : 0, chunkKeysPtr, si, so));
+      protectedWindow, sinks, (queryAvg ? 1 : 0) | (valueNorm ? 2 : 0), chunkKeysPtr, si, so));
     this.sortedHeads = numHeads;
   }
 

@@ -22,7 +22,7 @@ export function evalPolicyInput(name: string, maxTokensPerHead: number, mode: "o
   const base = { maxTokensPerHead, trigger, ...pw };
   // The kvcompress-* ablations change one setting of the PAPER's kvcompress (w 8, pool 7), so the
   // tables measured with them stay reproducible after the default changed (docs/QUALITY.md).
-  const paper = { name: "kvcompress" as const, obsWindow: 8, poolWidth: 7, ...base };
+  const paper = { name: "kvcompress" as const, obsWindow: 8, poolWidth: 7, headFloor: 0, valueNorm: false, ...base };
   switch (name) {
     case "full": return { name: "full" };
     case "kvcompress-l1": return { ...paper, metric: "l1" };

@@ -55,14 +55,15 @@ export function markdownReport(r: EvalResult): string {
     "**achievedRatio** is the FRACTION of KVs kept: KVs kept ÷ KVs of the full cache, over all layers and KV",
     "heads, averaged over windows (≈ 1/R; 0.125 = 8× compression). Policies are ranked by KL(full ‖ policy);",
     "ΔNLL is reported but is often negative on these models (docs/METHOD.md §5). The lowest KL per ratio is bold;",
-    "± is the standard error over windows.",
+    "± is the standard error over windows. **bytes** is the KV bytes in use (whole blocks, q8/q4 scales included)",
+    "over the bytes of the full cache stored in f16.",
     "",
-    "| ratio R | policy | achievedRatio (kept) | compression | KL(full ‖ policy) ± se | top-1 agreement | NLL | ΔNLL |",
-    "|---:|---|---:|---:|---:|---:|---:|---:|",
+    "| ratio R | policy | achievedRatio (kept) | compression | bytes (of f16) | KL(full ‖ policy) ± se | top-1 agreement | NLL | ΔNLL |",
+    "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const row of rows) {
     const kl = row.policy !== "full" && bestKl.get(row.ratio) === row.kl ? `**${fmt(row.kl)}**` : fmt(row.kl);
-    lines.push(`| ${row.ratio} | ${row.policy} | ${row.achievedRatio.toFixed(4)} | ${(1 / row.achievedRatio).toFixed(2)}× | ` +
+    lines.push(`| ${row.ratio} | ${row.policy} | ${row.achievedRatio.toFixed(4)} | ${(1 / row.achievedRatio).toFixed(2)}× | ${row.bytes.toFixed(4)} | ` +
       `${kl} ± ${fmt(row.klSe)} | ${row.top1.toFixed(4)} | ${fmt(row.nll)} | ${fmtSigned(row.deltaNll)} |`);
   }
   const unfair = fairnessWarnings(r.results);

@@ -9,6 +9,7 @@ export const VARIANT_PARTS: readonly string[] = [
   "l1", "l2", "none (metric)", "w<N> (obsWindow; w0 = every prompt query)", "pool<N> (odd max-pool width)",
   "sum | avg (over queries)", "gsum | gmax (over the query group)", "global | layer | uniform | pyramid (ranking)",
   "pw<N> (protected window)", "sinks<N>",
+  "floor<N> (head floor, N % of the mean per-head share)", "vnorm | novnorm (score × value norm, or not)",
 ];
 
 type Overrides = Omit<PolicyInput, "name" | "maxTokensPerHead" | "ratio" | "minTokens">;
@@ -16,12 +17,14 @@ type Overrides = Omit<PolicyInput, "name" | "maxTokensPerHead" | "ratio" | "minT
 function part(p: string): Overrides | null {
   if (p === "l1" || p === "l2" || p === "none") return { metric: p };
   if (p === "sum" || p === "avg") return { queryReduce: p };
+  if (p === "vnorm" || p === "novnorm") return { valueNorm: p === "vnorm" };
   if (p === "gsum") return { groupReduce: "sum" };
   if (p === "gmax") return { groupReduce: "max" };
   if (p === "global" || p === "layer" || p === "uniform" || p === "pyramid") return { ranking: p };
-  const m = /^(w|pool|pw|sinks)(\d+)$/.exec(p);
+  const m = /^(w|pool|pw|sinks|floor)(\d+)$/.exec(p);
   if (!m) return null;
   const n = Number(m[2]);
+  if (m[1] === "floor") return n <= 100 ? { headFloor: n / 100 } : null;
   if (m[1] === "w") return { obsWindow: n };
   if (m[1] === "pool") return n % 2 === 1 ? { poolWidth: n } : null;
   return m[1] === "pw" ? { protectedWindow: n } : { sinks: n };

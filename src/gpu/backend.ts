@@ -402,5 +402,5 @@ export class GpuBackend implements KvBackend {
 }
 
 function passKey(seqIds: readonly number[], p: Protection): string {
-  return `${seqIds.join(",")}|${p.protectedWindow}|${p.sinks}|${p.queryAvg ? 1 : 0}`;
+  return `${seqIds.join(",")}|${p.protectedWindow}|${p.sinks}|${p.queryAvg ? 1 : 0}|${p.valueNorm ? 1 : 0}`;
 }

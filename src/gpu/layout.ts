@@ -177,6 +177,11 @@ export const orderConstants = (d: PoolGeometry): Consts => ({
   ...poolConstants(d), WG_SIZE: WG.order,
 });
 
+/** order_gather reads stored values (value-aware ranking), so it also gets the kv include's. */
+export const orderGatherConstants = (d: PoolGeometry, bps: number): Consts => ({
+  ...orderConstants(d), ...kvConstants(d, bps),
+});
+
 export const orderSortConstants = (): Consts => ({ WG_SIZE: WG.order });
 
 /** KVs per invocation of the device pass's per-KV kernels: a chunk is WG.pass · PASS_ITEMS KVs

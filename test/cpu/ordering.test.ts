@@ -39,6 +39,32 @@ for (const [ties, queryAvg] of [[false, false], [true, false], [true, true]]) {
     assert.equal(Array.from(e.evictedIdx), Array.from(w.evictedIdx), `seed ${seed}`);
   });
 }
+for (const dtype of ["f32", "f16", "q8", "q4"] as const) {
+  Order(`value-aware ranking (score × ‖v‖₂, ${dtype} storage, with and without averaging) matches the reference`, async () => {
+    const seed = freshSeed(), rng = makeRng(seed);
+    const ref = makeRefPool(rng, dims, [45, 13, 30, 1], dtype);
+    const cpu = await cpuPoolFor(dims, 3, dtype);
+    loadPool(cpu, ref);
+    const seqIds = [2, 0, 3, 1];
+    for (const queryAvg of [false, true]) {
+      const pw = [0, 4, 32][Math.floor(rng() * 3)], sinks = Math.floor(rng() * 3);
+      const tag = `seed ${seed} ${dtype} avg ${queryAvg} pw ${pw} sinks ${sinks}`;
+      const want = refChunkKeys(ref, seqIds, pw, sinks, queryAvg, true);
+      assert.equal(Array.from(cpu.sortScores(seqIds, pw, sinks, queryAvg, true)), Array.from(want), tag);
+      // the value norm changes the order (else this test could not fail)
+      assert.not.equal(Array.from(want), Array.from(refChunkKeys(ref, seqIds, pw, sinks, queryAvg, false)), tag);
+      const numHeads = dims.numLayers * seqIds.length * dims.numKvHeads;
+      const counts = new Int32Array(numHeads);
+      for (let l = 0, f = 0; l < dims.numLayers; l++) for (const s of seqIds) for (let h = 0; h < dims.numKvHeads; h++, f++) {
+        counts[f] = Math.floor(rng() * (ref.ctxLens[ref.headIdx(l, s, h)] + 1));
+      }
+      const w = refEvictedIdx(ref, seqIds, pw, sinks, counts, queryAvg, true);
+      const e = cpu.selectEvicted(counts);
+      assert.equal(Array.from(e.evictedOffsets), Array.from(w.evictedOffsets), tag);
+      assert.equal(Array.from(e.evictedIdx), Array.from(w.evictedIdx), tag);
+    }
+  });
+}
 Order.run();
 
 const Moves = suite("cpu cache moves");

@@ -74,7 +74,13 @@ t("policy variants: base+setting+… changes one field per part; bad parts and b
     name: "kvcompress", maxTokensPerHead: 48, trigger: "prefill", metric: "l1", obsWindow: 0, poolWidth: 1,
     queryReduce: "avg", groupReduce: "max", ranking: "uniform", protectedWindow: 4, sinks: 2,
   });
-  for (const bad of ["kvcompress+l3", "kvcompress+pool4", "kvcompress+", "full+l1", "snap+l1", "kvcompress+w-1"]) {
+  assert.equal(evalPolicyInput("kvcompress+floor50+vnorm", 48, "once"), {
+    name: "kvcompress", maxTokensPerHead: 48, trigger: "prefill", headFloor: 0.5, valueNorm: true,
+  });
+  assert.equal(evalPolicyInput("kvcompress+vnorm+novnorm+floor0", 48, "once"), {
+    name: "kvcompress", maxTokensPerHead: 48, trigger: "prefill", headFloor: 0, valueNorm: false,
+  });
+  for (const bad of ["kvcompress+l3", "kvcompress+pool4", "kvcompress+", "full+l1", "snap+l1", "kvcompress+w-1", "kvcompress+floor101"]) {
     usageError([...REQUIRED, "--policies", bad], "--policies", /unknown policy/);
   }
 });

@@ -9,7 +9,7 @@ import type { EvalResult, EvalRow } from "../../src/eval/run";
 const t = suite("eval report");
 
 const row = (policy: string, ratio: number, kl: number, top1: number, achievedRatio = 1 / ratio): EvalRow =>
-  ({ policy, ratio, achievedRatio, nll: 3 + kl, deltaNll: kl - 0.01, kl, klSe: kl / 10, klPerWindow: [kl, kl], top1, bytes: achievedRatio });
+  ({ policy, ratio, achievedRatio, nll: 3 + kl, deltaNll: kl - 0.01, kl, klSe: kl / 10, klPerWindow: [kl, kl], top1, bytes: achievedRatio * 0.75 });
 
 function sample(): EvalResult {
   const results: EvalRow[] = [row("full", 1, 0, 1)];
@@ -83,7 +83,8 @@ t("Markdown: header, one row per result ordered by ratio then KL, lowest KL bold
   assert.ok(lines[0].startsWith("| 1 | full |"));
   assert.ok(lines[1].startsWith("| 2 | kvcompress |") && lines[1].includes("**0.0200**"));
   assert.ok(lines[2].startsWith("| 2 | a<b&c |"));
-  assert.ok(lines[1].includes("| 0.5000 | 2.00× |"));
+  assert.ok(lines[1].includes("| 0.5000 | 2.00× | 0.3750 |"), "achievedRatio, compression, bytes");
+  assert.ok(md.includes("| bytes (of f16) |"));
   assert.ok(md.includes("FRACTION of KVs kept"));
   assert.ok(md.includes(`](${REPORT_FILES.kl})`) && md.includes(`](${REPORT_FILES.heatmap})`));
   assert.not.ok(md.includes("differ by more than 5%"));

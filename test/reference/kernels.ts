@@ -264,9 +264,11 @@ export function refPrefill(pool: RefPool, layer: number, seqIds: number[], token
 // ---------------------------------------------------------------- score ordering
 
 /** One head's KVs sorted by (score ascending, position ascending); protected score = +inf.
- *  queryAvg: the score is the metric over the number of queries that could see the KV, seqLen − position. */
+ *  queryAvg: the score is the metric over the number of queries that could see the KV, seqLen − position.
+ *  valueNorm: the score (after queryAvg) times ‖v‖₂ of the stored value, in f32 and the kernels'
+ *  order (lane j = Σ_c v[4c + j]², then (s0 + s1) + (s2 + s3), then √). */
 export function refSortedHead(pool: RefPool, layer: number, seqId: number, kvHead: number,
-  protectedWindow: number, sinks: number, queryAvg = false): { score: number; position: number; logicalIdx: number }[] {
+  protectedWindow: number, sinks: number, queryAvg = false, valueNorm = false): { score: number; position: number; logicalIdx: number }[] {
   const c = pool.ctxLens[pool.headIdx(layer, seqId, kvHead)];
   const seqLen = pool.seqLens[seqId];
   const rows = [];
@@ -275,20 +277,34 @@ export function refSortedHead(pool: RefPool, layer: number, seqId: number, kvHea
     const position = pool.positions[slot];
     const prot = position >= seqLen - protectedWindow || position < sinks;
     const m = Math.fround(pool.metrics[slot]);
-    const score = prot ? Infinity : queryAvg ? Math.fround(m / Math.max(1, seqLen - position)) : m;
+    const avg = queryAvg ? Math.fround(m / Math.max(1, seqLen - position)) : m;
+    const score = prot ? Infinity : valueNorm ? Math.fround(avg * refValueNorm(pool, slot)) : avg;
     rows.push({ score, position, logicalIdx: i });
   }
   rows.sort((x, y) => (x.score - y.score) || (x.position - y.position));
   return rows;
 }
 
+/** ‖v‖₂ of the value at `slot` in f32, in the kernels' summation order (refSortedHead). */
+export function refValueNorm(pool: RefPool, slot: number): number {
+  const d = pool.dims.headSize;
+  const lane = [0, 0, 0, 0];
+  for (let c = 0; c < d; c += 4) {
+    for (let j = 0; j < 4; j++) {
+      const x = Math.fround(pool.values[slot * d + c + j]);
+      lane[j] = Math.fround(lane[j] + Math.fround(x * x));
+    }
+  }
+  return Math.fround(Math.sqrt(Math.fround(Math.fround(lane[0] + lane[1]) + Math.fround(lane[2] + lane[3]))));
+}
+
 /** Chunk keys f32 [numLayers, k, numKvHeads, maxBlocksPerHead], +inf padded (CONTRACTS.md). */
-export function refChunkKeys(pool: RefPool, seqIds: number[], protectedWindow: number, sinks: number, queryAvg = false): Float32Array {
+export function refChunkKeys(pool: RefPool, seqIds: number[], protectedWindow: number, sinks: number, queryAvg = false, valueNorm = false): Float32Array {
   const { numLayers: L, numKvHeads: H, blockSize: b, maxBlocksPerHead: M } = pool.dims;
   const out = new Float32Array(L * seqIds.length * H * M).fill(Infinity);
   for (let l = 0; l < L; l++) seqIds.forEach((s, k) => {
     for (let h = 0; h < H; h++) {
-      const sorted = refSortedHead(pool, l, s, h, protectedWindow, sinks, queryAvg);
+      const sorted = refSortedHead(pool, l, s, h, protectedWindow, sinks, queryAvg, valueNorm);
       const c = sorted.length;
       if (c === 0) continue;
       const nb = Math.ceil(c / b), a = c - (nb - 1) * b;
@@ -303,7 +319,7 @@ export function refChunkKeys(pool: RefPool, seqIds: number[], protectedWindow: n
  * order. evictCounts: i32 [numLayers, k, numKvHeads].
  */
 export function refEvictedIdx(pool: RefPool, seqIds: number[], protectedWindow: number, sinks: number,
-  evictCounts: ArrayLike<number>, queryAvg = false): { evictedIdx: Uint32Array; evictedOffsets: Uint32Array } {
+  evictCounts: ArrayLike<number>, queryAvg = false, valueNorm = false): { evictedIdx: Uint32Array; evictedOffsets: Uint32Array } {
   const { numLayers: L, numKvHeads: H } = pool.dims;
   const numHeads = L * seqIds.length * H;
   const evictedOffsets = new Uint32Array(numHeads + 1);
@@ -311,7 +327,7 @@ export function refEvictedIdx(pool: RefPool, seqIds: number[], protectedWindow: 
   for (let l = 0; l < L; l++) seqIds.forEach((s, k) => {
     for (let h = 0; h < H; h++) {
       const f = (l * seqIds.length + k) * H + h;
-      const sorted = refSortedHead(pool, l, s, h, protectedWindow, sinks, queryAvg);
+      const sorted = refSortedHead(pool, l, s, h, protectedWindow, sinks, queryAvg, valueNorm);
       idx.push(...sorted.slice(0, evictCounts[f]).map((x) => x.logicalIdx).sort((x, y) => x - y));
       evictedOffsets[f + 1] = idx.length;
     }

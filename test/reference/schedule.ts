@@ -61,13 +61,20 @@ export interface PassSeq {
 }
 
 /** kvcompress ranking over layers [layerFrom, layerTo): candidates sorted by (key, layer,
- *  kvHead, j), the first `budget` finite ones taken. Returns e per [layer][kvHead]. */
-export function rankAndTake(seq: PassSeq, blockSize: number, layerFrom: number, layerTo: number, budget: number): number[][] {
+ *  kvHead, j), the first `budget` finite ones taken. Returns e per [layer][kvHead].
+ *  floorMilli F: each head keeps f = floor(max(0, Σ blocks − budget) · F / (1000 · heads))
+ *  blocks, i.e. only its blocks j < blocks − f are candidates. */
+export function rankAndTake(seq: PassSeq, blockSize: number, layerFrom: number, layerTo: number, budget: number, floorMilli = 0): number[][] {
+  let held = 0, heads = 0;
+  for (let l = layerFrom; l < layerTo; l++) {
+    for (const c of seq.ctxLens[l]) { held += Math.ceil(c / blockSize); heads++; }
+  }
+  const floorBlocks = Math.floor((Math.max(0, held - budget) * floorMilli) / (1000 * heads));
   const candidates: { key: number; layer: number; kvHead: number; j: number }[] = [];
   for (let l = layerFrom; l < layerTo; l++) {
     for (let h = 0; h < seq.ctxLens[l].length; h++) {
       const numHeadBlocks = Math.ceil(seq.ctxLens[l][h] / blockSize);
-      for (let j = 0; j < numHeadBlocks; j++) candidates.push({ key: seq.keys[l][h][j], layer: l, kvHead: h, j });
+      for (let j = 0; j < numHeadBlocks - floorBlocks; j++) candidates.push({ key: seq.keys[l][h][j], layer: l, kvHead: h, j });
     }
   }
   candidates.sort((x, y) => x.key - y.key || x.layer - y.layer || x.kvHead - y.kvHead || x.j - y.j);
@@ -80,18 +87,18 @@ export function rankAndTake(seq: PassSeq, blockSize: number, layerFrom: number, 
   return e;
 }
 
-export function refScheduleKvCompress(seq: PassSeq, blockSize: number, budget: number): number[][] {
-  return rankAndTake(seq, blockSize, 0, seq.ctxLens.length, budget);
+export function refScheduleKvCompress(seq: PassSeq, blockSize: number, budget: number, floorMilli = 0): number[][] {
+  return rankAndTake(seq, blockSize, 0, seq.ctxLens.length, budget, floorMilli);
 }
 
 /** Per-layer ranking: E_l = max(0, blocks of layer l − H·ceil(cap_l / b)). */
-export function refScheduleByLayer(seq: PassSeq, blockSize: number, layerCaps: number[]): number[][] {
+export function refScheduleByLayer(seq: PassSeq, blockSize: number, layerCaps: number[], floorMilli = 0): number[][] {
   const e: number[][] = [];
   for (let l = 0; l < seq.ctxLens.length; l++) {
     let held = 0;
     for (const c of seq.ctxLens[l]) held += Math.ceil(c / blockSize);
     const allowed = Math.ceil(layerCaps[l] / blockSize) * seq.ctxLens[l].length;
-    e.push(rankAndTake(seq, blockSize, l, l + 1, Math.max(0, held - allowed))[l]);
+    e.push(rankAndTake(seq, blockSize, l, l + 1, Math.max(0, held - allowed), floorMilli)[l]);
   }
   return e;
 }

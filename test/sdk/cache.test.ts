@@ -69,7 +69,8 @@ for (const backend of ["gpu", "cpu"] as const) {
     const P = 50, C = 16, W = 4;
     const tok = makeTokens(rng(seed), P + 1, [0.2, 3]); // skewed: query heads of very different sharpness
     // 2 layers × 2 KV heads × 7 blocks = 28 blocks for the prompt; 30 in the pool.
-    const cache = await makeCache(backend, { name: "kvcompress", maxTokensPerHead: C, protectedWindow: W }, 30);
+    // The paper's ranking (no head floor, attention only): the reference schedule below has neither.
+    const cache = await makeCache(backend, { name: "kvcompress", maxTokensPerHead: C, protectedWindow: W, headFloor: 0, valueNorm: false }, 30);
     try {
       const { seq } = await prefill(cache, tok.slice(0, P), false);
       // A second prompt does not fit while the first is uncompressed: refused, nothing lost.
@@ -114,6 +115,44 @@ for (const backend of ["gpu", "cpu"] as const) {
     }
   });
 
+  t("kvcompress with a head floor and value-aware ranking keeps what the reference picks", async () => {
+    const seed = freshSeed();
+    const P = 50, C = 16, W = 4, d = SHAPE.headSize, H = SHAPE.numKvHeads;
+    const tok = makeTokens(rng(seed), P, [0.2, 3]);
+    // values on a grid of 1/4: Σ v² is exact in any order, so the norms match the reference's
+    for (const v of tok.v) for (let i = 0; i < v.length; i++) v[i] = Math.round(v[i] * 8) / 4;
+    const cache = await makeCache(backend, { name: "kvcompress", maxTokensPerHead: C, protectedWindow: W, headFloor: 0.5, valueNorm: true }, 30);
+    try {
+      const { seq } = await prefill(cache, tok, false);
+      const heads: { scores: number[]; positions: number[] }[] = [];
+      for (let l = 0; l < SHAPE.numLayers; l++) for (let h = 0; h < H; h++) {
+        const hd = toHead(await cache.readHead(l, seq, h));
+        // score × ‖v‖₂ in f32, lanes then pairs (METHOD.md §2.2)
+        const norm = (pos: number) => {
+          const lane = [0, 0, 0, 0];
+          for (let c = 0; c < d; c++) lane[c % 4] = Math.fround(lane[c % 4] + Math.fround(tok.v[l][(pos * H + h) * d + c] ** 2));
+          return Math.fround(Math.sqrt(Math.fround(Math.fround(lane[0] + lane[1]) + Math.fround(lane[2] + lane[3]))));
+        };
+        heads.push({ scores: hd.scores.map((s, i) => Math.fround(s * norm(hd.positions[i]))), positions: hd.positions });
+      }
+      const ctxLens = [[P, P], [P, P]];
+      const keys = ctxLens.map((row, l) => row.map((_, h) => chunkKeysOfHead(heads[l * 2 + h], P, W, 0, B, 16)));
+      const E = 28 - Math.ceil(C / B) * 4;
+      // floor 0.5 of the mean 2 blocks: each head keeps ≥ 1 block
+      const e = refScheduleKvCompress({ ctxLens, keys }, B, E, 500);
+      await cache.endStep([seq]);
+      for (let i = 0; i < heads.length; i++) {
+        const n = evictCountOf(P, e[Math.floor(i / 2)][i % 2], B);
+        const gone = new Set(evictionOrder(heads[i], P, W, 0).slice(0, n).map((j) => heads[i].positions[j]));
+        const want = heads[i].positions.filter((p) => !gone.has(p)).sort((a, b) => a - b);
+        const kept = [...(await cache.readHead(Math.floor(i / 2), seq, i % 2)).positions].sort((a, b) => a - b);
+        assert.equal(kept, want, `seed ${seed}: head ${i} keeps what the reference picks (e = ${JSON.stringify(e)})`);
+      }
+    } finally {
+      cache.destroy();
+    }
+  });
+
   t("policies: streamingllm keeps sinks + recent, uniform policies equal counts, kvcompress differs", async () => {
     const seed = freshSeed();
     const P = 48;
@@ -139,10 +178,13 @@ for (const backend of ["gpu", "cpu"] as const) {
     }
     const pyr = await run({ name: "pyramidkv", maxTokensPerHead: 24 });
     assert.ok(pyr.kept[0] === pyr.kept[1] && pyr.kept[2] === pyr.kept[3] && pyr.kept[0] > pyr.kept[2], `pyramidkv: equal within a layer, decreasing with depth, got ${pyr.kept}`);
-    const kvc = await run({ name: "kvcompress", maxTokensPerHead: 16 });
-    assert.ok(new Set(kvc.kept).size > 1, `kvcompress: counts differ across heads on skewed scores, got ${kvc.kept}`);
+    const kvc = await run({ name: "kvcompress", maxTokensPerHead: 16, headFloor: 0 });
+    assert.ok(new Set(kvc.kept).size > 1, `kvcompress (no head floor): counts differ across heads on skewed scores, got ${kvc.kept}`);
     assert.is(kvc.kept.reduce((a, b) => a + b, 0), 16 * 4, "kvcompress keeps the same total as the uniform policies");
     assert.ok(kvc.passes === 1);
+    // The default head floor 1 gives every head the mean share (docs/METHOD.md §2.4).
+    const floored = await run({ name: "kvcompress", maxTokensPerHead: 16 });
+    assert.ok(floored.kept.every((n) => n === 16), `kvcompress (default head floor 1): 16 per head, got ${floored.kept}`);
   });
 
   t("two sequences compressing in one pass each reach their own budget", async () => {
@@ -212,6 +254,8 @@ for (const backend of ["gpu", "cpu"] as const) {
     await rejects(() => createKvCache({ ...SHAPE, headSize: 12, storage: "q4", capacityBlocks: 8 }), (e: unknown) => e instanceof ConfigError && /headSize.*q4/.test((e as Error).message));
     await rejects(() => createKvCache({ ...SHAPE, storage: "q2" as "q4", capacityBlocks: 8 }), (e: unknown) => e instanceof ConfigError && /storage/.test((e as Error).message));
     await rejects(() => createKvCache({ ...SHAPE, capacityBlocks: 8, policy: { name: "kvcompress", ratio: 0 } }), (e: unknown) => e instanceof ConfigError && /ratio/.test((e as Error).message));
+    await rejects(() => createKvCache({ ...SHAPE, capacityBlocks: 8, policy: { name: "kvcompress", ratio: 4, headFloor: 1.5 } }), (e: unknown) => e instanceof ConfigError && /headFloor/.test((e as Error).message));
+    await rejects(() => createKvCache({ ...SHAPE, capacityBlocks: 8, policy: { name: "kvcompress", ratio: 4, valueNorm: 1 as unknown as boolean } }), (e: unknown) => e instanceof ConfigError && /valueNorm/.test((e as Error).message));
     const cache = await makeCache(backend, { name: "full" });
     try {
       assert.throws(() => cache.append(0, 7, new Float32Array(1), new Float32Array(1)), /seqId/);

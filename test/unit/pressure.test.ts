@@ -36,6 +36,7 @@ function refPlan(m: Model, p: ControlPolicy, seqId: number, numTokens: number): 
     const e = Math.max(0, held(s) - blocks(cap) * m.L * m.H);
     const recent = Math.min(p.protectedWindow, s.seqLen);
     const prot = recent + Math.min(p.sinks, s.seqLen - recent);
+    // The head floor does not enter: it never leaves min(E, this) unmet (docs/METHOD.md §2.4).
     let most = 0;
     for (const c of s.ctx) most += Math.max(0, blocks(c) - blocks(Math.min(prot, c)));
     return Math.min(e, most);
@@ -65,7 +66,8 @@ function randomPolicy(r: () => number): ControlPolicy {
   const pick = r();
   const budget = pick < 0.2 ? null : pick < 0.6 ? { kind: "tokens" as const, maxTokensPerHead: 1 + Math.floor(r() * 20) }
     : { kind: "ratio" as const, ratio: [1, 1.5, 2, 4][Math.floor(r() * 4)], minTokens: Math.floor(r() * 9) };
-  return { budget, protectedWindow: Math.floor(r() * 7), sinks: Math.floor(r() * 3), trigger: "prefill", ranking: "global", pyramidBeta: 20 };
+  const headFloor = [0, 0, 0.5, 1][Math.floor(r() * 4)];
+  return { budget, protectedWindow: Math.floor(r() * 7), sinks: Math.floor(r() * 3), trigger: "prefill", ranking: "global", pyramidBeta: 20, headFloor };
 }
 
 const prop = suite("pressure plan: wasm == reference on random states");

@@ -106,6 +106,27 @@ random("kvcompress global ranking, 400 seeds", () => {
   }
 });
 
+random("head floor: global and per-layer rankings with a floor, 300 seeds", () => {
+  for (let seed = 2001; seed <= 2300; seed++) {
+    const p = randomPass(seed);
+    const milli = pick(p.rng, [0, 1, 250, 500, 999, 1000]);
+    p.cp.setHeadFloor(milli / 1000);
+    const budgets = p.passIds.map((s) => (p.rng() < 0.2 ? 1000 : int(p.rng, 0, p.cp.budgetMaxTokens(s, 0))));
+    const taken = p.cp.scheduleKvCompress(p.passIds, budgets);
+    const want = flatE(p.seqs.map((s, i) => refScheduleKvCompress(s, p.b, budgets[i], milli)), p.L, p.k, p.H);
+    // The floor moves blocks between heads but never takes fewer than the free ranking.
+    const free = flatE(p.seqs.map((s, i) => refScheduleKvCompress(s, p.b, budgets[i], 0)), p.L, p.k, p.H);
+    assert.is(taken, free.reduce((a, b) => a + b, 0), `seed ${seed}: floor ${milli} takes what the free ranking takes`);
+    assert.equal(Array.from(p.cp.evictBlocks()), want, `seed ${seed} floor ${milli} e`);
+    assert.equal(Array.from(p.cp.evictCounts()), flatN(p, want), `seed ${seed} n`);
+    const caps = Array.from({ length: p.L }, () => int(p.rng, 0, 50));
+    p.cp.layerCaps.set(caps);
+    p.cp.scheduleByLayer(p.passIds);
+    const wantLayer = flatE(p.seqs.map((s) => refScheduleByLayer(s, p.b, caps, milli)), p.L, p.k, p.H);
+    assert.equal(Array.from(p.cp.evictBlocks()), wantLayer, `seed ${seed} floor ${milli} byLayer`);
+  }
+});
+
 random("per-layer ranking and uniform budgets (incl. pyramid caps), 300 seeds", () => {
   for (let seed = 1001; seed <= 1300; seed++) {
     const p = randomPass(seed);
@@ -169,6 +190,32 @@ literal("ties go to the lower (layer, kvHead); +∞ keys are never taken", () =>
   assert.is(cp.scheduleKvCompress([s], [99]), 5);
   assert.equal(Array.from(cp.evictBlocks()), [2, 1, 2, 0]);
   assert.equal(Array.from(cp.evictCounts()), [8, 4, 8, 0]);
+});
+
+literal("head floor: a starved head keeps its share; out-of-range floors throw", () => {
+  const cp = one(2, 1, 4);
+  const s = cp.addSequence();
+  cp.reserve(s, 32); // 2 heads × 8 blocks
+  const keys = cp.chunkKeys(1);
+  keys.set([0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, Infinity], 0); // layer 0: cheap keys
+  keys.set([1, 2, 3, 4, 5, 6, 7, Infinity], 8); // layer 1: dear keys
+  // E = 10 leaves 6 blocks, 3 per head on average. No floor: layer 0 gives all 7 it can, layer 1 three.
+  assert.is(cp.scheduleKvCompress([s], [10]), 10);
+  assert.equal(Array.from(cp.evictBlocks()), [7, 3]);
+  // Floor 1: each head keeps ≥ 3 blocks → layer 0 gives 5, layer 1 the other 5.
+  cp.setHeadFloor(1);
+  assert.is(cp.scheduleKvCompress([s], [10]), 10);
+  assert.equal(Array.from(cp.evictBlocks()), [5, 5]);
+  // Floor 0.5: f = floor(6 · 0.5 / 2) = 1 → layer 0 gives 7 (its +∞ last block binds first), layer 1 three.
+  cp.setHeadFloor(0.5);
+  cp.scheduleKvCompress([s], [10]);
+  assert.equal(Array.from(cp.evictBlocks()), [7, 3]);
+  // Floor 0.7: f = floor(6 · 0.7 / 2) = 2 → layer 0 gives 6, layer 1 four.
+  cp.setHeadFloor(0.7);
+  cp.scheduleKvCompress([s], [10]);
+  assert.equal(Array.from(cp.evictBlocks()), [6, 4]);
+  assert.throws(() => cp.setHeadFloor(1.5), /headFloor/);
+  assert.throws(() => cp.setHeadFloor(-0.1), /headFloor/);
 });
 
 literal("sequences never trade budget: a pass of two computes each E alone", () => {

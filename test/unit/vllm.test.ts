@@ -11,9 +11,11 @@ import { PRESETS } from "../../src/presets";
 const t = suite("vllm settings");
 const settings = vllmKvcompressSettings;
 const fields = (s: { warnings: readonly { setting: string }[] }) => s.warnings.map((w) => w.setting);
+/** The settings the fork has: no value-norm weighting, no head floor (our kvcompress defaults have both). */
+const FORK = { headFloor: 0, valueNorm: false } as const;
 
 t("kvcompress, C = 128: the default flags, C as is, the window + 1, compress once", () => {
-  const s = settings({ policy: { name: "kvcompress", maxTokensPerHead: 128 } });
+  const s = settings({ policy: { name: "kvcompress", maxTokensPerHead: 128, ...FORK } });
   // vllm/engine/arg_utils.py: --enable-kvcompress (store_true), --block-size {8,16,32},
   // --metric-aggregation L2-sum, --prefill-metric-collection-window-size (our default obsWindow
   // 32), --no-maxpool-metrics (our default poolWidth 1; the fork pools by default). Decode
@@ -43,7 +45,7 @@ t("ratio budgets become max_cache_tokens from the prompt length, as the fork's s
   // Block size 32, 1000 tokens at 4x: 250 − 1 = 249, down to a multiple of 32 = 224.
   assert.is(settings({ policy: { name: "kvcompress", ratio: 4 }, blockSize: 32 }, { promptTokens: 1000 }).request.max_cache_tokens, 224);
   // No prompt length: no field, and a warning giving the formula.
-  const s = settings({ policy: { name: "kvcompress", ratio: 8, trigger: "continual" } });
+  const s = settings({ policy: { name: "kvcompress", ratio: 8, trigger: "continual", ...FORK } });
   assert.equal(s.request, { protected_window_size: 9, compress_once: false });
   assert.equal(fields(s), ["policy.ratio"]);
   assert.match(s.warnings[0].message, /floor\(promptTokens \/ 8\) − 1/);
@@ -52,7 +54,7 @@ t("ratio budgets become max_cache_tokens from the prompt length, as the fork's s
 t("a KvCacheConfig carries block size, context and sequences to --block-size, --max-model-len, --max-num-seqs", () => {
   const cfg = defineConfig({
     ...PRESETS["llama-3.1-8b"], blockSize: 32, capacityTokens: 4096, maxSeqs: 4, maxContextTokens: 19000,
-    policy: { name: "kvcompress", maxTokensPerHead: 256, protectedWindow: 31, obsWindow: 32 },
+    policy: { name: "kvcompress", maxTokensPerHead: 256, protectedWindow: 31, obsWindow: 32, ...FORK },
   });
   const s = settings(cfg);
   assert.equal(s.serveArgs, [
@@ -95,7 +97,7 @@ t("streamingllm: no recency order and no sinks in the fork, so no metric flags a
 });
 
 t("settings without an equivalent are warned; the pool width 1 and 7 map", () => {
-  const base = { name: "kvcompress" as const, maxTokensPerHead: 128 };
+  const base = { name: "kvcompress" as const, maxTokensPerHead: 128, ...FORK };
   assert.equal(fields(settings({ policy: { ...base, groupReduce: "max" } })), ["policy.groupReduce"]);
   assert.equal(fields(settings({ policy: { ...base, poolWidth: 5 } })), ["policy.poolWidth"]);
   assert.equal(fields(settings({ policy: { ...base, ranking: "layer" } })), ["policy.ranking"]);
@@ -105,6 +107,13 @@ t("settings without an equivalent are warned; the pool width 1 and 7 map", () =>
   // Window 15 → 16 ≤ 16 passes; window 16 → 17 > 16 is rejected.
   assert.equal(fields(settings({ policy: { ...base, maxTokensPerHead: 16, protectedWindow: 15 } })), []);
   assert.equal(fields(settings({ policy: { ...base, maxTokensPerHead: 16, protectedWindow: 16 } })), ["policy.protectedWindow"]);
+});
+
+t("our kvcompress defaults (value norm, head floor 1) have no fork equivalent: both warned, flags unchanged", () => {
+  const s = settings({ policy: { name: "kvcompress", maxTokensPerHead: 128 } });
+  assert.equal(fields(s), ["policy.valueNorm", "policy.headFloor"]);
+  assert.equal(s.serveArgs, settings({ policy: { name: "kvcompress", maxTokensPerHead: 128, ...FORK } }).serveArgs);
+  assert.equal(fields(settings({ policy: { name: "kvcompress", maxTokensPerHead: 128, headFloor: 0.5, valueNorm: false } })), ["policy.headFloor"]);
 });
 
 t("full needs nothing from the fork", () => {

@@ -20,6 +20,8 @@ export interface ScoreOrderingSortArgs {
   sinks: number;
   /** Rank by the metric over the number of queries that could see each KV (seqLen − position). @default false */
   queryAvg?: boolean;
+  /** Multiply each score by ‖v‖₂ of the KV's stored value (value-aware ranking). @default false */
+  valueNorm?: boolean;
   /** Upper bound on these heads' ctxLen (default maxBlocksPerHead · b); sets the segment length. */
   maxCtxLen?: number;
   /** f32 [numLayers, k, numKvHeads, maxBlocksPerHead], written (+inf padded). */
@@ -57,9 +59,9 @@ export async function createScoreOrdering(device: GPUDevice, pool: GpuKvPool, op
   if (16 * maxElems > maxBindingBytes(device)) {
     throw new LimitTooLowError("maxStorageBufferBindingSize (score ordering: lower maxSeqsPerPass)", 16 * maxElems, maxBindingBytes(device));
   }
-  const oc = KERNEL_CONSTANTS.orderGather(d, pool.blocksPerShard), sc = KERNEL_CONSTANTS.orderSortLocal(d, pool.blocksPerShard);
+  const oc = KERNEL_CONSTANTS.orderChunkKeys(d, pool.blocksPerShard), gc = KERNEL_CONSTANTS.orderGather(d, pool.blocksPerShard), sc = KERNEL_CONSTANTS.orderSortLocal(d, pool.blocksPerShard);
   const [gather, local, global, chunk, mark, compact] = await Promise.all([
-    buildKernel(device, { file: "order_gather.wgsl", sources: sourcesOf(KERNEL_FILES.orderGather()), io: KERNEL_IO.orderGather, constants: oc }),
+    buildKernel(device, { file: "order_gather.wgsl", sources: sourcesOf(KERNEL_FILES.orderGather(d.dtype)), io: KERNEL_IO.orderGather, constants: gc }),
     buildKernel(device, { file: "order_sort_local.wgsl", sources: sourcesOf(KERNEL_FILES.orderSortLocal()), io: KERNEL_IO.orderSortLocal, constants: sc }),
     buildKernel(device, { file: "order_sort_global.wgsl", sources: sourcesOf(KERNEL_FILES.orderSortGlobal()), io: KERNEL_IO.orderSortGlobal, constants: sc }),
     buildKernel(device, { file: "order_chunk_keys.wgsl", sources: sourcesOf(KERNEL_FILES.orderChunkKeys()), io: KERNEL_IO.orderChunkKeys, constants: oc }),
@@ -86,7 +88,7 @@ export async function createScoreOrdering(device: GPUDevice, pool: GpuKvPool, op
       const seqs = a.seqIds.map((seqId, i) => ({ seqId, seqLen: a.seqLens[i] }));
       const total = d.numLayers * k * d.numKvHeads * segLen;
       const orderArgs = { numSeqs: k, segLen };
-      encodeLinear(pass, gather, gGather, ring.write("orderGather", { ...orderArgs, protectedWindow: a.protectedWindow, sinks: a.sinks, queryAvg: a.queryAvg ? 1 : 0 }, seqs),
+      encodeLinear(pass, gather, gGather, ring.write("orderGather", { ...orderArgs, protectedWindow: a.protectedWindow, sinks: a.sinks, queryAvg: a.queryAvg ? 1 : 0, valueNorm: a.valueNorm ? 1 : 0 }, seqs),
         Math.ceil(total / WG.order));
       const localGroups = total / ORDER_LOCAL_ELEMS;
       encodeLinear(pass, local, gLocal, ring.write("orderSortLocal", { firstBlockLen: 2, lastBlockLen: ORDER_LOCAL_ELEMS }), localGroups);

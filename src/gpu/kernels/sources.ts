@@ -4,7 +4,7 @@
 
 import {
   type PoolGeometry, type KvDtype, appendKvConstants, appendKvQuantConstants, decodeConstants, decodeMetricConstants, decodeSubgroupConstants,
-  decodeReduceConstants, movesConstants, orderConstants, orderSortConstants, passConstants, passItemsConstants, prefillConstants,
+  decodeReduceConstants, movesConstants, orderConstants, orderGatherConstants, orderSortConstants, passConstants, passItemsConstants, prefillConstants,
   prefillMetricConstants, prefillPoolConstants,
 } from "../layout";
 import poolWgsl from "../../../shaders/common/pool.wgsl";
@@ -99,7 +99,7 @@ export const KERNEL_FILES = {
   prefill: (dtype: KvDtype) => withKv(dtype, "paged_attention_prefill.wgsl"),
   prefillScores: (dtype: KvDtype) => withKv(dtype, "prefill_metric_scores.wgsl"),
   prefillPool: () => withPool("prefill_metric_pool.wgsl"),
-  orderGather: () => ["common/pool.wgsl", "common/batch.wgsl", "common/pass_head.wgsl", "common/pass_key.wgsl", "order_gather.wgsl"],
+  orderGather: (dtype: KvDtype) => ["common/pool.wgsl", "common/batch.wgsl", kvFile(dtype), "common/pass_head.wgsl", "common/pass_key.wgsl", "order_gather.wgsl"],
   orderSortLocal: () => withBatch("order_sort_local.wgsl"),
   orderSortGlobal: () => withBatch("order_sort_global.wgsl"),
   orderChunkKeys: () => withPass("order_chunk_keys.wgsl"),
@@ -130,7 +130,7 @@ export const KERNEL_CONSTANTS: Record<keyof typeof KERNEL_FILES, ConstFn> = {
   prefill: prefillConstants,
   prefillScores: prefillMetricConstants,
   prefillPool: (d) => prefillPoolConstants(d),
-  orderGather: (d) => orderConstants(d),
+  orderGather: orderGatherConstants,
   orderSortLocal: () => orderSortConstants(),
   orderSortGlobal: () => orderSortConstants(),
   orderChunkKeys: (d) => orderConstants(d),
