@@ -293,6 +293,7 @@ export const MODEL_KERNEL_IO = {
   matvecSwiglu: { bindings: glu, args: ["inDim", "outDim", "rowStart", "rowCount"] },
   matvecSwigluSubgroup: { bindings: glu, args: ["inDim", "outDim", "rowStart", "rowCount"] },
   matmul: { bindings: mmBindings, args: mmArgs },
+  matmulSubgroupMatrix: { bindings: mmBindings, args: mmArgs },
   rope: { bindings: { x: [0, rw], invFreq: [1, ro], args: margs, step: mstep }, args: ["heads", "headSize", "style", "_pad0"] },
   swiglu: { bindings: { gate: [0, rw], up: [1, ro], args: margs, step: mstep }, args: pad4("width") },
   add: { bindings: { x: [0, ro], y: [1, rw], args: margs, step: mstep }, args: pad4("width") },
