@@ -157,17 +157,33 @@ export function subgroupMatrixUsable(p: SubgroupMatrixProbe): boolean {
 }
 
 /** Adapter info requestGpuDevice saw, per device: for runtimes whose GPUDevice has no adapterInfo
- *  (or one without subgroupMatrixConfigs). */
+ *  or one without subgroupMatrixConfigs. Exported for sdk/device.ts. */
 const adapterInfos = new WeakMap<GPUDevice, SubgroupMatrixProbe["info"]>();
 export function rememberAdapterInfo(device: GPUDevice, info: GPUAdapterInfo | undefined): void {
-  if (info) adapterInfos.set(device, info as unknown as SubgroupMatrixProbe["info"]);
+  // GPUAdapterInfo keeps its fields as prototype getters: read them, the object may not outlive the adapter.
+  if (!info) return;
+  const i = info as unknown as NonNullable<SubgroupMatrixProbe["info"]>;
+  adapterInfos.set(device, {
+    subgroupMinSize: i.subgroupMinSize, subgroupMaxSize: i.subgroupMaxSize,
+    subgroupMatrixConfigs: [...(i.subgroupMatrixConfigs ?? [])].map((c) =>
+      ({ M: c.M, N: c.N, K: c.K, componentType: c.componentType, resultComponentType: c.resultComponentType })),
+  });
 }
 
-/** The device's adapter info: GPUDevice.adapterInfo where it lists matrix configs, else what requestGpuDevice saw. */
+/** The device's adapter info: GPUDevice.adapterInfo where it lists matrix configs, else what
+ *  requestGpuDevice saw (Dawn's GPUDevice.adapterInfo lists none, seen on the H200 2026-12-02). */
 const deviceInfo = (device: GPUDevice) => {
   const own = (device as { adapterInfo?: SubgroupMatrixProbe["info"] }).adapterInfo;
-  return own?.subgroupMatrixConfigs ? own : adapterInfos.get(device) ?? own;
+  const hasConfigs = (i: SubgroupMatrixProbe["info"]) => [...(i?.subgroupMatrixConfigs ?? [])].length > 0;
+  if (hasConfigs(own)) return own;
+  const seen = adapterInfos.get(device);
+  return hasConfigs(seen) ? seen : own;
 };
+
+/** subgroupMatrixUsable for a device (its features, and its adapter's info as deviceInfo finds it). */
+export function deviceHasSubgroupMatrix(device: GPUDevice): boolean {
+  return subgroupMatrixUsable({ features: device.features as unknown as { has(f: string): boolean }, info: deviceInfo(device) });
+}
 
 /** 1-D workgroup count → a 2-D grid (x ≤ the per-dimension limit). */
 function grid2(groups: number, max: number): [number, number] {
@@ -186,7 +202,7 @@ function grid2(groups: number, max: number): [number, number] {
  */
 export async function createModelKernels(device: GPUDevice, opts: { subgroups?: boolean; subgroupMatrix?: boolean; dtypes?: readonly WeightDtype[]; inDims?: readonly number[] } = {}): Promise<ModelKernels> {
   const subgroups = (opts.subgroups ?? true) && device.features.has("subgroups" as GPUFeatureName);
-  const subgroupMatrix = (opts.subgroupMatrix ?? true) && subgroupMatrixUsable({ features: device.features as unknown as { has(f: string): boolean }, info: deviceInfo(device) });
+  const subgroupMatrix = (opts.subgroupMatrix ?? true) && deviceHasSubgroupMatrix(device);
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
   const built = new Map<string, Promise<BuiltKernel>>();
   const kernel = (name: ModelKernelName, dtype: WeightDtype, constants: Record<string, number>, wg: number) => {

@@ -9,7 +9,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { requestGpuDevice } from "../../../sdk/device";
-import { createModelKernels, subgroupMatrixUsable, type ModelKernels, type WeightDtype } from "../../../src/gpu/model";
+import { createModelKernels, deviceHasSubgroupMatrix, type ModelKernels, type WeightDtype } from "../../../src/gpu/model";
 import { runtime, testGpu } from "../../harness/env";
 import { skip } from "../../harness/skip";
 import { freshSeed } from "../helpers";
@@ -23,8 +23,7 @@ async function open(): Promise<{ device: GPUDevice; k: ModelKernels } | string> 
   let device = shared.device;
   // Node's shared device comes from the default Dawn instance; the feature needs the opt-in one.
   if (runtime === "node" && !shared.isFallbackAdapter) device = (await requestGpuDevice({ experimentalSubgroupMatrix: true })).device;
-  const info = (device as unknown as { adapterInfo?: Parameters<typeof subgroupMatrixUsable>[0]["info"] }).adapterInfo;
-  if (!subgroupMatrixUsable({ features: device.features as unknown as { has(f: string): boolean }, info })) {
+  if (!deviceHasSubgroupMatrix(device)) {
     return `no chromium-experimental-subgroup-matrix with an f16 -> f32 16x16x16 config and 32-lane subgroups on ${shared.adapterName}`;
   }
   const k = await createModelKernels(device);
