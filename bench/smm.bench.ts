@@ -183,10 +183,12 @@ if (variantDir || argv.includes("--grids")) {
   const fsv = (await import(/* @vite-ignore */ "node:" + "fs")) as { readdirSync(p: string): string[]; readFileSync(p: string, e: string): string };
   const own = MODEL_WGSL["matmul_subgroup_matrix.wgsl"]!;
   const variants: [string, string, { SG_T: number; SG_R: number }][] = [];
-  if (argv.includes("--grids")) for (const g of [{ SG_T: 4, SG_R: 2 }, { SG_T: 2, SG_R: 2 }, { SG_T: 1, SG_R: 4 }, { SG_T: 4, SG_R: 4 }]) variants.push([`own ${g.SG_T}x${g.SG_R}`, own, g]);
+  const withGrid = (text: string, g: { SG_T: number; SG_R: number }) =>
+    text.replace(/const SG_T: u32 = \d+u;/, `const SG_T: u32 = ${g.SG_T}u;`).replace(/const SG_R: u32 = \d+u;/, `const SG_R: u32 = ${g.SG_R}u;`);
+  if (argv.includes("--grids")) for (const g of [{ SG_T: 1, SG_R: 2 }, { SG_T: 2, SG_R: 2 }, { SG_T: 1, SG_R: 4 }, { SG_T: 4, SG_R: 2 }, { SG_T: 4, SG_R: 4 }]) variants.push([`own ${g.SG_T}x${g.SG_R}`, withGrid(own, g), g]);
   if (variantDir) for (const f of fsv.readdirSync(variantDir).filter((f) => f.endsWith(".wgsl")).sort()) {
     const text = fsv.readFileSync(`${variantDir}/${f}`, "utf8");
-    for (const g of [{ SG_T: 2, SG_R: 4 }, { SG_T: 4, SG_R: 2 }]) variants.push([`${f} ${g.SG_T}x${g.SG_R}`, text, g]);
+    for (const g of [{ SG_T: 2, SG_R: 4 }, { SG_T: 4, SG_R: 2 }, { SG_T: 2, SG_R: 2 }]) variants.push([`${f} ${g.SG_T}x${g.SG_R}`, withGrid(text, g), g]);
   }
   const st = createStepBuffer(device), words = new Uint32Array(STEP_BYTES / 4);
   for (const [name, text, grid] of variants) {
@@ -214,7 +216,7 @@ if (variantDir || argv.includes("--grids")) {
 async function variantKernel(text: string, grid: { SG_T: number; SG_R: number }): Promise<ModelKernels> {
   const files = MODEL_KERNEL_FILES.matmulSubgroupMatrix("bf16");
   const sources = [text, ...modelSourcesOf(files.slice(1))];
-  const k = await buildKernel(device, { file: "variant", sources, io: MODEL_KERNEL_IO.matmulSubgroupMatrix, constants: { ...grid } });
+  const k = await buildKernel(device, { file: "variant", sources, io: MODEL_KERNEL_IO.matmulSubgroupMatrix, constants: {} });
   const dummy = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
   const matmul = {
     prepare(a: { step: GPUBuffer; x: GPUBuffer; weight: DeviceTensor; y: GPUBuffer; inDim: number; outDim: number; bias?: GPUBuffer; accumulate?: boolean }) {
@@ -238,10 +240,10 @@ async function variantKernel(text: string, grid: { SG_T: number; SG_R: number })
 // Engine: 2K-token prefill at each model dir with the fast path on, then off (separate devices).
 const rand = (n: number, seed: number) => { let s = seed; return Array.from({ length: n }, () => 3 + ((s = (s * 1103515245 + 12345) >>> 0) % 1997)); };
 for (const dir of modelDirs) {
-  for (const on of [true, false]) {
-    const row: Record<string, unknown> = { model: dir, fastPath: on };
+  for (const [on, chunk] of [[true, 512], [false, 512], [true, 2048], [false, 2048]] as const) {
+    const row: Record<string, unknown> = { model: dir, fastPath: on, chunk };
     try {
-      const engine = await loadEngine(dir, { backend: "gpu", experimentalSubgroupMatrix: on, policy: { name: "full" }, maxContextTokens: 2048 + 64, prefillChunkTokens: 512 });
+      const engine = await loadEngine(dir, { backend: "gpu", experimentalSubgroupMatrix: on, policy: { name: "full" }, maxContextTokens: 2048 + 64, prefillChunkTokens: chunk });
       const c = engine.config;
       for (let rep = 0; rep < 3; rep++) {
         const s = engine.openSequence();

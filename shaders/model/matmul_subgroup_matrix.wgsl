@@ -25,15 +25,18 @@
 //   f32. That is acceptable for prefill, whose output only fills the KV cache and the last token's
 //   logits (activations of the supported models stay well inside ±65504 after RMSNorm), and is why the
 //   host uses this kernel only for chunks; decode stays on the f32 matvec.
-// Overrides: SG_T, SG_R (the subgroup grid: tile size and workgroup size; the host passes both).
+// Overrides: none (SG_T, SG_R, the subgroup grid, size workgroup arrays: see below).
 // Bytes moved: per tile pass 64*SG_T*inDim*4 (x) + 32*SG_R*inDim*(weight bytes); 2*numTokens*rowCount*inDim
 //   FLOP; workgroup memory (64*SG_T + 32*SG_R)*80 + SG_T*SG_R*1024 bytes (SG 2 x 4: 28 KiB).
 enable f16;
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
-override SG_T: u32 = 2u;
-override SG_R: u32 = 4u;
+// The subgroup grid (tile and workgroup size). Consts, not overrides: Tint's subgroupMatrixLoad /
+// Store reject workgroup arrays sized by an override-expression (no matching overload; H200,
+// 2026-12-02). The host mirrors them (src/gpu/model SUBGROUP_MATRIX_GRID).
+const SG_T: u32 = 2u;
+const SG_R: u32 = 4u;
 const KS: u32 = 40u; // halves per staged row: 32 k + 8 padding (80 bytes: 16-byte aligned, fewer bank conflicts)
 struct Args { inDim: u32, outDim: u32, rowStart: u32, rowCount: u32, flags: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
@@ -47,9 +50,8 @@ alias Left = subgroup_matrix_left<f16, 16, 16>;
 alias Right = subgroup_matrix_right<f16, 16, 16>;
 alias Acc = subgroup_matrix_result<f32, 16, 16>;
 
-// Writes accumulator m (tokens t0.., rows r0.. of the part) through the subgroup's scratch.
-fn put(m: Acc, sg: u32, lane: u32, t0: u32, r0: u32) {
-  subgroupMatrixStore(&outs, sg * 256u, m, false, 16u);
+// Writes the accumulator just stored in the subgroup's scratch (tokens t0.., rows r0.. of the part).
+fn put(sg: u32, lane: u32, t0: u32, r0: u32) {
   workgroupBarrier();
   for (var e = lane; e < 256u; e += 32u) {
     let t = t0 + e / 16u; let r = r0 + e % 16u;
@@ -110,8 +112,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
   }
   let t0 = tTile + sgT * 64u; let r0 = rTile + sgR * 32u;
-  put(c00, sg, lane, t0, r0); put(c01, sg, lane, t0, r0 + 16u);
-  put(c10, sg, lane, t0 + 16u, r0); put(c11, sg, lane, t0 + 16u, r0 + 16u);
-  put(c20, sg, lane, t0 + 32u, r0); put(c21, sg, lane, t0 + 32u, r0 + 16u);
-  put(c30, sg, lane, t0 + 48u, r0); put(c31, sg, lane, t0 + 48u, r0 + 16u);
+  subgroupMatrixStore(&outs, sg * 256u, c00, false, 16u); put(sg, lane, t0, r0);
+  subgroupMatrixStore(&outs, sg * 256u, c01, false, 16u); put(sg, lane, t0, r0 + 16u);
+  subgroupMatrixStore(&outs, sg * 256u, c10, false, 16u); put(sg, lane, t0 + 16u, r0);
+  subgroupMatrixStore(&outs, sg * 256u, c11, false, 16u); put(sg, lane, t0 + 16u, r0 + 16u);
+  subgroupMatrixStore(&outs, sg * 256u, c20, false, 16u); put(sg, lane, t0 + 32u, r0);
+  subgroupMatrixStore(&outs, sg * 256u, c21, false, 16u); put(sg, lane, t0 + 32u, r0 + 16u);
+  subgroupMatrixStore(&outs, sg * 256u, c30, false, 16u); put(sg, lane, t0 + 48u, r0);
+  subgroupMatrixStore(&outs, sg * 256u, c31, false, 16u); put(sg, lane, t0 + 48u, r0 + 16u);
 }

@@ -113,10 +113,8 @@ test("model kernel consts the host sizes grids by", () => {
   assert.is(constOf("matvec.wgsl", "ROWS"), MATVEC_ROWS);
   assert.is(constOf("matvec_subgroup.wgsl", "ROWS"), MATVEC_ROWS);
   assert.is(constOf("matmul.wgsl", "TILE"), MATMUL_TILE);
-  // The host sizes the subgroup-matrix grid by the overrides it passes; their defaults agree.
-  const overrideOf = (file: string, name: string) => Number(new RegExp(`override\\s+${name}\\s*:\\s*u32\\s*=\\s*(\\d+)u`).exec(MODEL_WGSL[file]!)?.[1]);
-  assert.is(overrideOf("matmul_subgroup_matrix.wgsl", "SG_T"), SUBGROUP_MATRIX_GRID.SG_T);
-  assert.is(overrideOf("matmul_subgroup_matrix.wgsl", "SG_R"), SUBGROUP_MATRIX_GRID.SG_R);
+  assert.is(constOf("matmul_subgroup_matrix.wgsl", "SG_T"), SUBGROUP_MATRIX_GRID.SG_T);
+  assert.is(constOf("matmul_subgroup_matrix.wgsl", "SG_R"), SUBGROUP_MATRIX_GRID.SG_R);
 });
 
 test("packModelArgs: named fields in declaration order, padding zero, unknown or missing fields throw", () => {

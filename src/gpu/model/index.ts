@@ -129,7 +129,7 @@ export interface ModelKernels {
   destroy(): void;
 }
 
-/** The subgroup grid of matmul_subgroup_matrix.wgsl (overrides SG_T, SG_R): a workgroup of
+/** The subgroup grid of matmul_subgroup_matrix.wgsl (its consts SG_T, SG_R): a workgroup of
  *  32*SG_T*SG_R lanes computes a (64*SG_T tokens) × (32*SG_R rows) tile. */
 export const SUBGROUP_MATRIX_GRID = { SG_T: 2, SG_R: 4 } as const;
 export const SUBGROUP_MATRIX_FEATURE = "chromium-experimental-subgroup-matrix";
@@ -225,7 +225,7 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
     ...(["rope", "swiglu", "add", "argmax", "sampleTopP"] as const).map((n) => [n, "f32", 0] as const),
   ].map(async ([n, d, wg]) => { pipes[wg ? `${n}/${d}/${wg}` : `${n}/${d}`] = await kernel(n, d, wg ? { WG: wg } : {}, wg); }));
   if (subgroupMatrix) {
-    await Promise.all(dtypes.map(async (d) => { pipes[`matmulSubgroupMatrix/${d}`] = await kernel("matmulSubgroupMatrix", d, { ...SUBGROUP_MATRIX_GRID }, 0); }));
+    await Promise.all(dtypes.map(async (d) => { pipes[`matmulSubgroupMatrix/${d}`] = await kernel("matmulSubgroupMatrix", d, {}, 0); }));
   }
   const owned: GPUBuffer[] = [];
   const dummy = device.createBuffer({ label: "model dummy bias", size: 16, usage: GPUBufferUsage.STORAGE });

@@ -44,14 +44,12 @@ export async function checkMatmul(device: GPUDevice, k: ModelKernels, c: MatmulC
     e[key] = Number.isNaN(got) ? Infinity : Math.max(e[key], Math.abs(got - want));
     m[key] = Math.max(m[key], Math.abs(want));
   };
-  const wh = new Float64Array(inDim), xh = new Float64Array(inDim);
+  const wh = w.stored.map(toF16), xh = Float64Array.from(x, toF16);
   for (const [t, o] of pairs) {
     let s = 0, sh = 0;
     for (let i = 0; i < inDim; i++) {
-      const wi = w.stored[o * inDim + i]!, xi = x[t * inDim + i]!;
-      s += wi * xi;
-      wh[i] = toF16(wi); xh[i] = toF16(xi);
-      sh += wh[i]! * xh[i]!;
+      s += w.stored[o * inDim + i]! * x[t * inDim + i]!;
+      sh += wh[o * inDim + i]! * xh[t * inDim + i]!;
     }
     const extra = bias[o]! + y0[t * outDim + o]!;
     note("exact1", got1[t * outDim + o]!, s); note("exact2", got2[t * outDim + o]!, s + extra);
