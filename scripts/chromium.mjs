@@ -70,7 +70,7 @@ export async function runInChromium(bundleFile, timeoutMs) {
     await page.goto(`http://127.0.0.1:${port}/`);
     const handle = await page.waitForFunction(() => globalThis.__kvcResult, null, { timeout: timeoutMs, polling: 500 });
     const result = await handle.jsonValue();
-    return { passed: result.passed, failed: result.failed };
+    return { passed: result.passed, failed: result.failed, skipped: result.skipped ?? 0 };
   } catch (err) {
     console.log(`chromium: ${err.message}`);
     return { passed: 0, failed: 1, note: "did not finish" };

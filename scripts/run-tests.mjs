@@ -4,8 +4,9 @@
 //
 //   node scripts/run-tests.mjs [--runtime node|deno|chromium|all] [--filter SUBSTRING]
 //
-// Prints one line per runtime, "node: N passed, N failed", then "N passed, N failed", and exits
-// non-zero on any failure or on a runtime that ran no test.
+// Prints one line per runtime, "node: N passed, N failed[, N skipped]", then the totals, and exits
+// non-zero on any failure or on a runtime that ran no test (skipped tests are not passed: a test
+// whose feature the adapter lacks calls test/harness/skip.ts skip() and is listed as SKIPPED).
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -47,7 +48,7 @@ async function bundle(runtime, files) {
   writeFileSync(entry, [
     `import { runAll } from ${JSON.stringify(path.join(repoRoot, "test/harness/runner.ts"))};`,
     `const result = await runAll([`, ...lines, `]);`,
-    `const line = "__KVC_RESULT__ " + JSON.stringify({ passed: result.passed, failed: result.failed });`,
+    `const line = "__KVC_RESULT__ " + JSON.stringify({ passed: result.passed, failed: result.failed, skipped: result.skipped });`,
     `console.log(line);`,
     `(globalThis as any).__kvcResult = result;`,
     runtime === "node" ? `process.exit(result.failed > 0 ? 1 : 0);` : "",
@@ -116,17 +117,19 @@ async function runRuntime(runtime, file) {
 const files = findTests(path.join(repoRoot, "test")).filter((f) => path.relative(repoRoot, f).includes(filter));
 buildWasm(["debug"]);
 const lines = [];
-let passed = 0, failed = 0, empty = false;
+let passed = 0, failed = 0, skipped = 0, empty = false;
 for (const runtime of runtimes) {
   console.log(`\n=== ${runtime}: ${files.length} test files`);
   const file = await bundle(runtime, files);
   const r = await runRuntime(runtime, file);
   passed += r.passed;
   failed += r.failed;
-  if (r.passed + r.failed === 0) empty = true;
-  lines.push(`${runtime}: ${r.passed} passed, ${r.failed} failed${r.note ? ` (${r.note})` : ""}${r.passed + r.failed === 0 ? " (ran no test)" : ""}`);
+  skipped += r.skipped ?? 0;
+  const ran = r.passed + r.failed + (r.skipped ?? 0);
+  if (ran === 0) empty = true;
+  lines.push(`${runtime}: ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ""}${r.note ? ` (${r.note})` : ""}${ran === 0 ? " (ran no test)" : ""}`);
 }
 console.log("");
 for (const line of lines) console.log(line);
-console.log(`${passed} passed, ${failed} failed`);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed > 0 || empty ? 1 : 0);

@@ -4,6 +4,7 @@ import { NoGpuAdapterError } from "../src/errors";
 // Node-only code lives in node-gpu.ts; the browser, Deno and workerd bundles swap it for
 // node-gpu.none.ts (scripts/build.mjs) so no `webgpu`, `node:*` or `module` import is reachable there.
 import { loadNodeGpu, swiftShaderGpu, SWIFTSHADER_ICD } from "./node-gpu";
+import { rememberAdapterInfo } from "../src/gpu/model";
 
 /** What {@link requestGpuDevice} found. */
 export interface GpuDeviceHandle {
@@ -27,10 +28,21 @@ export interface RequestGpuDeviceOptions {
   powerPreference?: GPUPowerPreference;
   /** Give up after this many milliseconds instead of waiting forever. @default 30000 */
   timeoutMs?: number;
+  /**
+   * Also request `chromium-experimental-subgroup-matrix` (matrix units; the engine's prefill
+   * matmul then runs in f16 with f32 accumulation) where the adapter offers it. In Node this makes
+   * a second Dawn instance with the toggles `allow_unsafe_apis` and `vulkan_enable_f16_on_nvidia`
+   * (Dawn marks the feature unsafe; the second toggle is a driver workaround), so it is off by
+   * default. Browsers offer the feature only behind their own flags. Ignored with `device`.
+   * @default false
+   */
+  experimentalSubgroupMatrix?: boolean;
 }
 
 /** Optional features turned on when the adapter has them; none is required (docs/METHOD.md §4). */
 const OPTIONAL_FEATURES = ["shader-f16", "subgroups", "timestamp-query"] as const;
+/** Requested on top of those only with `experimentalSubgroupMatrix`. */
+const SUBGROUP_MATRIX_FEATURE = "chromium-experimental-subgroup-matrix";
 
 /** The hint a NoGpuAdapterError carries: what to do in the runtime it was thrown in (a browser
  *  user cannot apt-get, a Deno user needs no npm package). */
@@ -73,7 +85,8 @@ export async function requestGpuDevice(options: RequestGpuDeviceOptions = {}): P
   // loadEngine made and passed on to createKvCache.
   if (options.device) return describeDevice(options.device, (options.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo);
   const timeoutMs = options.timeoutMs ?? 30_000;
-  let gpu = await findGpu();
+  const experimental = options.experimentalSubgroupMatrix === true;
+  let gpu = await findGpu(experimental);
   if (!gpu) throw new NoGpuAdapterError(noAdapterHint());
   const adapterOptions = { powerPreference: options.powerPreference ?? "high-performance" } as const;
   let adapter = await withTimeout(gpu.requestAdapter(adapterOptions), timeoutMs, "requestAdapter");
@@ -81,7 +94,8 @@ export async function requestGpuDevice(options: RequestGpuDeviceOptions = {}): P
   // with no hardware behind them, and Dawn rejects lavapipe 22): retry on SwiftShader.
   if (!adapter && (gpu = await swiftShaderGpu())) adapter = await withTimeout(gpu.requestAdapter(adapterOptions), timeoutMs, "requestAdapter");
   if (!adapter) throw new NoGpuAdapterError(noAdapterHint());
-  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  const wanted: string[] = experimental ? [...OPTIONAL_FEATURES, SUBGROUP_MATRIX_FEATURE] : [...OPTIONAL_FEATURES];
+  const requiredFeatures = wanted.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const requiredLimits: Record<string, number> = {};
   // Ask for everything the adapter offers: the defaults are the spec minimum (128 MiB per
   // storage binding, 8 storage buffers per stage), which would cap the pool needlessly.
@@ -90,14 +104,15 @@ export async function requestGpuDevice(options: RequestGpuDeviceOptions = {}): P
     if (typeof value === "number") requiredLimits[key] = value;
   }
   const device = await withTimeout(adapter.requestDevice({ requiredFeatures, requiredLimits }), timeoutMs, "requestDevice");
+  rememberAdapterInfo(device, adapter.info); // the subgroup-matrix choice reads its matrix configs
   return describeDevice(device, adapter.info);
 }
 
 /** `navigator.gpu` where the runtime has it; otherwise Node's Dawn addon from the `webgpu` package. */
-async function findGpu(): Promise<GPU | undefined> {
+async function findGpu(experimental: boolean): Promise<GPU | undefined> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu;
-  return loadNodeGpu(noAdapterHint);
+  return loadNodeGpu(noAdapterHint, experimental);
 }
 
 function describeDevice(device: GPUDevice, info: GPUAdapterInfo | undefined): GpuDeviceHandle {

@@ -46,6 +46,10 @@ export interface LoadEngineOptions {
   /** CPU backend: "wasm" (weights 16-bit in wasm memory, SIMD kernels) or "typescript" (the f32
    *  reference forward of src/model/llama.ts). @default "wasm" */
   cpuForward?: "wasm" | "typescript";
+  /** GPU: request the experimental subgroup-matrix feature (requestGpuDevice's option of that
+   *  name; off by default) so prefill chunks' matmuls run on matrix units in f16 with f32
+   *  accumulation where the adapter offers it. Decode is unaffected. Ignored with `device`. @default false */
+  experimentalSubgroupMatrix?: boolean;
 }
 
 /**
@@ -70,7 +74,7 @@ export async function loadEngine(source: ModelSource | string, options: LoadEngi
   let owned = false;
   if (want !== "cpu") {
     try {
-      const h = await requestGpuDevice({ device: options.device });
+      const h = await requestGpuDevice({ device: options.device, experimentalSubgroupMatrix: options.experimentalSubgroupMatrix });
       if (want === "auto" && h.isFallbackAdapter && !options.device) h.device.destroy();
       else { device = h.device; owned = !options.device; }
     } catch (err) {

@@ -8,8 +8,14 @@ export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
 interface NodeProcess { versions?: { node?: string }; platform?: string; env: Record<string, string | undefined>; getBuiltinModule?: (n: string) => unknown }
 const nodeProcess = () => (globalThis as { Deno?: unknown; process?: NodeProcess }).Deno ? undefined : (globalThis as { process?: NodeProcess }).process;
 
-/** The process-wide Dawn instance in Node, or undefined outside Node. */
-export async function loadNodeGpu(hint: () => string): Promise<GPU | undefined> {
+/** Dawn toggles that expose the experimental subgroup-matrix feature with f16 configs on NVIDIA's
+ *  Vulkan driver: `allow_unsafe_apis` (Dawn lists the feature as unsafe) and
+ *  `vulkan_enable_f16_on_nvidia` (a workaround toggle: Dawn hides shader-f16 there by default). */
+export const SUBGROUP_MATRIX_DAWN_TOGGLES = ["enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia"] as const;
+
+/** The process-wide Dawn instance in Node (one per toggle set: `experimental` adds
+ *  SUBGROUP_MATRIX_DAWN_TOGGLES), or undefined outside Node. */
+export async function loadNodeGpu(hint: () => string, experimental = false): Promise<GPU | undefined> {
   if (!nodeProcess()?.versions?.node) return undefined;
   const moduleName = "webgpu"; // a variable keeps bundlers from inlining the native addon
   let mod: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
@@ -26,9 +32,12 @@ export async function loadNodeGpu(hint: () => string): Promise<GPU | undefined> 
   nodeGpu ??= mod.create([]);
   // Once the default instance found no adapter and SwiftShader did, every later cache goes
   // straight to SwiftShader: asking the default instance again finds nothing again.
-  return swiftShaderInstance ?? nodeGpu;
+  if (swiftShaderInstance) return swiftShaderInstance;
+  if (experimental) return (nodeGpuExperimental ??= mod.create([...SUBGROUP_MATRIX_DAWN_TOGGLES])); // kept, like nodeGpu
+  return nodeGpu;
 }
 let nodeGpu: GPU | undefined;
+let nodeGpuExperimental: GPU | undefined;
 
 /** A second Dawn instance on SwiftShader (Debian's chromium package), when Node runs on Linux,
  *  the user chose no Vulkan driver, and SwiftShader is installed; else undefined. Dawn reads

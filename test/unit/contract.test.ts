@@ -11,7 +11,7 @@ import {
   MODEL_KERNEL_IO, MODEL_STEP_FIELDS, packModelArgs,
 } from "../../src/contract";
 import { MODEL_KERNEL_FILES, MODEL_WGSL, modelSourcesOf } from "../../src/gpu/model/sources";
-import { MATMUL_TILE, MATVEC_ROWS } from "../../src/gpu/model";
+import { MATMUL_TILE, MATVEC_ROWS, SUBGROUP_MATRIX_GRID } from "../../src/gpu/model";
 import { KERNEL_FILES, WGSL, sourcesOf } from "../../src/gpu/kernels/sources";
 import { workgroupStorageBytes } from "../../src/gpu/kernels/build";
 import { decodeConstants } from "../../src/gpu/layout";
@@ -113,6 +113,8 @@ test("model kernel consts the host sizes grids by", () => {
   assert.is(constOf("matvec.wgsl", "ROWS"), MATVEC_ROWS);
   assert.is(constOf("matvec_subgroup.wgsl", "ROWS"), MATVEC_ROWS);
   assert.is(constOf("matmul.wgsl", "TILE"), MATMUL_TILE);
+  assert.is(constOf("matmul_subgroup_matrix.wgsl", "SG_T"), SUBGROUP_MATRIX_GRID.SG_T);
+  assert.is(constOf("matmul_subgroup_matrix.wgsl", "SG_R"), SUBGROUP_MATRIX_GRID.SG_R);
 });
 
 test("packModelArgs: named fields in declaration order, padding zero, unknown or missing fields throw", () => {

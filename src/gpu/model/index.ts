@@ -143,8 +143,66 @@ export interface ModelKernels {
   sampleRows: { prepare(a: { logits: GPUBuffer; out: GPUBuffer; rowParams: GPUBuffer; vocab: number }): Dispatch };
   /** Whether matvec runs the subgroup variant. */
   readonly subgroups: boolean;
+  /** Whether matmul (prefill chunks, row lengths % 8 = 0) runs matmul_subgroup_matrix.wgsl. */
+  readonly subgroupMatrix: boolean;
   /** Destroys the Args uniforms of every prepared dispatch. */
   destroy(): void;
+}
+
+/** The subgroup grid of matmul_subgroup_matrix.wgsl (its consts SG_T, SG_R): a workgroup of
+ *  32*SG_T*SG_R lanes computes a (64*SG_T tokens) × (32*SG_R rows) tile. */
+export const SUBGROUP_MATRIX_GRID = { SG_T: 2, SG_R: 4 } as const;
+export const SUBGROUP_MATRIX_FEATURE = "chromium-experimental-subgroup-matrix";
+
+/** What the subgroup-matrix choice looks at: the device's features and its adapter's info. */
+export interface SubgroupMatrixProbe {
+  features: { has(f: string): boolean };
+  info?: { subgroupMinSize?: number; subgroupMaxSize?: number;
+    subgroupMatrixConfigs?: Iterable<{ M: number; N: number; K: number; componentType: string; resultComponentType: string }> };
+}
+
+/**
+ * Whether the prefill matmul can run on matrix units (matmul_subgroup_matrix.wgsl): the device has
+ * chromium-experimental-subgroup-matrix, shader-f16 and subgroups, its adapter lists an
+ * f16 × f16 → f32 config of M = N = K = 16, and its subgroups are exactly 32 lanes (the kernel's
+ * subgroup grid assumes it). Pure: unit-tested without a device.
+ */
+export function subgroupMatrixUsable(p: SubgroupMatrixProbe): boolean {
+  if (![SUBGROUP_MATRIX_FEATURE, "shader-f16", "subgroups"].every((f) => p.features.has(f))) return false;
+  if (p.info?.subgroupMinSize !== 32 || p.info?.subgroupMaxSize !== 32) return false;
+  for (const c of p.info.subgroupMatrixConfigs ?? []) {
+    if (c.M === 16 && c.N === 16 && c.K === 16 && c.componentType === "f16" && c.resultComponentType === "f32") return true;
+  }
+  return false;
+}
+
+/** Adapter info requestGpuDevice saw, per device: for runtimes whose GPUDevice has no adapterInfo
+ *  or one without subgroupMatrixConfigs. Exported for sdk/device.ts. */
+const adapterInfos = new WeakMap<GPUDevice, SubgroupMatrixProbe["info"]>();
+export function rememberAdapterInfo(device: GPUDevice, info: GPUAdapterInfo | undefined): void {
+  // GPUAdapterInfo keeps its fields as prototype getters: read them, the object may not outlive the adapter.
+  if (!info) return;
+  const i = info as unknown as NonNullable<SubgroupMatrixProbe["info"]>;
+  adapterInfos.set(device, {
+    subgroupMinSize: i.subgroupMinSize, subgroupMaxSize: i.subgroupMaxSize,
+    subgroupMatrixConfigs: [...(i.subgroupMatrixConfigs ?? [])].map((c) =>
+      ({ M: c.M, N: c.N, K: c.K, componentType: c.componentType, resultComponentType: c.resultComponentType })),
+  });
+}
+
+/** The device's adapter info: GPUDevice.adapterInfo where it lists matrix configs, else what
+ *  requestGpuDevice saw (Dawn's GPUDevice.adapterInfo lists none, seen on the H200 2026-12-02). */
+const deviceInfo = (device: GPUDevice) => {
+  const own = (device as { adapterInfo?: SubgroupMatrixProbe["info"] }).adapterInfo;
+  const hasConfigs = (i: SubgroupMatrixProbe["info"]) => [...(i?.subgroupMatrixConfigs ?? [])].length > 0;
+  if (hasConfigs(own)) return own;
+  const seen = adapterInfos.get(device);
+  return hasConfigs(seen) ? seen : own;
+};
+
+/** subgroupMatrixUsable for a device (its features, and its adapter's info as deviceInfo finds it). */
+export function deviceHasSubgroupMatrix(device: GPUDevice): boolean {
+  return subgroupMatrixUsable({ features: device.features as unknown as { has(f: string): boolean }, info: deviceInfo(device) });
 }
 
 /** 1-D workgroup count → a 2-D grid (x ≤ the per-dimension limit). */
@@ -158,9 +216,13 @@ function grid2(groups: number, max: number): [number, number] {
  * @param opts.subgroups - false: the workgroup-reduction matvec even where the adapter has subgroups.
  * @param opts.dtypes - the weight dtypes to build for (default all three; an engine builds its own).
  * @param opts.inDims - the matvec row lengths to build for (default any: every workgroup size).
+ * @param opts.subgroupMatrix - false: matmul (prefill chunks) stays on the f32 tiled kernel even where
+ *   {@link subgroupMatrixUsable} holds; by default it runs matmul_subgroup_matrix.wgsl there (f16
+ *   products, f32 accumulation) for row lengths % 8 = 0. matvec (decode) is never affected.
  */
-export async function createModelKernels(device: GPUDevice, opts: { subgroups?: boolean; dtypes?: readonly WeightDtype[]; inDims?: readonly number[] } = {}): Promise<ModelKernels> {
+export async function createModelKernels(device: GPUDevice, opts: { subgroups?: boolean; subgroupMatrix?: boolean; dtypes?: readonly WeightDtype[]; inDims?: readonly number[] } = {}): Promise<ModelKernels> {
   const subgroups = (opts.subgroups ?? true) && device.features.has("subgroups" as GPUFeatureName);
+  const subgroupMatrix = (opts.subgroupMatrix ?? true) && deviceHasSubgroupMatrix(device);
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
   const built = new Map<string, Promise<BuiltKernel>>();
   const kernel = (name: ModelKernelName, dtype: WeightDtype, constants: Record<string, number>, wg: number) => {
@@ -182,6 +244,9 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
     ...dtypes.flatMap((d) => [["embed", d, 0], ["rmsNorm", d, 0], ["matmul", d, 0], ...wgs.flatMap((wg) => [[mv, d, wg], [mvGlu, d, wg]] as const)] as const),
     ...(["rope", "ropeRows", "swiglu", "add", "argmax", "sampleTopP", "sampleRows"] as const).map((n) => [n, "f32", 0] as const),
   ].map(async ([n, d, wg]) => { pipes[wg ? `${n}/${d}/${wg}` : `${n}/${d}`] = await kernel(n, d, wg ? { WG: wg } : {}, wg); }));
+  if (subgroupMatrix) {
+    await Promise.all(dtypes.map(async (d) => { pipes[`matmulSubgroupMatrix/${d}`] = await kernel("matmulSubgroupMatrix", d, {}, 0); }));
+  }
   const owned: GPUBuffer[] = [];
   const dummy = device.createBuffer({ label: "model dummy bias", size: 16, usage: GPUBufferUsage.STORAGE });
   // Unused writable bindings (y2, y3 without a split) each need their own buffer: writable bindings may not alias.
@@ -212,17 +277,21 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
     if (a.split && !(a.split.split1 > 0 && a.split.split1 <= a.split.split2 && a.split.split2 <= a.outDim)) {
       throw new InvalidArgumentError(`${name}.split`, `${a.split.split1}, ${a.split.split2}`, `0 < split1 ≤ split2 ≤ outDim ${a.outDim}`);
     }
-    const kname = vec ? mv : "matmul";
+    // Prefill chunks on matrix units where the device has them (and the caller did not opt out).
+    const smm = name === "matmul" && subgroupMatrix && a.inDim % 8 === 0 && a.weight.parts.every((p) => !p.bufferRow);
+    const kname = vec ? mv : smm ? "matmulSubgroupMatrix" : "matmul";
     const k = pipe(kname, a.weight.dtype, vec ? matvecWg(a.inDim / 8) : 0);
     if (a.rope && (!a.split || a.rope.headSize % 2 || a.split.split1 % a.rope.headSize || (a.split.split2 - a.split.split1) % a.rope.headSize || a.weight.parts.length !== 1)) {
       throw new InvalidArgumentError(`${name}.rope`, a.rope.headSize, "a split output of whole heads of even size, one weight part");
     }
     const flags = (a.bias ? 1 : 0) | (a.accumulate ? 2 : 0) | (a.norm ? 4 : 0) | (a.split ? 8 : 0) | (a.rope ? 16 : 0);
+    const tileT = smm ? 64 * SUBGROUP_MATRIX_GRID.SG_T : MATMUL_TILE, tileR = smm ? 32 * SUBGROUP_MATRIX_GRID.SG_R : MATMUL_TILE;
     const parts = a.weight.parts.map((p) => {
       if (vec && p.bufferRow) throw new InvalidArgumentError(`${name}.weight.parts.bufferRow`, p.bufferRow, "0 for matvec (views into a buffer are matmul's)");
       const args = vec
         ? argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags,
           epsBits: a.norm ? f32Bits(a.norm.eps) : 0, split1: a.split?.split1 ?? 0, split2: a.split?.split2 ?? 0, headSize: a.rope?.headSize ?? 0 })
+        : smm ? argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags })
         : argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags, wRow0: p.bufferRow ?? 0 });
       const g = group(k, { x: a.x, W: p.buffer, bias: a.bias ?? dummy, y: a.y, nw: a.norm?.weight ?? dummy, y2: a.split?.y2 ?? dummyY2, y3: a.split?.y3 ?? dummyY3,
         invFreq: a.rope?.invFreq ?? dummy, args, step: a.step });
@@ -235,7 +304,7 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
         for (const p of parts) {
           pass.setBindGroup(0, p.g);
           if (vec) pass.dispatchWorkgroups(p.gx, p.gy, n);
-          else pass.dispatchWorkgroups(Math.ceil(p.rowCount / MATMUL_TILE), Math.ceil(n / MATMUL_TILE));
+          else pass.dispatchWorkgroups(Math.ceil(p.rowCount / tileR), Math.ceil(n / tileT));
         }
       },
     };
@@ -257,6 +326,7 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
 
   return {
     subgroups,
+    subgroupMatrix,
     embed: {
       prepare(a) {
         if (a.table.cols !== a.dim) throw new InvalidArgumentError("embed.table.cols", a.table.cols, `must equal ${a.dim}`);

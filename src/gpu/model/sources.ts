@@ -17,6 +17,7 @@ import rmsNormWgsl from "../../../shaders/model/rms_norm.wgsl";
 import matvecWgsl from "../../../shaders/model/matvec.wgsl";
 import matvecSubgroupWgsl from "../../../shaders/model/matvec_subgroup.wgsl";
 import matmulWgsl from "../../../shaders/model/matmul.wgsl";
+import matmulSubgroupMatrixWgsl from "../../../shaders/model/matmul_subgroup_matrix.wgsl";
 import ropeWgsl from "../../../shaders/model/rope.wgsl";
 import swigluWgsl from "../../../shaders/model/swiglu.wgsl";
 import addWgsl from "../../../shaders/model/add.wgsl";
@@ -36,7 +37,8 @@ export const MODEL_WGSL: Readonly<Record<string, string>> = {
   "common/step.wgsl": stepWgsl,
   "matvec_swiglu.wgsl": matvecSwigluWgsl, "matvec_swiglu_subgroup.wgsl": matvecSwigluSubgroupWgsl,
   "embed.wgsl": embedWgsl, "rms_norm.wgsl": rmsNormWgsl, "matvec.wgsl": matvecWgsl,
-  "matvec_subgroup.wgsl": matvecSubgroupWgsl, "matmul.wgsl": matmulWgsl, "rope.wgsl": ropeWgsl,
+  "matvec_subgroup.wgsl": matvecSubgroupWgsl, "matmul.wgsl": matmulWgsl,
+  "matmul_subgroup_matrix.wgsl": matmulSubgroupMatrixWgsl, "rope.wgsl": ropeWgsl,
   "swiglu.wgsl": swigluWgsl, "add.wgsl": addWgsl, "argmax.wgsl": argmaxWgsl, "sample_top_p.wgsl": sampleTopPWgsl,
   "rope_rows.wgsl": ropeRowsWgsl, "common/sample_step.wgsl": sampleStepWgsl, "common/sample_rows.wgsl": sampleRowsWgsl,
 };
@@ -56,6 +58,8 @@ export const MODEL_KERNEL_FILES: Record<ModelKernelName, (dtype: WeightDtype) =>
   matvecSwiglu: (d) => [wv(d), wv2(d), STEP, "matvec_swiglu.wgsl"],
   matvecSwigluSubgroup: (d) => ["matvec_swiglu_subgroup.wgsl", wv(d), wv2(d), STEP],
   matmul: (d) => [w(d), STEP, "matmul.wgsl"],
+  // Prefill on matrix units (chromium-experimental-subgroup-matrix); its enables open the module.
+  matmulSubgroupMatrix: (d) => ["matmul_subgroup_matrix.wgsl", wv(d), STEP],
   rope: () => [STEP, "rope.wgsl"],
   swiglu: () => [STEP, "swiglu.wgsl"],
   add: () => [STEP, "add.wgsl"],
