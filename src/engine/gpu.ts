@@ -28,6 +28,7 @@ const STORAGE_RW = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUB
 export interface GpuForwardShared {
   kernels: ModelKernels;
   matrix(role: string): DeviceTensor;
+  matrixOrNull(role: string): DeviceTensor | null;
   bias(role: string): GPUBuffer | undefined;
   invFreq: GPUBuffer;
   classifierRole: string;
@@ -352,7 +353,7 @@ export class GpuForward {
   /** @internal What a batched decode (src/engine/gpuBatch.ts) prepares its own dispatches from:
    *  the kernels, the weights, the RoPE table. Valid after finish(). */
   shared(): GpuForwardShared {
-    return { kernels: this.kernels, matrix: (role) => this.matrix(role), bias: (role) => this.biases.get(role), invFreq: this.act.invFreq, classifierRole: this.classifierRole, ropeStyle: this.ropeStyle() };
+    return { kernels: this.kernels, matrix: (role) => this.matrix(role), matrixOrNull: (role) => this.matrices.get(role) ?? null, bias: (role) => this.biases.get(role), invFreq: this.act.invFreq, classifierRole: this.classifierRole, ropeStyle: this.ropeStyle() };
   }
 
   /** Every layer of a one-token step into `pass`, after `embed` (from host ids or the device's last id). */

@@ -69,13 +69,19 @@ export class GpuBatchDecode {
     for (let l = 0; l < c.numLayers; l++) {
       const r = (key: string) => `layers.${l}.${key}`;
       // The single-sequence decode step's fused gate/up/SwiGLU where it applies (same kernels, same sums).
+      // q/k/v: where the forward concatenated them (src/engine/gpu.ts), the matvec rows read that one
+      // weight with a split output (its q/k views serve only the matmul); RoPE stays per row below.
+      const qkv = rows === "matvec" ? sh.matrixOrNull(r("wqkv")) : null;
       const fused = rows === "matvec" ? k.matvecSwiglu.prepare({ step, x: a.xn, gate: sh.matrix(r("wGate")), up: sh.matrix(r("wUp")), y: a.gate, inDim: c.dim, outDim: c.hiddenDim }) : null;
       this.layers.push({
         pre: [
           norm(r("attnNorm")),
-          mm(r("wq"), a.xn, a.q, c.dim, qDim, false, r("bq")),
-          mm(r("wk"), a.xn, a.k, c.dim, kvDim, false, r("bk")),
-          mm(r("wv"), a.xn, a.v, c.dim, kvDim, false, r("bv")),
+          ...(qkv ? [k.matvec.prepare({ step, x: a.xn, weight: qkv, y: a.q, inDim: c.dim, outDim: qDim + 2 * kvDim, bias: sh.bias(r("bqkv")),
+            split: { y2: a.k, y3: a.v, split1: qDim, split2: qDim + kvDim } })] : [
+            mm(r("wq"), a.xn, a.q, c.dim, qDim, false, r("bq")),
+            mm(r("wk"), a.xn, a.k, c.dim, kvDim, false, r("bk")),
+            mm(r("wv"), a.xn, a.v, c.dim, kvDim, false, r("bv")),
+          ]),
           k.ropeRows.prepare({ step, x: a.q, invFreq: sh.invFreq, positions: a.positions, heads: c.numQHeads, headSize: c.headSize, style: sh.ropeStyle }),
           k.ropeRows.prepare({ step, x: a.k, invFreq: sh.invFreq, positions: a.positions, heads: c.numKvHeads, headSize: c.headSize, style: sh.ropeStyle }),
         ],
