@@ -35,7 +35,12 @@ if (runtime !== "chromium") {
       "--metric-aggregation L2-sum --prefill-metric-collection-window-size 32 --no-maxpool-metrics\n" +
       "request fields (every /v1/completions or /v1/chat/completions body): " +
       '{"max_cache_tokens":736,"protected_window_size":9,"compress_once":false}\n');
-    assert.is(r.stderr, "");
+    // The default's value norm and head floor (docs/QUALITY.md) have no counterpart in the fork.
+    assert.is(r.stderr,
+      "kvcompress: warning: policy.valueNorm: the fork ranks by attention alone; it has no value-norm weighting " +
+      "(pass valueNorm: false to match it)\n" +
+      "kvcompress: warning: policy.headFloor: the fork's global ranking has no per-head floor, got 1 " +
+      "(pass headFloor: 0 to match it; 1 gives every head the same share)\n");
   });
 
   t("--json: one object; warnings for what the fork lacks, also on stderr in text mode", async () => {
