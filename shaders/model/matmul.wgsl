@@ -5,56 +5,110 @@
 // Bindings (group 0): 0 x f32[numTokens, inDim] (read), 1 W (part [rowCount, inDim] in stored
 //   precision), 2 bias f32[outDim] (read; unused unless flags&1), 3 y f32[numTokens, outDim] (rw),
 //   6 args uniform Args, 7 step uniform Step (numTokens).
-// Dispatch: (ceil(rowCount / TILE), ceil(numTokens / TILE)).
-// Design: a TILE×TILE output tile per workgroup of 16×16 lanes, each lane a 4×4 register block
-//   (4 tokens × 4 rows). K advances TILE_K at a time: the workgroup stages x[tokens, k..] and
-//   W[rows, k..] (widened to f32) in workgroup memory, then every lane does 16 FMAs per k from
-//   4 + 4 loads of it. Any shape: out-of-range rows, tokens and k stage zeros.
-// Overrides: none (the tile sizes size workgroup arrays). Bytes moved: per tile pass
-//   TILE*inDim*(4 + weight bytes); 2*numTokens*rowCount*inDim FLOP.
-const TILE: u32 = 64u;
-const TILE_K: u32 = 16u;
+// Dispatch: (ceil(rowCount / TILE), ceil(numTokens / (64 * TOKEN_RUNS))), 256 lanes.
+// Design: a (64 * TOKEN_RUNS tokens) × (TILE = 128 rows) output tile per workgroup of 16×16 lanes,
+//   each lane a (4 * TOKEN_RUNS)×8 register block: tokens 4ty..4ty+3 (and 64+4ty.. with two runs),
+//   rows 4tx..4tx+3 and 64+4tx.. (split so a warp's vec4 reads of a staged k-row are 16 distinct
+//   neighbours, not strided). Per k, 3 or 4 vec4 reads of workgroup memory feed 32 or 64 FMAs (the
+//   4×4 block of the earlier kernel fed 16 from 8 scalar reads and was bound by them: 16 TFLOP/s
+//   against a 45 TFLOP/s FMA probe, H200). Two runs are faster where the grid is large (24 against
+//   22-23 TFLOP/s at 2048 tokens, 1B shapes), one run where it is small (16 against 9 TFLOP/s for a
+//   512-token chunk of a 2048-row product: 64 workgroups of two runs leave half the H200 idle);
+//   the host picks per dispatch (src/gpu/model MATMUL_TWO_RUNS_MIN_WORKGROUPS).
+//   K advances TILE_K at a time; each lane stages one 4-long k run of one token and one row (the
+//   next step's run is loaded into registers before this step's FMAs, so the loads overlap them),
+//   stored k-major with a 4-float pad per k-row so the staging stores hit 32 distinct banks.
+//   Any shape: out-of-range rows, tokens and k stage zeros; writes are masked.
+// Overrides: TOKEN_RUNS (1 or 2; tokens per tile 64 * TOKEN_RUNS). Bytes moved: per tile pass
+//   64*TOKEN_RUNS*inDim*4 + TILE*inDim*(weight bytes); 2*numTokens*rowCount*inDim FLOP. Workgroup
+//   memory 8*(16*TOKEN_RUNS + 1)*16 + 8*33*16 B (two runs: 8.25 KiB).
+override TOKEN_RUNS: u32 = 2u;
+const TILE: u32 = 128u;
+const TILE_K: u32 = 8u;
+const SV: u32 = 33u; // vec4 slots per staged k-row of W: TILE / 4 + 1 of padding
+override SX: u32 = 16u * TOKEN_RUNS + 1u; // the same for x (derived: never set by the host)
 struct Args { inDim: u32, outDim: u32, rowStart: u32, rowCount: u32, flags: u32, wRow0: u32, _pad1: u32, _pad2: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(6) var<uniform> args: Args;
-// [TILE_K, TILE] each: k-major, so a lane's 4 consecutive tokens (rows) are adjacent.
-var<workgroup> xs: array<f32, 1024>;
-var<workgroup> ws: array<f32, 1024>;
+// [TILE_K][SX] and [TILE_K][SV]: slot v of k-row kk holds tokens (rows) 4v..4v+3 at that k.
+var<workgroup> xs: array<vec4<f32>, TILE_K * SX>;
+var<workgroup> ws: array<vec4<f32>, 264>;
+
+// One 4-long k run (k0..k0+3) of token row xBase / weight row wBase, zeros out of range.
+fn loadX(ok: bool, base: u32, k0: u32) -> vec4<f32> {
+  var v: vec4<f32>;
+  for (var j = 0u; j < 4u; j++) { v[j] = select(0.0, x[base + k0 + j], ok && k0 + j < args.inDim); }
+  return v;
+}
+fn loadW(ok: bool, base: u32, k0: u32) -> vec4<f32> {
+  var v: vec4<f32>;
+  for (var j = 0u; j < 4u; j++) { v[j] = select(0.0, w_at(base + k0 + j), ok && k0 + j < args.inDim); }
+  return v;
+}
+
+// The epilogue for one token and 4 consecutive rows r0..r0+3 of the part.
+fn put(t: u32, r0: u32, v: vec4<f32>) {
+  if (t >= step.numTokens) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    let r = r0 + j;
+    if (r >= args.rowCount) { return; }
+    let o = args.rowStart + r;
+    var s = v[j];
+    if ((args.flags & 1u) != 0u) { s += bias[o]; }
+    let yi = t * args.outDim + o;
+    if ((args.flags & 2u) != 0u) { s += y[yi]; }
+    y[yi] = s;
+  }
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let rTile = wid.x * TILE; let tTile = wid.y * TILE;
+  let rTile = wid.x * TILE; let tTile = wid.y * 64u * TOKEN_RUNS;
   let tx = li % 16u; let ty = li / 16u;
-  var acc: array<vec4<f32>, 4>; // acc[i][j]: token tTile + 4ty + i, row rTile + 4tx + j
+  // Staging: lane li owns token / row m = li / 2 of the tile, k run 4 * (li % 2) .. +3 of each step.
+  let m = li / 2u; let sk = 4u * (li % 2u);
+  let xOk = tTile + m < step.numTokens && m < 64u * TOKEN_RUNS; // one run: lanes past 64 stage no x
+  let wOk = rTile + m < args.rowCount;
+  let xBase = (tTile + m) * args.inDim; let wBase = (args.wRow0 + rTile + m) * args.inDim;
+  let sv = m / 4u; let sc = m % 4u;
+  var px = loadX(xOk, xBase, sk);
+  var pw = loadW(wOk, wBase, sk);
+  // aHi: token i of run H (runs 4ty.. and 64 + 4ty..) x rows 4tx..+3 (H even) or 64 + 4tx..+3 (H odd):
+  // a0i = tokens 4ty + i, rows 4tx..; a1i the same tokens, rows 64 + 4tx..; a2i / a3i tokens 64 + 4ty + i.
+  var a00: vec4<f32>; var a01: vec4<f32>; var a02: vec4<f32>; var a03: vec4<f32>;
+  var a10: vec4<f32>; var a11: vec4<f32>; var a12: vec4<f32>; var a13: vec4<f32>;
+  var a20: vec4<f32>; var a21: vec4<f32>; var a22: vec4<f32>; var a23: vec4<f32>;
+  var a30: vec4<f32>; var a31: vec4<f32>; var a32: vec4<f32>; var a33: vec4<f32>;
   for (var k0 = 0u; k0 < args.inDim; k0 += TILE_K) {
-    for (var e = li; e < TILE * TILE_K; e += 256u) {
-      let kk = e % TILE_K; let m = e / TILE_K;
-      let k = k0 + kk;
-      let t = tTile + m; let r = rTile + m;
-      xs[kk * TILE + m] = select(0.0, x[t * args.inDim + k], t < step.numTokens && k < args.inDim);
-      ws[kk * TILE + m] = select(0.0, w_at((args.wRow0 + r) * args.inDim + k), r < args.rowCount && k < args.inDim);
+    for (var j = 0u; j < 4u; j++) {
+      if (m < 64u * TOKEN_RUNS) { xs[(sk + j) * SX + sv][sc] = px[j]; }
+      ws[(sk + j) * SV + sv][sc] = pw[j];
     }
     workgroupBarrier();
+    let kn = k0 + TILE_K + sk;
+    px = loadX(xOk, xBase, kn);
+    pw = loadW(wOk, wBase, kn);
     for (var kk = 0u; kk < TILE_K; kk++) {
-      let a = vec4<f32>(xs[kk * TILE + 4u * ty], xs[kk * TILE + 4u * ty + 1u], xs[kk * TILE + 4u * ty + 2u], xs[kk * TILE + 4u * ty + 3u]);
-      let b = vec4<f32>(ws[kk * TILE + 4u * tx], ws[kk * TILE + 4u * tx + 1u], ws[kk * TILE + 4u * tx + 2u], ws[kk * TILE + 4u * tx + 3u]);
-      acc[0] += a.x * b; acc[1] += a.y * b; acc[2] += a.z * b; acc[3] += a.w * b;
+      let t0 = xs[kk * SX + ty];
+      let r0 = ws[kk * SV + tx]; let r1 = ws[kk * SV + 16u + tx];
+      a00 += t0.x * r0; a01 += t0.y * r0; a02 += t0.z * r0; a03 += t0.w * r0;
+      a10 += t0.x * r1; a11 += t0.y * r1; a12 += t0.z * r1; a13 += t0.w * r1;
+      if (TOKEN_RUNS == 2u) {
+        let t1 = xs[kk * SX + 16u + ty];
+        a20 += t1.x * r0; a21 += t1.y * r0; a22 += t1.z * r0; a23 += t1.w * r0;
+        a30 += t1.x * r1; a31 += t1.y * r1; a32 += t1.z * r1; a33 += t1.w * r1;
+      }
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let t = tTile + 4u * ty + i;
-    if (t >= step.numTokens) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      let r = rTile + 4u * tx + j;
-      if (r >= args.rowCount) { break; }
-      let o = args.rowStart + r;
-      var v = acc[i][j];
-      if ((args.flags & 1u) != 0u) { v += bias[o]; }
-      let yi = t * args.outDim + o;
-      if ((args.flags & 2u) != 0u) { v += y[yi]; }
-      y[yi] = v;
-    }
+  let tA = tTile + 4u * ty; let tB = tA + 64u;
+  let rA = rTile + 4u * tx; let rB = rA + 64u;
+  put(tA, rA, a00); put(tA + 1u, rA, a01); put(tA + 2u, rA, a02); put(tA + 3u, rA, a03);
+  put(tA, rB, a10); put(tA + 1u, rB, a11); put(tA + 2u, rB, a12); put(tA + 3u, rB, a13);
+  if (TOKEN_RUNS == 2u) {
+    put(tB, rA, a20); put(tB + 1u, rA, a21); put(tB + 2u, rA, a22); put(tB + 3u, rA, a23);
+    put(tB, rB, a30); put(tB + 1u, rB, a31); put(tB + 2u, rB, a32); put(tB + 3u, rB, a33);
   }
 }

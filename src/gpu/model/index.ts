@@ -29,7 +29,12 @@ export interface DeviceTensor { dtype: WeightDtype; shape: readonly number[]; ro
 
 /** Rows per workgroup of matvec*.wgsl (`const ROWS`) and the output tile of matmul.wgsl (`const TILE`). */
 export const MATVEC_ROWS = 2;
-export const MATMUL_TILE = 64;
+export const MATMUL_TILE = 128;
+/** matmul.wgsl's TOKEN_RUNS = 2 (128-token tiles) where its grid has at least this many workgroups,
+ *  else 1 (64-token tiles). H200, 2026-12-02, bf16 1B shapes: two runs 23.4-24.3 TFLOP/s against
+ *  21.9-22.9 at 256 workgroups and more; one run 15.6-15.8 against 8.8-13.3 at 64-152 (half the
+ *  device idle with two). About two resident workgroups per SM of 132; smaller GPUs fill sooner. */
+export const MATMUL_TWO_RUNS_MIN_WORKGROUPS = 256;
 /** matvec workgroup sizes built (override WG): the smallest that keeps every lane of a row busy. */
 const MATVEC_WGS = [32, 64, 128] as const;
 const matvecWg = (numChunks: number) => (numChunks <= 48 ? 32 : numChunks <= 160 ? 64 : 128);
@@ -219,8 +224,14 @@ function grid2(groups: number, max: number): [number, number] {
  * @param opts.subgroupMatrix - false: matmul (prefill chunks) stays on the f32 tiled kernel even where
  *   {@link subgroupMatrixUsable} holds; by default it runs matmul_subgroup_matrix.wgsl there (f16
  *   products, f32 accumulation) for row lengths % 8 = 0. matvec (decode) is never affected.
+ * @param opts.matmulTokenRuns - 1 or 2: every tiled matmul dispatch with that TOKEN_RUNS (tests and
+ *   benches); by default chosen per dispatch ({@link MATMUL_TWO_RUNS_MIN_WORKGROUPS}).
  */
-export async function createModelKernels(device: GPUDevice, opts: { subgroups?: boolean; subgroupMatrix?: boolean; dtypes?: readonly WeightDtype[]; inDims?: readonly number[] } = {}): Promise<ModelKernels> {
+export async function createModelKernels(device: GPUDevice, opts: { subgroups?: boolean; subgroupMatrix?: boolean; dtypes?: readonly WeightDtype[]; inDims?: readonly number[];
+  matmulTokenRuns?: 1 | 2 } = {}): Promise<ModelKernels> {
+  if (opts.matmulTokenRuns !== undefined && opts.matmulTokenRuns !== 1 && opts.matmulTokenRuns !== 2) {
+    throw new InvalidArgumentError("matmulTokenRuns", opts.matmulTokenRuns, "1 or 2");
+  }
   const subgroups = (opts.subgroups ?? true) && device.features.has("subgroups" as GPUFeatureName);
   const subgroupMatrix = (opts.subgroupMatrix ?? true) && deviceHasSubgroupMatrix(device);
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
@@ -241,9 +252,10 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
   const wgs = opts.inDims ? [...new Set(opts.inDims.filter((d) => d % 8 === 0).map((d) => matvecWg(d / 8)))] : MATVEC_WGS;
   const pipes: Record<string, BuiltKernel> = {};
   await Promise.all([
-    ...dtypes.flatMap((d) => [["embed", d, 0], ["rmsNorm", d, 0], ["matmul", d, 0], ...wgs.flatMap((wg) => [[mv, d, wg], [mvGlu, d, wg]] as const)] as const),
+    // matmul's variant number is its TOKEN_RUNS (1, 2), the matvecs' their workgroup size.
+    ...dtypes.flatMap((d) => [["embed", d, 0], ["rmsNorm", d, 0], ["matmul", d, 1], ["matmul", d, 2], ...wgs.flatMap((wg) => [[mv, d, wg], [mvGlu, d, wg]] as const)] as const),
     ...(["rope", "ropeRows", "swiglu", "add", "argmax", "sampleTopP", "sampleRows"] as const).map((n) => [n, "f32", 0] as const),
-  ].map(async ([n, d, wg]) => { pipes[wg ? `${n}/${d}/${wg}` : `${n}/${d}`] = await kernel(n, d, wg ? { WG: wg } : {}, wg); }));
+  ].map(async ([n, d, wg]) => { pipes[wg ? `${n}/${d}/${wg}` : `${n}/${d}`] = await kernel(n, d, !wg ? {} : n === "matmul" ? { TOKEN_RUNS: wg } : { WG: wg }, wg); }));
   if (subgroupMatrix) {
     await Promise.all(dtypes.map(async (d) => { pipes[`matmulSubgroupMatrix/${d}`] = await kernel("matmulSubgroupMatrix", d, {}, 0); }));
   }
@@ -278,9 +290,10 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
       throw new InvalidArgumentError(`${name}.split`, `${a.split.split1}, ${a.split.split2}`, `0 < split1 ≤ split2 ≤ outDim ${a.outDim}`);
     }
     // Prefill chunks on matrix units where the device has them (and the caller did not opt out).
-    const smm = name === "matmul" && subgroupMatrix && a.inDim % 8 === 0 && a.weight.parts.every((p) => !p.bufferRow);
+    const smm = name === "matmul" && subgroupMatrix && a.inDim % 8 === 0;
     const kname = vec ? mv : smm ? "matmulSubgroupMatrix" : "matmul";
-    const k = pipe(kname, a.weight.dtype, vec ? matvecWg(a.inDim / 8) : 0);
+    const k = pipe(kname, a.weight.dtype, vec ? matvecWg(a.inDim / 8) : smm ? 0 : 2);
+    const k1 = !vec && !smm ? pipe(kname, a.weight.dtype, 1) : null; // the tiled matmul's one-run tiles
     if (a.rope && (!a.split || a.rope.headSize % 2 || a.split.split1 % a.rope.headSize || (a.split.split2 - a.split.split1) % a.rope.headSize || a.weight.parts.length !== 1)) {
       throw new InvalidArgumentError(`${name}.rope`, a.rope.headSize, "a split output of whole heads of even size, one weight part");
     }
@@ -291,15 +304,25 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
       const args = vec
         ? argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags,
           epsBits: a.norm ? f32Bits(a.norm.eps) : 0, split1: a.split?.split1 ?? 0, split2: a.split?.split2 ?? 0, headSize: a.rope?.headSize ?? 0 })
-        : smm ? argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags })
         : argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags, wRow0: p.bufferRow ?? 0 });
       const g = group(k, { x: a.x, W: p.buffer, bias: a.bias ?? dummy, y: a.y, nw: a.norm?.weight ?? dummy, y2: a.split?.y2 ?? dummyY2, y3: a.split?.y3 ?? dummyY3,
         invFreq: a.rope?.invFreq ?? dummy, args, step: a.step });
+      const g1 = k1 ? group(k1, { x: a.x, W: p.buffer, bias: a.bias ?? dummy, y: a.y, args, step: a.step }) : null;
       const [gx, gy] = grid2(Math.ceil(p.rowCount / MATVEC_ROWS), maxDim);
-      return { g, rowCount: p.rowCount, gx, gy };
+      return { g, g1, rowCount: p.rowCount, gx, gy };
     });
     return {
       encode(pass, n) {
+        if (k1) {
+          for (const p of parts) {
+            const gx = Math.ceil(p.rowCount / MATMUL_TILE);
+            const two = opts.matmulTokenRuns ? opts.matmulTokenRuns === 2 : gx * Math.ceil(n / MATMUL_TILE) >= MATMUL_TWO_RUNS_MIN_WORKGROUPS;
+            pass.setPipeline((two ? k : k1).pipeline);
+            pass.setBindGroup(0, two ? p.g : p.g1!);
+            pass.dispatchWorkgroups(gx, Math.ceil(n / (two ? MATMUL_TILE : MATMUL_TILE / 2)));
+          }
+          return;
+        }
         pass.setPipeline(k.pipeline);
         for (const p of parts) {
           pass.setBindGroup(0, p.g);

@@ -17,6 +17,7 @@ import { freshSeed, nanBuffer, randomArray, readBuffer, runPass, storageBuffer }
 const test = suite("gpu: model kernels");
 let kernels: ModelKernels | undefined;
 let portable: ModelKernels | undefined;
+const tokenRuns: Partial<Record<1 | 2, Promise<ModelKernels>>> = {};
 async function setup(): Promise<{ device: GPUDevice; k: ModelKernels; step: (numTokens: number, startPos?: number) => GPUBuffer; variants: ModelKernels[] }> {
   const device = await testDevice();
   kernels ??= await createModelKernels(device);
@@ -150,6 +151,29 @@ for (const dtype of ["f32", "f16", "bf16"] as WeightDtype[]) {
       assert.ok(e < 1e-5, `matvecSwiglu${v.subgroups ? " (subgroups)" : ""} norm rel err ${e} (seed ${seed})`);
     }
   });
+  // Past one output tile both ways (64 or 128 tokens x 128 rows: both TOKEN_RUNS of matmul.wgsl),
+  // with a k run that ends mid-step (515 % 8 = 3) and, for 16-bit weights, rows that start mid-word.
+  for (const runs of [1, 2] as const) {
+    test(`matmul ${dtype} 261x515 n=133 parts≈2 across tiles, TOKEN_RUNS ${runs}, bias+accumulate`, async () => {
+      const { device, step } = await setup();
+      const k = await (tokenRuns[runs] ??= createModelKernels(device, { dtypes: ["f32", "f16", "bf16"], matmulTokenRuns: runs }));
+      const seed = freshSeed(), rng = makeRng(seed);
+      const inDim = 515, outDim = 261, n = 133;
+      const w = encodeWeights(randomArray(rng, inDim * outDim), dtype);
+      const rowBytes = inDim * (dtype === "f32" ? 4 : 2);
+      const W = uploadTensor(device, { dtype, shape: [outDim, inDim], bytes: w.bytes }, { maxBindingBytes: 140 * rowBytes + rowBytes });
+      assert.ok(W.parts.length === 2, `split into ${W.parts.length} parts (seed ${seed})`);
+      const x = randomArray(rng, n * inDim), bias = randomArray(rng, outDim), y0 = randomArray(rng, n * outDim);
+      const xb = storageBuffer(device, x), bb = storageBuffer(device, bias), st = step(n);
+      const y1 = nanBuffer(device, n * outDim), y2 = storageBuffer(device, y0);
+      const d1 = k.matmul.prepare({ step: st, x: xb, weight: W, y: y1, inDim, outDim });
+      const d2 = k.matmul.prepare({ step: st, x: xb, weight: W, y: y2, inDim, outDim, bias: bb, accumulate: true });
+      await runPass(device, (pass) => { d1.encode(pass, n); d2.encode(pass, n); });
+      const e1 = maxRelErr(await readF32(device, y1, n * outDim), refMatmul(x, w.stored, n, inDim, outDim));
+      const e2 = maxRelErr(await readF32(device, y2, n * outDim), refMatmul(x, w.stored, n, inDim, outDim, bias, y0));
+      assert.ok(e1 < 1e-5 && e2 < 1e-5, `matmul rel err ${e1} / ${e2} (seed ${seed})`);
+    });
+  }
   test(`matmul ${dtype} over views into one concatenated q/k/v weight (14/2 heads, dim 896, n=5)`, async () => {
     const { device, k, step } = await setup();
     const seed = freshSeed(), rng = makeRng(seed);
