@@ -319,8 +319,7 @@ export const MODEL_KERNEL_IO = {
   matvecSwiglu: { bindings: glu, args: gluArgs },
   matvecSwigluSubgroup: { bindings: glu, args: gluArgs },
   matmul: { bindings: mmBindings, args: mmArgs },
-  // No wRow0: the subgroup-matrix kernel reads whole weights only (no views into a concatenated q/k/v).
-  matmulSubgroupMatrix: { bindings: mmBindings, args: ["inDim", "outDim", "rowStart", "rowCount", "flags", "_pad0", "_pad1", "_pad2"] },
+  matmulSubgroupMatrix: { bindings: mmBindings, args: mmArgs },
   rope: { bindings: { x: [0, rw], invFreq: [1, ro], args: margs, step: mstep }, args: ["heads", "headSize", "style", "_pad0"] },
   swiglu: { bindings: { gate: [0, rw], up: [1, ro], args: margs, step: mstep }, args: pad4("width") },
   add: { bindings: { x: [0, ro], y: [1, rw], args: margs, step: mstep }, args: pad4("width") },

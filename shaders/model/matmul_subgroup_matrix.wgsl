@@ -1,6 +1,7 @@
 // matmul_subgroup_matrix.wgsl — matmul.wgsl on the adapter's matrix units (Dawn's experimental
 // subgroup matrices: cooperative matrices on Vulkan): y[t, rowStart + r] (=|+=) sum_i W[r, i] * x[t, i]
 // (+ bias[rowStart + r]) for t < numTokens and the rows of one weight part; f16 products, f32 accumulate.
+// The part's rows start at row wRow0 of its buffer (0, or a view into a concatenated q/k/v weight).
 // Sources: THIS FILE FIRST (its `enable`s must open the module), then common/wv_{f32,f16,bf16}.wgsl,
 //   common/step.wgsl.
 // Bindings (group 0): 0 x f32[numTokens, inDim] (read, as vec4), 1 W (part [rowCount, inDim] in stored
@@ -38,7 +39,7 @@ diagnostic(off, chromium.subgroup_matrix_uniformity);
 const SG_T: u32 = 2u;
 const SG_R: u32 = 4u;
 const KS: u32 = 40u; // halves per staged row: 32 k + 8 padding (80 bytes: 16-byte aligned, fewer bank conflicts)
-struct Args { inDim: u32, outDim: u32, rowStart: u32, rowCount: u32, flags: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+struct Args { inDim: u32, outDim: u32, rowStart: u32, rowCount: u32, flags: u32, wRow0: u32, _pad1: u32, _pad2: u32 }
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
@@ -90,7 +91,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var c = li; c < BR * 4u; c += WGN) {
       let m = c / 4u; let kc = k0 + c % 4u; let r = rTile + m;
       var w = W8(vec4<f32>(), vec4<f32>());
-      if (r < args.rowCount && kc < numChunks) { w = w8(r * numChunks + kc); }
+      if (r < args.rowCount && kc < numChunks) { w = w8((args.wRow0 + r) * numChunks + kc); }
       let s = m * KS + (c % 4u) * 8u;
       ws[s] = f16(w.lo.x); ws[s + 1u] = f16(w.lo.y); ws[s + 2u] = f16(w.lo.z); ws[s + 3u] = f16(w.lo.w);
       ws[s + 4u] = f16(w.hi.x); ws[s + 5u] = f16(w.hi.y); ws[s + 6u] = f16(w.hi.z); ws[s + 7u] = f16(w.hi.w);

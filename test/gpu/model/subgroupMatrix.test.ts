@@ -46,6 +46,17 @@ for (const dtype of ["f32", "f16", "bf16"] as WeightDtype[]) {
       assert.ok(e.exact1 < 3e-3 && e.exact2 < 3e-3, `vs exact: ${e.exact1} / ${e.exact2} (seed ${seed})`);
     });
   }
+  // A view into a concatenated q/k/v weight (rows from TensorPart.bufferRow, 14/2 heads at width 896).
+  for (const [row0, rows] of [[0, 896], [896, 128], [1024, 128]] as const) {
+    const name = `matmul (subgroup matrix) ${dtype} n=37 over rows ${row0}+${rows} of a q/k/v weight`;
+    test(name, async () => {
+      const s = await (setup ??= open());
+      if (typeof s === "string") { skip(name, s); return; }
+      const seed = freshSeed();
+      const e = await checkMatmul(s.device, s.k, { dtype, n: 37, inDim: 896, outDim: rows, parts: 1, seed, sample: 0, viewRow0: row0 });
+      assert.ok(e.f16_1 < 1e-4 && e.f16_2 < 1e-4, `vs f16-rounded inputs: ${e.f16_1} / ${e.f16_2} (seed ${seed})`);
+    });
+  }
 }
 
 test.run();

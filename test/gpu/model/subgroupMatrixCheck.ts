@@ -5,14 +5,16 @@
 // Two references: `exact` (the stored weights and f32 x, what matmul.wgsl matches to 1e-5) and
 // `f16` (x and W rounded to f16 first: what matrix units multiply, so only the f32 accumulation
 // order separates it from the kernel). Outputs are compared at `sample` random (token, row) pairs,
-// or everywhere when sample is 0.
-import { uploadTensor, writeStep, createStepBuffer, STEP_BYTES, type ModelKernels, type WeightDtype } from "../../../src/gpu/model";
+// or everywhere when sample is 0. With `viewRow0` > 0 the weight is a view (TensorPart.bufferRow) of
+// rows viewRow0 .. viewRow0 + outDim of a larger buffer whose other rows are random too, as the
+// engine's q/k/v views into the concatenated weight are.
+import { uploadTensor, writeStep, createStepBuffer, STEP_BYTES, type DeviceTensor, type ModelKernels, type WeightDtype } from "../../../src/gpu/model";
 import { f16BitsToF32, f32ToF16Bits } from "../../../src/gpu/pool";
 import { makeRng } from "../../reference/kernels";
 import { encodeWeights } from "../../reference/model";
 import { nanBuffer, randomArray, readBuffer, runPass, storageBuffer } from "../helpers";
 
-export interface MatmulCase { dtype: WeightDtype; n: number; inDim: number; outDim: number; parts: number; seed: number; sample: number }
+export interface MatmulCase { dtype: WeightDtype; n: number; inDim: number; outDim: number; parts: number; seed: number; sample: number; viewRow0?: number }
 /** Max |err| / max |ref| over the compared entries, for the plain product (1) and bias + accumulate (2). */
 export interface MatmulErrors { exact1: number; exact2: number; f16_1: number; f16_2: number; compared: number }
 
@@ -24,7 +26,16 @@ export async function checkMatmul(device: GPUDevice, k: ModelKernels, c: MatmulC
   const w = encodeWeights(randomArray(rng, inDim * outDim), dtype);
   const rowBytes = inDim * (dtype === "f32" ? 4 : 2);
   const maxBindingBytes = parts > 1 ? Math.ceil(outDim / parts) * rowBytes + (rowBytes % 4 ? rowBytes : 0) : undefined;
-  const W = uploadTensor(device, { dtype, shape: [outDim, inDim], bytes: w.bytes }, { maxBindingBytes });
+  const row0 = c.viewRow0 ?? 0;
+  let W: DeviceTensor;
+  if (c.viewRow0 !== undefined) {
+    if (parts > 1) throw new Error("a view case has one part");
+    const all = encodeWeights(randomArray(rng, (row0 + outDim + 3) * inDim), dtype);
+    const eb = dtype === "f32" ? 4 : 2;
+    all.bytes.set(w.bytes, row0 * inDim * eb);
+    const whole = uploadTensor(device, { dtype, shape: [row0 + outDim + 3, inDim], bytes: all.bytes });
+    W = { dtype, shape: [outDim, inDim], rows: outDim, cols: inDim, parts: [{ buffer: whole.parts[0]!.buffer, rowStart: 0, rowCount: outDim, bufferRow: row0 }] };
+  } else W = uploadTensor(device, { dtype, shape: [outDim, inDim], bytes: w.bytes }, { maxBindingBytes });
   if (parts > 1 && W.parts.length < 2) throw new Error(`weight not split (${W.parts.length} part)`);
   const x = randomArray(rng, n * inDim), bias = randomArray(rng, outDim), y0 = randomArray(rng, n * outDim);
   const xb = storageBuffer(device, x), bb = storageBuffer(device, bias);
