@@ -120,7 +120,7 @@ async function passGpuMs(): Promise<number> {
   return median(ms);
 }
 const median = (a: number[]) => { const b = [...a].sort((x, y) => x - y); return b[b.length >> 1] ?? 0; };
-const PROMPT = SMALL ? 64 : 2048, CTXS = SMALL ? [32, 100] : [1024, 8000], STEPS = SMALL ? 4 : 64;
+const PROMPT = SMALL ? 64 : 2048, CTXS = SMALL ? [32, 100] : [1024, 8000], STEPS = SMALL ? 4 : 256, REPS = SMALL ? 1 : 3;
 const rand = (n: number, seed: number) => { let s = seed; return Array.from({ length: n }, () => 3 + ((s = (s * 1103515245 + 12345) >>> 0) % 1997)); };
 const copy = await copyGBs();
 const fma = await fmaTflops();
@@ -161,53 +161,74 @@ async function kernelProfile(): Promise<Record<string, number>> {
 }
 console.log("KERNELJSON " + JSON.stringify(await kernelProfile()));
 
+/** Median wall time (ms) of a 2K-prompt prefill on a fresh sequence, after one warm-up. */
+async function prefillMs(engine: Awaited<ReturnType<typeof loadEngine>>): Promise<number> {
+  const t: number[] = [];
+  for (let rep = 0; rep < 1 + REPS; rep++) {
+    const s = engine.openSequence();
+    const t0 = performance.now();
+    await s.prefill(rand(PROMPT, 7 + rep));
+    if (rep > 0) t.push(performance.now() - t0);
+    s.close();
+  }
+  return median(t);
+}
 for (const dir of process.argv.slice(2)) {
   const rssBefore = process.resourceUsage().maxRSS;
   const t0 = performance.now();
-  const engine = await loadEngine(dir, { device, policy: { name: "full" }, maxContextTokens: 8192 + 64, prefillChunkTokens: 512 });
+  const engine = await loadEngine(dir, { device, policy: { name: "full" }, maxContextTokens: 8192 + STEPS + 64, prefillChunkTokens: 512 });
   const loadMs = performance.now() - t0;
+  const peakLoadRssMB = process.resourceUsage().maxRSS / 1024;
   const c = engine.config;
-  const row: Record<string, number | string> = { model: dir, weightBytes: engine.weightBytes, loadMs };
-  // prefill 2K (one warm-up)
-  for (let rep = 0; rep < 2; rep++) {
-    const s = engine.openSequence();
-    const t = performance.now();
-    await s.prefill(rand(PROMPT, 7 + rep));
-    row.prefill2kMs = performance.now() - t;
-    s.close();
-  }
-  row.prefillTokS = PROMPT / ((row.prefill2kMs as number) / 1000);
+  const row: Record<string, number | string> = { model: dir, vocabSize: c.vocabSize, weightBytes: engine.weightBytes, loadMs };
   // FLOPs of the dense layers per prompt token (2 per weight), for the ratio to the FMA probe
   const dense = c.numLayers * (c.dim * (c.numQHeads + 2 * c.numKvHeads) * c.headSize + c.numQHeads * c.headSize * c.dim + 3 * c.dim * c.hiddenDim);
+  row.prefill2kMs = await prefillMs(engine);
+  row.prefillTokS = PROMPT / ((row.prefill2kMs as number) / 1000);
   row.prefillTflops = (2 * dense * (row.prefillTokS as number)) / 1e12;
   // Decode one step at a time (the profile: host and GPU times in series) and pipelined (the
-  // default: step n + 1 encoded and submitted while step n runs); the table's figure is pipelined.
+  // default: step n + 1 encoded and submitted while step n runs); the table's figure is pipelined,
+  // the median of REPS runs of STEPS steps (the profile is the last run's).
   for (const ctx of CTXS) {
     for (const pipelined of [false, true]) {
       const tag = pipelined ? "" : "Serial";
-      const steps = STEPS;
-      let i = 0;
-      for await (const _ of engine.generate(rand(ctx, ctx), { maxTokens: steps, stopIds: [], pipelined })) {
-        if (i++ === 1) { prof.on = true; prof.host.length = 0; prof.wait.length = 0; prof.lastMapped = 0; prof.submitAt = 0; if (ts) { ts.on = true; ts.next = 0; } }
+      const rates: number[] = [];
+      for (let rep = 0; rep < REPS; rep++) {
+        let i = 0;
+        for await (const _ of engine.generate(rand(ctx, ctx + rep), { maxTokens: STEPS, stopIds: [], pipelined })) {
+          if (i++ === 1) { prof.on = true; prof.host.length = 0; prof.wait.length = 0; prof.lastMapped = 0; prof.submitAt = 0; if (ts) { ts.on = true; ts.next = 0; } }
+        }
+        prof.on = false;
+        if (ts) ts.on = false;
+        const tm = engine.timings;
+        rates.push((tm.generatedTokens - 1) / (tm.decodeMs / 1000));
+        row[`prefillMs_ctx${ctx}`] = tm.prefillMs;
       }
-      prof.on = false;
-      if (ts) ts.on = false;
       row[`stepHostMs${tag}_ctx${ctx}`] = median(prof.host);
       row[`stepWaitMs${tag}_ctx${ctx}`] = median(prof.wait);
       row[`stepGpuMs${tag}_ctx${ctx}`] = await passGpuMs();
-      const tm = engine.timings;
-      row[`decodeTokS${tag}_ctx${ctx}`] = (tm.generatedTokens - 1) / (tm.decodeMs / 1000);
-      row[`prefillMs_ctx${ctx}`] = tm.prefillMs;
+      row[`decodeTokS${tag}_ctx${ctx}`] = median(rates);
+      row[`decodeTokS${tag}_ctx${ctx}_runs`] = rates.map((r) => Math.round(r)).join("/");
     }
   }
   // One read of every weight per token at the copy kernel's (read + written) bandwidth: a read-only
   // stream is not bound by the copy's read half (the matvec alone reads faster than that).
   row.boundTokS = copy * 1e9 / engine.weightBytes;
   row.pctOfBound = (100 * (row[`decodeTokS_ctx${CTXS[0]}`] as number)) / (row.boundTokS as number);
+  row.pctOfBound8k = (100 * (row[`decodeTokS_ctx${CTXS[1]}`] as number)) / (row.boundTokS as number);
   row.pctOfFma = (100 * (row.prefillTflops as number)) / fma;
+  row.peakLoadRssMB = peakLoadRssMB;
   row.peakRssMB = process.resourceUsage().maxRSS / 1024;
   row.rssBeforeMB = rssBefore / 1024;
   engine.destroy();
+  // The same prefill in chunks of 1 024 and one of 2 048 (a load option): fewer, larger matmuls.
+  for (const chunk of SMALL ? [] : [1024, 2048]) {
+    const big = await loadEngine(dir, { device, policy: { name: "full" }, maxContextTokens: PROMPT + 64, prefillChunkTokens: chunk });
+    row[`prefill2kMs_chunk${chunk}`] = await prefillMs(big);
+    row[`prefillTokS_chunk${chunk}`] = PROMPT / ((row[`prefill2kMs_chunk${chunk}`] as number) / 1000);
+    row[`pctOfFma_chunk${chunk}`] = (100 * 2 * dense * (row[`prefillTokS_chunk${chunk}`] as number) / 1e12) / fma;
+    big.destroy();
+  }
   console.log("ENGINEJSON " + JSON.stringify(row));
 }
 process.exit(0);

@@ -1,6 +1,9 @@
 # Random-weight bf16 safetensors at real shapes (speed only; never commit). Adapted in spirit from
 # ../shared/gpu/anchors/mkmodel.py, plus the Qwen2.5-0.5B shape (q/k/v bias, model_type qwen2).
-# Usage: engine_mkmodel.py OUTDIR PRESET TOKENIZER_DIR
+# Usage: engine_mkmodel.py OUTDIR PRESET TOKENIZER_DIR [VOCAB]
+# VOCAB defaults to the real model's (49152 / 151936 / 128256, tied embeddings as those models):
+# the classifier is a quarter of the 1B model's bytes. The tokenizer copied in is any HF one (the
+# bench feeds ids < 2000, so its vocabulary need not match); VOCAB 2048 gives the earlier tables' models.
 import json, os, sys, shutil
 import torch
 from safetensors.torch import save_file
@@ -11,7 +14,7 @@ P = {
  "llama32-1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8, head_dim=64),
 }[preset]
 qwen = preset.startswith("qwen")
-vocab = 2048
+vocab = int(sys.argv[4]) if len(sys.argv) > 4 else {"smollm2-135m": 49152, "qwen25-05b": 151936, "llama32-1b": 128256}[preset]
 cfg = dict(architectures=["Qwen2ForCausalLM" if qwen else "LlamaForCausalLM"], model_type="qwen2" if qwen else "llama",
            vocab_size=vocab, max_position_embeddings=16384, rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=True,
            hidden_act="silu", bos_token_id=1, eos_token_id=2, torch_dtype="bfloat16", **P)

@@ -214,14 +214,19 @@ if (variantDir || argv.includes("--grids")) {
 
 /** kernels.matmul over a variant of matmul_subgroup_matrix.wgsl (bf16 weights), as createModelKernels wires it. */
 async function variantKernel(text: string, grid: { SG_T: number; SG_R: number }): Promise<ModelKernels> {
-  const files = MODEL_KERNEL_FILES.matmulSubgroupMatrix("bf16");
-  const sources = [text, ...modelSourcesOf(files.slice(1))];
-  const k = await buildKernel(device, { file: "variant", sources, io: MODEL_KERNEL_IO.matmulSubgroupMatrix, constants: {} });
+  return variantMatmul("matmulSubgroupMatrix", text, 64 * grid.SG_T, 32 * grid.SG_R);
+}
+/** kernels.matmul over a variant file of a matmul kernel (bf16 weights): one part, a tileT x tileR grid. */
+async function variantMatmul(name: "matmul" | "matmulSubgroupMatrix", text: string, tileT: number, tileR: number): Promise<ModelKernels> {
+  const files = MODEL_KERNEL_FILES[name]("bf16");
+  const sources = name === "matmul" ? [...modelSourcesOf(files.slice(0, -1)), text] : [text, ...modelSourcesOf(files.slice(1))];
+  const k = await buildKernel(device, { file: "variant", sources, io: MODEL_KERNEL_IO[name], constants: {} });
   const dummy = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
   const matmul = {
     prepare(a: { step: GPUBuffer; x: GPUBuffer; weight: DeviceTensor; y: GPUBuffer; inDim: number; outDim: number; bias?: GPUBuffer; accumulate?: boolean }) {
       const parts = a.weight.parts.map((p) => {
-        const words = packModelArgs(MODEL_KERNEL_IO.matmulSubgroupMatrix, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags: (a.bias ? 1 : 0) | (a.accumulate ? 2 : 0) });
+        const words = packModelArgs(MODEL_KERNEL_IO[name], { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount,
+          flags: (a.bias ? 1 : 0) | (a.accumulate ? 2 : 0), wRow0: p.bufferRow ?? 0 });
         const args = device.createBuffer({ size: words.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
         device.queue.writeBuffer(args, 0, words);
         return { g: bindGroup(device, k, { x: a.x, W: p.buffer, bias: a.bias ?? dummy, y: a.y, args, step: a.step }), rows: p.rowCount };
@@ -229,12 +234,47 @@ async function variantKernel(text: string, grid: { SG_T: number; SG_R: number })
       return {
         encode(pass: GPUComputePassEncoder, n: number) {
           pass.setPipeline(k.pipeline);
-          for (const p of parts) { pass.setBindGroup(0, p.g); pass.dispatchWorkgroups(Math.ceil(p.rows / (32 * grid.SG_R)), Math.ceil(n / (64 * grid.SG_T))); }
+          for (const p of parts) { pass.setBindGroup(0, p.g); pass.dispatchWorkgroups(Math.ceil(p.rows / tileR), Math.ceil(n / tileT)); }
         },
       };
     },
   };
   return { matmul } as unknown as ModelKernels;
+}
+
+// Tiled f32 matmul variants: each WGSL file of --tiled DIR replaces matmul.wgsl (its tile from
+// `const TILE_T` / `TILE_R`, else `const TILE`); correctness on awkward cases against f64, then
+// TFLOP/s at the 1B shapes (bf16) for 2048- and 512-token chunks, and the 896 / 576 widths.
+const tiledDir = listAfter("--tiled")[0];
+if (tiledDir) {
+  const fsv = (await import(/* @vite-ignore */ "node:" + "fs")) as { readdirSync(p: string): string[]; readFileSync(p: string, e: string): string };
+  const st = createStepBuffer(device), words = new Uint32Array(STEP_BYTES / 4);
+  const constOf = (text: string, c: string) => { const m = new RegExp(`const ${c}: u32 = (\\d+)u;`).exec(text); return m ? Number(m[1]) : 0; };
+  for (const f of fsv.readdirSync(tiledDir).filter((f) => f.endsWith(".wgsl")).sort()) {
+    const text = fsv.readFileSync(`${tiledDir}/${f}`, "utf8");
+    const tileT = constOf(text, "TILE_T") || constOf(text, "TILE"), tileR = constOf(text, "TILE_R") || constOf(text, "TILE");
+    const row: Record<string, unknown> = { tiled: f, tileT, tileR };
+    try {
+      const k = await variantMatmul("matmul", text, tileT, tileR);
+      let err = 0;
+      for (const [n, inDim, outDim, viewRow0] of [[133, 515, 261, undefined], [130, 904, 200, 7], [3, 8, 5, undefined]] as const) {
+        const e = await checkMatmul(device, k, { dtype: "bf16", n, inDim, outDim, parts: 1, seed: 11, sample: 0, viewRow0 });
+        err = Math.max(err, e.exact1, e.exact2);
+      }
+      row.exactErr = err;
+      for (const [N, rows, cols] of [[2048, 8192, 2048], [2048, 2048, 8192], [2048, 2048, 2048], [512, 8192, 2048], [512, 2048, 8192], [512, 2048, 2048], [512, 4864, 896], [512, 576, 576]]) {
+        const W = uploadTensor(device, { dtype: "bf16", shape: [rows, cols], bytes: new Uint8Array(rows * cols * 2).fill(0x3e) });
+        const x = device.createBuffer({ size: 4 * N * cols, usage: GPUBufferUsage.STORAGE }), y = device.createBuffer({ size: 4 * N * rows, usage: GPUBufferUsage.STORAGE });
+        writeStep(device.queue, st, N, 0, 0, 1, 0, words);
+        const mm = k.matmul.prepare({ step: st, x, weight: W, y, inDim: cols, outDim: rows });
+        const ms = await wall((enc) => { const p = enc.beginComputePass(); for (let i = 0; i < 5; i++) mm.encode(p, N); p.end(); }, 5) / 5;
+        row[`tflops_${N}x${rows}x${cols}`] = Math.round((2 * N * rows * cols) / (ms * 1e7)) / 100;
+        W.parts.forEach((p) => p.buffer.destroy()); x.destroy(); y.destroy();
+      }
+    } catch (err) { row.error = String((err as Error).message).slice(0, 1500); }
+    row.at = since();
+    out("tiled", row);
+  }
 }
 
 // Engine: 2K-token prefill at each model dir with the fast path on, then off (separate devices).
