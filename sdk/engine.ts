@@ -36,7 +36,10 @@ export interface LoadEngineOptions {
    *  every row: a batch row is bit for bit the sequence alone) or "matmul" (the tiled prefill
    *  kernel: each weight read once per 16 rows). @default "matvec" */
   batchRows?: "matvec" | "matmul";
-  /** Prompt tokens per prefill chunk on the GPU (memory is linear in it). @default 512 */
+  /** Prompt tokens per prefill chunk on the GPU (memory is linear in it: activations and, for
+   *  all-logits prefills, chunk × vocab f32 logits). 1 024: the smallest power of two whose 2K-token
+   *  prefill reached 30% of the FMA probe at the Llama-3.2-1B shape on an H200 (512: 28.6%, 1 024:
+   *  35.4%, 2 048: 43.9%; docs/BENCHMARKS.md). @default 1024 */
   prefillChunkTokens?: number;
   onProgress?: ProgressCallback;
   /** Aborts loading between tensors. */
@@ -66,7 +69,7 @@ export interface LoadEngineOptions {
 export async function loadEngine(source: ModelSource | string, options: LoadEngineOptions = {}): Promise<Engine> {
   // A string is what openModel takes: a hub id (not a local directory), a URL or a directory.
   const src = typeof source === "string" ? await openModel(source, { signal: options.signal }) : source;
-  const chunk = options.prefillChunkTokens ?? 512;
+  const chunk = options.prefillChunkTokens ?? 1024;
   if (!Number.isInteger(chunk) || chunk < 1) throw new InvalidArgumentError("prefillChunkTokens", chunk, "an integer ≥ 1");
   const policy = options.policy ?? { name: "full" };
   const want = options.device ? "gpu" : options.backend ?? "auto";
