@@ -222,14 +222,15 @@ async function variantMatmul(name: "matmul" | "matmulSubgroupMatrix", text: stri
   const sources = name === "matmul" ? [...modelSourcesOf(files.slice(0, -1)), text] : [text, ...modelSourcesOf(files.slice(1))];
   const k = await buildKernel(device, { file: "variant", sources, io: MODEL_KERNEL_IO[name], constants: {} });
   const dummy = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+  const dummyPart = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
   const matmul = {
     prepare(a: { step: GPUBuffer; x: GPUBuffer; weight: DeviceTensor; y: GPUBuffer; inDim: number; outDim: number; bias?: GPUBuffer; accumulate?: boolean }) {
       const parts = a.weight.parts.map((p) => {
         const words = packModelArgs(MODEL_KERNEL_IO[name], { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount,
-          flags: (a.bias ? 1 : 0) | (a.accumulate ? 2 : 0), wRow0: p.bufferRow ?? 0 });
+          flags: (a.bias ? 1 : 0) | (a.accumulate ? 2 : 0), wRow0: p.bufferRow ?? 0, ...(name === "matmul" ? { kSplit: 0 } : {}) });
         const args = device.createBuffer({ size: words.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
         device.queue.writeBuffer(args, 0, words);
-        return { g: bindGroup(device, k, { x: a.x, W: p.buffer, bias: a.bias ?? dummy, y: a.y, args, step: a.step }), rows: p.rowCount };
+        return { g: bindGroup(device, k, { x: a.x, W: p.buffer, bias: a.bias ?? dummy, y: a.y, part: dummyPart, args, step: a.step }), rows: p.rowCount };
       });
       return {
         encode(pass: GPUComputePassEncoder, n: number) {

@@ -303,9 +303,9 @@ export const MODEL_STEP_FIELDS = ["numTokens", "startPos", "temperatureBits", "t
 const margs = [6, "uniform"] as const, mstep = [7, "uniform"] as const, weight = [1, ro] as const;
 const pad4 = (...f: string[]) => [...f, "_pad0", "_pad1", "_pad2", "_pad3"].slice(0, 4);
 const mvArgs = ["inDim", "outDim", "rowStart", "rowCount", "flags", "epsBits", "split1", "split2", "headSize", "_pad0", "_pad1", "_pad2"] as const;
-const mmArgs = ["inDim", "outDim", "rowStart", "rowCount", "flags", "wRow0", "_pad1", "_pad2"] as const;
+const mmArgs = ["inDim", "outDim", "rowStart", "rowCount", "flags", "wRow0", "kSplit", "_pad2"] as const;
 const mvBindings = { x: [0, ro], W: weight, bias: [2, ro], y: [3, rw], nw: [5, ro], y2: [8, rw], y3: [9, rw], invFreq: [10, ro], args: margs, step: mstep } as const;
-const mmBindings = { x: [0, ro], W: weight, bias: [2, ro], y: [3, rw], args: margs, step: mstep } as const;
+const mmBindings = { x: [0, ro], W: weight, bias: [2, ro], y: [3, rw], part: [4, rw], args: margs, step: mstep } as const;
 /** The fused gate/up/SwiGLU matvec: W the gate weight, W2 the up weight. */
 const glu = { x: [0, ro], W: weight, W2: [4, ro], y: [3, rw], nw: [5, ro], args: margs, step: mstep } as const;
 const gluArgs = ["inDim", "outDim", "rowStart", "rowCount", "flags", "epsBits", "_pad0", "_pad1"] as const;
@@ -319,7 +319,12 @@ export const MODEL_KERNEL_IO = {
   matvecSwiglu: { bindings: glu, args: gluArgs },
   matvecSwigluSubgroup: { bindings: glu, args: gluArgs },
   matmul: { bindings: mmBindings, args: mmArgs },
-  matmulSubgroupMatrix: { bindings: mmBindings, args: mmArgs },
+  /** No split-K: the same bindings less `part`, Args without kSplit. */
+  matmulSubgroupMatrix: { bindings: { x: [0, ro], W: weight, bias: [2, ro], y: [3, rw], args: margs, step: mstep },
+    args: ["inDim", "outDim", "rowStart", "rowCount", "flags", "wRow0", "_pad1", "_pad2"] },
+  /** The sum of a split-K matmul's partials (+ bias, + y). */
+  matmulReduce: { bindings: { part: [0, ro], bias: [2, ro], y: [3, rw], args: margs, step: mstep },
+    args: ["outDim", "rowStart", "rowCount", "flags", "numSplits", "_pad0", "_pad1", "_pad2"] },
   rope: { bindings: { x: [0, rw], invFreq: [1, ro], args: margs, step: mstep }, args: ["heads", "headSize", "style", "_pad0"] },
   swiglu: { bindings: { gate: [0, rw], up: [1, ro], args: margs, step: mstep }, args: pad4("width") },
   add: { bindings: { x: [0, ro], y: [1, rw], args: margs, step: mstep }, args: pad4("width") },

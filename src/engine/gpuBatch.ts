@@ -3,8 +3,10 @@
 // B token ids sampled on the device, each row with its own settings.
 //
 // Dense layers run over the B rows as one product (`rows: "matvec"`: the decode matvec kernels
-// over B rows, bit for bit the single-sequence decode step; `"matmul"`: the tiled prefill kernel,
-// which reads each weight once per 16 rows instead of once per row). RoPE reads a position per
+// over B rows, bit for bit the single-sequence decode step; `"matmul"`: the tiled f32 matmul,
+// which reads each weight once per 64 rows instead of once per row, split-K where a weight has
+// few row tiles so that a small batch still fills the device; its splits depend on the weight's
+// shape only, so a row's result does not depend on which rows share its step). RoPE reads a position per
 // row (rope_rows.wgsl); the K/V append and the paged decode attention take the batch's sequence
 // ids (KvCache.encodeAppendBatch / encodeAttention). Sampling: argmax of every row, then the
 // per-row top-p sampler over the rows at temperature > 0 (sampleRows).
@@ -12,7 +14,7 @@ import type { KvCache } from "../cache";
 import { InvalidArgumentError } from "../errors";
 import type { LlamaConfig } from "../model/llama";
 import { f32Bits } from "../contract";
-import { type Dispatch, STEP_BYTES, createStepBuffer, writeStep } from "../gpu/model";
+import { type Dispatch, STEP_BYTES, createStepBuffer, matmulSplits, writeStep } from "../gpu/model";
 import type { GpuForward } from "./gpu";
 
 /** Dense kernels of a batched step (see the header). */
@@ -63,8 +65,19 @@ export class GpuBatchDecode {
     this.posWords = new Uint32Array(B);
     this.paramWords = new Uint32Array(4 * B);
     const a = this.buf, mat = rows === "matvec" ? k.matvec : k.matmul;
+    // Split-K partials: one scratch for every product of the step (they run one after another).
+    let scratchBytes = 16;
+    if (rows === "matmul") {
+      const roles = ["embed", sh.classifierRole, ...Array.from({ length: c.numLayers }, (_, l) => ["wq", "wk", "wv", "wo", "wGate", "wUp", "wDown"].map((x) => `layers.${l}.${x}`)).flat()];
+      for (const role of roles) {
+        const w = sh.matrixOrNull(role);
+        for (const p of w?.parts ?? []) scratchBytes = Math.max(scratchBytes, 4 * matmulSplits(p.rowCount, w!.cols).splits * B * p.rowCount);
+      }
+    }
+    const scratch = rows === "matmul" ? mk("splitk-scratch", scratchBytes) : null;
     const mm = (role: string, x: GPUBuffer, y: GPUBuffer, inDim: number, outDim: number, accumulate: boolean, biasRole?: string) =>
-      mat.prepare({ step, x, weight: sh.matrix(role), y, inDim, outDim, bias: biasRole ? sh.bias(biasRole) : undefined, accumulate });
+      mat.prepare({ step, x, weight: sh.matrix(role), y, inDim, outDim, bias: biasRole ? sh.bias(biasRole) : undefined, accumulate,
+        ...(scratch ? { splitK: { scratch, maxTokens: B } } : {}) });
     const norm = (role: string, x = a.x, out = a.xn) => k.rmsNorm.prepare({ step, x, weight: sh.matrix(role), out, dim: c.dim, eps: c.normEps });
     for (let l = 0; l < c.numLayers; l++) {
       const r = (key: string) => `layers.${l}.${key}`;
@@ -98,7 +111,8 @@ export class GpuBatchDecode {
       });
     }
     this.embed = k.embed.prepare({ step, ids: a.tokens, table: sh.matrix("embed"), out: a.x, dim: c.dim });
-    this.head = [norm("finalNorm"), mat.prepare({ step, x: a.xn, weight: sh.matrix(sh.classifierRole), y: a.logits, inDim: c.dim, outDim: c.vocabSize })];
+    this.head = [norm("finalNorm"), mat.prepare({ step, x: a.xn, weight: sh.matrix(sh.classifierRole), y: a.logits, inDim: c.dim, outDim: c.vocabSize,
+      ...(scratch ? { splitK: { scratch, maxTokens: B } } : {}) })];
     this.argmax = k.argmax.prepare({ logits: a.logits, out: a.result, vocab: c.vocabSize });
     this.sample = k.sampleRows.prepare({ logits: a.logits, out: a.result, rowParams: a.rowParams, vocab: c.vocabSize });
   }

@@ -3,7 +3,8 @@
 // resumed (a pool of 4 blocks per head for 16 sequences); alone, the reference prompt gives
 // reference.json's ids. On stories260K also: per-row sampling (a sampled request gives the same
 // ids alone and in a batch), abort frees the blocks, a per-request budget, and a prompt the pool
-// can never hold is refused by name. Small on purpose: software adapters are slow.
+// can never hold is refused by name. Small on purpose: software adapters are slow. The batched
+// step's dense kernels: the tiled matmul rows on stories260K, the matvec rows on tinystories-656K.
 // The CPU backend's run of the same loop: serveCpu.test.ts.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -21,7 +22,8 @@ const CTX = 32, STEPS = 8;
 
 async function engineFor(id: Id, backend: "gpu" | "cpu" = "gpu"): Promise<Engine> {
   return loadEngine(sharedModelSource(id), {
-    ...(backend === "gpu" ? { device: await testDevice() } : { backend: "cpu" as const }), llama2c: MODELS[id], policy: { name: "full" }, maxContextTokens: CTX, maxSeqs: 16, capacityTokens: 16 * CTX, batchRows: "matvec",
+    ...(backend === "gpu" ? { device: await testDevice() } : { backend: "cpu" as const }), llama2c: MODELS[id], policy: { name: "full" }, maxContextTokens: CTX, maxSeqs: 16, capacityTokens: 16 * CTX,
+    batchRows: id === "stories260K" ? "matmul" : "matvec",
   });
 }
 

@@ -118,7 +118,7 @@ test("model kernel consts the host sizes grids by", () => {
 });
 
 test("packModelArgs: named fields in declaration order, padding zero, unknown or missing fields throw", () => {
-  assert.equal([...packModelArgs(MODEL_KERNEL_IO.matmul, { inDim: 7, outDim: 5, rowStart: 3, rowCount: 2, flags: 1, wRow0: 4 })], [7, 5, 3, 2, 1, 4, 0, 0]);
+  assert.equal([...packModelArgs(MODEL_KERNEL_IO.matmul, { inDim: 7, outDim: 5, rowStart: 3, rowCount: 2, flags: 1, wRow0: 4, kSplit: 6 })], [7, 5, 3, 2, 1, 4, 6, 0]);
   assert.equal([...packModelArgs(MODEL_KERNEL_IO.matvec, { inDim: 7, outDim: 5, rowStart: 3, rowCount: 2, flags: 12, epsBits: 9, split1: 2, split2: 4, headSize: 6 })], [7, 5, 3, 2, 12, 9, 2, 4, 6, 0, 0, 0]);
   assert.equal([...packModelArgs(MODEL_KERNEL_IO.rope, { heads: 9, headSize: 64, style: 1 })], [9, 64, 1, 0]);
   assert.throws(() => packModelArgs(MODEL_KERNEL_IO.rope, { heads: 9, headSize: 64 } as never), (e: unknown) => e instanceof InternalError);

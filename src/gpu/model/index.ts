@@ -35,6 +35,20 @@ export const MATMUL_TILE = 128;
  *  21.9-22.9 at 256 workgroups and more; one run 15.6-15.8 against 8.8-13.3 at 64-152 (half the
  *  device idle with two). About two resident workgroups per SM of 132; smaller GPUs fill sooner. */
 export const MATMUL_TWO_RUNS_MIN_WORKGROUPS = 256;
+/** Split-K aims at this many workgroups for a 64-token tile row of a product (2 a SM on an H200). */
+export const MATMUL_SPLIT_TARGET_WORKGROUPS = 256;
+/** The fewest k elements a split sums. */
+export const MATMUL_SPLIT_MIN_K = 256;
+
+/** matmul's split-K for a rowCount × inDim part: (number of splits, k elements each); 1 split = none.
+ *  A function of the shape only (never of numTokens), so results do not depend on the batch. */
+export function matmulSplits(rowCount: number, inDim: number): { splits: number; kSplit: number } {
+  const want = Math.ceil(MATMUL_SPLIT_TARGET_WORKGROUPS / Math.ceil(rowCount / MATMUL_TILE));
+  const s = Math.max(1, Math.min(want, Math.floor(inDim / MATMUL_SPLIT_MIN_K)));
+  if (s <= 1) return { splits: 1, kSplit: 0 };
+  const kSplit = Math.ceil(Math.ceil(inDim / s) / 8) * 8;
+  return { splits: Math.ceil(inDim / kSplit), kSplit };
+}
 /** matvec workgroup sizes built (override WG): the smallest that keeps every lane of a row busy. */
 const MATVEC_WGS = [32, 64, 128] as const;
 const matvecWg = (numChunks: number) => (numChunks <= 48 ? 32 : numChunks <= 160 ? 64 : 128);
@@ -118,6 +132,11 @@ interface MatArgs {
   split?: SplitOutput;
   /** With split: RoPE of the q and k rows (y, y2) in the epilogue, interleaved pairs (2j, 2j + 1). */
   rope?: { invFreq: GPUBuffer; headSize: number };
+  /** matmul only: split-K where the weight has few row tiles ({@link matmulSplits}; the tiled f32
+   *  kernel even where matrix units exist), partial sums in `scratch` (at least
+   *  4 · splits · maxTokens · rowCount bytes of the largest part), added by matmul_reduce.wgsl.
+   *  The split depends on the weight's shape only, so a row's result is the same at any n. */
+  splitK?: { scratch: GPUBuffer; maxTokens: number };
 }
 
 export interface ModelKernels {
@@ -254,7 +273,7 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
   await Promise.all([
     // matmul's variant number is its TOKEN_RUNS (1, 2), the matvecs' their workgroup size.
     ...dtypes.flatMap((d) => [["embed", d, 0], ["rmsNorm", d, 0], ["matmul", d, 1], ["matmul", d, 2], ...wgs.flatMap((wg) => [[mv, d, wg], [mvGlu, d, wg]] as const)] as const),
-    ...(["rope", "ropeRows", "swiglu", "add", "argmax", "sampleTopP", "sampleRows"] as const).map((n) => [n, "f32", 0] as const),
+    ...(["rope", "ropeRows", "swiglu", "add", "argmax", "sampleTopP", "sampleRows", "matmulReduce"] as const).map((n) => [n, "f32", 0] as const),
   ].map(async ([n, d, wg]) => { pipes[wg ? `${n}/${d}/${wg}` : `${n}/${d}`] = await kernel(n, d, !wg ? {} : n === "matmul" ? { TOKEN_RUNS: wg } : { WG: wg }, wg); }));
   if (subgroupMatrix) {
     await Promise.all(dtypes.map(async (d) => { pipes[`matmulSubgroupMatrix/${d}`] = await kernel("matmulSubgroupMatrix", d, {}, 0); }));
@@ -264,7 +283,8 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
   // Unused writable bindings (y2, y3 without a split) each need their own buffer: writable bindings may not alias.
   const dummyY2 = device.createBuffer({ label: "model dummy y2", size: 16, usage: GPUBufferUsage.STORAGE });
   const dummyY3 = device.createBuffer({ label: "model dummy y3", size: 16, usage: GPUBufferUsage.STORAGE });
-  owned.push(dummy, dummyY2, dummyY3);
+  const dummyPart = device.createBuffer({ label: "model dummy part", size: 16, usage: GPUBufferUsage.STORAGE });
+  owned.push(dummy, dummyY2, dummyY3, dummyPart);
   const argsBuffer = (name: ModelKernelName, fields: Record<string, number>) => {
     const words = packModelArgs(MODEL_KERNEL_IO[name], fields);
     const b = device.createBuffer({ label: `model ${name} args`, size: words.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
@@ -290,7 +310,8 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
       throw new InvalidArgumentError(`${name}.split`, `${a.split.split1}, ${a.split.split2}`, `0 < split1 ≤ split2 ≤ outDim ${a.outDim}`);
     }
     // Prefill chunks on matrix units where the device has them (and the caller did not opt out).
-    const smm = name === "matmul" && subgroupMatrix && a.inDim % 8 === 0;
+    const smm = name === "matmul" && subgroupMatrix && a.inDim % 8 === 0 && !a.splitK;
+    if (a.splitK && name !== "matmul") throw new InvalidArgumentError(`${name}.splitK`, "set", "matmul only");
     const kname = vec ? mv : smm ? "matmulSubgroupMatrix" : "matmul";
     const k = pipe(kname, a.weight.dtype, vec ? matvecWg(a.inDim / 8) : smm ? 0 : 2);
     const k1 = !vec && !smm ? pipe(kname, a.weight.dtype, 1) : null; // the tiled matmul's one-run tiles
@@ -304,22 +325,40 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
       const args = vec
         ? argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags,
           epsBits: a.norm ? f32Bits(a.norm.eps) : 0, split1: a.split?.split1 ?? 0, split2: a.split?.split2 ?? 0, headSize: a.rope?.headSize ?? 0 })
-        : argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags, wRow0: p.bufferRow ?? 0 });
+        : smm ? argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags, wRow0: p.bufferRow ?? 0 })
+        : argsBuffer(kname, { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags, wRow0: p.bufferRow ?? 0, kSplit: 0 });
       const g = group(k, { x: a.x, W: p.buffer, bias: a.bias ?? dummy, y: a.y, nw: a.norm?.weight ?? dummy, y2: a.split?.y2 ?? dummyY2, y3: a.split?.y3 ?? dummyY3,
-        invFreq: a.rope?.invFreq ?? dummy, args, step: a.step });
-      const g1 = k1 ? group(k1, { x: a.x, W: p.buffer, bias: a.bias ?? dummy, y: a.y, args, step: a.step }) : null;
+        invFreq: a.rope?.invFreq ?? dummy, part: dummyPart, args, step: a.step });
+      const g1 = k1 ? group(k1, { x: a.x, W: p.buffer, bias: a.bias ?? dummy, y: a.y, part: dummyPart, args, step: a.step }) : null;
       const [gx, gy] = grid2(Math.ceil(p.rowCount / MATVEC_ROWS), maxDim);
-      return { g, g1, rowCount: p.rowCount, gx, gy };
+      // Split-K: the partial pass (bias and accumulate left to the reduce) and the reduce.
+      const sk = a.splitK ? matmulSplits(p.rowCount, a.inDim) : { splits: 1, kSplit: 0 };
+      let split: { g: GPUBindGroup; g1: GPUBindGroup; reduce: GPUBindGroup; splits: number } | null = null;
+      if (a.splitK && sk.splits > 1) {
+        const need = 4 * sk.splits * a.splitK.maxTokens * p.rowCount;
+        if (a.splitK.scratch.size < need) throw new InvalidArgumentError("matmul.splitK.scratch.size", a.splitK.scratch.size, `≥ ${need} bytes (${sk.splits} splits × ${a.splitK.maxTokens} tokens × ${p.rowCount} rows × 4)`);
+        const pargs = argsBuffer("matmul", { inDim: a.inDim, outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags: 0, wRow0: p.bufferRow ?? 0, kSplit: sk.kSplit });
+        const rargs = argsBuffer("matmulReduce", { outDim: a.outDim, rowStart: p.rowStart, rowCount: p.rowCount, flags, numSplits: sk.splits });
+        const pb = { x: a.x, W: p.buffer, bias: dummy, y: dummyY2, part: a.splitK.scratch, args: pargs, step: a.step };
+        split = { g: group(k, pb), g1: group(k1!, pb), reduce: group(pipe("matmulReduce"), { part: a.splitK.scratch, bias: a.bias ?? dummy, y: a.y, args: rargs, step: a.step }), splits: sk.splits };
+      }
+      return { g, g1, rowCount: p.rowCount, gx, gy, split };
     });
     return {
       encode(pass, n) {
         if (k1) {
           for (const p of parts) {
-            const gx = Math.ceil(p.rowCount / MATMUL_TILE);
-            const two = opts.matmulTokenRuns ? opts.matmulTokenRuns === 2 : gx * Math.ceil(n / MATMUL_TILE) >= MATMUL_TWO_RUNS_MIN_WORKGROUPS;
+            const gx = Math.ceil(p.rowCount / MATMUL_TILE), z = p.split?.splits ?? 1;
+            const two = opts.matmulTokenRuns ? opts.matmulTokenRuns === 2 : gx * Math.ceil(n / MATMUL_TILE) * z >= MATMUL_TWO_RUNS_MIN_WORKGROUPS;
             pass.setPipeline((two ? k : k1).pipeline);
-            pass.setBindGroup(0, two ? p.g : p.g1!);
-            pass.dispatchWorkgroups(gx, Math.ceil(n / (two ? MATMUL_TILE : MATMUL_TILE / 2)));
+            pass.setBindGroup(0, p.split ? (two ? p.split.g : p.split.g1) : two ? p.g : p.g1!);
+            pass.dispatchWorkgroups(gx, Math.ceil(n / (two ? MATMUL_TILE : MATMUL_TILE / 2)), z);
+            if (p.split) {
+              const [rx, ry] = grid2(Math.ceil((n * p.rowCount) / 256), maxDim);
+              pass.setPipeline(pipe("matmulReduce").pipeline);
+              pass.setBindGroup(0, p.split.reduce);
+              pass.dispatchWorkgroups(rx, ry);
+            }
           }
           return;
         }

@@ -18,6 +18,7 @@ import matvecWgsl from "../../../shaders/model/matvec.wgsl";
 import matvecSubgroupWgsl from "../../../shaders/model/matvec_subgroup.wgsl";
 import matmulWgsl from "../../../shaders/model/matmul.wgsl";
 import matmulSubgroupMatrixWgsl from "../../../shaders/model/matmul_subgroup_matrix.wgsl";
+import matmulReduceWgsl from "../../../shaders/model/matmul_reduce.wgsl";
 import ropeWgsl from "../../../shaders/model/rope.wgsl";
 import swigluWgsl from "../../../shaders/model/swiglu.wgsl";
 import addWgsl from "../../../shaders/model/add.wgsl";
@@ -38,7 +39,7 @@ export const MODEL_WGSL: Readonly<Record<string, string>> = {
   "matvec_swiglu.wgsl": matvecSwigluWgsl, "matvec_swiglu_subgroup.wgsl": matvecSwigluSubgroupWgsl,
   "embed.wgsl": embedWgsl, "rms_norm.wgsl": rmsNormWgsl, "matvec.wgsl": matvecWgsl,
   "matvec_subgroup.wgsl": matvecSubgroupWgsl, "matmul.wgsl": matmulWgsl,
-  "matmul_subgroup_matrix.wgsl": matmulSubgroupMatrixWgsl, "rope.wgsl": ropeWgsl,
+  "matmul_subgroup_matrix.wgsl": matmulSubgroupMatrixWgsl, "matmul_reduce.wgsl": matmulReduceWgsl, "rope.wgsl": ropeWgsl,
   "swiglu.wgsl": swigluWgsl, "add.wgsl": addWgsl, "argmax.wgsl": argmaxWgsl, "sample_top_p.wgsl": sampleTopPWgsl,
   "rope_rows.wgsl": ropeRowsWgsl, "common/sample_step.wgsl": sampleStepWgsl, "common/sample_rows.wgsl": sampleRowsWgsl,
 };
@@ -58,6 +59,7 @@ export const MODEL_KERNEL_FILES: Record<ModelKernelName, (dtype: WeightDtype) =>
   matvecSwiglu: (d) => [wv(d), wv2(d), STEP, "matvec_swiglu.wgsl"],
   matvecSwigluSubgroup: (d) => ["matvec_swiglu_subgroup.wgsl", wv(d), wv2(d), STEP],
   matmul: (d) => [w(d), STEP, "matmul.wgsl"],
+  matmulReduce: () => [STEP, "matmul_reduce.wgsl"],
   // Prefill on matrix units (chromium-experimental-subgroup-matrix); its enables open the module.
   matmulSubgroupMatrix: (d) => ["matmul_subgroup_matrix.wgsl", wv(d), STEP],
   rope: () => [STEP, "rope.wgsl"],

@@ -5,7 +5,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  STEP_BYTES, createModelKernels, createStepBuffer, ropeInvFreqBuffer, uploadTensor, writeStep, type ModelKernels, type WeightDtype,
+  STEP_BYTES, createModelKernels, createStepBuffer, matmulSplits, ropeInvFreqBuffer, uploadTensor, writeStep, type ModelKernels, type WeightDtype,
 } from "../../../src/gpu/model";
 import { ropeInvFrequencies } from "../../../src/model/rope";
 import { sampleToken } from "../../../src/model/sample";
@@ -174,6 +174,31 @@ for (const dtype of ["f32", "f16", "bf16"] as WeightDtype[]) {
       assert.ok(e1 < 1e-5 && e2 < 1e-5, `matmul rel err ${e1} / ${e2} (seed ${seed})`);
     });
   }
+  // Split-K (decode batches): 261 rows have 3 row tiles, so 2051 k split 8 ways (matmulSplits);
+  // against f64, and a row's result is bit for bit the same at n = 37 and n = 5 (batch invariance).
+  test(`matmul ${dtype} split-K 261x2051 n=37 and n=5, bias+accumulate, same bits per row`, async () => {
+    const { device, k, step } = await setup();
+    const seed = freshSeed(), rng = makeRng(seed);
+    const inDim = 2051, outDim = 261, n = 37;
+    assert.is(matmulSplits(outDim, inDim).splits, 8, "8 splits");
+    const w = encodeWeights(randomArray(rng, inDim * outDim), dtype);
+    const W = uploadTensor(device, { dtype, shape: [outDim, inDim], bytes: w.bytes });
+    const x = randomArray(rng, n * inDim), bias = randomArray(rng, outDim), y0 = randomArray(rng, n * outDim);
+    const xb = storageBuffer(device, x), bb = storageBuffer(device, bias);
+    const scratch = nanBuffer(device, 8 * n * outDim);
+    const got: Float32Array[] = [];
+    for (const m of [n, 5]) {
+      const st = step(m), y = storageBuffer(device, y0);
+      const d = k.matmul.prepare({ step: st, x: xb, weight: W, y, inDim, outDim, bias: bb, accumulate: true, splitK: { scratch, maxTokens: n } });
+      await runPass(device, (pass) => d.encode(pass, m));
+      got.push(await readF32(device, y, m * outDim));
+    }
+    const e = maxRelErr(got[0]!, refMatmul(x, w.stored, n, inDim, outDim, bias, y0));
+    assert.ok(e < 1e-5, `split-K rel err ${e} (seed ${seed})`);
+    for (let i = 0; i < 5 * outDim; i++) if (got[0]![i] !== got[1]![i]) assert.unreachable(`row ${Math.floor(i / outDim)} col ${i % outDim}: ${got[0]![i]} at n=37, ${got[1]![i]} at n=5 (seed ${seed})`);
+    // A scratch too small for its splits is refused by name.
+    assert.throws(() => k.matmul.prepare({ step: step(n), x: xb, weight: W, y: scratch, inDim, outDim, splitK: { scratch: bb, maxTokens: n } }), /splitK\.scratch\.size/);
+  });
   test(`matmul ${dtype} over views into one concatenated q/k/v weight (14/2 heads, dim 896, n=5)`, async () => {
     const { device, k, step } = await setup();
     const seed = freshSeed(), rng = makeRng(seed);
