@@ -89,6 +89,20 @@ export function chooseSplitKeys(numSeqs: number, numKvHeads: number, quads: numb
   return Math.min(maxSplitKeys, Math.max(32, fewest, keys));
 }
 
+/**
+ * chooseSplitKeys for the batch chunk of `numSeqs` sequences whose rows start at `rowBase`: its
+ * scratch rows are (rowBase + numSeqs) · splits, so a later chunk of a batch over MAX_BATCH_SEQS
+ * may not take the many splits a small chunk alone would (that overflowed the scratch, 2026-12-02,
+ * 65+ sequences of 1 280 tokens); then keys per split grow until it fits `rowsSplits`.
+ */
+export function batchChunkSplitKeys(rowBase: number, numSeqs: number, numKvHeads: number, quads: number, ctxLen: number, target: number,
+  maxSplitKeys: number, rowsSplits: number): number {
+  const keys = chooseSplitKeys(numSeqs, numKvHeads, quads, ctxLen, target, maxSplitKeys);
+  const cap = Math.floor(rowsSplits / (rowBase + numSeqs));
+  if (Math.ceil(ctxLen / keys) <= cap) return keys;
+  return Math.min(maxSplitKeys, Math.ceil(ctxLen / Math.max(1, cap) / 32) * 32);
+}
+
 export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, opts: DecodeAttentionOptions): Promise<DecodeAttention> {
   const d = pool.dims;
   const r = groupSize(d);
@@ -175,7 +189,7 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
       for (const part of batchChunks(args.seqIds)) {
         if (base + part.length > B) throw new InvalidArgumentError("seqIds.length", args.seqIds.length, `at most maxBatchSeqs ${B}`);
         const seqs = part.map((seqId, i) => ({ seqId, qRow: base + i }));
-        const splitKeys = chooseSplitKeys(part.length, d.numKvHeads, quads, ctx, target, MSK);
+        const splitKeys = batchChunkSplitKeys(base, part.length, d.numKvHeads, quads, ctx, target, MSK, rowsSplits);
         const maxSplits = Math.max(1, Math.ceil(ctx / splitKeys));
         if (maxSplits > DECODE_MAX_SPLITS) throw new InternalError(`decode: ${maxSplits} splits > ${DECODE_MAX_SPLITS} (checked at creation)`);
         if ((base + part.length) * maxSplits > rowsSplits) throw new InternalError("decode: split grid exceeds scratch");
