@@ -47,7 +47,7 @@ const dir = process.argv[2];
 if (!dir) throw new Error("usage: serve.mjs MODEL_DIR");
 const ctx = Math.ceil((P + G) / BLOCK) * BLOCK;
 const t0 = performance.now();
-const engine = await loadEngine(dir, { device, policy: { name: "full" }, maxContextTokens: ctx, prefillChunkTokens: 512, batchRows: ROWS });
+const engine = await loadEngine(dir, { device, policy: { name: "full" }, maxContextTokens: ctx, batchRows: ROWS });
 console.log(`loaded in ${(performance.now() - t0).toFixed(0)} ms, ${engine.weightBytes} weight bytes`);
 let seed = 12345;
 const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0);
