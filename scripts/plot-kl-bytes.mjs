@@ -1,8 +1,12 @@
 // scripts/plot-kl-bytes.mjs — KL against KV bytes (relative to the f16 full cache) from
 // `kvcompress eval --json --storage S` outputs: one SVG per model, and a Markdown table of the
-// lowest-KL combination within each byte budget.
+// lowest-KL combination within each byte budget, with kvcompress's best and the best of the other
+// policies side by side and their paired margin (mean over windows of the difference, ± its
+// standard error; the runs must share their windows, as eval's runs of one text do).
 //   node scripts/plot-kl-bytes.mjs OUT_DIR RESULT.json [RESULT.json ...]
 // Each RESULT.json is one eval run; its storage is taken from the file name (…-f16.json, …-q8.json).
+// "kvcompress" is the row named exactly so (the default); variants `kvcompress+…` are neither it
+// nor "the other policies".
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
@@ -20,7 +24,7 @@ for (const f of files) {
   const r = JSON.parse(readFileSync(f, "utf8"));
   const model = path.basename(r.model);
   const rows = byModel.get(model) ?? [];
-  for (const x of r.results) rows.push({ policy: x.policy, ratio: x.ratio, storage, bytes: x.bytes, kl: x.kl, windows: r.windows });
+  for (const x of r.results) rows.push({ policy: x.policy, ratio: x.ratio, storage, bytes: x.bytes, kl: x.kl, klSe: x.klSe, perWindow: x.klPerWindow, windows: r.windows });
   byModel.set(model, rows);
 }
 
@@ -85,18 +89,39 @@ function marker(kind, at, color) {
 }
 
 const fmt = (x) => (x < 0.001 ? x.toExponential(2) : x.toFixed(4));
-const lines = ["| model | budget (of f16 bytes) | best: policy, storage, ratio (bytes used) | KL | best f16 within budget: KL |", "|---|---|---|---|---|"];
+const withSe = (r) => (r.klSe !== undefined ? `${fmt(r.kl)} ± ${fmt(r.klSe)}` : fmt(r.kl));
+const label = (r) => `${r.policy}, ${r.storage}, R=${r.ratio} (${fmt(r.bytes)})`;
+
+/** Mean and standard error over windows of a.kl − b.kl, paired by window; null without per-window KL. */
+function pairedMargin(a, b) {
+  if (!a.perWindow || !b.perWindow || a.perWindow.length !== b.perWindow.length) return null;
+  const d = a.perWindow.map((x, i) => x - b.perWindow[i]);
+  const n = d.length, mean = d.reduce((s, x) => s + x, 0) / n;
+  const se = n > 1 ? Math.sqrt(d.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1) / n) : 0;
+  return { mean, se };
+}
+
+const lines = [
+  "| model | budget (of f16 bytes) | lowest KL: policy, storage, ratio (bytes used) | KL | best kvcompress within budget | best other policy within budget | kvcompress − other, paired |",
+  "|---|---|---|---|---|---|---|",
+];
 for (const [model, rows] of byModel) {
   const name = model.replace(/[^A-Za-z0-9._-]/g, "_");
   writeFileSync(path.join(outDir, `kl-vs-bytes-${name}.svg`), svgFor(model, rows));
   for (const b of BUDGETS) {
     const within = rows.filter((r) => r.bytes <= b * 1.0001).sort((x, y) => x.kl - y.kl);
-    const f16 = within.filter((r) => r.storage === "f16");
+    const budget = `1/${Math.round(1 / b)}`;
     const best = within[0];
-    const label = `1/${Math.round(1 / b)}`;
-    lines.push(best
-      ? `| ${model} | ${label} | ${best.policy}, ${best.storage}, R=${best.ratio} (${fmt(best.bytes)}) | ${fmt(best.kl)} | ${f16[0] ? `${f16[0].policy} R=${f16[0].ratio}: ${fmt(f16[0].kl)}` : "none fits"} |`
-      : `| ${model} | ${label} | none fits | - | - |`);
+    if (!best) {
+      lines.push(`| ${model} | ${budget} | none fits | - | - | - | - |`);
+      continue;
+    }
+    const kvc = within.find((r) => r.policy === "kvcompress");
+    const other = within.find((r) => !r.policy.startsWith("kvcompress"));
+    const m = kvc && other ? pairedMargin(kvc, other) : null;
+    lines.push(`| ${model} | ${budget} | ${label(best)} | ${withSe(best)} | ${kvc ? `${kvc.storage} R=${kvc.ratio}: ${withSe(kvc)}` : "none fits"} | ` +
+      `${other ? `${other.policy} ${other.storage} R=${other.ratio}: ${withSe(other)}` : "none fits"} | ` +
+      `${m ? `${m.mean >= 0 ? "+" : "−"}${fmt(Math.abs(m.mean))} ± ${fmt(m.se)}` : "-"} |`);
   }
 }
 writeFileSync(path.join(outDir, "kl-vs-bytes.md"), lines.join("\n") + "\n");
