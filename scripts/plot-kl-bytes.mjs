@@ -1,8 +1,12 @@
 // scripts/plot-kl-bytes.mjs — KL against KV bytes (relative to the f16 full cache) from
 // `kvcompress eval --json --storage S` outputs: one SVG per model, and a Markdown table of the
-// lowest-KL combination within each byte budget.
+// lowest-KL combination within each byte budget, with kvcompress's best and the best of the other
+// policies side by side and their paired margin (mean over windows of the difference, ± its
+// standard error; the runs must share their windows, as eval's runs of one text do).
 //   node scripts/plot-kl-bytes.mjs OUT_DIR RESULT.json [RESULT.json ...]
 // Each RESULT.json is one eval run; its storage is taken from the file name (…-f16.json, …-q8.json).
+// "kvcompress" is the row named exactly so (the default); variants `kvcompress+…` are neither it
+// nor "the other policies".
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
@@ -20,16 +24,16 @@ for (const f of files) {
   const r = JSON.parse(readFileSync(f, "utf8"));
   const model = path.basename(r.model);
   const rows = byModel.get(model) ?? [];
-  for (const x of r.results) rows.push({ policy: x.policy, ratio: x.ratio, storage, bytes: x.bytes, kl: x.kl, windows: r.windows });
+  for (const x of r.results) rows.push({ policy: x.policy, ratio: x.ratio, storage, bytes: x.bytes, kl: x.kl, klSe: x.klSe, perWindow: x.klPerWindow, windows: r.windows });
   byModel.set(model, rows);
 }
 
 const COLORS = { f32: "#777777", f16: "#1f77b4", q8: "#2ca02c", q4: "#d62728" };
-const MARKS = ["circle", "square", "diamond", "triangle", "cross", "star"];
+const MARKS = ["circle", "square", "diamond", "triangle", "cross", "star", "plus", "box"];
 const BUDGETS = [1 / 4, 1 / 8, 1 / 16, 1 / 32];
 
 function svgFor(model, rows) {
-  const W = 720, H = 440, L = 70, R = 170, T = 40, B = 50;
+  const W = 820, H = 440, L = 70, R = 270, T = 40, B = 50;
   const xs = rows.map((r) => Math.log2(r.bytes)), ys = rows.map((r) => Math.log10(Math.max(r.kl, 1e-5)));
   const x0 = Math.min(-6, ...xs), x1 = 0.2, y0 = Math.floor(Math.min(...ys)), y1 = Math.ceil(Math.max(...ys));
   const X = (v) => L + ((v - x0) / (x1 - x0)) * (W - L - R);
@@ -79,24 +83,48 @@ function marker(kind, at, color) {
     case "square": return `<rect x="${x - s}" y="${y - s}" width="${2 * s}" height="${2 * s}" fill="${color}"/>`;
     case "diamond": return `<polygon points="${x},${y - s - 1} ${x + s + 1},${y} ${x},${y + s + 1} ${x - s - 1},${y}" fill="${color}"/>`;
     case "triangle": return `<polygon points="${x},${y - s - 1} ${x + s + 1},${y + s} ${x - s - 1},${y + s}" fill="${color}"/>`;
+    case "plus": return `<path d="M${x - s - 1} ${y}L${x + s + 1} ${y}M${x} ${y - s - 1}L${x} ${y + s + 1}" stroke="${color}" stroke-width="2"/>`;
+    case "box": return `<rect x="${x - s}" y="${y - s}" width="${2 * s}" height="${2 * s}" fill="none" stroke="${color}" stroke-width="2"/>`;
     case "cross": return `<path d="M${x - s} ${y - s}L${x + s} ${y + s}M${x + s} ${y - s}L${x - s} ${y + s}" stroke="${color}" stroke-width="2"/>`;
     default: return `<circle cx="${x}" cy="${y}" r="${s}" fill="none" stroke="${color}" stroke-width="2"/>`;
   }
 }
 
 const fmt = (x) => (x < 0.001 ? x.toExponential(2) : x.toFixed(4));
-const lines = ["| model | budget (of f16 bytes) | best: policy, storage, ratio (bytes used) | KL | best f16 within budget: KL |", "|---|---|---|---|---|"];
+const withSe = (r) => (r.klSe !== undefined ? `${fmt(r.kl)} ± ${r.klSe.toFixed(4)}` : fmt(r.kl));
+const label = (r) => `${r.policy}, ${r.storage}, R=${r.ratio}`;
+
+/** Mean and standard error over windows of a.kl − b.kl, paired by window; null without per-window KL. */
+function pairedMargin(a, b) {
+  if (!a.perWindow || !b.perWindow || a.perWindow.length !== b.perWindow.length) return null;
+  const d = a.perWindow.map((x, i) => x - b.perWindow[i]);
+  const n = d.length, mean = d.reduce((s, x) => s + x, 0) / n;
+  const se = n > 1 ? Math.sqrt(d.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1) / n) : 0;
+  return { mean, se };
+}
+
+// One table per model, so that a row fits in 140 columns.
+const lines = [];
 for (const [model, rows] of byModel) {
   const name = model.replace(/[^A-Za-z0-9._-]/g, "_");
   writeFileSync(path.join(outDir, `kl-vs-bytes-${name}.svg`), svgFor(model, rows));
+  if (lines.length > 0) lines.push("");
+  lines.push(`| ${model}, budget | lowest KL: policy, storage, R | best kvcompress | best other policy | kvcompress − other, paired |`,
+    "|---|---|---|---|---|");
   for (const b of BUDGETS) {
     const within = rows.filter((r) => r.bytes <= b * 1.0001).sort((x, y) => x.kl - y.kl);
-    const f16 = within.filter((r) => r.storage === "f16");
+    const budget = `1/${Math.round(1 / b)}`;
     const best = within[0];
-    const label = `1/${Math.round(1 / b)}`;
-    lines.push(best
-      ? `| ${model} | ${label} | ${best.policy}, ${best.storage}, R=${best.ratio} (${fmt(best.bytes)}) | ${fmt(best.kl)} | ${f16[0] ? `${f16[0].policy} R=${f16[0].ratio}: ${fmt(f16[0].kl)}` : "none fits"} |`
-      : `| ${model} | ${label} | none fits | - | - |`);
+    if (!best) {
+      lines.push(`| ${budget} | none fits | - | - | - |`);
+      continue;
+    }
+    const kvc = within.find((r) => r.policy === "kvcompress");
+    const other = within.find((r) => !r.policy.startsWith("kvcompress"));
+    const m = kvc && other ? pairedMargin(kvc, other) : null;
+    lines.push(`| ${budget} | ${label(best)}: ${fmt(best.kl)} | ${kvc ? `${kvc.storage} R=${kvc.ratio}: ${withSe(kvc)}` : "none fits"} | ` +
+      `${other ? `${other.policy} ${other.storage} R=${other.ratio}: ${withSe(other)}` : "none fits"} | ` +
+      `${m ? `${m.mean >= 0 ? "+" : "−"}${Math.abs(m.mean).toFixed(4)} ± ${m.se.toFixed(4)}` : "-"} |`);
   }
 }
 writeFileSync(path.join(outDir, "kl-vs-bytes.md"), lines.join("\n") + "\n");

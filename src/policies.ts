@@ -59,8 +59,9 @@ export interface PolicyInput {
    *  (docs/QUALITY.md), false otherwise */
   valueNorm?: boolean;
   /** Global and per-layer rankings: every (layer, KV head) keeps at least this share (0 … 1) of
-   *  the mean per-head share of the kept blocks (ours, docs/METHOD.md §2.4). @default 1 for
-   *  kvcompress (docs/QUALITY.md: every head keeps the mean; 0 is the paper's free global ranking), 0 otherwise */
+   *  the mean per-head share of the kept blocks (ours, docs/METHOD.md §2.4; 1 = every head keeps
+   *  the mean, i.e. equal shares). @default 0: the paper's free global ranking (docs/QUALITY.md,
+   *  third round: the rule picked floor 0 over the second round's 1) */
   headFloor?: number;
   /** pyramidkv: the smallest layer budget is maxTokens / beta. @default 20 (PyramidKV's default) */
   pyramidBeta?: number;
@@ -95,9 +96,9 @@ const DEFAULTS: Record<PolicyName, Omit<PolicyConfig, "name" | "budget" | "group
   h2o: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 0, poolWidth: 1, queryReduce: "sum", decodeMetric: true, ranking: "uniform", trigger: "continual", headFloor: 0, valueNorm: false, pyramidBeta: 20 },
   snapkv: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 8, poolWidth: 7, queryReduce: "sum", decodeMetric: false, ranking: "uniform", trigger: "prefill", headFloor: 0, valueNorm: false, pyramidBeta: 20 },
   pyramidkv: { protectedWindow: 8, sinks: 0, metric: "l1", obsWindow: 8, poolWidth: 7, queryReduce: "sum", decodeMetric: false, ranking: "pyramid", trigger: "prefill", headFloor: 0, valueNorm: false, pyramidBeta: 20 },
-  // obsWindow 32, no pooling, value-aware, head floor 1: chosen by the rule in docs/QUALITY.md
-  // (the paper: 8, 7, attention only, no floor).
-  kvcompress: { protectedWindow: 8, sinks: 0, metric: "l2", obsWindow: 32, poolWidth: 1, queryReduce: "sum", decodeMetric: true, ranking: "global", trigger: "prefill", headFloor: 1, valueNorm: true, pyramidBeta: 20 },
+  // obsWindow 32, no pooling, value-aware, no head floor: chosen by the rule in docs/QUALITY.md
+  // (the paper: 8, 7, attention only; the floor is ours and off by default since the third round).
+  kvcompress: { protectedWindow: 8, sinks: 0, metric: "l2", obsWindow: 32, poolWidth: 1, queryReduce: "sum", decodeMetric: true, ranking: "global", trigger: "prefill", headFloor: 0, valueNorm: true, pyramidBeta: 20 },
 };
 
 function nonNegInt(field: string, v: unknown): number {

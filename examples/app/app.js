@@ -78,8 +78,8 @@ function policy() {
   const name = $("policy").value;
   if (name === "full") return { name };
   const p = { name, protectedWindow: intOf("protected", 0), trigger: $("mode-once").checked ? "prefill" : "continual" };
-  // The heatmap shows the paper's per-head rates: kvcompress's default head floor 1 keeps every
-  // head at the mean share (docs/QUALITY.md), so the demo turns the floor off.
+  // The heatmap shows the paper's per-head rates. headFloor 0 is kvcompress's default (docs/QUALITY.md);
+  // it is spelled out because a floor of 1 would keep every head at the mean and the heatmap flat.
   if (name === "kvcompress") p.headFloor = 0;
   if ($("budget-tokens").checked) p.maxTokensPerHead = intOf("max-tokens-per-head", 1);
   else p.ratio = Number($("ratio").value);

@@ -21,7 +21,7 @@ export const EVAL_POLICIES = {
   h2o: "accumulated plain attention (L1) over all queries, uniform budget per head",
   snapkv: "observation-window attention + pooling, uniform budget per head",
   pyramidkv: "snapkv with budgets decreasing over layers",
-  kvcompress: "squared attention (L2) of the last 32 prompt queries, unpooled, summed over the query group, one ranking across all layers and heads",
+  kvcompress: "squared attention (L2) of the last 32 prompt queries, unpooled, summed over the query group, times the value norm, one ranking across all layers and heads",
   "kvcompress-l1": "the paper's kvcompress (8 queries, pool 7) with the plain-sum (L1) metric instead of L2",
   "kvcompress-perhead": "the paper's kvcompress scoring per query head (max over the group) instead of the group sum",
   "kvcompress-perlayer": "the paper's kvcompress ranking heads within each layer (equal budget per layer) instead of globally",

@@ -73,7 +73,7 @@ for (const backend of ["gpu", "cpu"] as const) {
     // 300 prompt tokens: at ratio 4 each head keeps floor_16(300/4 − 1) = 64 KVs (4 blocks).
     const text = (await readSharedText("data/tinystories-val/tinystories_val.txt")).slice(0, 1200);
     const prompt = m.tokenizer.encode(text).slice(0, 300);
-    // headFloor 0: the paper's free global ranking, so the heads' shares differ (the default floor 1 makes them equal)
+    // headFloor 0 (the default): the paper's free global ranking, so the heads' shares differ (a floor of 1 makes them equal)
     const cache = await cacheFor(m, backend, { name: "kvcompress", ratio: 4, headFloor: 0 });
     try {
       const seq = new CachedSequence(cache, cache.addSequence());

@@ -182,9 +182,12 @@ for (const backend of ["gpu", "cpu"] as const) {
     assert.ok(new Set(kvc.kept).size > 1, `kvcompress (no head floor): counts differ across heads on skewed scores, got ${kvc.kept}`);
     assert.is(kvc.kept.reduce((a, b) => a + b, 0), 16 * 4, "kvcompress keeps the same total as the uniform policies");
     assert.ok(kvc.passes === 1);
-    // The default head floor 1 gives every head the mean share (docs/METHOD.md §2.4).
-    const floored = await run({ name: "kvcompress", maxTokensPerHead: 16 });
-    assert.ok(floored.kept.every((n) => n === 16), `kvcompress (default head floor 1): 16 per head, got ${floored.kept}`);
+    // The default head floor is 0: the default ranks as headFloor 0 does, the same counts.
+    const byDefault = await run({ name: "kvcompress", maxTokensPerHead: 16 });
+    assert.equal(byDefault.kept, kvc.kept, "kvcompress by default: the free ranking's counts");
+    // A head floor of 1 gives every head the mean share (docs/METHOD.md §2.4).
+    const floored = await run({ name: "kvcompress", maxTokensPerHead: 16, headFloor: 1 });
+    assert.ok(floored.kept.every((n) => n === 16), `kvcompress (head floor 1): 16 per head, got ${floored.kept}`);
   });
 
   t("two sequences compressing in one pass each reach their own budget", async () => {

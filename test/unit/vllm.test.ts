@@ -11,7 +11,7 @@ import { PRESETS } from "../../src/presets";
 const t = suite("vllm settings");
 const settings = vllmKvcompressSettings;
 const fields = (s: { warnings: readonly { setting: string }[] }) => s.warnings.map((w) => w.setting);
-/** The settings the fork has: no value-norm weighting, no head floor (our kvcompress defaults have both). */
+/** The settings the fork has: no value-norm weighting, no head floor (our kvcompress default has the value norm). */
 const FORK = { headFloor: 0, valueNorm: false } as const;
 
 t("kvcompress, C = 128: the default flags, C as is, the window + 1, compress once", () => {
@@ -109,9 +109,10 @@ t("settings without an equivalent are warned; the pool width 1 and 7 map", () =>
   assert.equal(fields(settings({ policy: { ...base, maxTokensPerHead: 16, protectedWindow: 16 } })), ["policy.protectedWindow"]);
 });
 
-t("our kvcompress defaults (value norm, head floor 1) have no fork equivalent: both warned, flags unchanged", () => {
+t("our kvcompress default's value norm has no fork equivalent: warned, flags unchanged; a head floor is warned too", () => {
   const s = settings({ policy: { name: "kvcompress", maxTokensPerHead: 128 } });
-  assert.equal(fields(s), ["policy.valueNorm", "policy.headFloor"]);
+  assert.equal(fields(s), ["policy.valueNorm"]);
+  assert.equal(fields(settings({ policy: { name: "kvcompress", maxTokensPerHead: 128, headFloor: 1 } })), ["policy.valueNorm", "policy.headFloor"]);
   assert.equal(s.serveArgs, settings({ policy: { name: "kvcompress", maxTokensPerHead: 128, ...FORK } }).serveArgs);
   assert.equal(fields(settings({ policy: { name: "kvcompress", maxTokensPerHead: 128, headFloor: 0.5, valueNorm: false } })), ["policy.headFloor"]);
 });
