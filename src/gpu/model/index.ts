@@ -30,8 +30,8 @@ export interface DeviceTensor { dtype: WeightDtype; shape: readonly number[]; ro
 /** Rows per workgroup of matvec*.wgsl (`const ROWS`) and the output tile of matmul.wgsl (`const TILE`). */
 export const MATVEC_ROWS = 2;
 export const MATMUL_TILE = 128;
-/** matmul.wgsl's TOKEN_RUNS = 2 (128-token tiles) where its grid has at least this many workgroups,
- *  else 1 (64-token tiles). H200, 2026-12-02, bf16 1B shapes: two runs 23.4-24.3 TFLOP/s against
+/** matmul.wgsl's TOKEN_RUNS = 2 (128-token tiles) where there are more than 64 tokens and its grid
+ *  has at least this many workgroups, else 1 (64-token tiles). H200, 2026-12-02, bf16 1B shapes: two runs 23.4-24.3 TFLOP/s against
  *  21.9-22.9 at 256 workgroups and more; one run 15.6-15.8 against 8.8-13.3 at 64-152 (half the
  *  device idle with two). About two resident workgroups per SM of 132; smaller GPUs fill sooner. */
 export const MATMUL_TWO_RUNS_MIN_WORKGROUPS = 256;
@@ -349,7 +349,9 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
         if (k1) {
           for (const p of parts) {
             const gx = Math.ceil(p.rowCount / MATMUL_TILE), z = p.split?.splits ?? 1;
-            const two = opts.matmulTokenRuns ? opts.matmulTokenRuns === 2 : gx * Math.ceil(n / MATMUL_TILE) * z >= MATMUL_TWO_RUNS_MIN_WORKGROUPS;
+            // Up to 64 tokens one run holds them all: two would only pad (a decode batch's classifier).
+            const two = opts.matmulTokenRuns ? opts.matmulTokenRuns === 2
+              : n > MATMUL_TILE / 2 && gx * Math.ceil(n / MATMUL_TILE) * z >= MATMUL_TWO_RUNS_MIN_WORKGROUPS;
             pass.setPipeline((two ? k : k1).pipeline);
             pass.setBindGroup(0, p.split ? (two ? p.split.g : p.split.g1) : two ? p.g : p.g1!);
             pass.dispatchWorkgroups(gx, Math.ceil(n / (two ? MATMUL_TILE : MATMUL_TILE / 2)), z);
