@@ -7,6 +7,7 @@
 // Prints one line per runtime, "node: N passed, N failed[, N skipped]", then the totals, and exits
 // non-zero on any failure or on a runtime that ran no test (skipped tests are not passed: a test
 // whose feature the adapter lacks calls test/harness/skip.ts skip() and is listed as SKIPPED).
+// The few files one runtime leaves to the others (NOT_IN) are named in its output.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -17,7 +18,15 @@ import { runInChromium } from "./chromium.mjs";
 
 const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
 const LAVAPIPE_ICD = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
-const RUNTIME_TIMEOUT_MS = 20 * 60 * 1000;
+// A runtime that hangs is killed after this long (CI allows 90 minutes for all three together).
+const RUNTIME_TIMEOUT_MS = 30 * 60 * 1000;
+// The straight-loop kernel suites run where the Vulkan driver differs (Node: SwiftShader, Deno:
+// lavapipe), not again in Chromium, whose adapter is SwiftShader too. Chromium still compiles and
+// runs the kernels the SDK picks on its adapter through the engine and cache suites (test/engine,
+// test/sdk, test/model), checked end to end against references; the list is printed per run.
+const NOT_IN = {
+  chromium: ["test/gpu/decode.test.ts", "test/gpu/prefill.test.ts", "test/gpu/model/kernels.test.ts", "test/gpu/backend.test.ts", "test/gpu/devicePass.test.ts"],
+};
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -119,8 +128,13 @@ buildWasm(["debug"]);
 const lines = [];
 let passed = 0, failed = 0, skipped = 0, empty = false;
 for (const runtime of runtimes) {
-  console.log(`\n=== ${runtime}: ${files.length} test files`);
-  const file = await bundle(runtime, files);
+  const left = NOT_IN[runtime] ?? [];
+  const here = files.filter((f) => !left.includes(path.relative(repoRoot, f)));
+  console.log(`\n=== ${runtime}: ${here.length} test files`);
+  const out = files.filter((f) => !here.includes(f)).map((f) => path.relative(repoRoot, f));
+  if (out.length) console.log(`not run in ${runtime} (run in ${runtimes.filter((r) => r !== runtime).join(", ") || "another runtime"}): ${out.join(", ")}`);
+  if (!here.length) { lines.push(`${runtime}: no test file of this filter runs here`); continue; }
+  const file = await bundle(runtime, here);
   const r = await runRuntime(runtime, file);
   passed += r.passed;
   failed += r.failed;
@@ -132,4 +146,4 @@ for (const runtime of runtimes) {
 console.log("");
 for (const line of lines) console.log(line);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
-process.exit(failed > 0 || empty ? 1 : 0);
+process.exit(failed > 0 || empty || passed + failed === 0 ? 1 : 0);

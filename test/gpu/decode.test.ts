@@ -2,7 +2,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createGpuKvPool } from "../../src/gpu/pool";
-import { createDecodeAttention, subgroupMinSize, type GroupReduce, type MetricMode } from "../../src/gpu/kernels/decodeAttention";
+import { createDecodeAttention, decodeVariant, subgroupMinSize, type GroupReduce, type MetricMode } from "../../src/gpu/kernels/decodeAttention";
 import { decodeSubgroupFits, type DecodeTuning, type KvDtype } from "../../src/gpu/layout";
 import { makeRng, maxRelErr, randomPool, refDecode } from "../reference/kernels";
 import { testDevice } from "../harness/env";
@@ -121,12 +121,18 @@ test("the default decode runs the subgroup kernel exactly where it fits", async 
   const device = await testDevice();
   const sg = subgroupMinSize(device);
   const has = device.features.has("subgroups");
+  // Fits: subgroups on, d/8 lanes a key (8 elements each), a power of two within a subgroup.
+  const want = (d: number) => has && d % 8 === 0 && [1, 2, 4, 8, 16, 32, 64].includes(d / 8) && d / 8 <= sg ? "subgroup" : "portable";
   for (const d of [8, 12, 16, 24, 32, 64, 128]) {
-    // Fits: subgroups on, d/8 lanes a key (8 elements each), a power of two within a subgroup.
-    const want = has && d % 8 === 0 && [1, 2, 4, 8, 16, 32, 64].includes(d / 8) && d / 8 <= sg ? "subgroup" : "portable";
+    assert.is(decodeVariant(device, { headSize: d }), want(d), `d=${d} subgroups=${has} smallest subgroup ${sg}`);
+    assert.is(decodeVariant(device, { headSize: d }, false), "portable", `d=${d}, subgroups off`);
+  }
+  // The kernel built is the one chosen (each build compiles three pipelines: two head sizes, one on
+  // each side of the rule where this adapter has subgroups).
+  for (const d of [12, 32]) {
     const gpu = createGpuKvPool(device, kernelDims({ numLayers: 1, maxSeqs: 1, numKvHeads: 1, headSize: d, blockSize: 16, numBlocks: 4, maxBlocksPerHead: 4 }, 4, "f16"));
     const kernel = await createDecodeAttention(device, gpu, { maxBatchSeqs: 1 });
-    assert.is(kernel.variant, want, `d=${d} subgroups=${has} smallest subgroup ${sg}`);
+    assert.is(kernel.variant, want(d), `d=${d} subgroups=${has} smallest subgroup ${sg}`);
     kernel.destroy(); gpu.destroy();
   }
 });

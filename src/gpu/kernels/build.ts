@@ -28,7 +28,30 @@ export interface BuiltKernel {
   file: string;
 }
 
-export async function buildKernel(device: GPUDevice, spec: KernelSpec): Promise<BuiltKernel> {
+/** Kernels a device has built, by file, sources, bindings and constants. A pipeline is immutable,
+ *  so every wrapper on one device shares it: a second engine, cache or KvBackend of the same shapes
+ *  on that device compiles nothing (software adapters spend about a second a pipeline). A failed
+ *  build is dropped, so the next call compiles again and throws again. Held per device; a new
+ *  device (after a loss) starts empty. */
+const builtByDevice = new WeakMap<GPUDevice, Map<string, Promise<BuiltKernel>>>();
+
+/** Builds `spec` on `device` once: later calls with the same spec share the first's pipeline. */
+export function buildKernel(device: GPUDevice, spec: KernelSpec): Promise<BuiltKernel> {
+  let built = builtByDevice.get(device);
+  if (!built) builtByDevice.set(device, (built = new Map()));
+  const constants = Object.keys(spec.constants).sort().map((k) => `${k}=${spec.constants[k]}`).join(",");
+  const key = `${spec.file}\u0000${constants}\u0000${JSON.stringify(spec.io.bindings)}\u0000${spec.sources.join("\n")}`;
+  let k = built.get(key);
+  if (!k) {
+    const cache = built;
+    k = compileKernel(device, spec);
+    cache.set(key, k);
+    k.catch(() => { if (cache.get(key) === k) cache.delete(key); });
+  }
+  return k;
+}
+
+async function compileKernel(device: GPUDevice, spec: KernelSpec): Promise<BuiltKernel> {
   const code = spec.sources.join("\n");
   device.pushErrorScope("validation");
   let pipeline: GPUComputePipeline | undefined;

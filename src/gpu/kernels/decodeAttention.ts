@@ -114,8 +114,7 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
   if (!(MSK >= 32 && MSK <= DECODE_MAX_SPLIT_KEYS && MSK % 32 === 0 && MSK % d.blockSize === 0)) {
     throw new ConfigError("maxSplitKeys", `${MSK}: must be a multiple of 32 and of blockSize ${d.blockSize} in [32, ${DECODE_MAX_SPLIT_KEYS}]`);
   }
-  const variant: DecodeVariant = tune.subgroups && device.features.has("subgroups") &&
-    decodeSubgroupFits(d, subgroupMinSize(device)) ? "subgroup" : "portable";
+  const variant = decodeVariant(device, d, tune.subgroups);
   const wgSize = variant === "subgroup" ? decodeSubgroupWgSize(d, tune.wgSize) : decodeWgSize(d, tune.wgSize);
   if (wgSize > device.limits.maxComputeInvocationsPerWorkgroup) {
     throw new LimitTooLowError("maxComputeInvocationsPerWorkgroup", wgSize, device.limits.maxComputeInvocationsPerWorkgroup);
@@ -216,6 +215,12 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
 }
 
 /** The adapter's smallest subgroup size (0 when the runtime does not say). */
+/** The partial kernel createDecodeAttention builds for head size `headSize` on `device`: the
+ *  subgroup one where the adapter has subgroups and a key's lanes fit in its smallest subgroup. */
+export function decodeVariant(device: GPUDevice, d: { headSize: number }, subgroups = true): DecodeVariant {
+  return subgroups && device.features.has("subgroups") && decodeSubgroupFits(d, subgroupMinSize(device)) ? "subgroup" : "portable";
+}
+
 export function subgroupMinSize(device: GPUDevice): number {
   const info = (device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
   return info?.subgroupMinSize ?? 0;
