@@ -214,13 +214,13 @@ export async function createDecodeAttention(device: GPUDevice, pool: GpuKvPool, 
   };
 }
 
-/** The adapter's smallest subgroup size (0 when the runtime does not say). */
 /** The partial kernel createDecodeAttention builds for head size `headSize` on `device`: the
  *  subgroup one where the adapter has subgroups and a key's lanes fit in its smallest subgroup. */
 export function decodeVariant(device: GPUDevice, d: { headSize: number }, subgroups = true): DecodeVariant {
   return subgroups && device.features.has("subgroups") && decodeSubgroupFits(d, subgroupMinSize(device)) ? "subgroup" : "portable";
 }
 
+/** The adapter's smallest subgroup size (0 when the runtime does not say). */
 export function subgroupMinSize(device: GPUDevice): number {
   const info = (device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
   return info?.subgroupMinSize ?? 0;

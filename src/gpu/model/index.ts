@@ -254,16 +254,10 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
   const subgroups = (opts.subgroups ?? true) && device.features.has("subgroups" as GPUFeatureName);
   const subgroupMatrix = (opts.subgroupMatrix ?? true) && deviceHasSubgroupMatrix(device);
   const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
-  const built = new Map<string, Promise<BuiltKernel>>();
-  const kernel = (name: ModelKernelName, dtype: WeightDtype, constants: Record<string, number>, wg: number) => {
-    const key = `${name}/${dtype}/${wg}`;
-    let k = built.get(key);
-    if (!k) {
-      const files = MODEL_KERNEL_FILES[name](dtype);
-      k = buildKernel(device, { file: `model/${files.find((f) => !f.startsWith("common/"))} (${dtype})`, sources: modelSourcesOf(files), io: MODEL_KERNEL_IO[name], constants });
-      built.set(key, k);
-    }
-    return k;
+  // buildKernel compiles each (file, dtype, constants) once per device; this only names the spec.
+  const kernel = (name: ModelKernelName, dtype: WeightDtype, constants: Record<string, number>) => {
+    const files = MODEL_KERNEL_FILES[name](dtype);
+    return buildKernel(device, { file: `model/${files.find((f) => !f.startsWith("common/"))} (${dtype})`, sources: modelSourcesOf(files), io: MODEL_KERNEL_IO[name], constants });
   };
   const dtypes = opts.dtypes ?? ["f32", "f16", "bf16"];
   const mv = subgroups ? "matvecSubgroup" : "matvec";
@@ -274,9 +268,9 @@ export async function createModelKernels(device: GPUDevice, opts: { subgroups?: 
     // matmul's variant number is its TOKEN_RUNS (1, 2), the matvecs' their workgroup size.
     ...dtypes.flatMap((d) => [["embed", d, 0], ["rmsNorm", d, 0], ["matmul", d, 1], ["matmul", d, 2], ...wgs.flatMap((wg) => [[mv, d, wg], [mvGlu, d, wg]] as const)] as const),
     ...(["rope", "ropeRows", "swiglu", "add", "argmax", "sampleTopP", "sampleRows", "matmulReduce"] as const).map((n) => [n, "f32", 0] as const),
-  ].map(async ([n, d, wg]) => { pipes[wg ? `${n}/${d}/${wg}` : `${n}/${d}`] = await kernel(n, d, !wg ? {} : n === "matmul" ? { TOKEN_RUNS: wg } : { WG: wg }, wg); }));
+  ].map(async ([n, d, wg]) => { pipes[wg ? `${n}/${d}/${wg}` : `${n}/${d}`] = await kernel(n, d, !wg ? {} : n === "matmul" ? { TOKEN_RUNS: wg } : { WG: wg }); }));
   if (subgroupMatrix) {
-    await Promise.all(dtypes.map(async (d) => { pipes[`matmulSubgroupMatrix/${d}`] = await kernel("matmulSubgroupMatrix", d, {}, 0); }));
+    await Promise.all(dtypes.map(async (d) => { pipes[`matmulSubgroupMatrix/${d}`] = await kernel("matmulSubgroupMatrix", d, {}); }));
   }
   const owned: GPUBuffer[] = [];
   const dummy = device.createBuffer({ label: "model dummy bias", size: 16, usage: GPUBufferUsage.STORAGE });
