@@ -110,6 +110,7 @@ export function setPolicy(kind: i32, value: i32, minTokens: i32, protectedWindow
   return pressure.setPolicy(kind, value, minTokens, protectedWindow, sinks, continual, ranking, beta);
 }
 export function seqCapTokens(seqId: i32): i32 { return pressure.seqCapTokens(seqId); }
+export function seqPeakBlocks(seqId: i32, promptTokens: i32, finalTokens: i32): i32 { return pressure.seqPeakBlocks(seqId, promptTokens, finalTokens); }
 export function setSeqBudget(seqId: i32, value: i32): i32 { return steps.setSeqBudget(seqId, value); }
 export function seqBudgetBlocks(seqId: i32): i32 { return pressure.seqBudgetBlocks(seqId); }
 export function schedulePass(k: i32): i32 { return pressure.schedulePass(k); }

@@ -24,8 +24,8 @@
 import { maxSeqs, pressurePtr, seqBirthAt, seqLenAt, passBudgetsPtr, passSeqIdsPtr } from "./layout";
 import { numFree } from "./allocator";
 import { isActive, blocksToReserve, seqAllocatedBlocks } from "./tables";
-import { budgetMaxTokens, capTokensForRatio, seqMaxFreeable, uniformLayerCaps, pyramidLayerCaps } from "./budget";
-import { numLayers } from "./layout";
+import { budgetMaxTokens, capBlocks, capTokensForRatio, protectedCount, seqMaxFreeable, uniformLayerCaps, pyramidLayerCaps } from "./budget";
+import { numLayers, numKvHeads, blocksFor } from "./layout";
 import { isBetweenSteps, stepWord, SS_BUDGET, SS_PROMPT } from "./steps";
 import { headFloor, scheduleKvCompress, scheduleByLayer, scheduleUniform } from "./schedule";
 
@@ -75,13 +75,36 @@ export function policyReset(): void {
 /** Per-head budget C of a sequence: its own budget word if set, else the policy's C, or ratio
  *  mode on its prompt (its seqLen while the prompt has not ended). i32.MAX_VALUE without a budget. */
 export function seqCapTokens(seqId: i32): i32 {
+  const prompt = stepWord(seqId, SS_PROMPT);
+  return capTokensFor(seqId, prompt != 0 ? prompt : seqLenAt(seqId));
+}
+
+/** seqCapTokens with the ratio's prompt given (a sequence admitted but not yet prefilled). */
+function capTokensFor(seqId: i32, promptTokens: i32): i32 {
   if (budgetKind == BUDGET_NONE) return i32.MAX_VALUE;
   // A sequence's own budget (SS_BUDGET) replaces the policy's value; the policy must have one.
   const own = stepWord(seqId, SS_BUDGET);
   if (own > 0) return own;
   if (own == 0 && budgetKind == BUDGET_TOKENS) return budgetValue;
-  const prompt = stepWord(seqId, SS_PROMPT);
-  return capTokensForRatio(prompt != 0 ? prompt : seqLenAt(seqId), own < 0 ? -own : budgetValue, budgetMinTokens);
+  return capTokensForRatio(promptTokens, own < 0 ? -own : budgetValue, budgetMinTokens);
+}
+
+/** The most blocks a sequence holds between its prefill and its last token, with no other
+ *  sequence preempted, for admission that leaves room for growth (src/engine/serve.ts):
+ *  without a budget, ceil(finalTokens / b) in every head; with one, what compression can
+ *  always bring it back to (its budget, or the protected KVs when they are more) plus one
+ *  block in every head for the tokens decoded since — never more than the budget-free count.
+ *  Not counted: the prompt's own uncompressed blocks during prefill (pressurePlan checks
+ *  those when the prompt is reserved). Returns −2 for an inactive sequence or bad counts. */
+export function seqPeakBlocks(seqId: i32, promptTokens: i32, finalTokens: i32): i32 {
+  if (!isActive(seqId) || promptTokens < 1 || finalTokens < promptTokens) return -2;
+  const heads = numLayers * numKvHeads;
+  const uncompressed = blocksFor(finalTokens);
+  if (budgetKind == BUDGET_NONE) return uncompressed * heads;
+  const capB = capBlocks(capTokensFor(seqId, promptTokens));
+  const protB = blocksFor(protectedCount(finalTokens, protectedWindow, sinks));
+  const kept = (capB > protB ? capB : protB) + 1;
+  return (kept < uncompressed ? kept : uncompressed) * heads;
 }
 
 /** E: blocks the sequence holds beyond its budget (0 without one). */

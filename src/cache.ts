@@ -292,6 +292,16 @@ export class KvCache {
     return this.control.pressurePlan(seqId, numTokens);
   }
 
+  /** The most blocks a sequence of `promptTokens` holds until it reaches `finalTokens`, when
+   *  compression under pressure keeps it at its budget (plus one block a head for the tokens
+   *  since) and no one is preempted: admission's measure of room for growth. Its prefill's own
+   *  uncompressed blocks are not included ({@link pressurePlan} covers those). */
+  peakBlocks(seqId: number, promptTokens: number, finalTokens: number): number {
+    this.check();
+    this.state(seqId);
+    return this.control.seqPeakBlocks(seqId, promptTokens, finalTokens);
+  }
+
   /** Blocks reserve(seqId, numTokens) would take (0 when its blocks have room). */
   blocksToReserve(seqId: number, numTokens: number): number {
     this.check();

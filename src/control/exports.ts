@@ -36,6 +36,7 @@ export interface ControlExports {
   isBetweenSteps(seqId: number): number;
   setPolicy(kind: number, value: number, minTokens: number, protectedWindow: number, sinks: number, continual: number, ranking: number, beta: number): number;
   seqCapTokens(seqId: number): number;
+  seqPeakBlocks(seqId: number, promptTokens: number, finalTokens: number): number;
   setSeqBudget(seqId: number, value: number): number;
   seqBudgetBlocks(seqId: number): number;
   schedulePass(k: number): number;

@@ -377,6 +377,16 @@ export class ControlPlane {
     this.checkSeq(seqId);
     return this.wasm.seqCapTokens(seqId);
   }
+  /** The most blocks the sequence holds up to `finalTokens` under the policy, compression
+   *  counted, preemption not (assembly/pressure.ts seqPeakBlocks). */
+  seqPeakBlocks(seqId: number, promptTokens: number, finalTokens: number): number {
+    this.checkSeq(seqId);
+    if (!(Number.isInteger(promptTokens) && promptTokens >= 1)) throw new InvalidArgumentError("promptTokens", promptTokens, "an integer ≥ 1");
+    if (!(Number.isInteger(finalTokens) && finalTokens >= promptTokens)) throw new InvalidArgumentError("finalTokens", finalTokens, `an integer ≥ promptTokens (${promptTokens})`);
+    const n = this.wasm.seqPeakBlocks(seqId, promptTokens, finalTokens);
+    if (n < 0) throw new InvalidArgumentError("seqId", seqId, "a live sequence");
+    return n;
+  }
   /** E under the policy: blocks the sequence holds beyond its budget. */
   seqBudgetBlocks(seqId: number): number {
     this.checkSeq(seqId);

@@ -3,7 +3,9 @@
 //
 // submit() queues a request and returns its token stream; one loop serves every request:
 //   1. admit waiting requests in arrival order (preempted ones first) while a sequence slot is
-//      free and the control plane's pressure plan says the prompt fits without preempting;
+//      free, the control plane's pressure plan says the prompt fits without preempting, and
+//      (admission "peak", the default) the pool holds every running sequence and the new one
+//      at their peaks (KvCache.peakBlocks), so that growth compresses and does not preempt;
 //      each admitted prompt is prefilled at once (prefill-then-decode: no chunk of a prompt
 //      shares a forward with the decode rows yet);
 //   2. reserve one token for every running sequence, oldest first: KvCache.reserve carries out
@@ -98,6 +100,16 @@ export interface PoolStats {
 
 /** Options of a request loop (Engine.serveOn). */
 export interface ServerOptions {
+  /**
+   * "peak": admit a request only when the pool holds it and every running sequence at their
+   * peak (KvCache.peakBlocks: the whole request uncompressed without a budget; under one, the
+   * budget plus a block a head, which compression under pressure can always return to), so
+   * growth compresses but never preempts. "now": admit whatever fits now; growth may then
+   * preempt the newest (and re-prefill it later). @default "peak"
+   */
+  admission?: "peak" | "now";
+  /** Blocks per (layer, KV head) left free for the running sequences' next tokens when a prompt
+   *  is admitted (both modes). 0 with admission "now" is the tests' way to force preemption. @default 1 */
   spareBlocksPerHead?: number;
 }
 
@@ -218,9 +230,7 @@ export class Server {
   private decodeMs = 0;
   private prefillMs = 0;
 
-  /** @param options.spareBlocksPerHead - blocks per (layer, KV head) admission leaves free for
-   *  the running sequences' next tokens (default 1); 0 admits whatever fits now, so growth then
-   *  preempts (the tests' way to force preemption). */
+  /** @param options - admission (see {@link ServerOptions}). */
   constructor(readonly cache: KvCache, private readonly stepper: ServeStepper, private readonly tokenizer: ModelTokenizer,
     private readonly options: ServerOptions = {}) {}
 
@@ -380,7 +390,7 @@ export class Server {
       // Room for the prompt, without preempting anyone, and one block per head to spare for the
       // running sequences' next tokens. An empty pool admits anything it can hold.
       const spare = this.running.length ? (this.options.spareBlocksPerHead ?? 1) * c.numLayers * c.numKvHeads : 0;
-      const fits = plan.action !== "preempt" && plan.blocksFree + plan.blocksFreeable - plan.blocksNeeded >= spare;
+      const fits = plan.action !== "preempt" && plan.blocksFree + plan.blocksFreeable - plan.blocksNeeded >= spare && this.fitsAtPeak(r, seqId);
       if (!fits) {
         this.cache.removeSequence(seqId);
         if (!this.running.length) throw new KvPoolExhaustedError(`a prompt of ${r.promptLen} tokens does not fit the pool (${plan.blocksNeeded} blocks needed, ${c.numBlocks} in all)`, plan.blocksNeeded, plan.blocksFree);
@@ -411,6 +421,16 @@ export class Server {
       if (fresh) this.emit(r, tok);
       else this.replayed++;
     }
+  }
+
+  /** Admission "peak": the new request and every running one fit the pool at their peaks
+   *  (final length: prompt + maxTokens, an upper bound when a stop id ends it sooner). */
+  private fitsAtPeak(r: Req, seqId: number): boolean {
+    if ((this.options.admission ?? "peak") === "now" || !this.running.length) return true;
+    const peak = (q: Req, s: number) => this.cache.peakBlocks(s, q.promptLen, q.promptLen + q.maxTokens);
+    let sum = peak(r, seqId);
+    for (const q of this.running) sum += peak(q, q.seqId!);
+    return sum <= this.cache.config.numBlocks;
   }
 
   /** One batched decode step over every running sequence. */

@@ -80,7 +80,7 @@ for (const id of (runtime === "node" ? Object.keys(MODELS) : ["stories260K"]) as
       // and replay are the loop's, not the dense rows' (the suite's time on software adapters).
       if (id !== "stories260K") return;
       const cache = await e.createCache({ name: "full" }, CTX, 16, "f32", { maxSeqs: 16, capacityTokens: 4 * 16 });
-      const small = e.serveOn(cache, { spareBlocksPerHead: 0 });
+      const small = e.serveOn(cache, { admission: "now", spareBlocksPerHead: 0 });
       try {
         const ps = reqs.map((r) => small.submit(r.prompt, { maxTokens: r.maxTokens, stopIds: [] }));
         const got = await Promise.all(ps.map(collect));

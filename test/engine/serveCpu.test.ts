@@ -49,7 +49,7 @@ t("CPU backend, both models: the same loop (a forward per sequence) gives the id
       assert.equal([1, ...alone[0]!], ref.ids.slice(0, 1 + STEPS), `${id}: the reference ids`);
       assert.equal(await Promise.all(reqs.map((r) => collect(e.submit(r.prompt, { maxTokens: r.maxTokens, stopIds: [] })))), alone, `${id}: batched`);
       const cache = await e.createCache({ name: "full" }, CTX, 16, "f32", { maxSeqs: 16, capacityTokens: 4 * 16 });
-      const small = e.serveOn(cache, { spareBlocksPerHead: 0 });
+      const small = e.serveOn(cache, { admission: "now", spareBlocksPerHead: 0 });
       try {
         const got = await Promise.all(reqs.map((r) => collect(small.submit(r.prompt, { maxTokens: r.maxTokens, stopIds: [] }))));
         assert.ok(small.stats().preemptions > 0, `${id}: preempted (${small.stats().preemptions})`);
@@ -61,6 +61,41 @@ t("CPU backend, both models: the same loop (a forward per sequence) gives the id
     } finally {
       e.destroy();
     }
+  }
+});
+
+t("admission at peak: a compressing pool that thrashed under admission \"now\" serves every request without a preemption", async () => {
+  // kvcompress 4x on 128-token prompts keeps one block a head (floor_16(31) = 16): after the
+  // prompt's pass every head of every sequence is full, so the first decode step needs a block in
+  // every head of every sequence at once, and nothing is over its budget to compress. Admitting
+  // what fits now (one spare block a head for all of them) then preempts the newest every step.
+  const P = 128, G = 20, N = 16, ctx = 160;
+  const e = await loadEngine(sharedModelSource("stories260K"), {
+    backend: "cpu", llama2c: MODELS.stories260K, policy: { name: "full" }, maxContextTokens: ctx,
+  });
+  try {
+    const rng = makeRng(99);
+    const prompts = Array.from({ length: N }, () => [1, ...Array.from({ length: P - 1 }, () => 3 + Math.floor(rng() * (e.config.vocabSize - 3)))]);
+    const run = async (admission: "peak" | "now") => {
+      const cache = await e.createCache({ name: "kvcompress", ratio: 4 }, ctx, 16, "f32", { maxSeqs: N, capacityTokens: 3 * ctx });
+      const server = e.serveOn(cache, { admission });
+      try {
+        const got = await Promise.all(prompts.map((p) => collect(server.submit(p, { maxTokens: G, stopIds: [] }))));
+        return { lengths: got.map((x) => x.length), stats: server.stats() };
+      } finally {
+        server.destroy();
+        cache.destroy();
+      }
+    };
+    const now = await run("now");
+    assert.ok(now.stats.preemptions > N, `admission "now" thrashes here (${now.stats.preemptions} preemptions): the scenario tests something`);
+    const peak = await run("peak");
+    assert.equal(peak.lengths, prompts.map(() => G), "every request gets its tokens");
+    assert.is(peak.stats.preemptions, 0, "no preemption at peak admission");
+    assert.is(peak.stats.prefills, N, "one prefill a request");
+    assert.ok(peak.stats.meanBatch > 3, `more sequences than fit uncompressed (3) run together: ${peak.stats.meanBatch}`);
+  } finally {
+    e.destroy();
   }
 });
 

@@ -5,7 +5,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createKvCache } from "../../sdk/index";
-import { ConfigError } from "../../src/errors";
+import { ConfigError, InvalidArgumentError } from "../../src/errors";
 import { makeRng } from "../reference/kernels";
 import { freshSeed } from "../harness/env";
 
@@ -60,6 +60,37 @@ t("own budgets in tokens and as a ratio; the policy's for the others; null resto
     assert.throws(() => full.setSequenceBudget(full.addSequence(), { ratio: 2 }), (e: unknown) => e instanceof ConfigError && /no budget/.test(e.message));
   } finally {
     full.destroy();
+  }
+});
+
+t("peakBlocks: the whole request without a budget; under one, the budget (or the protected KVs) plus a block a head", async () => {
+  const heads = SHAPE.numLayers * SHAPE.numKvHeads; // 6; blocks of 8 tokens below
+  const full = await createKvCache({ ...SHAPE, blockSize: 8, capacityBlocks: 64, maxContextTokens: 96, policy: { name: "full" } }, { backend: "cpu" });
+  try {
+    const s = full.addSequence();
+    assert.is(full.peakBlocks(s, 48, 70), 9 * heads, "ceil(70 / 8) = 9 a head");
+    assert.is(full.peakBlocks(s, 48, 48), 6 * heads);
+    assert.throws(() => full.peakBlocks(s, 48, 47), (e: unknown) => e instanceof InvalidArgumentError && /finalTokens/.test((e as Error).message));
+    assert.throws(() => full.peakBlocks(s, 0, 8), (e: unknown) => e instanceof InvalidArgumentError && /promptTokens/.test((e as Error).message));
+  } finally {
+    full.destroy();
+  }
+  const cache = await createKvCache({ ...SHAPE, blockSize: 8, capacityBlocks: 64, maxContextTokens: 96, maxSeqs: 4,
+    policy: { name: "kvcompress", ratio: 2, protectedWindow: 2, obsWindow: 0 } }, { backend: "cpu" });
+  try {
+    const [a, b, c] = [0, 1, 2].map(() => cache.addSequence());
+    // ratio 2 on a 48-token prompt: C = floor_8(48 / 2 − 1) = 16, 2 blocks, + 1 for growth
+    assert.is(cache.peakBlocks(a!, 48, 70), 3 * heads, "the budget's 2 blocks + 1, not the 9 uncompressed");
+    // a short request: its uncompressed blocks are fewer than budget + 1
+    assert.is(cache.peakBlocks(a!, 8, 8), 1 * heads, "8 tokens: one block, whatever the budget");
+    // C = floor_8(8 / 2 − 1) = 0; the protected window (2 KVs) keeps a block, + 1
+    assert.is(cache.peakBlocks(a!, 8, 40), 2 * heads, "protected KVs, then growth");
+    cache.setSequenceBudget(b!, { maxCacheTokens: 24 });
+    assert.is(cache.peakBlocks(b!, 48, 70), 4 * heads, "own 24 tokens: 3 blocks + 1");
+    cache.setSequenceBudget(c!, { ratio: 8 });
+    assert.is(cache.peakBlocks(c!, 48, 70), 2 * heads, "own ratio 8 on 48: C = 0, the protected block + 1");
+  } finally {
+    cache.destroy();
   }
 });
 
