@@ -37,6 +37,8 @@ export interface KvBackend {
   /** syncTables([seqId]) after a reserve of numTokens that changed nothing else (no pass, no
    *  move): only the lengths and the table entries of blocks that reserve added. Optional. */
   syncReserved?(seqId: number, numTokens: number): void;
+  /** syncReserved(s, 1) for every s of seqIds at once (one decode token each). Optional. */
+  syncReservedMany?(seqIds: readonly number[]): void;
   /** Writes K (after RoPE) and V of the newest `numNew` tokens of one sequence into layer
    *  `layer`: k, v f32 [numNew, numKvHeads, headSize]. Their slots were reserved already. */
   append(layer: number, seqId: number, numNew: number, k: Float32Array, v: Float32Array): void;

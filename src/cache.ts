@@ -143,7 +143,44 @@ export class KvCache {
     return this.exclusive(() => this.reserveNow(seqId, numTokens));
   }
 
-  private async reserveNow(seqId: number, numTokens: number): Promise<void> {
+  /**
+   * One decode token for each of `seqIds` in turn, as {@link reserve} would give it (compressing
+   * sequences between steps when the pool is short), with the device's tables written once for
+   * all of them. Stops at the first sequence that does not fit even so: returns how many were
+   * reserved (all: `seqIds.length`); that sequence and the ones after it are untouched, and
+   * {@link pressurePlan} names whom to preempt for it. A serving loop's reserve of one step.
+   * @throws InvalidArgumentError as reserve does (nothing reserved after the bad one).
+   */
+  async reserveMany(seqIds: readonly number[]): Promise<number> {
+    return this.exclusive(async () => {
+      const done: number[] = [];
+      try {
+        for (const s of seqIds) {
+          try {
+            await this.reserveNow(s, 1, done);
+          } catch (err) {
+            if (err instanceof KvPoolExhaustedError) break;
+            throw err;
+          }
+          done.push(s);
+        }
+      } finally {
+        if (this.backend.syncReservedMany) this.backend.syncReservedMany(done);
+        else for (const s of done) this.syncAfterReserve(s, 1);
+      }
+      return done.length;
+    });
+  }
+
+  private syncAfterReserve(seqId: number, numTokens: number): void {
+    // Nothing but this reserve changed the sequence's rows since they were last synced (a pass
+    // syncs what it moves): the lengths and the new blocks' entries are enough.
+    if (this.backend.syncReserved) this.backend.syncReserved(seqId, numTokens);
+    else this.backend.syncTables([seqId]);
+  }
+
+  /** @param deferred - reserveMany's sequences reserved before this one and not yet synced. */
+  private async reserveNow(seqId: number, numTokens: number, deferred?: readonly number[]): Promise<void> {
     this.check();
     const st = this.state(seqId);
     if (!Number.isInteger(numTokens) || numTokens < 1) throw new InvalidArgumentError("numTokens", numTokens, "an integer ≥ 1");
@@ -165,12 +202,13 @@ export class KvCache {
     // refuse (nothing changed) and name the sequence to preempt — the caller's to free.
     const plan = this.control.pressurePlan(seqId, numTokens);
     if (plan.action === "preempt") throw this.exhausted(seqId, numTokens, plan);
-    if (plan.action === "compress") await this.compressNow(plan.compress);
+    if (plan.action === "compress") {
+      // A pass's kernels read the device's tables: bring the deferred reservations there first.
+      if (deferred?.length) this.backend.syncTables(deferred);
+      await this.compressNow(plan.compress);
+    }
     if (!this.control.reserveStep(seqId, numTokens)) throw this.exhausted(seqId, numTokens, this.control.pressurePlan(seqId, numTokens));
-    // Nothing but this reserve changed the sequence's rows since they were last synced (a pass
-    // syncs what it moves): the lengths and the new blocks' entries are enough.
-    if (this.backend.syncReserved) this.backend.syncReserved(seqId, numTokens);
-    else this.backend.syncTables([seqId]);
+    if (!deferred) this.syncAfterReserve(seqId, numTokens);
   }
 
   private exhausted(seqId: number, numTokens: number, plan: PressurePlan): KvPoolExhaustedError {
@@ -269,18 +307,11 @@ export class KvCache {
   encodeAppendBatch(encoder: GPUCommandEncoder, layer: number, seqIds: readonly number[], k: GPUBuffer, v: GPUBuffer): void {
     this.check();
     this.checkLayer(layer);
-    if (seqIds.length === 0) throw new InvalidArgumentError("seqIds", "[]", "one or more live sequence ids");
-    const seen = new Set<number>();
-    for (const s of seqIds) {
-      const st = this.state(s);
-      if (st.numNew !== 1 || st.prefilling) throw new InvalidArgumentError("seqIds", s, "decoding sequences with exactly one token reserved");
-      if (seen.has(s)) throw new InvalidArgumentError("seqIds", s, "distinct sequence ids");
-      seen.add(s);
-    }
+    this.checkDecodeRows(seqIds, -1);
     const bytes = 4 * seqIds.length * this.config.numKvHeads * this.config.headSize;
     if (k.size < bytes || v.size < bytes) throw new InvalidArgumentError("k.size / v.size", `${k.size} / ${v.size}`, `≥ numSeqs·numKvHeads·headSize·4 = ${bytes} bytes`);
     this.gpuPath().encodeAppendBatch(encoder, layer, seqIds, k, v);
-    for (const s of seqIds) this.control.markAppended(s, layer);
+    this.control.markAppendedRows(seqIds, layer);
   }
 
   /** The control plane's pressure decision for reserving `numTokens` more tokens of `seqId`
@@ -556,15 +587,16 @@ export class KvCache {
     if (st.numNew === 0 || !this.control.isAppended(seqId, layer)) throw new InvalidArgumentError("seqId", seqId, `a sequence whose tokens of this step were appended in layer ${layer} (call append first)`);
   }
   private checkDecodeBatch(layer: number, seqIds: readonly number[]): void {
+    this.checkDecodeRows(seqIds, layer);
+  }
+  /** A decode batch's rows, once per layer: no object per row (this runs for every row of every
+   *  layer of a serving step; control plane checkDecodeRows). */
+  private checkDecodeRows(seqIds: readonly number[], appendedIn: number): void {
     if (seqIds.length === 0) throw new InvalidArgumentError("seqIds", "[]", "one or more live sequence ids");
-    const seen = new Set<number>();
-    for (const s of seqIds) {
-      const st = this.state(s);
-      if (st.numNew !== 1 || st.prefilling) throw new InvalidArgumentError("seqIds", s, "decoding sequences with exactly one token reserved");
-      if (seen.has(s)) throw new InvalidArgumentError("seqIds", s, "distinct sequence ids");
-      seen.add(s);
-      this.checkAppended(s, st, layer);
-    }
+    const bad = this.control.checkDecodeRows(seqIds, appendedIn);
+    if (!bad) return;
+    if (!this.control.isActive(bad.seqId)) this.state(bad.seqId); // the message that lists the live ids
+    throw new InvalidArgumentError(bad.field, bad.seqId, bad.must);
   }
   private checkLayer(layer: number): void {
     if (!Number.isInteger(layer) || layer < 0 || layer >= this.config.numLayers) throw new InvalidArgumentError("layer", layer, `an integer in [0, ${this.config.numLayers})`);

@@ -228,6 +228,7 @@ export const KERNEL_IO = {
   moves: {
     bindings: { ...kvShards, slotMeta, batch, moves: [7, ro] }, args: ["firstMove", "numMoves"], seq: noSeq,
   },
+  tablePatch: { bindings: { headTables, batch, patches: [7, ro] }, args: ["firstPatch", "numPatches"], seq: noSeq },
   // The device pass (src/gpu/kernels/devicePass.ts; state words in shaders/common/pass_state.wgsl).
   passHistogram: {
     bindings: { headTables, slotMeta, batch, state: [7, ro], hist: [8, rw] },

@@ -94,6 +94,7 @@ const RANKINGS = ["global", "layer", "uniform", "pyramid"] as const;
 const ACTIONS = ["fits", "compress", "preempt"] as const;
 const STEP_AT = Object.fromEntries(SEQ_STEP_FIELDS.map((name, i) => [name, i])) as Record<(typeof SEQ_STEP_FIELDS)[number], number>;
 const step = (name: (typeof SEQ_STEP_FIELDS)[number]) => STEP_AT[name];
+const AT_NUM_NEW = step("numNew"), AT_PREFILLING = step("prefilling");
 const planWord = (name: (typeof PRESSURE_FIELDS)[number]) => PRESSURE_FIELDS.indexOf(name);
 
 /** Bytes are compiled here; a precompiled Module (workerd's `.wasm` imports) is only instantiated.
@@ -302,6 +303,32 @@ export class ControlPlane {
   /** reserve() that also starts the step: numNew = numTokens, no layer appended yet. */
   reserveStep(seqId: number, numTokens: number): boolean {
     return this.reserveWith((s, n) => this.wasm.reserveStep(s, n), seqId, numTokens);
+  }
+  /**
+   * The decode-batch check of KvCache's GPU-buffer path, once per layer of every step, without
+   * an object per row: each id live, past its prefill, exactly one token reserved, distinct, and
+   * (appendedIn ≥ 0) this step's K/V appended in that layer. Returns the first offending id,
+   * the field to name (the batch, or the one id not yet appended) and what it must be; or null.
+   */
+  checkDecodeRows(seqIds: readonly number[], appendedIn: number): { field: "seqIds" | "seqId"; seqId: number; must: string } | null {
+    const w = this.seqSteps, app = this.seqAppended, L = this.config.numLayers, M = this.config.maxSeqs;
+    const seen = this.rowSeen.length === M ? this.rowSeen : (this.rowSeen = new Uint32Array(M));
+    const stamp = ++this.rowStamp;
+    for (const s of seqIds) {
+      if (!this.isActive(s)) return { field: "seqIds", seqId: s, must: "live sequence ids" };
+      if (w[s * SEQ_STEP_WORDS + AT_NUM_NEW] !== 1 || w[s * SEQ_STEP_WORDS + AT_PREFILLING] === 1) return { field: "seqIds", seqId: s, must: "decoding sequences with exactly one token reserved" };
+      if (seen[s] === stamp) return { field: "seqIds", seqId: s, must: "distinct sequence ids" };
+      seen[s] = stamp;
+      if (appendedIn >= 0 && app[s * L + appendedIn] !== 1) return { field: "seqId", seqId: s, must: `a sequence whose tokens of this step were appended in layer ${appendedIn} (call append first)` };
+    }
+    return null;
+  }
+  private rowSeen = new Uint32Array(0);
+  private rowStamp = 0;
+  /** markAppended for the rows of a batch checkDecodeRows passed (one wasm call each). */
+  markAppendedRows(seqIds: readonly number[], layer: number): void {
+    checkIndex("layer", layer, this.config.numLayers);
+    for (const s of seqIds) if (this.wasm.markAppended(s, layer) < 0) throw new InvalidArgumentError("seqId", s, "a sequence with tokens reserved this step");
   }
   /** Records that this step's K/V of `layer` were appended. @throws InvalidArgumentError without a reservation. */
   markAppended(seqId: number, layer: number): void {

@@ -8,7 +8,7 @@
 //      at their peaks (KvCache.peakBlocks), so that growth compresses and does not preempt;
 //      each admitted prompt is prefilled at once (prefill-then-decode: no chunk of a prompt
 //      shares a forward with the decode rows yet);
-//   2. reserve one token for every running sequence, oldest first: KvCache.reserve carries out
+//   2. reserve one token for every running sequence, oldest first: KvCache.reserveMany carries out
 //      the control plane's one pressure decision (assembly/pressure.ts): compress running
 //      sequences toward their budgets, or refuse; on a refusal the loop preempts what the same
 //      plan names (newest first: blocks freed, tokens kept) and tries again;
@@ -438,25 +438,26 @@ export class Server {
     if (!this.running.length) return;
     const t0 = performance.now();
     const batch: Req[] = [];
-    for (const r of [...this.running]) {
-      while (r.seqId !== null) { // null: preempted by an older sequence's reserve this step
-        try {
-          await this.cache.reserve(r.seqId!, 1);
-          batch.push(r);
-          break;
-        } catch (err) {
-          if (!(err instanceof KvPoolExhaustedError)) throw err;
-          const plan = this.cache.pressurePlan(r.seqId!, 1);
-          if (plan.action !== "preempt" || plan.preempt.length === 0) throw err;
-          const self = plan.preempt.includes(r.seqId!);
-          for (const s of plan.preempt) {
-            const v = this.running.find((x) => x.seqId === s)!;
-            const at = batch.indexOf(v);
-            if (at >= 0) batch.splice(at, 1);
-            this.preempt(s);
-          }
-          if (self) break;
+    // Oldest first, all in one reserveMany; where one does not fit, preempt what the plan names
+    // (newest first: maybe rows already reserved, maybe the refused one itself) and go on.
+    let rest = [...this.running];
+    while (rest.length) {
+      const n = await this.cache.reserveMany(rest.map((r) => r.seqId!));
+      batch.push(...rest.slice(0, n));
+      rest = rest.slice(n);
+      if (!rest.length) break;
+      const r = rest[0]!;
+      const plan = this.cache.pressurePlan(r.seqId!, 1);
+      if (plan.action !== "preempt" || plan.preempt.length === 0) {
+        throw new KvPoolExhaustedError(`internal: sequence ${r.seqId}'s decode token did not fit, and the pressure plan names no one to preempt`, plan.blocksNeeded, plan.blocksFree);
+      }
+      for (const s of plan.preempt) {
+        const v = this.running.find((x) => x.seqId === s)!;
+        for (const list of [batch, rest]) {
+          const at = list.indexOf(v);
+          if (at >= 0) list.splice(at, 1);
         }
+        this.preempt(s);
       }
     }
     if (batch.length) {

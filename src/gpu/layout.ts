@@ -35,6 +35,7 @@ export const WG = {
   /** Device pass kernels (pass_*.wgsl); pass_rank_global needs exactly one invocation per bin (256). */
   pass: 256,
   moves: 64,
+  tablePatch: 64,
 } as const;
 
 /** Most splits per head (decode_reduce keeps their weights in workgroup memory): heads up to
@@ -196,3 +197,4 @@ export const appendKvQuantConstants = appendKvConstants;
 export const movesConstants = (d: PoolGeometry, bps: number): Consts => ({
   ...poolConstants(d), ...kvConstants(d, bps), WG_SIZE: WG.moves,
 });
+export const tablePatchConstants = (d: PoolGeometry): Consts => ({ ...poolConstants(d), WG_SIZE: WG.tablePatch });

@@ -4,7 +4,7 @@
 
 import {
   type PoolGeometry, type KvDtype, appendKvConstants, appendKvQuantConstants, decodeConstants, decodeMetricConstants, decodeSubgroupConstants,
-  decodeReduceConstants, movesConstants, orderConstants, orderGatherConstants, orderSortConstants, passConstants, passItemsConstants, prefillConstants,
+  decodeReduceConstants, movesConstants, tablePatchConstants, orderConstants, orderGatherConstants, orderSortConstants, passConstants, passItemsConstants, prefillConstants,
   prefillMetricConstants, prefillPoolConstants,
 } from "../layout";
 import poolWgsl from "../../../shaders/common/pool.wgsl";
@@ -33,6 +33,7 @@ import orderChunkKeysWgsl from "../../../shaders/order_chunk_keys.wgsl";
 import orderMarkWgsl from "../../../shaders/order_mark_evicted.wgsl";
 import orderCompactWgsl from "../../../shaders/order_compact_evicted.wgsl";
 import movesWgsl from "../../../shaders/execute_cache_moves.wgsl";
+import tablePatchWgsl from "../../../shaders/table_patch.wgsl";
 import passHistogramWgsl from "../../../shaders/pass_histogram.wgsl";
 import passGlobalSumWgsl from "../../../shaders/pass_global_sum.wgsl";
 import passRankGlobalWgsl from "../../../shaders/pass_rank_global.wgsl";
@@ -68,6 +69,7 @@ export const WGSL: Readonly<Record<string, string>> = {
   "order_mark_evicted.wgsl": orderMarkWgsl,
   "order_compact_evicted.wgsl": orderCompactWgsl,
   "execute_cache_moves.wgsl": movesWgsl,
+  "table_patch.wgsl": tablePatchWgsl,
   "pass_histogram.wgsl": passHistogramWgsl,
   "pass_global_sum.wgsl": passGlobalSumWgsl,
   "pass_rank_global.wgsl": passRankGlobalWgsl,
@@ -106,6 +108,7 @@ export const KERNEL_FILES = {
   orderMark: () => withPass("order_mark_evicted.wgsl"),
   orderCompact: () => withPass("order_compact_evicted.wgsl"),
   moves: (dtype: KvDtype) => withKv(dtype, "execute_cache_moves.wgsl"),
+  tablePatch: () => withPool("table_patch.wgsl"),
   passHistogram: () => withPassKeys("pass_histogram.wgsl"),
   passGlobalSum: () => withPassState("pass_global_sum.wgsl"),
   passRankGlobal: () => withPassState("pass_rank_global.wgsl"),
@@ -137,6 +140,7 @@ export const KERNEL_CONSTANTS: Record<keyof typeof KERNEL_FILES, ConstFn> = {
   orderMark: (d) => orderConstants(d),
   orderCompact: (d) => orderConstants(d),
   moves: movesConstants,
+  tablePatch: (d) => tablePatchConstants(d),
   passHistogram: (d) => passItemsConstants(d),
   passGlobalSum: (d) => passConstants(d),
   passRankGlobal: (d) => passConstants(d),
