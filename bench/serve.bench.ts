@@ -5,7 +5,7 @@
 // last token), mean running batch, preemptions, compression passes and their time per generated
 // token. Bounds in the same run: the copy kernel's bandwidth. Prints SERVEJSON lines.
 // Usage: node bench-dist/serve/serve.mjs MODEL_DIR   (bundle: node bench/build-serve.mjs)
-// Sizes from the environment: N, P, G, POOL_SEQS, MAX_SEQS, RATIOS (comma list), ROWS (matmul|matvec),
+// Sizes from the environment: N, P, G, POOL_SEQS, MAX_SEQS, RATIOS (comma list), ROWS (matmul|matvec|auto),
 // ADMISSION (peak|now), SMM=1 (prefill products on matrix units: experimentalSubgroupMatrix),
 // CHUNK (prefillChunkTokens). Step profile: every PROFILE_EVERY-th decode step (default 16) its
 // compute passes are timed on the GPU (dense products and norms / K/V append / attention), and
@@ -21,7 +21,7 @@ const SMALL = !!process.env.BENCH_SMALL;
 const N = env("N", SMALL ? 8 : 64), P = env("P", SMALL ? 32 : 512), G = env("G", SMALL ? 8 : 64);
 const POOL_SEQS = env("POOL_SEQS", SMALL ? 2 : 16), MAX_SEQS = env("MAX_SEQS", SMALL ? 8 : 64);
 const RATIOS = (process.env.RATIOS ?? "2,4,8,16,32,64").split(",").map(Number);
-const ROWS = (process.env.ROWS ?? "matmul") as "matmul" | "matvec";
+const ROWS = (process.env.ROWS ?? "matmul") as "matmul" | "matvec" | "auto";
 const ADMISSION = (process.env.ADMISSION ?? "peak") as "peak" | "now";
 const SMM = process.env.SMM === "1";
 const CHUNK = process.env.CHUNK ? Number(process.env.CHUNK) : undefined;

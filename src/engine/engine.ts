@@ -13,7 +13,7 @@ import type { ModelTokenizer } from "../model/types";
 import { CachedSequence } from "../model/cachedSequence";
 import type { CpuForward } from "./cpu";
 import type { GpuForward } from "./gpu";
-import type { BatchRows } from "./gpuBatch";
+import type { BatchRowsMode } from "./gpuBatch";
 import { type PoolStats, type ServeRequest, type ServeStepper, Server, type ServerOptions, type SubmitOptions, cpuStepper, gpuStepper } from "./serve";
 
 export interface EngineGenerateOptions extends SamplingOptions {
@@ -306,7 +306,7 @@ export function planChunks(n: number, chunk: number, obsWindow: number): [number
 }
 
 /** The GPU runner: chunked prefill and one-command-buffer decode steps. */
-export function gpuRunner(cache: KvCache, gpu: GpuForward, chunk: number, batchRows: BatchRows = "matvec"): Runner {
+export function gpuRunner(cache: KvCache, gpu: GpuForward, chunk: number, batchRows: BatchRowsMode = "matvec"): Runner {
   const obsWindow = cache.config.policy.obsWindow;
   const positions = new Map<number, number>(); // tokens each sequence holds (its next position)
   return {

@@ -19,6 +19,18 @@ import type { GpuForward } from "./gpu";
 
 /** Dense kernels of a batched step (see the header). */
 export type BatchRows = "matvec" | "matmul";
+/** A serving loop's choice: one kernel always, or "auto", per step by its number of rows. */
+export type BatchRowsMode = BatchRows | "auto";
+
+/** Rows from which "auto" takes the matmul: on an H200 (1B shape, docs/BENCHMARKS.md, serving)
+ *  a step of 16 rows took 14.5 ms on the matvec rows and 20.6 ms on the matmul (its smallest tile
+ *  is 64 rows), one of 128 rows 81.0 and 34.6 ms; the two crossed near 32 rows on 2026-12-02. */
+export const AUTO_MATMUL_MIN_ROWS = 32;
+
+/** The kernel a step of `numRows` rows runs under `mode`. */
+export function batchRowsFor(mode: BatchRowsMode, numRows: number): BatchRows {
+  return mode === "auto" ? (numRows >= AUTO_MATMUL_MIN_ROWS ? "matmul" : "matvec") : mode;
+}
 
 /** One row's sampling: temperature 0 greedy; r one uniform [0, 1) draw. */
 export interface RowSampling { temperature: number; topP: number; r: number }

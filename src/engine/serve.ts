@@ -31,7 +31,7 @@ import { createRng, sampleToken } from "../model/sample";
 import type { ModelTokenizer } from "../model/types";
 import { planChunks } from "./engine";
 import type { GpuForward } from "./gpu";
-import { type BatchRows, GpuBatchDecode, type RowSampling } from "./gpuBatch";
+import { AUTO_MATMUL_MIN_ROWS, type BatchRows, type BatchRowsMode, GpuBatchDecode, type RowSampling, batchRowsFor } from "./gpuBatch";
 
 /** Options of one request (Engine.submit). */
 export interface SubmitOptions {
@@ -129,9 +129,12 @@ export interface ServeStepper {
   destroy(): void;
 }
 
-/** The GPU stepper: GpuForward chunks for prompts, GpuBatchDecode for the decode rows. */
-export function gpuStepper(gpu: GpuForward, maxRows: number, rows: BatchRows = "matvec"): ServeStepper {
-  const batch = new GpuBatchDecode(gpu, maxRows, rows);
+/** The GPU stepper: GpuForward chunks for prompts, GpuBatchDecode for the decode rows (under
+ *  "auto" two of them, matvec rows below AUTO_MATMUL_MIN_ROWS and matmul rows from there; a row's
+ *  bits then depend on which side of that line its step's batch falls). */
+export function gpuStepper(gpu: GpuForward, maxRows: number, rows: BatchRowsMode = "matvec"): ServeStepper {
+  const kinds: BatchRows[] = rows === "auto" ? (maxRows >= AUTO_MATMUL_MIN_ROWS ? ["matvec", "matmul"] : ["matvec"]) : [rows];
+  const batches = new Map(kinds.map((k) => [k, new GpuBatchDecode(gpu, k === "matvec" && rows === "auto" ? Math.min(maxRows, AUTO_MATMUL_MIN_ROWS - 1) : maxRows, k)]));
   return {
     maxRows,
     async prefill(cache, seqId, ids, s) {
@@ -148,8 +151,8 @@ export function gpuStepper(gpu: GpuForward, maxRows: number, rows: BatchRows = "
       await cache.endStep([seqId]); // one prefill for the policy: its pass after the last chunk
       return tok;
     },
-    decode: (cache, seqIds, tokens, positions, sampling) => batch.run(cache, seqIds, tokens, positions, sampling),
-    destroy: () => batch.destroy(),
+    decode: (cache, seqIds, tokens, positions, sampling) => batches.get(batchRowsFor(rows, seqIds.length))!.run(cache, seqIds, tokens, positions, sampling),
+    destroy: () => { for (const b of batches.values()) b.destroy(); },
   };
 }
 
