@@ -81,6 +81,8 @@ import p47 from "kvcompress:source/src/gpu/kernels/devicePass.ts";
 import p48 from "kvcompress:source/src/engine/serve.ts";
 import p49 from "kvcompress:source/src/engine/gpuBatch.ts";
 import p50 from "kvcompress:source/src/engine/engine.ts";
+import p51 from "kvcompress:source/shaders/table_patch.wgsl";
+import p52 from "kvcompress:source/src/gpu/kernels/tablePatch.ts";
 
 const DOCS: Record<string, string> = {
   "README.md": readme,
@@ -126,6 +128,7 @@ const ARCHITECTURE_PATHS: Record<string, string> = {
   "shaders/common/pass_key.wgsl": p45, "shaders/common/pass_state.wgsl": p46, "src/gpu/kernels/devicePass.ts": p47,
   "src/engine/serve.ts": p48, "src/engine/gpuBatch.ts": p49,
   "src/engine/engine.ts": p50,
+  "shaders/table_patch.wgsl": p51, "src/gpu/kernels/tablePatch.ts": p52,
 };
 
 /** Build outputs the page names; they exist only after a build, so they are not checked. */
