@@ -51,8 +51,10 @@ for (const dtype of ["f32", "f16", "q8", "q4"] as const) {
       const tag = `seed ${seed} ${dtype} avg ${queryAvg} pw ${pw} sinks ${sinks}`;
       const want = refChunkKeys(ref, seqIds, pw, sinks, queryAvg, true);
       assert.equal(Array.from(cpu.sortScores(seqIds, pw, sinks, queryAvg, true)), Array.from(want), tag);
-      // the value norm changes the order (else this test could not fail)
-      assert.not.equal(Array.from(want), Array.from(refChunkKeys(ref, seqIds, pw, sinks, queryAvg, false)), tag);
+      // the value norm changes the order on this pool (else this test could not fail); checked
+      // without protection: a protected window of 32 can leave too few KVs of these short heads
+      // for the chunk keys to differ (seed 2966606260 drew pw 32 for every dtype)
+      assert.not.equal(Array.from(refChunkKeys(ref, seqIds, 0, sinks, queryAvg, true)), Array.from(refChunkKeys(ref, seqIds, 0, sinks, queryAvg, false)), tag);
       const numHeads = dims.numLayers * seqIds.length * dims.numKvHeads;
       const counts = new Int32Array(numHeads);
       for (let l = 0, f = 0; l < dims.numLayers; l++) for (const s of seqIds) for (let h = 0; h < dims.numKvHeads; h++, f++) {
