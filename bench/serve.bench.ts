@@ -42,11 +42,12 @@ if (timer) {
   }
   timer.label = "dense";
 }
-/** Host time inside KvCache.reserve and endStep (the loop's bookkeeping and any pass they run). */
-const hostMs = { reserve: 0, endStep: 0 };
+/** Host time inside KvCache.reserveMany (a decode step's reserve), reserve (prefill chunks) and
+ *  endStep (every step's, the prompts' passes included): bookkeeping and any pass they run. */
+const hostMs = { reserveMany: 0, reserve: 0, endStep: 0 };
 {
   const kp = KvCache.prototype as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-  for (const name of ["reserve", "endStep"] as const) {
+  for (const name of ["reserveMany", "reserve", "endStep"] as const) {
     const orig = kp[name]!;
     kp[name] = async function (this: unknown, ...a: unknown[]) { const t = performance.now(); try { return await orig.apply(this, a); } finally { hostMs[name] += performance.now() - t; } };
   }
@@ -103,7 +104,7 @@ for (const ratio of [1, ...RATIOS]) {
   for await (const _ of server.submit(prompts[0]!.slice(0, 32), { maxTokens: 2, stopIds: [] })) { /* drain */ }
   const before = server.stats();
   passes.ms = 0; passes.n = 0;
-  hostMs.reserve = 0; hostMs.endStep = 0;
+  hostMs.reserveMany = 0; hostMs.reserve = 0; hostMs.endStep = 0;
   // Every PROFILE_EVERY-th batched step: its passes timed (the readback of the timestamps waits
   // after the step's own, so a sampled step is a little longer; 1 in 16 by default).
   const gpuMs = new Map<string, number>();
@@ -139,7 +140,8 @@ for (const ratio of [1, ...RATIOS]) {
     replayed: s.replayedTokens - before.replayedTokens, passes: passes.n, passMs: passes.ms, passMsPerToken: passes.ms / Math.max(1, gen),
     decodeMs: s.decodeMs - before.decodeMs, prefillMs: s.prefillMs - before.prefillMs, peakBytes: s.peakBytesInUse,
     poolBlocks: cache.config.numBlocks, admission: ADMISSION, smm: SMM ? 1 : 0,
-    reserveMsPerStep: hostMs.reserve / Math.max(1, s.decodeSteps - before.decodeSteps),
+    reserveMsPerStep: hostMs.reserveMany / Math.max(1, s.decodeSteps - before.decodeSteps),
+    prefillReserveMs: hostMs.reserve,
     endStepMsPerStep: hostMs.endStep / Math.max(1, s.decodeSteps - before.decodeSteps),
     profiledSteps: sampled, profiledMeanRows: sampledRows / Math.max(1, sampled), profiledWallMs: sampledWallMs / Math.max(1, sampled),
     gpuDenseMs: (gpuMs.get("dense") ?? 0) / Math.max(1, sampled), gpuAppendMs: (gpuMs.get("append") ?? 0) / Math.max(1, sampled),
