@@ -35,8 +35,8 @@ export interface LoadEngineOptions {
   /** Dense kernels of a batched decode step: "matvec" (the single-sequence decode kernels over
    *  every row: a batch row is bit for bit the sequence alone), "matmul" (the tiled prefill
    *  kernel: each weight read once per 64 rows) or "auto" (matvec below 32 rows, matmul from 32:
-   *  the faster of the two on an H200 at each batch size; a row's last bits then depend on its
-   *  step's batch). @default "matvec" */
+   *  on an H200 matvec was faster at 16 rows, matmul at 128, and they crossed near 32 rows,
+   *  docs/BENCHMARKS.md; a row's last bits then depend on its step's batch). @default "matvec" */
   batchRows?: "matvec" | "matmul" | "auto";
   /** Prompt tokens per prefill chunk on the GPU (memory is linear in it: activations and, for
    *  all-logits prefills, chunk × vocab f32 logits). 1 024: the smallest power of two whose 2K-token

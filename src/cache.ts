@@ -273,7 +273,7 @@ export class KvCache {
   async attendBatch(layer: number, seqIds: readonly number[], q: Float32Array): Promise<Float32Array> {
     this.check();
     this.checkLayer(layer);
-    this.checkDecodeBatch(layer, seqIds);
+    this.checkDecodeRows(seqIds, layer);
     const c = this.config;
     checkFinite("q", q, seqIds.length * c.numQHeads * c.headSize);
     return this.settle(this.backend.decodeAttention(layer, seqIds, q, c.policy.decodeMetric ? metricModeOf(c.policy.metric) : 0, c.policy.groupReduce));
@@ -355,7 +355,7 @@ export class KvCache {
     const rows = first.prefilling ? first.numNew : seqIds.length;
     if (first.prefilling && seqIds.length !== 1) throw new InvalidArgumentError("seqIds", seqIds.length, "one sequence per prefill");
     if (first.prefilling) this.checkAppended(seqIds[0], first, layer);
-    else this.checkDecodeBatch(layer, seqIds);
+    else this.checkDecodeRows(seqIds, layer);
     const bytes = 4 * rows * c.numQHeads * c.headSize;
     if (q.size < bytes || out.size < bytes) throw new InvalidArgumentError("q.size / out.size", `${q.size} / ${out.size}`, `≥ ${bytes} bytes`);
     const gpu = this.gpuPath();
@@ -585,9 +585,6 @@ export class KvCache {
   }
   private checkAppended(seqId: number, st: StepState, layer: number): void {
     if (st.numNew === 0 || !this.control.isAppended(seqId, layer)) throw new InvalidArgumentError("seqId", seqId, `a sequence whose tokens of this step were appended in layer ${layer} (call append first)`);
-  }
-  private checkDecodeBatch(layer: number, seqIds: readonly number[]): void {
-    this.checkDecodeRows(seqIds, layer);
   }
   /** A decode batch's rows, once per layer: no object per row (this runs for every row of every
    *  layer of a serving step; control plane checkDecodeRows). */

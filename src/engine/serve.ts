@@ -31,7 +31,7 @@ import { createRng, sampleToken } from "../model/sample";
 import type { ModelTokenizer } from "../model/types";
 import { planChunks } from "./engine";
 import type { GpuForward } from "./gpu";
-import { AUTO_MATMUL_MIN_ROWS, type BatchRows, type BatchRowsMode, GpuBatchDecode, type RowSampling, batchRowsFor } from "./gpuBatch";
+import { AUTO_MATMUL_MIN_ROWS, type BatchRowsMode, GpuBatchDecode, type RowSampling, batchRowsFor } from "./gpuBatch";
 
 /** Options of one request (Engine.submit). */
 export interface SubmitOptions {
@@ -133,8 +133,8 @@ export interface ServeStepper {
  *  "auto" two of them, matvec rows below AUTO_MATMUL_MIN_ROWS and matmul rows from there; a row's
  *  bits then depend on which side of that line its step's batch falls). */
 export function gpuStepper(gpu: GpuForward, maxRows: number, rows: BatchRowsMode = "matvec"): ServeStepper {
-  const kinds: BatchRows[] = rows === "auto" ? (maxRows >= AUTO_MATMUL_MIN_ROWS ? ["matvec", "matmul"] : ["matvec"]) : [rows];
-  const batches = new Map(kinds.map((k) => [k, new GpuBatchDecode(gpu, k === "matvec" && rows === "auto" ? Math.min(maxRows, AUTO_MATMUL_MIN_ROWS - 1) : maxRows, k)]));
+  const matvec = rows === "matmul" ? null : new GpuBatchDecode(gpu, rows === "auto" ? Math.min(maxRows, AUTO_MATMUL_MIN_ROWS - 1) : maxRows, "matvec");
+  const matmul = rows === "matvec" || maxRows < AUTO_MATMUL_MIN_ROWS && rows === "auto" ? null : new GpuBatchDecode(gpu, maxRows, "matmul");
   return {
     maxRows,
     async prefill(cache, seqId, ids, s) {
@@ -151,8 +151,9 @@ export function gpuStepper(gpu: GpuForward, maxRows: number, rows: BatchRowsMode
       await cache.endStep([seqId]); // one prefill for the policy: its pass after the last chunk
       return tok;
     },
-    decode: (cache, seqIds, tokens, positions, sampling) => batches.get(batchRowsFor(rows, seqIds.length))!.run(cache, seqIds, tokens, positions, sampling),
-    destroy: () => { for (const b of batches.values()) b.destroy(); },
+    decode: (cache, seqIds, tokens, positions, sampling) =>
+      (batchRowsFor(rows, seqIds.length) === "matmul" ? matmul! : matvec!).run(cache, seqIds, tokens, positions, sampling),
+    destroy: () => { matvec?.destroy(); matmul?.destroy(); },
   };
 }
 
